@@ -1,0 +1,164 @@
+"""The real-Asterisk test rig: place calls through AMI Originate of Local
+channels into a test-only context that plays the caller, and collect what
+happened (the flow's journal and the channel's own AMI events).
+
+Used by the tests, by ``hotline demo`` and by the benches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline.ami import AmiClient
+from hotline.settings import Settings
+from ivr.contract import Context
+from ivr.journal import CallJournal, JournalHub
+
+
+@dataclass
+class PlacedCall:
+    call_id: str
+    """Uniqueid of the IVR half (Local ;1) — the AGI's ``agi_uniqueid``."""
+    caller_id: str
+    """Uniqueid of the caller half (Local ;2)."""
+    script: str
+    events: list[dict[str, str]] = field(default_factory=list)
+    journal: CallJournal | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    hangup_cause: str | None = None
+
+    def agi_commands(self) -> list[str]:
+        """AGI commands Asterisk executed on the IVR channel (AGIExecStart)."""
+        return [e.get("Command", "") for e in self.events if e.get("Event") == "AGIExecStart"]
+
+    def user_events(self, name: str) -> list[dict[str, str]]:
+        return [
+            e for e in self.events if e.get("Event") == "UserEvent" and e.get("UserEvent") == name
+        ]
+
+    @property
+    def heard(self) -> list[str]:
+        return self.journal.heard() if self.journal else []
+
+
+class CallRig:
+    """Places simulated calls and follows them by their full Uniqueids."""
+
+    def __init__(self, settings: Settings, hub: JournalHub | None = None) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.ami = AmiClient(
+            settings.ami_host, settings.ami_port, settings.ami_user, settings.secret()
+        )
+        self._calls: dict[str, PlacedCall] = {}
+        self._names: dict[str, str] = {}
+        self.by_uid: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self.ami.on_event("*", self._on_event)
+
+    async def start(self) -> None:
+        await self.ami.start(wait=20)
+
+    async def close(self) -> None:
+        await self.ami.close()
+
+    def _on_event(self, event: Any) -> None:
+        ev = {str(k): str(v) for k, v in dict(event).items()}
+        uid = ev.get("Uniqueid", "")
+        if ev.get("Event") == "UserEvent":
+            uid = ev.get("Uniqueid", uid)
+        call = self._calls.get(uid)
+        if call is None:
+            return
+        call.events.append(ev)
+        if ev.get("Event") == "Newchannel":
+            self._names[uid] = ev.get("Channel", "")
+        if ev.get("Event") == "Hangup" and uid == call.call_id:
+            call.hangup_cause = ev.get("Cause")
+            call.ended.set()
+
+    async def place(
+        self,
+        context: str | Context,
+        script: str = "s",
+        *,
+        exten: str = "s",
+        caller_number: str = "79001234567",
+        variables: dict[str, str] | None = None,
+        timeout: float = 15.0,
+    ) -> PlacedCall:
+        """Originate ``Local/<script>@hotline-test-caller`` into ``context``.
+
+        ``script`` is the caller's behaviour (see dialplans/test-network.conf):
+        e.g. ``w1500-d1-w2000-d42#-h``.
+        """
+        call_id = f"t-{uuid.uuid4().hex}"
+        other_id = f"{call_id}-caller"
+        call = PlacedCall(call_id, other_id, script)
+        self._calls[call_id] = call
+        self._calls[other_id] = call
+        action: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": f"Local/{script}@{Context.TEST_CALLER}",
+            "Context": str(context),
+            "Exten": exten,
+            "Priority": "1",
+            "ChannelId": call_id,
+            "OtherChannelId": other_id,
+            "CallerID": f'"Тест" <{caller_number}>',
+            "Timeout": str(int(timeout * 1000)),
+            "Async": "true",
+        }
+        if variables:
+            action["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
+        # panoramisk answers an async Originate with the response and the
+        # OriginateResponse event once the caller half answered (or failed).
+        resp = await self.ami.action(action, timeout=timeout + 5)
+        messages = resp if isinstance(resp, list) else [resp]
+        first = messages[0]
+        if str(first.get("Response", "")).lower() != "success":
+            raise RuntimeError(f"Originate refused: {dict(first)}")
+        for m in messages[1:]:
+            if m.get("Event") == "OriginateResponse" and m.get("Response") != "Success":
+                raise RuntimeError(f"Originate failed: {m.get('Reason')}")
+        return call
+
+    async def wait_end(self, call: PlacedCall, timeout: float = 60.0) -> PlacedCall:
+        """Wait for the IVR channel to hang up and its journal to close."""
+        try:
+            await asyncio.wait_for(call.ended.wait(), timeout)
+        except TimeoutError as exc:
+            raise AssertionError(
+                f"call {call.call_id} did not end in {timeout}s; events: "
+                f"{[e.get('Event') for e in call.events]}"
+            ) from exc
+        if self.hub is not None:
+            j = self.hub.get(call.call_id)
+            if j is not None:
+                call.journal = await self.hub.wait_for(call.call_id, lambda j: j.ended, 10.0)
+        return call
+
+    async def channel_name(self, uid: str, timeout: float = 10.0) -> str:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while uid not in self._names:
+            if loop.time() > end:
+                raise AssertionError(f"no channel seen for {uid}")
+            await asyncio.sleep(0.05)
+        return self._names[uid]
+
+    async def send_dtmf(self, call: PlacedCall, digits: str) -> None:
+        """The caller presses keys now (AMI PlayDTMF on the caller half)."""
+        name = await self.channel_name(call.caller_id)
+        for d in digits:
+            await self.ami.action(
+                {"Action": "PlayDTMF", "Channel": name, "Digit": d, "Duration": "120"}
+            )
+            await asyncio.sleep(0.2)
+
+    async def hangup_caller(self, call: PlacedCall) -> None:
+        name = await self.channel_name(call.caller_id)
+        await self.ami.action({"Action": "Hangup", "Channel": name})

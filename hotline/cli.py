@@ -1,0 +1,152 @@
+"""One command line: ``hotline <command>``.
+
+Errors the user can act on (settings, sandbox, database) print one clear
+message and exit with status 2 — no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hotline.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("hotline")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {
+        "data_dir": args.data_dir,
+        "database_url": args.database_url,
+        "asterisk_mode": args.asterisk,
+        "log_level": args.log_level,
+        **extra,
+    }
+    return load_settings(args.config, overrides)
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from hotline.sandbox import Sandbox
+
+    settings = _settings(args, test_mode=args.test_mode or None)
+    sb = Sandbox(settings)
+    if args.action == "up":
+        st = sb.up()
+        print(f"Asterisk is running (pid {st.pid}), config {sb.etc}, log {sb.full_log}")
+    elif args.action == "down":
+        sb.down()
+        print("Asterisk stopped")
+    elif args.action == "status":
+        st = sb.status()
+        print(("running: " if st.running else "not running: ") + st.detail)
+        return 0 if st.running else 1
+    elif args.action == "cli":
+        print(sb.cli(" ".join(args.command)), end="")
+    elif args.action == "log":
+        print(sb.log_tail(args.lines))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.runner import run_forever
+
+    settings = _settings(args)
+    components = [c.strip() for c in args.only.split(",")] if args.only else None
+    import hotline.wiring  # noqa: F401 - registers capability components
+    from hotline.runner import ALL_COMPONENTS, COMPONENT_FACTORIES
+
+    comps = components or [*ALL_COMPONENTS, *COMPONENT_FACTORIES]
+    asyncio.run(run_forever(settings, comps))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hotline.demo import run_demo
+
+    settings = _settings(args, test_mode=True)
+    return asyncio.run(run_demo(settings, keep_running=args.keep_running))
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from ivr.prompts import main_generate
+
+    settings = _settings(args)
+    return main_generate(settings.sounds_dir, force=args.force)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from crm_bridge.db import Database
+
+    settings = _settings(args)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    if args.action == "upgrade":
+        db.upgrade()
+        print(f"database at head: {db.engine.url.render_as_string(hide_password=True)}")
+    elif args.action == "demo-data":
+        from crm_bridge import demo_data
+
+        db.upgrade()
+        demo_data.load_demo(db)
+        print("demo data loaded")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hotline", description="Горячая линия: контакт-центр на Asterisk"
+    )
+    p.add_argument("--config", type=Path, help="settings file (TOML)")
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--database-url")
+    p.add_argument("--asterisk", choices=["auto", "system", "sandbox"])
+    p.add_argument("--log-level", default=None)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    a = sub.add_parser("asterisk", help="the project's Asterisk instance")
+    a.add_argument("action", choices=["up", "down", "status", "cli", "log"])
+    a.add_argument("command", nargs="*", help="CLI command for 'cli'")
+    a.add_argument("--lines", type=int, default=60)
+    a.add_argument("--test-mode", action="store_true", help="also load the test-only dialplan")
+    a.set_defaults(fn=cmd_asterisk)
+
+    r = sub.add_parser("run", help="run the services (FastAGI, AMI, web, dialer)")
+    r.add_argument("--only", help="comma-separated subset, e.g. fastagi,web")
+    r.set_defaults(fn=cmd_run)
+
+    d = sub.add_parser("demo", help="the whole contact centre with demo data and a simulated call")
+    d.add_argument("--keep-running", action="store_true", help="keep serving after the demo call")
+    d.set_defaults(fn=cmd_demo)
+
+    pr = sub.add_parser("prompts", help="voice prompts")
+    pr.add_argument("action", choices=["generate"])
+    pr.add_argument("--force", action="store_true")
+    pr.set_defaults(fn=cmd_prompts)
+
+    db = sub.add_parser("db", help="database")
+    db.add_argument("action", choices=["upgrade", "demo-data"])
+    db.set_defaults(fn=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(logging, (args.log_level or "INFO").upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hotline.sandbox import SandboxError
+
+    try:
+        return int(args.fn(args) or 0)
+    except (SettingsError, SandboxError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

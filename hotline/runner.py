@@ -1,0 +1,121 @@
+"""``hotline run``: FastAGI + AMI + web (+ dialer) in one event loop.
+
+:class:`Runtime` owns every long-lived part; ``async with Runtime(...)``
+starts them and stops them in reverse order. Deployments that split the
+parts across machines start a subset (``components``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from hotline.ami import AmiClient
+from hotline.services import Services
+from hotline.settings import Settings
+from hotline.web import create_app
+from ivr.fastagi import FastAgiServer
+from ivr.routes import build_routes
+
+log = logging.getLogger(__name__)
+
+ALL_COMPONENTS = ("fastagi", "ami", "web")
+# Extra components contributed by capabilities: name -> factory(runtime) returning an
+# object with async start()/stop().
+COMPONENT_FACTORIES: dict[str, Callable[[Runtime], Any]] = {}
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        components: Iterable[str] = ALL_COMPONENTS,
+        services: Services | None = None,
+    ) -> None:
+        self.settings = settings
+        self.components = tuple(components)
+        self.services = services
+        self.fastagi: FastAgiServer | None = None
+        self.ami: AmiClient | None = None
+        self.web_runner: web.AppRunner | None = None
+        self.web_url = ""
+        self.extra: dict[str, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Runtime:
+        try:
+            await self.start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.services is None:
+            self.services = Services.create(s)
+            self._stack.push_async_callback(self.services.aclose)
+        services = self.services
+        if "ami" in self.components:
+            self.ami = AmiClient(s.ami_host, s.ami_port, s.ami_user, s.secret())
+            services.extras["ami"] = self.ami
+            for hook in AMI_WIRING:
+                hook(self)
+        if "fastagi" in self.components:
+            self.fastagi = FastAgiServer(
+                build_routes(),
+                services,
+                host=s.fastagi_host,
+                port=s.fastagi_port,
+                resolver=services.resolver,
+                spool_dir=services.spool_ast,
+                hub=services.hub,
+                on_call_end=services.save_journal,
+            )
+            await self.fastagi.start()
+            self._stack.push_async_callback(self.fastagi.stop)
+        if self.ami is not None:
+            await self.ami.start(wait=None)
+            self._stack.push_async_callback(self.ami.close)
+            with contextlib.suppress(Exception):
+                await self.ami.wait_connected(15)
+        for name, factory in COMPONENT_FACTORIES.items():
+            if name in self.components:
+                comp = factory(self)
+                await comp.start()
+                self.extra[name] = comp
+                self._stack.push_async_callback(comp.stop)
+        if "web" in self.components:
+            app = create_app(services, self)
+            self.web_runner = web.AppRunner(app, access_log=None)
+            await self.web_runner.setup()
+            site = web.TCPSite(self.web_runner, s.web_host, s.web_port)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1] if site._server else s.web_port  # type: ignore[union-attr]
+            self.web_url = f"http://{s.web_host}:{port}/"
+            self._stack.push_async_callback(self.web_runner.cleanup)
+            log.info("web on %s", self.web_url)
+
+
+# AMI subscriptions contributed by capabilities (called before AMI starts).
+AMI_WIRING: list[Callable[[Runtime], None]] = []
+
+
+async def run_forever(settings: Settings, components: Iterable[str]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Runtime(settings, components) as rt:
+        print(f"hotline running: {', '.join(rt.components)}; web {rt.web_url or '-'}", flush=True)
+        await stop.wait()
+    print("hotline stopped", flush=True)

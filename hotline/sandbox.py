@@ -1,0 +1,439 @@
+"""The Asterisk sandbox owned by the project: ``hotline asterisk up|down|status|cli``.
+
+Two routes to a real Asterisk 22:
+
+- a **system Asterisk** (``/usr/sbin/asterisk``) is used when installed;
+- otherwise, on Debian/Ubuntu, a **private root** is built from Debian sid
+  packages with ``mmdebstrap`` (PLATFORM.md), cached outside the repository
+  (``~/.cache/hotline/asterisk-22-root``) and reused.
+
+Either way the project runs its *own instance*: configuration rendered from
+``asterisk-conf/`` and ``dialplans/`` into ``<data_dir>/asterisk/etc``, with
+its own run, log, spool and database directories, so a system Asterisk
+service is never touched. AMI listens on 127.0.0.1 only with a generated
+secret; Russian sounds are reachable as language ``ru``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from hotline.settings import Settings
+from ivr.contract import Var
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+CONF_SRC = REPO / "asterisk-conf"
+DIALPLAN_SRC = REPO / "dialplans"
+SID_PACKAGES = [
+    "asterisk",
+    "asterisk-modules",
+    "asterisk-core-sounds-ru-gsm",
+    "asterisk-core-sounds-en-gsm",
+    "python3",
+    "python3-sqlalchemy",
+    "python3-alembic",
+    "python3-phonenumbers",
+    "python3-holidays",
+    "python3-num2words",
+    "python3-openpyxl",
+    "python3-psycopg",
+    "python3-aiohttp",
+]
+# Pure-Python packages not in Debian, copied into the root from this host.
+VENDORED = ("asterisk", "panoramisk")
+ROOT_STAMP = ".hotline-root"
+ROOT_VERSION = "1:" + ",".join(SID_PACKAGES)
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+class SandboxError(RuntimeError):
+    """Asterisk cannot be provided; the message says what to install or fix."""
+
+
+def system_asterisk() -> Path | None:
+    for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk"):
+        if Path(p).exists():
+            return Path(p)
+    return None
+
+
+def _run(
+    cmd: list[str], timeout: float, check: bool = True, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    log.debug("run %s", cmd)
+    try:
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=check, **kw
+        )  # type: ignore[call-overload,no-any-return]
+    except subprocess.CalledProcessError as exc:
+        raise SandboxError(
+            f"command failed ({exc.returncode}): {' '.join(cmd)}\n{(exc.stderr or exc.stdout or '')[-2000:]}"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SandboxError(f"command timed out after {timeout}s: {' '.join(cmd)}") from exc
+
+
+@dataclass
+class Status:
+    running: bool
+    pid: int | None
+    detail: str
+
+
+class Sandbox:
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.root = settings.root
+        self.private = self.root != Path("/")
+        self.base = settings.data / "asterisk"
+        self.etc = self.base / "etc"
+        self.log_dir = self.base / "log"
+        self.run_dir = self.base / "run"
+
+    # -- paths ----------------------------------------------------------------
+    @property
+    def conf_file(self) -> Path:
+        return self.etc / "asterisk.conf"
+
+    @property
+    def messages_log(self) -> Path:
+        return self.log_dir / "messages"
+
+    @property
+    def full_log(self) -> Path:
+        return self.log_dir / "full"
+
+    def _prefix(self) -> list[str]:
+        return ["chroot", str(self.root)] if self.private else []
+
+    def _asterisk(self) -> list[str]:
+        return [*self._prefix(), "/usr/sbin/asterisk" if self.private else str(system_asterisk())]
+
+    # -- the private root -----------------------------------------------------
+    def ensure_root(self) -> None:
+        """Build the private root once (cached), or check the system Asterisk."""
+        if not self.private:
+            if system_asterisk() is None:
+                raise SandboxError(
+                    "asterisk_mode=system but no Asterisk is installed "
+                    "(install the 'asterisk' package, or use asterisk_mode=sandbox)"
+                )
+            return
+        stamp = self.root / ROOT_STAMP
+        if stamp.exists() and stamp.read_text().strip() == ROOT_VERSION:
+            return
+        if os.geteuid() != 0:
+            raise SandboxError(
+                "building the private Asterisk root needs root (chroot, mmdebstrap). "
+                "Run as root, or install Asterisk 22 system-wide and set asterisk_mode=system."
+            )
+        self._ensure_mmdebstrap()
+        tmp = self.root.with_name(self.root.name + ".build")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        log.info("building the Asterisk 22 root in %s (Debian sid, about a minute)", self.root)
+        _run(
+            [
+                "mmdebstrap",
+                "--variant=apt",
+                '--aptopt=Acquire::Check-Valid-Until "false"',
+                "--include=" + ",".join(SID_PACKAGES),
+                "sid",
+                str(tmp),
+                DEBIAN_MIRROR,
+            ],
+            timeout=1200,
+        )
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        tmp.rename(self.root)
+        (self.root / ROOT_STAMP).write_text(ROOT_VERSION + "\n")
+
+    @staticmethod
+    def _ensure_mmdebstrap() -> None:
+        if shutil.which("mmdebstrap"):
+            return
+        if shutil.which("apt-get") is None:
+            raise SandboxError(
+                "no Asterisk found and this is not a Debian/Ubuntu system: install Asterisk 22 "
+                "(package 'asterisk' with Russian sounds) and set asterisk_mode=system"
+            )
+        log.info("installing mmdebstrap from Debian")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        _run(["apt-get", "update", "-qq"], timeout=600, env=env)
+        _run(["apt-get", "install", "-y", "-qq", "mmdebstrap"], timeout=900, env=env)
+
+    def agi_python(self) -> str:
+        """Python for process-AGI scripts, as Asterisk sees it. In a private
+        root: Debian's python3 with the Debian packages of our dependencies
+        (installed with the root); the pure-Python ones (pyst2, panoramisk)
+        are copied from this host's environment at render time."""
+        return "/usr/bin/python3" if self.private else sys.executable
+
+    # -- rendering --------------------------------------------------------------
+    def _moddir(self) -> str:
+        conf = self.root / "etc/asterisk/asterisk.conf"
+        if conf.exists():
+            for line in conf.read_text(errors="replace").splitlines():
+                if line.strip().startswith("astmoddir"):
+                    return line.split("=>", 1)[1].strip()
+        for cand in (
+            "usr/lib/x86_64-linux-gnu/asterisk/modules",
+            "usr/lib/asterisk/modules",
+            "usr/lib64/asterisk/modules",
+        ):
+            if (self.root / cand).is_dir():
+                return "/" + cand
+        raise SandboxError("cannot find Asterisk's module directory")
+
+    def _sounds_ok(self) -> None:
+        sounds = self.root / "usr/share/asterisk/sounds"
+        ru = sounds / "ru"
+        if ru.exists():
+            return
+        src = sounds / "ru_RU_f_IvrvoiceRU"
+        if self.private and src.is_dir():
+            ru.symlink_to("ru_RU_f_IvrvoiceRU")
+        else:
+            log.warning("Russian sounds are missing (%s): install asterisk-core-sounds-ru", ru)
+
+    def template_vars(self) -> dict[str, str]:
+        s = self.s
+        ap = s.ast_path
+        return {
+            "ASTETCDIR": ap(self.etc),
+            "ASTRUNDIR": ap(self.run_dir),
+            "ASTLOGDIR": ap(self.log_dir),
+            "ASTSPOOLDIR": ap(self.base / "spool"),
+            "ASTDBDIR": ap(self.base / "db"),
+            "ASTAGIDIR": ap(self.base / "agi-bin"),
+            "ASTMODDIR": self._moddir(),
+            "AMI_HOST": s.ami_host,
+            "AMI_PORT": str(s.ami_port),
+            "AMI_USER": s.ami_user,
+            "AMI_SECRET": s.secret(),
+            "SIP_PORT": str(s.sip_port),
+            "QUEUE": s.queue_name,
+            "AGI_URL": s.agi_url,
+            "SOUNDS": ap(s.sounds_dir),
+            "SPOOL": ap(s.spool_dir),
+            "AUDIOSOCKET": f"{s.fastagi_host}:{s.audiosocket_port}",
+            "CALLBACK_AFTER": str(s.queue_callback_after),
+            "NODE": s.node_name,
+        }
+
+    def render(self) -> None:
+        """Render asterisk-conf/ and dialplans/ into the instance's etc dir."""
+        self._sounds_ok()
+        for d in (
+            self.etc,
+            self.log_dir,
+            self.run_dir,
+            self.base / "spool",
+            self.base / "db",
+            self.base / "agi-bin",
+            self.s.spool_dir,
+            self.s.sounds_dir,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        values = self.template_vars()
+        for f in self.etc.glob("*.conf"):
+            f.unlink()
+        for src in sorted(CONF_SRC.glob("*.conf")):
+            text = Template(src.read_text(encoding="utf-8")).substitute(values)
+            (self.etc / src.name).write_text(text, encoding="utf-8")
+        (self.etc / "manager.conf").chmod(0o600)
+        # dialplan: globals carry the contract values, then the dialplan files
+        lines = ["; rendered by hotline — do not edit, edit dialplans/ instead", "[globals]"]
+        lines += [
+            f"{Var.AGI}={values['AGI_URL']}",
+            f"{Var.SOUNDS}={values['SOUNDS']}",
+            f"{Var.SPOOL}={values['SPOOL']}",
+            f"{Var.LANGUAGE}=ru",
+            f"HOTLINE_AUDIOSOCKET={values['AUDIOSOCKET']}",
+            f"HOTLINE_QUEUE_NAME={values['QUEUE']}",
+            f"HOTLINE_CALLBACK_AFTER={values['CALLBACK_AFTER']}",
+            f"HOTLINE_AGI_SCRIPT={values['ASTAGIDIR']}/hotline-agi",
+            "",
+        ]
+        for src in sorted(DIALPLAN_SRC.glob("*.conf")):
+            if src.name.startswith("test") and not self.s.test_mode:
+                continue
+            lines.append(f"; ---- {src.name}")
+            lines.append(src.read_text(encoding="utf-8"))
+        (self.etc / "extensions.conf").write_text("\n".join(lines), encoding="utf-8")
+        self._render_agi_wrapper()
+
+    def _render_agi_wrapper(self) -> None:
+        s = self.s
+        if self.private:
+            src_dst = self.root / "opt/hotline/src"
+            if src_dst.exists():
+                shutil.rmtree(src_dst)
+            src_dst.mkdir(parents=True)
+            for pkg in ("hotline", "ivr", "crm_bridge", "autoinformer", "agi_scripts"):
+                shutil.copytree(
+                    REPO / pkg, src_dst / pkg, ignore=shutil.ignore_patterns("__pycache__")
+                )
+            shutil.copytree(
+                REPO / "recordings",
+                src_dst / "recordings",
+                ignore=shutil.ignore_patterns("generated", "*.wav"),
+            )
+            import importlib
+
+            for name in VENDORED:
+                mod = importlib.import_module(name)
+                assert mod.__file__ is not None
+                shutil.copytree(
+                    Path(mod.__file__).parent,
+                    src_dst / name,
+                    ignore=shutil.ignore_patterns("__pycache__"),
+                )
+            python = self.agi_python()
+            pythonpath = "/opt/hotline/src"
+        else:
+            python = sys.executable
+            pythonpath = str(REPO)
+        db_url = s.db_url
+        if db_url.startswith("sqlite:///"):
+            db_url = "sqlite:///" + s.ast_path(Path(db_url[len("sqlite:///") :]))
+        conf = self.base / "hotline-agi.toml"
+        conf.write_text(
+            "[hotline]\n"
+            f'asterisk_root = "/"\n'
+            f'asterisk_mode = "system"\n'
+            f'data_dir = "{s.ast_path(s.data)}"\n'
+            f'database_url = "{db_url}"\n'
+            f'timezone = "{s.timezone}"\n'
+            f'working_hours = "{s.working_hours}"\n',
+            encoding="utf-8",
+        )
+        wrapper = self.base / "agi-bin" / "hotline-agi"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"export HOTLINE_CONFIG={s.ast_path(conf)}\n"
+            f"export PYTHONPATH={pythonpath}\n"
+            f'exec {python} -m agi_scripts.hotline_agi "$@"\n',
+            encoding="utf-8",
+        )
+        wrapper.chmod(0o755)
+
+    # -- process control ----------------------------------------------------------
+    def cli(self, command: str, timeout: float = 15.0, check: bool = True) -> str:
+        cp = _run(
+            [*self._asterisk(), "-C", self.s.ast_path(self.conf_file), "-rx", command],
+            timeout=timeout,
+            check=check,
+        )
+        return cp.stdout
+
+    def status(self) -> Status:
+        pid = self._pid()
+        if pid is None:
+            return Status(False, None, "not running")
+        try:
+            out = self.cli("core show uptime", timeout=5, check=True)
+        except SandboxError as exc:
+            return Status(False, pid, f"process {pid} does not answer: {exc}")
+        return Status(True, pid, out.strip())
+
+    def _pid(self) -> int | None:
+        pidfile = self.run_dir / "asterisk.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def up(self, timeout: float = 60.0) -> Status:
+        """Build (once), render, start and wait for readiness. Idempotent:
+        a running instance gets its configuration reloaded instead."""
+        self.ensure_root()
+        self.render()
+        if self._pid() is not None and self.status().running:
+            self.cli("core reload")
+            return self.status()
+        for f in (self.messages_log, self.full_log):
+            if f.exists() and f.stat().st_size > 20_000_000:
+                f.unlink()
+        console = open(self.log_dir / "console.log", "ab")
+        try:
+            subprocess.Popen(
+                [*self._asterisk(), "-f", "-n", "-C", self.s.ast_path(self.conf_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            console.close()
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            cp = subprocess.run(
+                [
+                    *self._asterisk(),
+                    "-C",
+                    self.s.ast_path(self.conf_file),
+                    "-rx",
+                    "core waitfullybooted",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            last = (cp.stdout + cp.stderr).strip()
+            if cp.returncode == 0 and "fully booted" in last.lower():
+                return self.status()
+        raise SandboxError(
+            f"Asterisk did not become ready in {timeout}s: {last}\n{self.log_tail()}"
+        )
+
+    def down(self, timeout: float = 20.0) -> None:
+        pid = self._pid()
+        if pid is None:
+            return
+        subprocess.run(
+            [*self._asterisk(), "-C", self.s.ast_path(self.conf_file), "-rx", "core stop now"],
+            capture_output=True,
+            timeout=15,
+            check=False,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._pid() is None:
+                return
+            time.sleep(0.2)
+        log.warning("Asterisk %s did not stop in %ss, killing it", pid, timeout)
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 60) -> str:
+        for f in (self.full_log, self.messages_log, self.log_dir / "console.log"):
+            if f.exists():
+                text = f.read_text(errors="replace").splitlines()
+                return f"--- last {lines} lines of {f}:\n" + "\n".join(text[-lines:])
+        return "(no Asterisk log yet)"

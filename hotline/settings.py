@@ -1,0 +1,212 @@
+"""Typed settings in layers: defaults → TOML file → environment → command line.
+
+One :class:`Settings` object is built at start-up and handed down. Secrets
+come only from the environment or from files outside the repository (the AMI
+secret is generated into the data directory on first use).
+
+Paths: Asterisk may run in a private root (the sandbox) whose ``/`` is a host
+directory. Everything Asterisk must read or write (generated prompts, call
+recordings, the SQLite file used by process AGI) lives under ``data_dir``,
+which by default is ``<asterisk_root>/var/lib/hotline``; :meth:`Settings.ast_path`
+gives the path as Asterisk sees it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "HOTLINE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message says which."""
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hotline"
+
+
+@dataclass(slots=True)
+class Settings:
+    # where things live
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    asterisk_mode: str = "auto"
+    """``auto`` (system Asterisk if installed, else the sandbox), ``system``, ``sandbox``."""
+    asterisk_root: Path | None = None
+    """Root of the Asterisk file system: ``/`` for a system Asterisk, the
+    sandbox root otherwise (default ``<cache_dir>/asterisk-22-root``)."""
+    data_dir: Path | None = None
+    """Default ``<asterisk_root>/var/lib/hotline``."""
+    database_url: str | None = None
+    """Default: SQLite file ``<data_dir>/hotline.db``. PostgreSQL:
+    ``postgresql+psycopg://user:pass@host/db``."""
+    # network (AMI and FastAGI stay on loopback unless configured otherwise)
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str | None = None
+    fastagi_host: str = "127.0.0.1"
+    fastagi_port: int = 4573
+    fastagi_advertise: str = ""
+    """Address Asterisk uses to reach FastAGI (``host:port``); default the bind address."""
+    audiosocket_port: int = 4574
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    sip_port: int = 5060
+    # service behaviour
+    timezone: str = "Europe/Moscow"
+    working_hours: str = "mon-sat 08:00-20:00"
+    extra_holidays: list[str] = field(default_factory=list)
+    extra_working_days: list[str] = field(default_factory=list)
+    queue_name: str = "operators"
+    queue_callback_after: int = 120
+    """Seconds in the queue before a callback is offered (REQ-T8)."""
+    vosk_model: Path | None = None
+    prefer_asterisk_digits: bool = False
+    test_mode: bool = False
+    """Loads the test-only dialplan (the simulated caller and network)."""
+    log_level: str = "INFO"
+    node_name: str = "node1"
+
+    # -- derived ------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        assert self.asterisk_root is not None, "resolve() first"
+        return self.asterisk_root
+
+    @property
+    def data(self) -> Path:
+        assert self.data_dir is not None, "resolve() first"
+        return self.data_dir
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data / 'hotline.db'}"
+
+    @property
+    def sounds_dir(self) -> Path:
+        return self.data / "sounds"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data / "recordings"
+
+    @property
+    def agi_url(self) -> str:
+        host = self.fastagi_advertise or f"{self.fastagi_host}:{self.fastagi_port}"
+        return f"agi://{host}"
+
+    def ast_path(self, host_path: Path) -> str:
+        """The path as Asterisk sees it (inside its root)."""
+        try:
+            rel = host_path.resolve().relative_to(self.root.resolve())
+        except ValueError as exc:
+            raise SettingsError(
+                f"{host_path} is outside the Asterisk root {self.root}: Asterisk cannot reach it"
+            ) from exc
+        return "/" + str(rel) if str(rel) != "." else "/"
+
+    def secret(self) -> str:
+        """The AMI secret: from settings/env, else generated once into the data dir."""
+        if self.ami_secret:
+            return self.ami_secret
+        path = self.data / "ami.secret"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return value
+
+    def resolve(self) -> Settings:
+        """Fill in the derived defaults; returns self."""
+        if self.asterisk_mode not in ("auto", "system", "sandbox"):
+            raise SettingsError(
+                f"asterisk_mode must be auto, system or sandbox, not {self.asterisk_mode!r}"
+            )
+        if self.asterisk_root is None:
+            from hotline.sandbox import system_asterisk
+
+            use_system = self.asterisk_mode == "system" or (
+                self.asterisk_mode == "auto" and system_asterisk() is not None
+            )
+            self.asterisk_root = Path("/") if use_system else self.cache_dir / "asterisk-22-root"
+        if self.data_dir is None:
+            self.data_dir = self.root / "var/lib/hotline"
+        return self
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, typ: Any, value: Any) -> Any:
+    text = str(typ)
+    try:
+        if value is None:
+            return None
+        if "Path" in text:
+            return Path(os.path.expanduser(str(value))) if value != "" else None
+        if text in ("int", "<class 'int'>"):
+            return int(value)
+        if text in ("bool", "<class 'bool'>"):
+            if isinstance(value, bool):
+                return value
+            v = str(value).strip().lower()
+            if v in ("1", "true", "yes", "on"):
+                return True
+            if v in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        if "list" in text:
+            if isinstance(value, list):
+                return [str(v) for v in value]
+            return [v.strip() for v in str(value).split(",") if v.strip()]
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name}: cannot use {value!r} ({typ})") from exc
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings: defaults → file → ``HOTLINE_*`` environment → overrides."""
+    env = dict(os.environ if environ is None else environ)
+    hints = get_type_hints(Settings)
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise SettingsError(f"config file {p} does not exist")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {p}: {exc}") from exc
+        data = data.get("hotline", data)
+        for key, value in data.items():
+            if key not in names:
+                raise SettingsError(f"config file {p}: unknown setting {key!r}")
+            values[key] = _convert(key, hints[key], value)
+    for name in names:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _convert(name, hints[name], raw)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in names:
+            raise SettingsError(f"unknown setting {key!r}")
+        values[key] = _convert(key, hints[key], value)
+    return Settings(**values).resolve()

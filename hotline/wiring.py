@@ -1,0 +1,1 @@
+"""Capability wiring for `hotline run`: AMI subscriptions and extra components."""

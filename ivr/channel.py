@@ -1,0 +1,395 @@
+"""The channel interface that call flows use, over any AGI transport.
+
+A flow never writes raw AGI strings: it calls :class:`Channel` methods (play,
+say, read digits, record, set variables, transfer). The same
+:class:`AgiChannel` runs over FastAGI (:mod:`ivr.fastagi`) and over process
+AGI with pyst2 (:mod:`ivr.process_agi`); only the :class:`AgiTransport`
+differs. Every method writes to the call journal what the caller heard or did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Protocol
+
+from ivr.contract import Next, Var
+from ivr.journal import CallJournal
+
+ALL_KEYS = "0123456789*#"
+_RESULT_RE = re.compile(r"^(?P<code>\d{3})[ -](?P<rest>.*)$")
+_KV_RE = re.compile(r"(\w+)=(\S*)(?:\s+\(([^)]*)\))?")
+
+
+class ChannelError(Exception):
+    """The AGI peer answered with an error we cannot continue from."""
+
+
+class CallerHangup(Exception):
+    """The caller hung up. Flows let it propagate; the server ends quietly."""
+
+
+class AgiProtocolError(ChannelError):
+    """The AGI peer sent something that is not an AGI response."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgiResponse:
+    code: int
+    result: str
+    data: str
+    extras: Mapping[str, str]
+    line: str
+
+    @property
+    def result_int(self) -> int:
+        try:
+            return int(self.result)
+        except ValueError:
+            return 0
+
+
+def parse_response(line: str) -> AgiResponse:
+    """Parse one AGI response line (``200 result=49 endpos=1234``)."""
+    line = line.rstrip("\r\n")
+    if line == "HANGUP":
+        raise CallerHangup("HANGUP")
+    m = _RESULT_RE.match(line)
+    if not m:
+        raise AgiProtocolError(f"not an AGI response: {line[:80]!r}")
+    code = int(m.group("code"))
+    rest = m.group("rest")
+    if code == 511:
+        raise CallerHangup(rest)
+    if code != 200:
+        raise ChannelError(f"AGI error {code}: {rest[:200]}")
+    result, data, extras = "", "", {}
+    for i, (key, value, paren) in enumerate(_KV_RE.findall(rest)):
+        if i == 0 and key == "result":
+            result, data = value, paren or ""
+        else:
+            extras[key] = value
+    if not data:
+        pm = re.search(r"\(([^)]*)\)", rest)
+        if pm:
+            data = pm.group(1)
+    return AgiResponse(code, result, data, extras, line)
+
+
+class AgiTransport(Protocol):
+    """Sends one AGI command and returns its final response line."""
+
+    async def command(self, command: str) -> AgiResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DigitsResult:
+    digits: str | None
+    """The digits entered (without the terminator), or None."""
+    reason: str
+    """``ok``, ``timeout`` (silence), ``invalid`` (rejected by the validator)."""
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    asterisk_path: str
+    """Path without extension as Asterisk sees it."""
+    fmt: str
+    ended_by: str
+    """``dtmf``, ``timeout`` (max length), ``silence``, ``hangup``."""
+    dtmf: str | None = None
+
+
+class PromptResolver(Protocol):
+    def prompt(self, prompt_id: str) -> str: ...
+
+    def tokens(self, tokens: Sequence[str]) -> list[str]: ...
+
+
+class PlainResolver:
+    """Maps prompt ids to files under one directory; tokens to word prompts.
+
+    Used where no generated catalogue is present (unit tests, diagnostics).
+    """
+
+    def __init__(self, sounds_dir: str = "") -> None:
+        self._dir = sounds_dir
+
+    def prompt(self, prompt_id: str) -> str:
+        if "/" in prompt_id and prompt_id.split("/", 1)[0] in ("digits", "letters", "beep"):
+            return prompt_id
+        return str(PurePosixPath(self._dir) / prompt_id) if self._dir else prompt_id
+
+    def tokens(self, tokens: Sequence[str]) -> list[str]:
+        return [self.prompt(f"words/{t}") for t in tokens]
+
+
+def _quote(arg: str) -> str:
+    if not arg or any(c in arg for c in ' "\\'):
+        return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return arg
+
+
+class AgiChannel:
+    """:class:`Channel` implementation over an :class:`AgiTransport`."""
+
+    def __init__(
+        self,
+        transport: AgiTransport,
+        headers: Mapping[str, str],
+        journal: CallJournal,
+        resolver: PromptResolver | None = None,
+        spool_dir: str = "/tmp",
+    ) -> None:
+        self._t = transport
+        self.headers = dict(headers)
+        self.journal = journal
+        self.resolver: PromptResolver = resolver or PlainResolver()
+        self.spool_dir = spool_dir
+        self.hung_up = False
+        self._next_set = False
+
+    # -- identity -------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("agi_uniqueid", "")
+
+    @property
+    def linked_id(self) -> str:
+        return self.headers.get("agi_linkedid", "") or self.call_id
+
+    @property
+    def caller_number(self) -> str | None:
+        num = self.headers.get("agi_callerid", "")
+        return num if num and num != "unknown" else None
+
+    @property
+    def route(self) -> str:
+        return self.journal.route
+
+    @property
+    def arguments(self) -> list[str]:
+        """``AGI(url,arg1,arg2)`` arguments (``agi_arg_1`` …)."""
+        out: list[str] = []
+        i = 1
+        while (v := self.headers.get(f"agi_arg_{i}")) is not None:
+            out.append(v)
+            i += 1
+        return out
+
+    # -- low level ------------------------------------------------------
+    async def command(self, command: str) -> AgiResponse:
+        try:
+            return await self._t.command(command)
+        except CallerHangup:
+            self._mark_hangup()
+            raise
+
+    def _mark_hangup(self) -> None:
+        if not self.hung_up:
+            self.hung_up = True
+            self.journal.add("hangup")
+
+    def _check_hangup(self, resp: AgiResponse) -> None:
+        if resp.result == "-1":
+            self._mark_hangup()
+            raise CallerHangup(resp.line)
+
+    # -- the interface flows use -----------------------------------------
+    async def answer(self) -> None:
+        self._check_hangup(await self.command("ANSWER"))
+
+    async def play(self, *prompt_ids: str, escape: str = ALL_KEYS) -> str | None:
+        """Play prompts in order. A key in ``escape`` stops them (barge-in)
+        and is returned."""
+        for pid in prompt_ids:
+            digit = await self._stream(self.resolver.prompt(pid), escape, journal=("prompt", pid))
+            if digit:
+                return digit
+        return None
+
+    async def say(
+        self, what: str, value: str, tokens: Sequence[str], escape: str = ALL_KEYS
+    ) -> str | None:
+        """Speak a phrase built of word tokens (money, dates, numbers...).
+
+        ``what``/``value`` are what the journal records (``money``, ``12.50``).
+        """
+        self.journal.add("say", what=what, value=value, text=" ".join(tokens))
+        for f in self.resolver.tokens(tokens):
+            digit = await self._stream(f, escape, journal=None)
+            if digit:
+                return digit
+        return None
+
+    async def say_number(self, number: int, escape: str = ALL_KEYS) -> str | None:
+        """Asterisk's own ``SAY NUMBER`` in the channel language."""
+        self.journal.add("say", what="number", value=str(number), text="")
+        resp = await self.command(f"SAY NUMBER {int(number)} {_quote(escape)}")
+        self._check_hangup(resp)
+        return chr(resp.result_int) if resp.result_int > 0 else None
+
+    async def say_digits(self, digits: str, escape: str = ALL_KEYS) -> str | None:
+        self.journal.add("say", what="digits", value=digits, text="")
+        resp = await self.command(f"SAY DIGITS {digits} {_quote(escape)}")
+        self._check_hangup(resp)
+        return chr(resp.result_int) if resp.result_int > 0 else None
+
+    async def _stream(
+        self, filename: str, escape: str, journal: tuple[str, str] | None
+    ) -> str | None:
+        if journal is not None:
+            self.journal.add(journal[0], id=journal[1])
+        resp = await self.command(f"STREAM FILE {_quote(filename)} {_quote(escape)}")
+        self._check_hangup(resp)
+        if resp.extras.get("endpos") == "0" and resp.result == "0":
+            self.journal.add("error", what="missing-sound", file=filename)
+        if resp.result_int > 0:
+            digit = chr(resp.result_int)
+            self.journal.add("dtmf", digits=digit, barge_in=True)
+            return digit
+        return None
+
+    async def wait_digit(self, timeout: float) -> str | None:
+        resp = await self.command(f"WAIT FOR DIGIT {int(timeout * 1000)}")
+        self._check_hangup(resp)
+        if resp.result_int > 0:
+            digit = chr(resp.result_int)
+            self.journal.add("dtmf", digits=digit)
+            return digit
+        return None
+
+    async def read_digits(
+        self,
+        prompts: Sequence[str] | str,
+        *,
+        max_digits: int = 1,
+        timeout: float = 5.0,
+        inter_digit_timeout: float = 3.0,
+        attempts: int = 3,
+        terminator: str = "#",
+        valid: Callable[[str], bool] | None = None,
+        retry_prompt: str | None = "common/invalid_input",
+        allow_empty_terminator: bool = False,
+    ) -> DigitsResult:
+        """Play ``prompts`` (interruptible) and collect up to ``max_digits``.
+
+        Silence, or input refused by ``valid``, repeats the prompt up to
+        ``attempts`` times (REQ: limited retries). ``*`` and ``#`` typed as the
+        first key of a one-key menu are returned as such (repeat / back).
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        reason = "timeout"
+        for attempt in range(1, attempts + 1):
+            buf = ""
+            first = await self.play(*prompts)
+            if first is None:
+                first = await self.wait_digit(timeout)
+            if first is not None:
+                buf = first
+                while len(buf) < max_digits and not (max_digits > 1 and buf.endswith(terminator)):
+                    d = await self.wait_digit(inter_digit_timeout)
+                    if d is None:
+                        break
+                    buf += d
+            digits = buf
+            if max_digits > 1 and digits.endswith(terminator):
+                digits = digits[: -len(terminator)]
+                if not digits and not allow_empty_terminator:
+                    reason = "invalid"
+                    digits = ""
+            if digits and (valid is None or valid(digits)):
+                self.journal.add("input", digits=digits, attempt=attempt, reason="ok")
+                return DigitsResult(digits, "ok", attempt)
+            if digits == "" and max_digits > 1 and buf == terminator and allow_empty_terminator:
+                self.journal.add("input", digits="", attempt=attempt, reason="ok")
+                return DigitsResult("", "ok", attempt)
+            reason = "timeout" if not buf else "invalid"
+            self.journal.add("input", digits=buf, attempt=attempt, reason=reason)
+            if attempt < attempts and retry_prompt and reason == "invalid":
+                await self.play(retry_prompt)
+        return DigitsResult(None, reason, attempts)
+
+    async def record(
+        self,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_seconds: float = 60.0,
+        silence_seconds: float = 3.0,
+        beep: bool = True,
+        escape: str = "#",
+    ) -> Recording:
+        """Record the caller into the spool (``RECORD FILE``)."""
+        path = str(PurePosixPath(self.spool_dir) / name)
+        cmd = f"RECORD FILE {_quote(path)} {fmt} {_quote(escape)} {int(max_seconds * 1000)}"
+        if beep:
+            cmd += " BEEP"
+        if silence_seconds:
+            cmd += f" s={max(1, round(silence_seconds))}"
+        resp = await self.command(cmd)
+        if resp.result == "-1":
+            self.journal.add("record", path=path, ended_by="hangup")
+            # The partial recording is kept by Asterisk: the caller's words
+            # before hanging up are not lost.
+            self._mark_hangup()
+            raise CallerHangup(resp.line)
+        ended_by = {"dtmf": "dtmf", "timeout": "timeout"}.get(resp.data, "silence")
+        dtmf = chr(resp.result_int) if resp.data == "dtmf" and resp.result_int > 0 else None
+        if resp.data == "hangup":
+            ended_by = "hangup"
+        rec = Recording(path, fmt, ended_by, dtmf)
+        self.journal.add("record", path=path, ended_by=ended_by)
+        if ended_by == "hangup":
+            self._mark_hangup()
+            raise CallerHangup("hangup during recording")
+        return rec
+
+    async def set_var(self, name: str | Var, value: str) -> None:
+        name = str(name)
+        self.journal.add("var", name=name, value=value)
+        await self.command(f"SET VARIABLE {name} {_quote(value)}")
+
+    async def get_var(self, name: str | Var) -> str | None:
+        resp = await self.command(f"GET FULL VARIABLE ${{{name}}}")
+        if resp.result == "1":
+            return resp.data
+        return None
+
+    async def exec(self, app: str, args: str = "") -> int:
+        resp = await self.command(f"EXEC {app} {_quote(args)}" if args else f"EXEC {app}")
+        self._check_hangup(resp)
+        return resp.result_int
+
+    async def verbose(self, message: str, level: int = 3) -> None:
+        await self.command(f"VERBOSE {_quote(message)} {level}")
+
+    async def next(self, where: Next, **variables: str) -> None:
+        """Tell the dialplan where to go when the flow returns."""
+        for k, v in variables.items():
+            await self.set_var(k, v)
+        self.journal.add("next", where=where.value)
+        await self.command(f"SET VARIABLE {Var.NEXT} {where.value}")
+        self._next_set = True
+
+    async def hangup(self) -> None:
+        self.journal.add("next", where=Next.HANGUP.value)
+        await self.command(f"SET VARIABLE {Var.NEXT} {Next.HANGUP.value}")
+        self._next_set = True
+
+    @property
+    def next_set(self) -> bool:
+        return self._next_set
+
+
+def journal_prompts(entries: Iterable[object]) -> list[str]:
+    """Prompt ids from journal entries (helper for reports)."""
+    return [e.detail["id"] for e in entries if getattr(e, "kind", "") == "prompt"]  # type: ignore[attr-defined]
+
+
+Channel = AgiChannel
+"""Flows are typed against this name."""

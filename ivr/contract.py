@@ -1,0 +1,97 @@
+"""The dialplan contract: AGI routes and channel variables, defined once.
+
+`dialplans/*.conf` use these names; `tests/unit/test_contract.py` proves that
+the dialplan and this module agree (every route the dialplan calls exists in
+the route table, every ``HOTLINE_*`` variable it reads or sets is declared
+here, and every route declared here is reachable from the dialplan).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Route(StrEnum):
+    """FastAGI routes (``agi://host:port/<route>``) and process-AGI flow names."""
+
+    INBOUND = "inbound"
+    """Hotline main menu after the recording warning (REQ-T4, T9, T10)."""
+    ANSWERING_MACHINE = "answering-machine"
+    """After-hours answering machine (REQ-T3, T5, T6)."""
+    METER_READINGS = "meter-readings"
+    """Meter readings by voice or keypad (REQ-T14)."""
+    QUEUE_CALLBACK = "queue-callback"
+    """Offer of a callback after a long wait in the queue (REQ-T8)."""
+    OUTBOUND_MESSAGE = "outbound-message"
+    """Autoinformer message played to the callee (REQ-O1, O5, O6)."""
+    SELFTEST = "selftest"
+    """Short diagnostic menu: says a number, reads digits. Used by the demo,
+    the foundation tests and ``bench/fastagi.py``."""
+    SELFTEST_FAIL = "selftest-fail"
+    """A flow that raises: proves the fallback branch (tests only)."""
+
+
+class Var(StrEnum):
+    """Channel variables shared by the dialplan and the Python flows."""
+
+    AGI = "HOTLINE_AGI"
+    """Global: base URL of the FastAGI service, e.g. ``agi://127.0.0.1:4573``."""
+    STATUS = "HOTLINE_STATUS"
+    """Set by the AGI service: ``OK`` or ``FAILED`` (then the dialplan goes to
+    the fallback branch)."""
+    NEXT = "HOTLINE_NEXT"
+    """Where the dialplan goes after a flow: one of :class:`Next`."""
+    QUEUE = "HOTLINE_QUEUE"
+    """Queue name when ``HOTLINE_NEXT=queue``."""
+    CLASSIFICATION = "HOTLINE_CLASS"
+    """Appeal classification code chosen in the menu (REQ-A4)."""
+    ACCOUNT = "HOTLINE_ACCOUNT"
+    """Identified account number, for the operator card."""
+    APPEAL = "HOTLINE_APPEAL"
+    """Registration number of the appeal of this call (REQ-A2)."""
+    RECORDING = "HOTLINE_RECORDING"
+    """Asterisk-side path of the whole-call recording (REQ-T4)."""
+    LANGUAGE = "HOTLINE_LANG"
+    """Global: prompt language (``ru``)."""
+    SOUNDS = "HOTLINE_SOUNDS"
+    """Global: Asterisk-side directory of the generated prompts."""
+    SPOOL = "HOTLINE_SPOOL"
+    """Global: Asterisk-side directory for recordings."""
+    OPEN = "HOTLINE_OPEN"
+    """``1`` when the hotline is in working hours (set by the inbound flow)."""
+    CAMPAIGN = "HOTLINE_CAMPAIGN"
+    """Outbound: campaign id."""
+    CONTACT = "HOTLINE_CONTACT"
+    """Outbound: contact id."""
+    ATTEMPT = "HOTLINE_ATTEMPT"
+    """Outbound: attempt id (our own ActionID based key)."""
+
+
+class Next(StrEnum):
+    """Values of ``HOTLINE_NEXT``: the dialplan branch after a flow."""
+
+    HANGUP = "hangup"
+    QUEUE = "queue"
+    ANSWERING_MACHINE = "answering-machine"
+    METER_READINGS = "meter-readings"
+
+
+class Context(StrEnum):
+    """Dialplan contexts the Python side refers to."""
+
+    INBOUND = "hotline-inbound"
+    FALLBACK = "hotline-fallback"
+    QUEUE = "hotline-queue"
+    ANSWERING_MACHINE = "hotline-answering-machine"
+    OUTBOUND = "hotline-outbound"
+    SELFTEST = "hotline-selftest"
+    SELFTEST_FAIL = "hotline-selftest-fail"
+    TEST_CALLER = "hotline-test-caller"
+    """Test/demo only: the Local channel half that plays the caller."""
+
+
+STATUS_OK = "OK"
+STATUS_FAILED = "FAILED"
+
+ALL_ROUTES: frozenset[str] = frozenset(r.value for r in Route)
+ALL_VARS: frozenset[str] = frozenset(v.value for v in Var)

@@ -1,0 +1,99 @@
+"""Shared fixtures. The real-Asterisk tier starts one Asterisk instance and
+one service runtime per test session.
+
+Tests that need Asterisk FAIL with a clear message when it cannot be
+provided; they are never silently skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from hotline.settings import Settings, load_settings
+
+TEST_PORTS = {
+    "ami_port": 15038,
+    "fastagi_port": 14573,
+    "audiosocket_port": 14574,
+    "sip_port": 15060,
+    "web_port": 0,
+}
+
+
+def _test_settings() -> Settings:
+    base = load_settings(
+        overrides={"test_mode": True, **TEST_PORTS},
+        environ={
+            k: v
+            for k, v in os.environ.items()
+            if k in ("HOTLINE_ASTERISK_MODE", "HOTLINE_CACHE_DIR")
+        },
+    )
+    data = base.root / "var/lib/hotline" / f"test-{os.getpid()}"
+    url = os.environ.get("HOTLINE_TEST_DATABASE_URL")
+    return base.replace(data_dir=data, database_url=url or None)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    s = _test_settings()
+    if s.data.exists():
+        shutil.rmtree(s.data)
+    s.data.mkdir(parents=True)
+    yield s
+
+
+@pytest.fixture(scope="session")
+def prompts(settings: Settings) -> Path:
+    from ivr.prompts import PromptCatalogue, generate
+
+    report = generate(PromptCatalogue.load(), settings.sounds_dir)
+    assert report.ok, report.summary()
+    return settings.sounds_dir
+
+
+@pytest.fixture(scope="session")
+def asterisk(settings: Settings, prompts: Path) -> Iterator[object]:
+    from hotline.sandbox import Sandbox, SandboxError
+
+    sb = Sandbox(settings)
+    try:
+        sb.up()
+    except SandboxError as exc:
+        pytest.fail(f"the real Asterisk could not be provided: {exc}", pytrace=False)
+    yield sb
+    sb.down()
+    if os.environ.get("HOTLINE_KEEP_TEST_DATA") != "1":
+        shutil.rmtree(settings.data, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def runtime(settings: Settings, asterisk: object) -> AsyncIterator[object]:
+    from hotline.runner import Runtime
+
+    async with Runtime(settings, components=("fastagi", "ami")) as rt:
+        yield rt
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def rig(settings: Settings, runtime: object) -> AsyncIterator[object]:
+    from hotline.callrig import CallRig
+
+    r = CallRig(settings, hub=runtime.services.hub)  # type: ignore[attr-defined]
+    await r.start()
+    yield r
+    await r.close()
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """A failing real-Asterisk test shows the tail of Asterisk's log."""
+    if call.when == "call" and call.excinfo is not None and "asterisk" in item.fixturenames:
+        sb = item.funcargs.get("asterisk")
+        if sb is not None:
+            item.add_report_section("call", "asterisk log", sb.log_tail(80))  # type: ignore[attr-defined]

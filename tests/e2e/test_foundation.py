@@ -1,0 +1,87 @@
+"""Foundation, against the real Asterisk 22: calls placed through AMI
+Originate of Local channels; the test context plays the caller.
+
+Asserts what the caller heard (the flow's journal, cross-checked with the
+AGI commands Asterisk reports executing on the channel and Asterisk's own
+log of the Russian sound files played) and the call's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from ivr.contract import Context
+from ivr.flows.selftest import SELFTEST_NUMBER
+
+pytestmark = [pytest.mark.asterisk]
+
+
+def _played_files(asterisk, call_id_prefix: str) -> list[str]:
+    """Sound files Asterisk's log says it played (language-resolved)."""
+    text = asterisk.full_log.read_text(errors="replace")
+    return re.findall(r"Playing '([^']+)' \(language '(\w+)'\)", text)
+
+
+async def test_call_reaches_route_and_hears_russian_number(rig, runtime, asterisk) -> None:
+    call = await rig.place(Context.SELFTEST, "s")
+    journal = await runtime.services.hub.wait_for(call.call_id, lambda j: j.ended, 30)
+    await rig.wait_end(call)
+    heard = journal.heard()
+    assert heard[:3] == ["selftest/hello", f"number:{SELFTEST_NUMBER}", "selftest/enter_digits"]
+    assert heard[-1] == "selftest/goodbye"
+    assert journal.last("end").detail["outcome"] == "completed"
+    # Asterisk executed it on the channel, in Russian
+    assert any(c.startswith(f"SAY NUMBER {SELFTEST_NUMBER}") for c in call.agi_commands())
+    played = _played_files(asterisk, call.call_id)
+    assert ("digits/2", "ru") in played or any(
+        f.startswith("digits/") and lang == "ru" for f, lang in played
+    )
+    assert call.user_events("HotlineFallback") == []
+
+
+async def test_dtmf_reaches_the_flow(rig, runtime) -> None:
+    hub = runtime.services.hub
+    call = await rig.place(Context.SELFTEST, "s")
+    await hub.wait_for(call.call_id, lambda j: "selftest/enter_digits" in j.heard(), 30)
+    await rig.send_dtmf(call, "42#")
+    journal = await hub.wait_for(call.call_id, lambda j: j.ended, 30)
+    inputs = [e.detail for e in journal.entries if e.kind == "input"]
+    assert inputs and inputs[0]["digits"] == "42" and inputs[0]["reason"] == "ok"
+    assert "digits:42" in journal.heard()
+    await rig.wait_end(call)
+
+
+async def test_dtmf_from_the_caller_script(rig, runtime) -> None:
+    """The same, with the caller's keys scripted in the Local channel."""
+    call = await rig.place(Context.SELFTEST, "w5500-d7-w300-d#")
+    journal = await runtime.services.hub.wait_for(call.call_id, lambda j: j.ended, 30)
+    assert any(e.kind == "dtmf" and e.detail["digits"] == "7" for e in journal.entries)
+    await rig.wait_end(call)
+
+
+async def test_caller_hangs_up_mid_prompt(rig, runtime) -> None:
+    failures = runtime.fastagi.stats.failures
+    call = await rig.place(Context.SELFTEST, "w800-h")
+    journal = await runtime.services.hub.wait_for(call.call_id, lambda j: j.ended, 30)
+    assert journal.last("end").detail["outcome"] == "hangup"
+    assert "hangup" in journal.kinds()
+    assert journal.last("error") is None
+    assert runtime.fastagi.stats.failures == failures
+    await rig.wait_end(call)
+
+
+async def test_failing_flow_lands_in_fallback(rig, runtime) -> None:
+    call = await rig.place(Context.SELFTEST_FAIL, "s")
+    journal = await runtime.services.hub.wait_for(call.call_id, lambda j: j.ended, 30)
+    assert journal.last("end").detail["outcome"] == "failed"
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 20
+    while not call.user_events("HotlineFallback"):
+        assert loop.time() < end, "the caller never reached the fallback branch"
+        await asyncio.sleep(0.1)
+    assert call.user_events("HotlineFallback")[0]["Reason"].endswith("FAILED")
+    await rig.hangup_caller(call)
+    await rig.wait_end(call)
