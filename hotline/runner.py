@@ -60,6 +60,8 @@ class Runtime:
         await self._stack.aclose()
 
     async def start(self) -> None:
+        import hotline.wiring  # noqa: F401 - capabilities register their parts
+
         s = self.settings
         if self.services is None:
             self.services = Services.create(s)

@@ -63,10 +63,9 @@ class Services:
     async def save_journal(self, journal: CallJournal) -> None:
         if self.db is None:
             return
-        from crm_bridge.appeals import CallService
+        from crm_bridge.calls import CallService
 
-        entries = [(e.seq, e.ts, e.kind, e.detail) for e in journal.entries]
-        await self.run_db(CallService(self.db).append_events, journal.call_id, entries)
+        await self.run_db(CallService(self.db).append_events, journal.call_id, list(journal.entries))
 
     async def aclose(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=False)

@@ -75,9 +75,10 @@ def asterisk(settings: Settings, prompts: Path) -> Iterator[object]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def runtime(settings: Settings, asterisk: object) -> AsyncIterator[object]:
-    from hotline.runner import Runtime
+    import hotline.wiring  # noqa: F401 - capabilities register their parts
+    from hotline.runner import ALL_COMPONENTS, COMPONENT_FACTORIES, Runtime
 
-    async with Runtime(settings, components=("fastagi", "ami")) as rt:
+    async with Runtime(settings, components=(*ALL_COMPONENTS, *COMPONENT_FACTORIES)) as rt:
         yield rt
 
 
@@ -91,9 +92,12 @@ async def rig(settings: Settings, runtime: object) -> AsyncIterator[object]:
     await r.close()
 
 
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     """A failing real-Asterisk test shows the tail of Asterisk's log."""
-    if call.when == "call" and call.excinfo is not None and "asterisk" in item.fixturenames:
-        sb = item.funcargs.get("asterisk")
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.failed and "asterisk" in getattr(item, "fixturenames", ()):
+        sb = getattr(item, "funcargs", {}).get("asterisk")
         if sb is not None:
-            item.add_report_section("call", "asterisk log", sb.log_tail(80))  # type: ignore[attr-defined]
+            rep.sections.append(("asterisk log", sb.log_tail(80)))
