@@ -50,7 +50,7 @@ SID_PACKAGES = [
     "python3-aiohttp",
 ]
 # Pure-Python packages not in Debian, copied into the root from this host.
-VENDORED = ("asterisk", "panoramisk")
+VENDORED = ("asterisk", "panoramisk", "six")
 ROOT_STAMP = ".hotline-root"
 ROOT_VERSION = "1:" + ",".join(SID_PACKAGES)
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -261,10 +261,10 @@ class Sandbox:
             f"{Var.SOUNDS}={values['SOUNDS']}",
             f"{Var.SPOOL}={values['SPOOL']}",
             f"{Var.LANGUAGE}=ru",
-            f"HOTLINE_AUDIOSOCKET={values['AUDIOSOCKET']}",
-            f"HOTLINE_QUEUE_NAME={values['QUEUE']}",
-            f"HOTLINE_CALLBACK_AFTER={values['CALLBACK_AFTER']}",
-            f"HOTLINE_AGI_SCRIPT={values['ASTAGIDIR']}/hotline-agi",
+            f"{Var.AUDIOSOCKET}={values['AUDIOSOCKET']}",
+            f"{Var.QUEUE_NAME}={values['QUEUE']}",
+            f"{Var.CALLBACK_AFTER}={values['CALLBACK_AFTER']}",
+            f"{Var.AGI_SCRIPT}={values['ASTAGIDIR']}/hotline-agi",
             "",
         ]
         for src in sorted(DIALPLAN_SRC.glob("*.conf")):
@@ -278,7 +278,7 @@ class Sandbox:
     def _render_agi_wrapper(self) -> None:
         s = self.s
         if self.private:
-            src_dst = self.root / "opt/hotline/src"
+            src_dst = self.base / "agi-src"  # per instance: parallel sessions never share it
             if src_dst.exists():
                 shutil.rmtree(src_dst)
             src_dst.mkdir(parents=True)
@@ -296,13 +296,15 @@ class Sandbox:
             for name in VENDORED:
                 mod = importlib.import_module(name)
                 assert mod.__file__ is not None
-                shutil.copytree(
-                    Path(mod.__file__).parent,
-                    src_dst / name,
-                    ignore=shutil.ignore_patterns("__pycache__"),
-                )
+                path = Path(mod.__file__)
+                if path.name == "__init__.py":
+                    shutil.copytree(
+                        path.parent, src_dst / name, ignore=shutil.ignore_patterns("__pycache__")
+                    )
+                else:  # a single-module distribution (six)
+                    shutil.copyfile(path, src_dst / path.name)
             python = self.agi_python()
-            pythonpath = "/opt/hotline/src"
+            pythonpath = self.s.ast_path(src_dst)
         else:
             python = sys.executable
             pythonpath = str(REPO)

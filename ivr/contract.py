@@ -29,6 +29,8 @@ class Route(StrEnum):
     the foundation tests and ``bench/fastagi.py``."""
     SELFTEST_FAIL = "selftest-fail"
     """A flow that raises: proves the fallback branch (tests only)."""
+    BENCH_MENU = "bench-menu"
+    """A short menu for ``bench/fastagi.py``: several AGI round trips per call."""
 
 
 class Var(StrEnum):
@@ -65,6 +67,16 @@ class Var(StrEnum):
     """Outbound: contact id."""
     ATTEMPT = "HOTLINE_ATTEMPT"
     """Outbound: attempt id (our own ActionID based key)."""
+    AGI_SCRIPT = "HOTLINE_AGI_SCRIPT"
+    """Global: path of the process-AGI entry point (pyst2), as Asterisk sees it."""
+    AUDIOSOCKET = "HOTLINE_AUDIOSOCKET"
+    """Global: ``host:port`` of the AudioSocket speech server."""
+    QUEUE_NAME = "HOTLINE_QUEUE_NAME"
+    """Global: the default operator queue."""
+    CALLBACK_AFTER = "HOTLINE_CALLBACK_AFTER"
+    """Global (overridable per call): seconds in the queue before the callback offer (REQ-T8)."""
+    FALLBACK = "HOTLINE_FALLBACK"
+    """Set to ``1`` when the caller went through the fallback branch."""
 
 
 class Next(StrEnum):
@@ -86,6 +98,9 @@ class Context(StrEnum):
     OUTBOUND = "hotline-outbound"
     SELFTEST = "hotline-selftest"
     SELFTEST_FAIL = "hotline-selftest-fail"
+    BENCH_FASTAGI = "hotline-bench-fastagi"
+    BENCH_PROCESS = "hotline-bench-process"
+    BENCH_DIALPLAN = "hotline-bench-dialplan"
     TEST_CALLER = "hotline-test-caller"
     """Test/demo only: the Local channel half that plays the caller."""
 

@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,9 @@ class RouteTable:
         return iter(sorted(self._routes))
 
 
+RttObserver = Callable[[str, float], None]
+
+
 class StreamTransport:
     """AGI commands over a FastAGI TCP stream, every read with a timeout."""
 
@@ -82,16 +86,18 @@ class StreamTransport:
         writer: asyncio.StreamWriter,
         timeout: float,
         encoding: str = "utf-8",
+        observer: RttObserver | None = None,
     ) -> None:
         self._r = reader
         self._w = writer
         self._timeout = timeout
         self._enc = encoding
+        self._observer = observer
         self.round_trips = 0
 
     async def _readline(self) -> str:
         try:
-            line = await asyncio.wait_for(self._r.readline(), self._timeout)
+            line = await self._r.readline()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise CallerHangup(f"connection lost: {exc}") from exc
         if not line:
@@ -101,21 +107,28 @@ class StreamTransport:
     async def command(self, command: str) -> AgiResponse:
         if "\n" in command or "\r" in command:
             raise ValueError("an AGI command is one line")
+        started = time.perf_counter()
         self._w.write(command.encode(self._enc) + b"\n")
         try:
-            await asyncio.wait_for(self._w.drain(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._w.drain()
+                self.round_trips += 1
+                while True:
+                    line = await self._readline()
+                    if line.startswith("100 "):
+                        continue  # "100 Trying..." precedes the real answer
+                    if line.startswith("520-"):
+                        while not (await self._readline()).startswith("520 "):
+                            pass
+                        raise AgiProtocolError(f"AGI usage error for {command.split(' ', 1)[0]}")
+                    resp = parse_response(line)
+                    break
         except ConnectionError as exc:
             raise CallerHangup(f"connection lost: {exc}") from exc
-        self.round_trips += 1
-        while True:
-            line = await self._readline()
-            if line.startswith("100 "):
-                continue  # "100 Trying..." precedes the real answer
-            if line.startswith("520-"):
-                while not (await self._readline()).startswith("520 "):
-                    pass
-                raise AgiProtocolError(f"AGI usage error for {command.split(' ', 1)[0]}")
-            return parse_response(line)
+        if self._observer is not None:
+            self._observer(command.split(" ", 2)[0] + " " + command.split(" ", 2)[1]
+                           if " " in command else command, time.perf_counter() - started)
+        return resp
 
 
 @dataclass(slots=True)
@@ -146,6 +159,7 @@ class FastAgiServer(Application):  # type: ignore[misc]
         spool_dir: str = "/tmp",
         hub: JournalHub | None = None,
         on_call_end: CallEndHook | None = None,
+        rtt_observer: RttObserver | None = None,
     ) -> None:
         # panoramisk's Application needs a loop argument only for legacy use.
         super().__init__(loop=asyncio.get_running_loop())
@@ -165,6 +179,7 @@ class FastAgiServer(Application):  # type: ignore[misc]
         self.spool_dir = spool_dir
         self.hub = hub or JournalHub()
         self.on_call_end = on_call_end
+        self.rtt_observer = rtt_observer
         self.stats = ServerStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -255,7 +270,7 @@ class FastAgiServer(Application):  # type: ignore[misc]
         if headers is None:
             return
         route = headers["agi_network_script"].split("?", 1)[0].strip("/")
-        transport = StreamTransport(reader, writer, self.command_timeout)
+        transport = StreamTransport(reader, writer, self.command_timeout, observer=self.rtt_observer)
         call_id = headers.get("agi_uniqueid", "") or f"noid-{id(writer)}"
         journal = self.hub.open(call_id, route)
         journal.add("start", route=route, channel=headers.get("agi_channel", ""))

@@ -11,6 +11,7 @@ def build_routes() -> RouteTable:
     table = RouteTable()
     table.add(Route.SELFTEST, selftest.selftest)
     table.add(Route.SELFTEST_FAIL, selftest.selftest_fail)
+    table.add(Route.BENCH_MENU, selftest.bench_menu)
     return table
 
 

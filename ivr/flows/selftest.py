@@ -42,3 +42,17 @@ class SelftestFailure(RuntimeError):
 async def selftest_fail(ch: Channel, deps: Any) -> None:
     await ch.play("selftest/hello")
     raise SelftestFailure("deliberate failure (selftest-fail route)")
+
+
+async def bench_menu(ch: Channel, deps: Any) -> None:
+    """The benchmark menu; ``dialplans/test-bench.conf`` has the same menu in
+    pure dialplan (the CPU floor) and over process AGI."""
+    caller = await ch.get_var("CALLERID(num)")
+    await ch.set_var("BENCH_CALLER", caller or "")
+    digit = await ch.play("bench/tick")
+    if digit is None:
+        digit = await ch.wait_digit(3.0)
+    await ch.set_var("BENCH_CHOICE", digit or "none")
+    await ch.say_digits(digit or "0")
+    await ch.get_var("BENCH_CHOICE")
+    await ch.next(Next.HANGUP)

@@ -85,3 +85,23 @@ async def test_failing_flow_lands_in_fallback(rig, runtime) -> None:
     assert call.user_events("HotlineFallback")[0]["Reason"].endswith("FAILED")
     await rig.hangup_caller(call)
     await rig.wait_end(call)
+
+
+async def test_same_flow_over_process_agi(rig, runtime, asterisk) -> None:
+    """pyst2 process AGI (one Python process per call) runs the same flow;
+    its journal lands in the database."""
+    from crm_bridge.calls import CallService
+
+    call = await rig.place(Context.SELFTEST, "s", exten="process")
+    await rig.wait_end(call, timeout=60)
+    assert call.user_events("HotlineFallback") == [], asterisk.log_tail(40)
+    services = runtime.services
+    events = await services.run_db(CallService(services.db).events, call.call_id)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end", kinds
+    assert events[0].detail.get("transport") == "process"
+    heard = [e.detail["id"] if e.kind == "prompt" else f"{e.detail['what']}:{e.detail['value']}"
+             for e in events if e.kind in ("prompt", "say")]
+    assert heard[:3] == ["selftest/hello", f"number:{SELFTEST_NUMBER}", "selftest/enter_digits"]
+    assert events[-1].detail["outcome"] == "completed"
+    assert any(c.startswith(f"SAY NUMBER {SELFTEST_NUMBER}") for c in call.agi_commands())

@@ -1,0 +1,148 @@
+"""Shared helpers of the benchmarks: a private Asterisk instance with free
+ports, CPU accounting from /proc, percentiles, and a call generator that runs
+in its own process (so its CPU is never counted against the system under test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hotline.settings import Settings, load_settings  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_settings(name: str) -> Settings:
+    base = load_settings(
+        overrides={
+            "test_mode": True,
+            "ami_port": free_port(),
+            "fastagi_port": free_port(),
+            "audiosocket_port": free_port(),
+            "sip_port": free_port(),
+            "web_port": 0,
+            "log_level": "WARNING",
+        }
+    )
+    data = base.root / "var/lib/hotline" / f"bench-{name}-{os.getpid()}"
+    if data.exists():
+        shutil.rmtree(data)
+    return base.replace(data_dir=data)
+
+
+def proc_cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds of a process (and its reaped children) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    total = utime + stime + ((cutime + cstime) if children else 0)
+    return total / CLK_TCK
+
+
+def self_cpu() -> float:
+    return time.process_time()
+
+
+def pct(samples: Sequence[float], p: float) -> float:
+    if not samples:
+        return float("nan")
+    s = sorted(samples)
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def run_generator(
+    settings: Settings,
+    context: str,
+    calls: int,
+    concurrency: int,
+    script: str,
+    timeout: float = 900,
+) -> dict[str, Any]:
+    """Place ``calls`` calls into ``context`` from a separate process."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "_generator.py"),
+        "--ami-port",
+        str(settings.ami_port),
+        "--secret",
+        settings.secret(),
+        "--context",
+        context,
+        "--calls",
+        str(calls),
+        "--concurrency",
+        str(concurrency),
+        "--script",
+        script,
+    ]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if cp.returncode != 0:
+        raise RuntimeError(f"generator failed: {cp.stderr[-3000:]}")
+    return dict(json.loads(cp.stdout.strip().splitlines()[-1]))
+
+
+async def generate(
+    ami_port: int, secret: str, context: str, calls: int, concurrency: int, script: str
+) -> dict[str, Any]:
+    from hotline.callrig import CallRig
+
+    s = load_settings(
+        overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
+    )
+    rig = CallRig(s)
+    await rig.start()
+    sem = asyncio.Semaphore(concurrency)
+    failed = 0
+    durations: list[float] = []
+    peak = 0
+    active = 0
+
+    async def one(i: int) -> None:
+        nonlocal failed, peak, active
+        async with sem:
+            active += 1
+            peak = max(peak, active)
+            t0 = time.monotonic()
+            try:
+                call = await rig.place(context, script, caller_number=f"7900{i:07d}", timeout=30)
+                await rig.wait_end(call, timeout=120)
+                if call.user_events("HotlineFallback"):
+                    failed += 1
+                durations.append(time.monotonic() - t0)
+            except (AssertionError, RuntimeError, TimeoutError) as exc:
+                failed += 1
+                print(f"call {i}: {exc}", file=sys.stderr)
+            finally:
+                active -= 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(calls)))
+    wall = time.monotonic() - t0
+    await rig.close()
+    return {
+        "calls": calls,
+        "failed": failed,
+        "wall": wall,
+        "peak_concurrency": peak,
+        "call_p50": pct(durations, 50),
+        "call_p99": pct(durations, 99),
+    }
