@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,6 +26,31 @@ TEST_PORTS = {
 }
 
 
+def _fresh_pg_database(url: str) -> tuple[str, str]:
+    """A new, empty PostgreSQL database for this test session."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    name = f"hotline_e2e_{os.getpid()}"
+    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return u.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(url: str, name: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _test_settings() -> Settings:
     base = load_settings(
         overrides={"test_mode": True, **TEST_PORTS},
@@ -37,17 +61,26 @@ def _test_settings() -> Settings:
         },
     )
     data = base.root / "var/lib/hotline" / f"test-{os.getpid()}"
-    url = os.environ.get("HOTLINE_TEST_DATABASE_URL")
-    return base.replace(data_dir=data, database_url=url or None)
+    return base.replace(data_dir=data)
 
 
 @pytest.fixture(scope="session")
 def settings() -> Iterator[Settings]:
+    """Settings of the real-Asterisk tier. ``HOTLINE_TEST_DATABASE_URL`` (a
+    PostgreSQL URL) runs it on a fresh PostgreSQL database instead of SQLite."""
     s = _test_settings()
     if s.data.exists():
         shutil.rmtree(s.data)
     s.data.mkdir(parents=True)
+    url = os.environ.get("HOTLINE_TEST_DATABASE_URL")
+    dropped: tuple[str, str] | None = None
+    if url:
+        fresh, name = _fresh_pg_database(url)
+        s = s.replace(database_url=fresh)
+        dropped = (url, name)
     yield s
+    if dropped:
+        _drop_pg_database(*dropped)
 
 
 @pytest.fixture(scope="session")
