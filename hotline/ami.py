@@ -35,7 +35,7 @@ class AmiUnavailable(AmiError):
     """Asterisk's manager interface is not connected right now."""
 
 
-class _Manager(Manager):  # type: ignore[misc]
+class _Manager(Manager):
     client: AmiClient
 
     def dispatch(self, event: Message) -> list[str]:

@@ -39,15 +39,12 @@ def _scenario() -> tuple[str, str, str, str]:
 
     table = build_routes()
     if Route.INBOUND in table:
-        try:
-            from crm_bridge.demo_data import DEMO_CALLER_PHONE, DEMO_DEBTOR_ACCOUNT
-        except ImportError:
-            DEMO_CALLER_PHONE, DEMO_DEBTOR_ACCOUNT = "+79001234567", "1000000001"
+        from crm_bridge.demo_data import DEMO_CALLER
+
         # The caller listens to the warning and the menu, chooses «debt»
         # (4), keys in the account number and listens to the balance.
-        digits = str(DEMO_DEBTOR_ACCOUNT)
-        script = f"w9000-d4-w4000-d{digits}#-w15000-h"
-        return str(Context.INBOUND), "s", script, str(DEMO_CALLER_PHONE).lstrip("+")
+        script = f"w9000-d4-w4000-d{DEMO_CALLER.number}#-w15000-h"
+        return str(Context.INBOUND), "s", script, (DEMO_CALLER.phone or "+79001234567").lstrip("+")
     return str(Context.SELFTEST), "s", "w5500-d42#-w9000-h", "79001234567"
 
 
@@ -102,9 +99,8 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
                         in ("HOTLINE_APPEAL", "HOTLINE_CLASS", "HOTLINE_ACCOUNT")
                     ):
                         print(f"     [{e.kind}] {e.detail}")
-                print(
-                    f"   Итог звонка: {journal.last('end').detail if journal.last('end') else '-'}"
-                )
+                end = journal.last("end")
+                print(f"   Итог звонка: {end.detail if end else '-'}")
             base = rt.web_url.rstrip("/")
             print(f"6. Пульт диспетчера: {base}/dispatcher/")
             print(f"   Рабочее место оператора: {base}/operator/   Состояние: {base}/health")

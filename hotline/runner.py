@@ -102,7 +102,9 @@ class Runtime:
             await self.web_runner.setup()
             site = web.TCPSite(self.web_runner, s.web_host, s.web_port)
             await site.start()
-            port = site._server.sockets[0].getsockname()[1] if site._server else s.web_port  # type: ignore[union-attr]
+            server = site._server
+            socks = getattr(server, "sockets", None) or []
+            port = socks[0].getsockname()[1] if socks else s.web_port
             self.web_url = f"http://{s.web_host}:{port}/"
             self._stack.push_async_callback(self.web_runner.cleanup)
             log.info("web on %s", self.web_url)

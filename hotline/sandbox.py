@@ -74,7 +74,7 @@ def _run(
     try:
         return subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, check=check, **kw
-        )  # type: ignore[call-overload,no-any-return]
+        )  # type: ignore[call-overload]
     except subprocess.CalledProcessError as exc:
         raise SandboxError(
             f"command failed ({exc.returncode}): {' '.join(cmd)}\n{(exc.stderr or exc.stdout or '')[-2000:]}"

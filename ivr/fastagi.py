@@ -21,7 +21,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,7 @@ class RouteTable:
     def __contains__(self, route: object) -> bool:
         return route in self._routes
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._routes))
 
 
@@ -142,7 +142,7 @@ class ServerStats:
     rejected: int = 0
 
 
-class FastAgiServer(Application):  # type: ignore[misc]
+class FastAgiServer(Application):
     """The hardened FastAGI server. ``deps`` is handed to every flow."""
 
     def __init__(

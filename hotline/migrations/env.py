@@ -1,0 +1,94 @@
+"""Alembic environment of the shared database (REQ-T15).
+
+Run programmatically by :meth:`crm_bridge.db.Database.upgrade` (which passes an
+open connection in ``config.attributes["connection"]``), or from the command
+line for new revisions::
+
+    HOTLINE_DB_URL=sqlite:////tmp/dev.db alembic -c hotline/migrations/alembic.ini \
+        revision --autogenerate -m "add something"
+
+SQLite cannot ``ALTER`` most things, so migrations run in batch mode there
+(``render_as_batch``); the same revision files run on PostgreSQL unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from alembic import context
+from sqlalchemy import MetaData, create_engine
+from sqlalchemy.engine import Connection
+
+from crm_bridge.models import Base
+
+logger = logging.getLogger(__name__)
+
+
+def _target_metadata() -> list[MetaData]:
+    metadatas = [Base.metadata]
+    try:
+        # The autoinformer slice adds its tables later; until its models module
+        # exists the schema is the CRM's alone. Its tables normally share
+        # crm_bridge's Base, in which case importing the module is enough.
+        import autoinformer.models as autoinformer_models
+    except ImportError:
+        logger.debug("autoinformer.models not importable; migrating crm_bridge tables only")
+    else:
+        other = getattr(autoinformer_models, "metadata", None) or getattr(
+            getattr(autoinformer_models, "Base", None), "metadata", None
+        )
+        if isinstance(other, MetaData) and other is not Base.metadata:
+            metadatas.append(other)
+    return metadatas
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=_target_metadata(),
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    url = (
+        context.get_x_argument(as_dictionary=True).get("url")
+        or os.environ.get("HOTLINE_DB_URL")
+        or context.config.get_main_option("sqlalchemy.url")
+    )
+    if not url:
+        raise RuntimeError("no database URL: pass -x url=... or set HOTLINE_DB_URL")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            _configure(conn)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+def run_migrations_offline() -> None:
+    url = os.environ.get("HOTLINE_DB_URL") or context.config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        target_metadata=_target_metadata(),
+        literal_binds=True,
+        render_as_batch=bool(url and url.startswith("sqlite")),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
