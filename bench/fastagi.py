@@ -38,8 +38,6 @@ from hotline.sandbox import Sandbox
 from ivr.contract import Context
 from ivr.prompts import PromptCatalogue, generate
 
-CALLER_SCRIPT = "w600-d5"
-
 
 async def scenario(
     settings,
@@ -49,11 +47,12 @@ async def scenario(
     calls: int,
     conc: int,
     rtts: list[tuple[str, float]] | None = None,
+    script: str = "w3000-d5",
 ) -> dict:
     if rtts is not None:
         rtts.clear()
     a0, s0 = proc_cpu(pid), self_cpu()
-    result = await asyncio.to_thread(run_generator, settings, context, calls, conc, CALLER_SCRIPT)
+    result = await asyncio.to_thread(run_generator, settings, context, calls, conc, script)
     a1, s1 = proc_cpu(pid), self_cpu()
     result["asterisk_cpu"] = a1 - a0
     result["server_cpu"] = (s1 - s0) if rtts is not None else 0.0
@@ -87,14 +86,29 @@ async def main_async(args: argparse.Namespace) -> int:
         async with Runtime(settings, components=("fastagi",)) as rt:
             assert rt.fastagi is not None
             rt.fastagi.rtt_observer = lambda cmd, dt: rtts.append((cmd, dt))
+            if args.no_journal:
+                rt.fastagi.on_call_end = None
             # warm-up (page cache, module import in the root for process AGI)
             await scenario(settings, sandbox, pid, Context.BENCH_FASTAGI, 10, 10, rtts)
             await scenario(settings, sandbox, pid, Context.BENCH_PROCESS, 2, 2)
             floor = await scenario(
-                settings, sandbox, pid, Context.BENCH_DIALPLAN, args.calls, args.concurrency
+                settings,
+                sandbox,
+                pid,
+                Context.BENCH_DIALPLAN,
+                args.calls,
+                args.concurrency,
+                script=args.caller,
             )
             fast = await scenario(
-                settings, sandbox, pid, Context.BENCH_FASTAGI, args.calls, args.concurrency, rtts
+                settings,
+                sandbox,
+                pid,
+                Context.BENCH_FASTAGI,
+                args.calls,
+                args.concurrency,
+                rtts,
+                script=args.caller,
             )
             proc = await scenario(
                 settings,
@@ -103,6 +117,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 Context.BENCH_PROCESS,
                 args.process_calls,
                 args.process_concurrency,
+                script=args.caller,
             )
     finally:
         sandbox.down()
@@ -135,6 +150,14 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=200)
     p.add_argument("--process-calls", type=int, default=60)
     p.add_argument("--process-concurrency", type=int, default=20)
+    p.add_argument(
+        "--caller",
+        default="w3000-d5",
+        help="the simulated caller: waits 3 s, presses 5 (a person at a menu)",
+    )
+    p.add_argument(
+        "--no-journal", action="store_true", help="do not store call journals (diagnostic)"
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(main_async(args))
