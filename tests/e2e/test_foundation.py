@@ -105,3 +105,14 @@ async def test_same_flow_over_process_agi(rig, runtime, asterisk) -> None:
     assert heard[:3] == ["selftest/hello", f"number:{SELFTEST_NUMBER}", "selftest/enter_digits"]
     assert events[-1].detail["outcome"] == "completed"
     assert any(c.startswith(f"SAY NUMBER {SELFTEST_NUMBER}") for c in call.agi_commands())
+
+
+async def test_health_page_reports_the_parts(runtime) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(runtime.web_url + "health") as resp:
+        body = await resp.json()
+    assert body["database"] == "ok"
+    assert body["ami"] == "connected"
+    assert body["fastagi"]["calls"] >= 0
+    assert resp.status == 200, body
