@@ -232,8 +232,9 @@ class Database:
         with (self._write_engine if write else self.engine).begin() as connection:
             yield connection
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Run the Alembic migrations up to ``revision`` (default: head)."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Run the Alembic migrations up to ``revision`` (default: every head —
+        capabilities add their own revision branches off the initial schema)."""
         from alembic import command
         from alembic.config import Config
 
