@@ -108,7 +108,7 @@ async def generate(
     s = load_settings(
         overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
     )
-    rig = CallRig(s)
+    rig = CallRig(s, events="call,user")  # the generator needs hangups and user events only
     await rig.start()
     sem = asyncio.Semaphore(concurrency)
     failed = 0

@@ -78,11 +78,14 @@ class AmiClient:
         *,
         action_timeout: float = 10.0,
         reconnect_timeout: int = 1,
+        events: str = "on",
     ) -> None:
         self.host, self.port = host, port
         self._username, self._secret = username, secret
         self.action_timeout = action_timeout
         self.reconnect_timeout = reconnect_timeout
+        self.events = events
+        """Event classes to receive (``on`` = all, or e.g. ``call,user``)."""
         self.closing = False
         self._handlers: list[tuple[str, Callable[..., Any]]] = []
         self._login_hooks: list[LoginHook] = []
@@ -142,6 +145,7 @@ class AmiClient:
             ping_delay=10,
             ping_interval=10,
             reconnect_timeout=self.reconnect_timeout,
+            events=self.events,
             on_login=self._logged_in,
         )
         m.client = self

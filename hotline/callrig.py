@@ -48,11 +48,17 @@ class PlacedCall:
 class CallRig:
     """Places simulated calls and follows them by their full Uniqueids."""
 
-    def __init__(self, settings: Settings, hub: JournalHub | None = None) -> None:
+    def __init__(
+        self, settings: Settings, hub: JournalHub | None = None, events: str = "on"
+    ) -> None:
         self.settings = settings
         self.hub = hub
         self.ami = AmiClient(
-            settings.ami_host, settings.ami_port, settings.ami_user, settings.secret()
+            settings.ami_host,
+            settings.ami_port,
+            settings.ami_user,
+            settings.secret(),
+            events=events,
         )
         self._calls: dict[str, PlacedCall] = {}
         self._names: dict[str, str] = {}
