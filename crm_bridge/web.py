@@ -1,0 +1,1053 @@
+"""The operator's workplace (``/operator/``): caller card, appeals journal, reports.
+
+An aiohttp sub-app (:func:`create_operator_app`), Russian UI:
+
+* log-in with an :class:`~crm_bridge.models.Operator` row (role operator or
+  supervisor); the session is a signed cookie (HMAC-SHA256 with a secret
+  generated into the data directory; ``HttpOnly``, ``SameSite=Strict``);
+  every POST needs the session's CSRF token (``X-CSRF-Token`` header or a
+  ``csrf`` form field) and, when the browser sends one, a same-origin
+  ``Origin``;
+* the caller card: when the AMI listener sees an operator connected to a
+  queue call (``AgentConnect``), the operator's browser gets the card over
+  the WebSocket ``/operator/ws`` — account (identified in the IVR, or
+  suggested by the calling number with its confidence, REQ-T9), address,
+  debt, meters and last readings, open appeals, the caller's path through
+  the IVR, the appeal of the call; campaign and contact for outbound calls;
+* the operator classifies (REQ-A4), answers, closes or marks as not
+  considered (REQ-A8) the appeal, and may end an abusive call (REQ-T12);
+* the appeals journal (search, CSV/XLSX export) and the monthly waiting and
+  handling time report (seed 004, REQ-A10; supervisors).
+
+Operators see their own calls' cards and the journal; supervisors see all.
+Nothing personal is logged (logins and ids only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import logging
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from crm_bridge import reports
+from crm_bridge.ami_listener import (
+    CARD_VARS,
+    VAR_ACCOUNT,
+    VAR_APPEAL,
+    VAR_CAMPAIGN,
+    VAR_CONTACT,
+    CallListener,
+    Outcome,
+)
+from crm_bridge.appeals import AppealService, AppealView, export_csv, export_xlsx
+from crm_bridge.calls import CallService
+from crm_bridge.errors import CrmError, ExtensionNotAllowed, InvalidTransition, NotFound
+from crm_bridge.identify import Identifier, account_display_address
+from crm_bridge.live import ALL, EventBus, LiveEvent, operator_topic
+from crm_bridge.models import (
+    Account,
+    Appeal,
+    AppealStatus,
+    Call,
+    ClassificationCode,
+    Meter,
+    NotConsideredReason,
+    Operator,
+    OperatorRole,
+    Reading,
+)
+from crm_bridge.passwords import verify_password
+
+__all__ = ["OperatorSession", "SessionSigner", "build_card", "create_operator_app"]
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR: Final = Path(__file__).with_name("web_static")
+COOKIE: Final = "hotline_operator"
+SESSION_TTL: Final = 12 * 3600
+SECRET_FILE: Final = "operator-web.secret"
+JOURNAL_LIMIT: Final = 500
+EXPORT_LIMIT: Final = 100_000
+
+SERVICES = web.AppKey("crm_services", object)
+RUNTIME = web.AppKey("crm_runtime", object)
+SIGNER = web.AppKey("crm_signer", object)
+BUS = web.AppKey("crm_bus", EventBus)
+OPERATOR_KEY = web.RequestKey("crm_operator", object)
+SOCKETS = web.AppKey("crm_sockets", set[web.WebSocketResponse])
+
+_STATUS_RU: Final = {
+    AppealStatus.REGISTERED: "зарегистрировано",
+    AppealStatus.IN_PROGRESS: "в работе",
+    AppealStatus.ANSWERED: "дан ответ",
+    AppealStatus.CLOSED: "закрыто",
+    AppealStatus.NOT_CONSIDERED: "не рассматривается",
+}
+
+
+class BadInput(CrmError, ValueError):
+    """A request parameter that cannot be used (HTTP 400, message in Russian)."""
+
+
+# -- sessions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSession:
+    operator_id: int
+    login: str
+    name: str
+    role: OperatorRole
+    nonce: str
+    csrf: str
+
+    @property
+    def supervisor(self) -> bool:
+        return self.role is OperatorRole.SUPERVISOR
+
+
+class SessionSigner:
+    """Signs ``<operator id>.<issued>.<nonce>`` with HMAC-SHA256."""
+
+    def __init__(self, secret: bytes, *, ttl: int = SESSION_TTL) -> None:
+        if len(secret) < 16:
+            raise ValueError("the session secret is too short")
+        self._secret = secret
+        self.ttl = ttl
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> SessionSigner:
+        """The secret from ``<data>/operator-web.secret``, generated (0600) once."""
+        path = data_dir / SECRET_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+        return cls(bytes.fromhex(path.read_text().strip()))
+
+    def _sig(self, text: str) -> str:
+        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, operator_id: int, *, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        body = f"{operator_id}.{issued}.{secrets.token_hex(12)}"
+        return f"{body}.{self._sig(body)}"
+
+    def verify(self, value: str, *, now: float | None = None) -> tuple[int, str] | None:
+        """``(operator id, nonce)`` of a valid, unexpired cookie; else None."""
+        parts = value.split(".")
+        if len(parts) != 4:
+            return None
+        body = ".".join(parts[:3])
+        if not hmac.compare_digest(self._sig(body), parts[3]):
+            return None
+        try:
+            operator_id, issued = int(parts[0]), int(parts[1])
+        except ValueError:
+            return None
+        if (now if now is not None else time.time()) - issued > self.ttl:
+            return None
+        return operator_id, parts[2]
+
+    def csrf(self, nonce: str) -> str:
+        return self._sig(f"csrf.{nonce}")[:32]
+
+
+# -- the caller card ----------------------------------------------------------------
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _journal_line(kind: str, detail: Mapping[str, Any]) -> str | None:
+    """One IVR journal entry as a line for the operator (None: not shown)."""
+    if kind == "prompt":
+        return f"прослушано: {detail.get('id', '')}"
+    if kind == "say":
+        return f"произнесено: {detail.get('what', '')} {detail.get('value', '')}".strip()
+    if kind == "dtmf":
+        return f"нажата клавиша {detail.get('digits', '')}"
+    if kind == "input":
+        digits = detail.get("digits") or "—"
+        return f"введено: {digits} ({detail.get('reason', '')})"
+    if kind == "step":
+        rest = ", ".join(f"{k}={v}" for k, v in detail.items() if k != "name")
+        return f"шаг меню «{detail.get('name', '')}»" + (f": {rest}" if rest else "")
+    if kind == "record":
+        return "записано сообщение"
+    if kind == "speech":
+        return f"распознано: {detail.get('text', '')}"
+    if kind == "next":
+        return f"далее: {detail.get('where', '')}"
+    if kind in ("queue_join", "operator_connected", "queue_abandon", "hangup"):
+        names = {
+            "queue_join": "поставлен в очередь операторов",
+            "operator_connected": "соединён с оператором",
+            "queue_abandon": "покинул очередь",
+            "hangup": "звонок завершён",
+        }
+        return names[kind]
+    return None
+
+
+def build_card(
+    db: Any,
+    uniqueid: str,
+    *,
+    vars: Mapping[str, str] | None = None,
+    caller_number: str | None = None,
+) -> dict[str, Any]:
+    """The caller card of call ``uniqueid`` as JSON-ready data (blocking: run
+    it in the DB thread pool). ``vars`` are the call's ``HOTLINE_*`` variables."""
+    vars = dict(vars or {})
+    calls = CallService(db)
+    call = calls.get(uniqueid)
+    caller = caller_number or (call.caller_number if call else None)
+    card: dict[str, Any] = {
+        "uniqueid": uniqueid,
+        "call": {
+            "caller_number": caller,
+            "started_at": _iso(call.started_at) if call else None,
+            "queue": call.queue_name if call else None,
+            "wait_seconds": call.wait_seconds if call else None,
+            "direction": str(call.direction) if call else "in",
+            "operator_id": call.operator_id if call else None,
+        },
+        "ident": {"method": "none", "confidence": 0.0, "verified": False, "candidates": []},
+        "account": None,
+        "open_appeals": [],
+        "appeal": None,
+        "ivr": [],
+        "outbound": None,
+    }
+    account_id: int | None = None
+    ident = card["ident"]
+    if vars.get(VAR_ACCOUNT):
+        found = Identifier(db).by_account(vars[VAR_ACCOUNT])
+        if found.account_id is not None:
+            account_id = found.account_id
+            ident.update(method="account", confidence=found.confidence, verified=True)
+    if account_id is None and call is not None and call.account_id is not None:
+        account_id = call.account_id
+        ident.update(method="call", confidence=1.0, verified=True)
+    if account_id is None and caller:
+        found = Identifier(db).by_phone(caller)
+        ident["candidates"] = [
+            {"account_id": c.account_id, "number": c.number, "address": c.address}
+            for c in found.candidates
+        ]
+        if found.account_id is not None:
+            account_id = found.account_id
+            ident.update(method="phone", confidence=found.confidence, verified=False)
+    with db.session() as session:
+        if account_id is not None:
+            card["account"] = _account_data(session, account_id)
+            rows = session.execute(
+                select(Appeal)
+                .where(
+                    Appeal.account_id == account_id,
+                    Appeal.status.in_((AppealStatus.REGISTERED, AppealStatus.IN_PROGRESS)),
+                )
+                .order_by(Appeal.seq.desc())
+                .limit(10)
+            ).scalars()
+            card["open_appeals"] = [_appeal_brief(a) for a in rows]
+        appeal = None
+        if vars.get(VAR_APPEAL):
+            appeal = session.execute(
+                select(Appeal).where(Appeal.number == vars[VAR_APPEAL])
+            ).scalar_one_or_none()
+        if appeal is None and call is not None:
+            appeal = (
+                session.execute(
+                    select(Appeal).where(Appeal.call_id == call.id).order_by(Appeal.seq.desc())
+                )
+                .scalars()
+                .first()
+            )
+        if appeal is not None:
+            card["appeal"] = _appeal_full(appeal)
+    for event in calls.events(uniqueid):
+        line = _journal_line(event.kind, event.detail)
+        if line:
+            card["ivr"].append({"ts": _iso(event.ts), "source": event.source, "text": line})
+    if vars.get(VAR_CAMPAIGN) or vars.get(VAR_CONTACT):
+        card["outbound"] = {"campaign": vars.get(VAR_CAMPAIGN), "contact": vars.get(VAR_CONTACT)}
+    return card
+
+
+def _account_data(session: Any, account_id: int) -> dict[str, Any] | None:
+    account = session.get(Account, account_id)
+    if account is None:
+        return None
+    meters = session.execute(
+        select(Meter).where(Meter.account_id == account_id).order_by(Meter.id)
+    ).scalars()
+    meter_data = []
+    for meter in meters:
+        readings = session.execute(
+            select(Reading)
+            .where(Reading.meter_id == meter.id)
+            .order_by(Reading.taken_at.desc(), Reading.id.desc())
+            .limit(6)
+        ).scalars()
+        meter_data.append(
+            {
+                "serial": meter.serial,
+                "zones": meter.zones,
+                "last": [
+                    [f"T{i}", _money(v) if v is not None else None]
+                    for i, v in enumerate((meter.last_t1, meter.last_t2, meter.last_t3), 1)
+                    if i <= max(1, meter.zones)
+                ],
+                "last_reading_at": _iso(meter.last_reading_at),
+                "readings": [
+                    {
+                        "zone": str(r.zone),
+                        "value": f"{r.value:f}",
+                        "taken_at": _iso(r.taken_at),
+                        "source": str(r.source),
+                        "status": str(r.status),
+                    }
+                    for r in readings
+                ],
+            }
+        )
+    return {
+        "id": account.id,
+        "number": account.number,
+        "holder": account.holder_name,
+        "category": str(account.category),
+        "address": account_display_address(account),
+        "debt": _money(account.debt),
+        "debt_as_of": account.debt_as_of.isoformat() if account.debt_as_of else None,
+        "meters": meter_data,
+    }
+
+
+def _appeal_brief(a: Appeal) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "number": a.number,
+        "received_at": _iso(a.received_at),
+        "status": str(a.status),
+        "status_ru": _STATUS_RU[a.status],
+        "classification": str(a.classification) if a.classification else None,
+        "content": a.content,
+    }
+
+
+def _appeal_full(a: Appeal | AppealView) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "number": a.number,
+        "received_at": _iso(a.received_at),
+        "status": str(a.status),
+        "status_ru": _STATUS_RU[a.status],
+        "classification": str(a.classification) if a.classification else None,
+        "classification_corrected": a.classification_corrected,
+        "kind": str(a.kind),
+        "content": a.content,
+        "note": a.note,
+        "not_considered_reason": str(a.not_considered_reason) if a.not_considered_reason else None,
+    }
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _services(request: web.Request) -> Any:
+    return request.app[SERVICES]
+
+
+def _session(request: web.Request) -> OperatorSession:
+    sess = request.get(OPERATOR_KEY)
+    if not isinstance(sess, OperatorSession):
+        raise web.HTTPUnauthorized(text="нужен вход")
+    return sess
+
+
+async def _db(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
+    return await _services(request).run_db(fn, *args)
+
+
+def _listener(request: web.Request) -> CallListener | None:
+    found = _services(request).extras.get("call_listener")
+    return found if isinstance(found, CallListener) else None
+
+
+def _tz(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(_services(request).settings.timezone)
+
+
+def _page(title: str, body: str, sess: OperatorSession | None = None) -> web.Response:
+    nav = ""
+    meta = ""
+    if sess is not None:
+        links = [("./", "Карточка звонка"), ("journal", "Журнал обращений")]
+        if sess.supervisor:
+            links.append(("reports/wait-handling", "Отчёт: ожидание и обслуживание"))
+        items = "".join(f'<a href="{h}">{html.escape(t)}</a>' for h, t in links)
+        role = "старший смены" if sess.supervisor else "оператор"
+        nav = (
+            f'<nav>{items}<span class="who">{html.escape(sess.name)} ({role})</span>'
+            f'<form method="post" action="logout" class="inline">'
+            f'<input type="hidden" name="csrf" value="{sess.csrf}">'
+            f'<button type="submit">Выйти</button></form></nav>'
+        )
+        meta = f'<meta name="csrf-token" content="{sess.csrf}">'
+    text = (
+        "<!doctype html><html lang=ru><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title>{meta}"
+        '<base href="/operator/"><link rel="stylesheet" href="static/operator.css">'
+        f"</head><body>{nav}<main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
+    )
+    return web.Response(text=text, content_type="text/html")
+
+
+def _parse_date(raw: str, tz: ZoneInfo, what: str) -> datetime | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadInput(f"{what}: дата должна быть в виде ГГГГ-ММ-ДД, получено «{raw}»") from exc
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    text: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    status: str = ""
+    code: str = ""
+
+    @classmethod
+    def from_request(cls, request: web.Request) -> JournalQuery:
+        q = request.query
+        return cls(
+            text=q.get("text", "").strip()[:200],
+            date_from=q.get("from", ""),
+            date_to=q.get("to", ""),
+            status=q.get("status", ""),
+            code=q.get("code", ""),
+        )
+
+    def search_args(self, tz: ZoneInfo) -> dict[str, Any]:
+        start = _parse_date(self.date_from, tz, "с")
+        end = _parse_date(self.date_to, tz, "по")
+        args: dict[str, Any] = {"text": self.text or None, "date_from": start}
+        args["date_to"] = end + timedelta(days=1) if end else None
+        if self.status:
+            try:
+                args["status"] = AppealStatus(self.status)
+            except ValueError as exc:
+                raise BadInput(f"неизвестный статус «{self.status}»") from exc
+        if self.code:
+            try:
+                args["code"] = ClassificationCode(self.code)
+            except ValueError as exc:
+                raise BadInput(f"неизвестный код классификации «{self.code}»") from exc
+        return args
+
+    def query_string(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode(
+            {
+                "text": self.text,
+                "from": self.date_from,
+                "to": self.date_to,
+                "status": self.status,
+                "code": self.code,
+            }
+        )
+
+
+# -- middleware: sessions, CSRF, error translation --------------------------------------
+
+_PUBLIC: Final = ("/operator/login", "/operator/static/")
+
+
+@web.middleware
+async def _auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    path = request.path
+    public = any(path.startswith(p) for p in _PUBLIC)
+    sess = await _load_session(request)
+    if sess is not None:
+        request[OPERATOR_KEY] = sess
+    if not public:
+        if sess is None:
+            if path.startswith("/operator/api/") or path == "/operator/ws":
+                return web.json_response({"error": "нужен вход"}, status=401)
+            raise web.HTTPFound("/operator/login")
+        if request.method == "POST":
+            _check_post(request, sess)
+    elif request.method == "POST":
+        _check_origin(request)
+    try:
+        return await handler(request)
+    except NotFound as exc:
+        return _error(request, 404, str(exc))
+    except (InvalidTransition, ExtensionNotAllowed) as exc:
+        return _error(request, 409, str(exc))
+    except BadInput as exc:
+        return _error(request, 400, str(exc))
+
+
+def _error(request: web.Request, status: int, message: str) -> web.Response:
+    if request.path.startswith("/operator/api/"):
+        return web.json_response({"error": message}, status=status)
+    return web.Response(
+        status=status,
+        text=f"<!doctype html><html lang=ru><meta charset=utf-8><p>{html.escape(message)}</p>",
+        content_type="text/html",
+    )
+
+
+async def _load_session(request: web.Request) -> OperatorSession | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    signer: SessionSigner = request.app[SIGNER]  # type: ignore[assignment]
+    found = signer.verify(raw)
+    if found is None:
+        return None
+    operator_id, nonce = found
+    db = _services(request).db
+
+    def load() -> Operator | None:
+        with db.session() as session:
+            op = session.get(Operator, operator_id)
+            return op if op is not None and op.active else None
+
+    op = await _db(request, load)
+    if op is None:
+        return None
+    return OperatorSession(op.id, op.login, op.name, op.role, nonce, signer.csrf(nonce))
+
+
+def _check_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        from urllib.parse import urlsplit
+
+        if urlsplit(origin).netloc != request.host:
+            raise web.HTTPForbidden(text="запрос с чужого сайта отклонён")
+
+
+def _check_post(request: web.Request, sess: OperatorSession) -> None:
+    _check_origin(request)
+    token = request.headers.get("X-CSRF-Token", "")
+    if not token and request.content_type == "application/x-www-form-urlencoded":
+        # the form field is read by the handler; see _form()
+        return
+    if not hmac.compare_digest(token, sess.csrf):
+        raise web.HTTPForbidden(text="неверный токен CSRF")
+
+
+async def _form(request: web.Request, sess: OperatorSession) -> Mapping[str, str]:
+    form = await request.post()
+    token = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
+    if not hmac.compare_digest(token, sess.csrf):
+        raise web.HTTPForbidden(text="неверный токен CSRF")
+    return {k: str(v) for k, v in form.items()}
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput("тело запроса должно быть JSON") from exc
+    if not isinstance(data, dict):
+        raise BadInput("тело запроса должно быть объектом JSON")
+    return data
+
+
+# -- log-in ---------------------------------------------------------------------------
+
+
+async def login_page(request: web.Request, *, error: str = "") -> web.Response:
+    err = f'<p class="error">{html.escape(error)}</p>' if error else ""
+    body = (
+        f"{err}<form method=post action=login class=login>"
+        "<label>Логин <input name=login autocomplete=username required></label>"
+        "<label>Пароль <input name=password type=password autocomplete=current-password "
+        "required></label><button type=submit>Войти</button></form>"
+    )
+    resp = _page("Вход: рабочее место оператора", body)
+    if error:
+        resp.set_status(401)
+    return resp
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    login_name = str(form.get("login", "")).strip()
+    password = str(form.get("password", ""))
+    db = _services(request).db
+
+    def check() -> int | None:
+        with db.session() as session:
+            op = session.execute(
+                select(Operator).where(Operator.login == login_name, Operator.active.is_(True))
+            ).scalar_one_or_none()
+            if op is None:
+                return None
+            return op.id if verify_password(password, op.password_hash) else None
+
+    operator_id = await _db(request, check) if login_name and password else None
+    if operator_id is None:
+        logger.info("operator log-in refused")
+        return await login_page(request, error="Неверный логин или пароль")
+    signer: SessionSigner = request.app[SIGNER]  # type: ignore[assignment]
+    resp = web.HTTPFound("/operator/")
+    resp.set_cookie(
+        COOKIE,
+        signer.issue(operator_id),
+        max_age=signer.ttl,
+        path="/operator/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
+    logger.info("operator %s logged in", operator_id)
+    raise resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    await _form(request, _session(request))
+    resp = web.HTTPFound("/operator/login")
+    resp.del_cookie(COOKIE, path="/operator/")
+    raise resp
+
+
+# -- the workplace and its WebSocket ----------------------------------------------------
+
+
+async def workplace(request: web.Request) -> web.Response:
+    sess = _session(request)
+    codes = "".join(
+        f'<option value="{c.value}">{c.value} — {html.escape(c.title_ru)}</option>'
+        for c in ClassificationCode
+    )
+    reasons = "".join(
+        f'<option value="{r.value}">{html.escape(r.title_ru)}</option>' for r in NotConsideredReason
+    )
+    body = (
+        '<p id="status" class="status">Ожидание звонка…</p>'
+        '<section id="card" hidden></section>'
+        f'<template id="codes">{codes}</template><template id="reasons">{reasons}</template>'
+        f'<script>window.OPERATOR={{"id":{sess.operator_id},'
+        f'"supervisor":{"true" if sess.supervisor else "false"}}};</script>'
+        '<script src="static/operator.js"></script>'
+    )
+    return _page("Карточка звонка", body, sess)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    sess = _session(request)
+    _check_origin(request)
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    bus = request.app[BUS]
+    topics = [ALL] if sess.supervisor else [operator_topic(sess.operator_id)]
+    sockets: set[web.WebSocketResponse] = request.app[SOCKETS]
+    sockets.add(ws)
+    with bus.subscribe(topics) as sub:
+        pump = asyncio.create_task(_pump(request, ws, sub), name="operator-ws-pump")
+        try:
+            await ws.send_json({"type": "hello", "operator": sess.operator_id})
+            listener = _listener(request)
+            current = listener.connected_call_of(sess.operator_id) if listener else None
+            if current is not None:
+                await _send_card(request, ws, current.uniqueid, current.vars, None)
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            sockets.discard(ws)
+    return ws
+
+
+async def _pump(request: web.Request, ws: web.WebSocketResponse, sub: Any) -> None:
+    """Bus events → this browser (cards are built when an operator is connected)."""
+    while not ws.closed:
+        event: LiveEvent = await sub.get()
+        if event.type == "call_connected":
+            data = event.data
+            await _send_card(request, ws, str(data["uniqueid"]), data.get("vars") or {}, data)
+        else:
+            await ws.send_json({"type": event.type, **dict(event.data)})
+
+
+async def _send_card(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    uniqueid: str,
+    vars: Mapping[str, str],
+    event: Mapping[str, Any] | None,
+) -> None:
+    db = _services(request).db
+    card = await _db(request, lambda: build_card(db, uniqueid, vars=vars))
+    if event is not None:
+        card["connected_at"] = event.get("connected_at")
+        card["hold_time"] = event.get("hold_time")
+    if not ws.closed:
+        await ws.send_json({"type": "card", "card": card})
+
+
+async def card_json(request: web.Request) -> web.Response:
+    sess = _session(request)
+    uniqueid = request.match_info["uniqueid"]
+    db = _services(request).db
+    call = await _db(request, CallService(db).get, uniqueid)
+    if call is None:
+        raise NotFound("звонок не найден")
+    if not sess.supervisor and call.operator_id != sess.operator_id:
+        raise web.HTTPForbidden(text="это карточка чужого звонка")
+    listener = _listener(request)
+    st = listener.state(uniqueid) if listener else None
+    vars = dict(st.vars) if st else {}
+    card = await _db(request, lambda: build_card(db, uniqueid, vars=vars))
+    return web.json_response(card)
+
+
+# -- appeal actions (REQ-A4, A8, T12) ---------------------------------------------------
+
+
+def _may_change(db: Any, appeal_id: int, sess: OperatorSession) -> None:
+    if sess.supervisor:
+        return
+    with db.session() as session:
+        row = session.execute(
+            select(Appeal.id, Call.operator_id, Appeal.classified_by_id)
+            .outerjoin(Call, Call.id == Appeal.call_id)
+            .where(Appeal.id == appeal_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"обращение {appeal_id} не найдено")
+    if sess.operator_id not in (row.operator_id, row.classified_by_id):
+        raise web.HTTPForbidden(text="обращение другого оператора")
+
+
+def _appeals(request: web.Request) -> AppealService:
+    services = _services(request)
+    found = services.extras.get("appeals")
+    return found if isinstance(found, AppealService) else AppealService(services.db)
+
+
+async def appeal_action(request: web.Request) -> web.Response:
+    sess = _session(request)
+    try:
+        appeal_id = int(request.match_info["appeal_id"])
+    except ValueError as exc:
+        raise BadInput("неверный номер обращения") from exc
+    action = request.match_info["action"]
+    data = await _json(request)
+    service = _appeals(request)
+    db = _services(request).db
+    await _db(request, _may_change, db, appeal_id, sess)
+    note = str(data.get("note") or "").strip() or None
+    view: AppealView
+    if action == "classify":
+        try:
+            code = ClassificationCode(str(data.get("code", "")))
+        except ValueError as exc:
+            raise BadInput("неизвестный код классификации") from exc
+        view = await _db(
+            request, lambda: service.classify(appeal_id, code, by_operator=sess.operator_id)
+        )
+    elif action == "answer":
+        view = await _db(request, lambda: service.answer(appeal_id, note=note))
+    elif action == "close":
+        view = await _db(request, lambda: service.close(appeal_id, note=note))
+    elif action == "not-considered":
+        try:
+            reason = NotConsideredReason(str(data.get("reason", "")))
+        except ValueError as exc:
+            raise BadInput("неизвестная причина (REQ-A8)") from exc
+        view = await _db(request, lambda: service.not_considered(appeal_id, reason, note=note))
+    else:
+        raise web.HTTPNotFound()
+    logger.info("appeal %s: %s by operator %s", appeal_id, action, sess.operator_id)
+    return web.json_response(_appeal_full(view))
+
+
+async def end_abusive(request: web.Request) -> web.Response:
+    """REQ-T12: the operator ends the call for obscenities or threats; the call
+    is recorded as such and its appeal marked not considered (REQ-A8)."""
+    sess = _session(request)
+    uniqueid = request.match_info["uniqueid"]
+    data = await _json(request)
+    db = _services(request).db
+    calls = CallService(db)
+    call = await _db(request, calls.get, uniqueid)
+    if call is None:
+        raise NotFound("звонок не найден")
+    if not sess.supervisor and call.operator_id != sess.operator_id:
+        raise web.HTTPForbidden(text="это звонок другого оператора")
+    kind = "threat" if data.get("kind") == "threat" else "obscene"
+    await _db(
+        request,
+        lambda: calls.append_event(
+            uniqueid, "ended_abusive", {"kind": kind, "operator_id": sess.operator_id}, source="web"
+        ),
+    )
+    await _db(request, lambda: calls.upsert(uniqueid, outcome=Outcome.ENDED_ABUSIVE.value))
+
+    def mark_appeal() -> dict[str, Any] | None:
+        with db.session() as session:
+            appeal_id = session.execute(
+                select(Appeal.id)
+                .where(
+                    Appeal.call_id == call.id,
+                    Appeal.status.in_((AppealStatus.REGISTERED, AppealStatus.IN_PROGRESS)),
+                )
+                .order_by(Appeal.seq.desc())
+            ).scalar()
+        if appeal_id is None:
+            return None
+        note = "Звонок завершён оператором: " + (
+            "угрозы" if kind == "threat" else "нецензурная брань"
+        )
+        view = _appeals(request).not_considered(
+            appeal_id, NotConsideredReason.OBSCENE_OR_THREATENING, note=note
+        )
+        return _appeal_full(view)
+
+    appeal = await _db(request, mark_appeal)
+    listener = _listener(request)
+    st = listener.state(uniqueid) if listener else None
+    ami = _services(request).extras.get("ami")
+    hung_up = False
+    if st is not None and st.channel and ami is not None and not st.ended:
+        try:
+            await ami.action({"Action": "Hangup", "Channel": st.channel, "Cause": "16"})
+            hung_up = True
+        except RuntimeError as exc:
+            logger.warning("could not hang up call %s: %s", uniqueid, exc)
+    logger.info("call %s ended as abusive by operator %s", uniqueid, sess.operator_id)
+    return web.json_response({"hung_up": hung_up, "appeal": appeal})
+
+
+# -- the journal (REQ-A3) -------------------------------------------------------------
+
+
+async def journal(request: web.Request) -> web.Response:
+    sess = _session(request)
+    q = JournalQuery.from_request(request)
+    service = _appeals(request)
+    args = q.search_args(_tz(request))
+    views = await _db(request, lambda: service.search(limit=JOURNAL_LIMIT, **args))
+    rows = service.journal_rows(views)
+    status_opts = "".join(
+        f'<option value="{s.value}"{" selected" if q.status == s.value else ""}>'
+        f"{html.escape(_STATUS_RU[s])}</option>"
+        for s in AppealStatus
+    )
+    code_opts = "".join(
+        f'<option value="{c.value}"{" selected" if q.code == c.value else ""}>'
+        f"{c.value} — {html.escape(c.title_ru)}</option>"
+        for c in ClassificationCode
+    )
+    form = (
+        '<form method="get" action="journal" class="filters">'
+        f'<label>Поиск <input name="text" value="{html.escape(q.text)}"></label>'
+        f'<label>с <input type="date" name="from" value="{html.escape(q.date_from)}"></label>'
+        f'<label>по <input type="date" name="to" value="{html.escape(q.date_to)}"></label>'
+        f'<label>Статус <select name="status"><option value="">все</option>{status_opts}'
+        "</select></label>"
+        f'<label>Код <select name="code"><option value="">все</option>{code_opts}'
+        '</select></label><button type="submit">Найти</button></form>'
+    )
+    qs = q.query_string()
+    exports = (
+        f'<p class="exports">Выгрузить: <a href="journal.csv?{qs}">CSV</a> · '
+        f'<a href="journal.xlsx?{qs}">XLSX</a></p>'
+    )
+    from crm_bridge.appeals import DATE_FORMAT, JOURNAL_COLUMNS
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in JOURNAL_COLUMNS[:11])
+    body_rows = []
+    for row in rows:
+        cells = []
+        for value in row.values()[:11]:
+            text = value.strftime(DATE_FORMAT) if isinstance(value, datetime) else (value or "")
+            cells.append(f"<td>{html.escape(str(text))}</td>")
+        body_rows.append(f"<tr>{''.join(cells)}</tr>")
+    table = (
+        f'<table class="journal"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body_rows)}</tbody></table>"
+        if body_rows
+        else '<p class="empty">Ничего не найдено.</p>'
+    )
+    count = f'<p class="count">Найдено: {len(rows)}</p>'
+    return _page("Журнал регистрации обращений", form + exports + count + table, sess)
+
+
+async def journal_export(request: web.Request) -> web.Response:
+    _session(request)
+    fmt = request.match_info["fmt"]
+    q = JournalQuery.from_request(request)
+    service = _appeals(request)
+    args = q.search_args(_tz(request))
+
+    def produce() -> bytes:
+        views = service.search(limit=EXPORT_LIMIT, newest_first=False, **args)
+        rows = service.journal_rows(views)
+        if fmt == "csv":
+            import io
+
+            buf = io.StringIO(newline="")
+            export_csv(rows, buf)
+            return buf.getvalue().encode("utf-8")
+        with tempfile.TemporaryDirectory(prefix="hotline-journal-") as tmp:
+            path = Path(tmp) / "journal.xlsx"
+            export_xlsx(rows, path)
+            return path.read_bytes()
+
+    data = await _db(request, produce)
+    return _download(data, f"journal.{fmt}", fmt)
+
+
+def _download(data: bytes, filename: str, fmt: str) -> web.Response:
+    ctype = (
+        "text/csv; charset=utf-8"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": ctype,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+# -- reports (REQ-A10, seed 004) ------------------------------------------------------
+
+
+def _require_supervisor(sess: OperatorSession) -> None:
+    if not sess.supervisor:
+        raise web.HTTPForbidden(text="отчёты доступны старшему смены")
+
+
+def _year(request: web.Request) -> int:
+    raw = request.query.get("year", "")
+    if not raw:
+        return datetime.now(_tz(request)).year
+    if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
+        raise BadInput(f"год должен быть числом от 2000 до 2100, получено «{raw}»")
+    return int(raw)
+
+
+async def wait_report(request: web.Request) -> web.Response:
+    sess = _session(request)
+    _require_supervisor(sess)
+    year = _year(request)
+    db = _services(request).db
+    rows = await _db(request, lambda: reports.wait_and_handling(db, year, tz=_tz(request)))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in reports.REPORT_HEADERS)
+    body_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.cells()) + "</tr>" for r in rows
+    )
+    body = (
+        f'<form method="get" action="reports/wait-handling"><label>Год '
+        f'<input name="year" value="{year}" size="4"></label>'
+        '<button type="submit">Показать</button></form>'
+        f"<h2>Контакт-центр, {year} год</h2>"
+        f'<table class="report"><thead><tr>{head}</tr></thead><tbody>{body_rows}</tbody></table>'
+        f'<p class="exports">Выгрузить: <a href="reports/wait-handling.csv?year={year}">CSV</a>'
+        f' · <a href="reports/wait-handling.xlsx?year={year}">XLSX</a></p>'
+    )
+    return _page(reports.REPORT_TITLE, body, sess)
+
+
+async def wait_report_export(request: web.Request) -> web.Response:
+    sess = _session(request)
+    _require_supervisor(sess)
+    fmt = request.match_info["fmt"]
+    year = _year(request)
+    db = _services(request).db
+    rows = await _db(request, lambda: reports.wait_and_handling(db, year, tz=_tz(request)))
+    data = reports.report_csv(rows) if fmt == "csv" else reports.report_xlsx(rows, year=year)
+    return _download(data, f"wait-handling-{year}.{fmt}", fmt)
+
+
+# -- the application -------------------------------------------------------------------
+
+
+async def _close_sockets(app: web.Application) -> None:
+    sockets: set[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+def create_operator_app(services: Any, runtime: Any = None) -> web.Application:
+    """The ``/operator/`` sub-app (see the module docstring)."""
+    app = web.Application(middlewares=[_auth_middleware])
+    app[SERVICES] = services
+    app[RUNTIME] = runtime
+    app[SIGNER] = SessionSigner.from_data_dir(Path(services.settings.data))
+    bus = services.extras.get("event_bus")
+    if not isinstance(bus, EventBus):
+        bus = services.extras["event_bus"] = EventBus()
+    app[BUS] = bus
+    app[SOCKETS] = set()
+    app.on_shutdown.append(_close_sockets)
+    r = app.router
+    r.add_get("/", workplace)
+    r.add_get("/login", login_page)
+    r.add_post("/login", login)
+    r.add_post("/logout", logout)
+    r.add_get("/ws", websocket)
+    r.add_get("/api/calls/{uniqueid}/card", card_json)
+    r.add_post("/api/calls/{uniqueid}/end-abusive", end_abusive)
+    r.add_post(
+        "/api/appeals/{appeal_id}/{action:classify|answer|close|not-considered}", appeal_action
+    )
+    r.add_get("/journal", journal)
+    r.add_get("/journal.{fmt:csv|xlsx}", journal_export)
+    r.add_get("/reports/wait-handling", wait_report)
+    r.add_get("/reports/wait-handling.{fmt:csv|xlsx}", wait_report_export)
+    r.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    return app
+
+
+def card_vars_names() -> Iterable[str]:
+    """The channel variables the card reads (for documentation and tests)."""
+    return CARD_VARS

@@ -1,0 +1,106 @@
+"""Fixtures of the operator-web, listener and webhook tests: a migrated SQLite
+database (a copy of one migrated once per session), the services object the
+web sub-app receives, and an aiohttp test client on the mounted sub-app."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from crm_bridge.db import Database
+from crm_bridge.models import Operator, OperatorRole
+from crm_bridge.passwords import hash_password
+from hotline.settings import Settings
+
+T = TypeVar("T")
+PASSWORD = "секрет-123"
+
+
+@dataclass
+class FakeServices:
+    """What :func:`crm_bridge.web.create_operator_app` uses of ``hotline.services.Services``."""
+
+    settings: Settings
+    db: Database
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("crm-web-template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade("heads")  # every branch (this slice's outbox revision is one)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def db(migrated_template: Path, tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / "hotline.db"
+    shutil.copyfile(migrated_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def operators(db: Database) -> dict[str, int]:
+    """Two operators and a supervisor (password :data:`PASSWORD`)."""
+    digest = hash_password(PASSWORD, n=2**10)
+    ids: dict[str, int] = {}
+    with db.session(write=True) as session:
+        for login, role, iface in (
+            ("ivanova", OperatorRole.OPERATOR, "PJSIP/op201"),
+            ("petrov", OperatorRole.OPERATOR, "PJSIP/op202"),
+            ("boss", OperatorRole.SUPERVISOR, None),
+        ):
+            op = Operator(
+                login=login, name=login.title(), role=role, password_hash=digest, interface=iface
+            )
+            session.add(op)
+            session.flush()
+            ids[login] = op.id
+    return ids
+
+
+@pytest.fixture
+def services(db: Database, tmp_path: Path) -> FakeServices:
+    settings = Settings(asterisk_root=tmp_path, data_dir=tmp_path / "data").resolve()
+    return FakeServices(settings=settings, db=db)
+
+
+@pytest_asyncio.fixture
+async def client(services: FakeServices) -> AsyncIterator[TestClient]:
+    from crm_bridge.web import create_operator_app
+
+    root = web.Application()
+    root.add_subapp("/operator/", create_operator_app(services, None))
+    async with TestClient(TestServer(root)) as c:
+        yield c
+
+
+async def log_in(client: TestClient, login: str, password: str = PASSWORD) -> str:
+    """Log in; returns the page's CSRF token."""
+    resp = await client.post(
+        "/operator/login", data={"login": login, "password": password}, allow_redirects=False
+    )
+    assert resp.status == 302, await resp.text()
+    page = await client.get("/operator/")
+    assert page.status == 200
+    text = await page.text()
+    token = text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    return token

@@ -1,0 +1,235 @@
+"""The AMI listener against scripted AMI events (the real-Asterisk tier is in
+tests/e2e/test_operator_card.py and test_ami_restart.py): call records by full
+Uniqueid, queue wait, operator, service level (REQ-T7), outcomes, the live
+event for the operator card, and the resync after a reconnect."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from crm_bridge.ami_listener import CARD_VARS, HOTLINE_CONTEXTS, CallListener, Outcome
+from crm_bridge.calls import CallService
+from crm_bridge.db import Database
+from crm_bridge.live import ALL, EventBus, operator_topic
+
+T0 = 1_767_000_000.0
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[Any], Any]] = {}
+        self.hooks: list[Callable[[], Awaitable[None]]] = []
+        self.channels: list[dict[str, str]] = []
+        self.queue: list[dict[str, str]] = []
+        self.vars: dict[str, dict[str, str]] = {}
+
+    def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None:
+        assert pattern not in self.handlers
+        self.handlers[pattern] = handler
+
+    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self.hooks.append(hook)
+
+    async def action(self, action: dict[str, Any], **_: Any) -> Any:
+        name = action["Action"]
+        if name == "Getvar":
+            return {"Value": self.vars.get(action["Channel"], {}).get(action["Variable"], "")}
+        if name == "CoreShowChannels":
+            return [{"Response": "Success"}, *self.channels, {"Event": "CoreShowChannelsComplete"}]
+        if name == "QueueStatus":
+            return [{"Response": "Success"}, *self.queue, {"Event": "QueueStatusComplete"}]
+        raise AssertionError(name)
+
+    async def emit(self, **event: Any) -> None:
+        """Dispatch like hotline.ami: the handler runs now, its coroutine is awaited."""
+        ret = self.handlers[event["Event"]](event)
+        if ret is not None:
+            await ret
+
+
+def make(db: Database) -> tuple[CallListener, FakeAmi, EventBus]:
+    bus = EventBus()
+    listener = CallListener(CallService(db), bus=bus)
+    ami = FakeAmi()
+    listener.subscribe(ami)
+    return listener, ami, bus
+
+
+def ev(name: str, uid: str, t: float, **fields: Any) -> dict[str, Any]:
+    return {"Event": name, "Uniqueid": uid, "Linkedid": uid, "Timestamp": f"{t:.6f}", **fields}
+
+
+async def test_subscribes_once_to_every_event() -> None:
+    ami = FakeAmi()
+    CallListener(CallService(Database("sqlite://"))).subscribe(ami)
+    assert {"Newchannel", "Hangup", "QueueCallerJoin", "AgentConnect", "UserEvent"} <= set(
+        ami.handlers
+    )
+    assert len(ami.hooks) == 1
+
+
+async def test_answered_queue_call(db: Database, operators: dict[str, int]) -> None:
+    _, ami, bus = make(db)
+    uid, chan = "1767000000.101", "PJSIP/trunk-0001"
+    ami.vars[chan] = {"HOTLINE_APPEAL": "7-ФЛ", "HOTLINE_RECORDING": "/rec/call-1"}
+    sub = bus.subscribe([operator_topic(operators["ivanova"])])
+    other = bus.subscribe([operator_topic(operators["petrov"])])
+    await ami.emit(
+        **ev(
+            "Newchannel",
+            uid,
+            T0,
+            Channel=chan,
+            Context="hotline-inbound",
+            CallerIDNum="89001234567",
+        )
+    )
+    await ami.emit(**ev("Newstate", uid, T0 + 0.5, Channel=chan, ChannelState="6"))
+    await ami.emit(**ev("QueueCallerJoin", uid, T0 + 10, Channel=chan, Queue="operators"))
+    await ami.emit(
+        **ev(
+            "AgentConnect",
+            uid,
+            T0 + 25,
+            Channel=chan,
+            Queue="operators",
+            MemberName="ivanova-desk",
+            Interface="PJSIP/op201",
+            HoldTime="15",
+            DestUniqueid="1767000000.102",
+            DestChannel="PJSIP/op201-0002",
+        )
+    )
+    await ami.emit(**ev("QueueCallerLeave", uid, T0 + 25.2, Channel=chan, Queue="operators"))
+    await ami.emit(**ev("Hangup", "1767000000.102", T0 + 85, Channel="PJSIP/op201-0002"))
+    await ami.emit(**ev("Hangup", uid, T0 + 85, Channel=chan, Cause="16"))
+    call = CallService(db).get(uid)
+    assert call is not None
+    assert call.caller_number == "+79001234567"
+    assert call.operator_id == operators["ivanova"]  # by interface
+    assert call.wait_seconds == 15.0 and call.answered_within_sla is True
+    assert call.outcome == Outcome.ANSWERED and call.hangup_cause == "16"
+    assert call.recording_file == "/rec/call-1.wav"
+    assert CallService(db).get("1767000000.102") is None  # the operator's leg is no call
+    event = await sub.get(timeout=1)
+    assert event.type == "call_connected" and event.data["uniqueid"] == uid
+    assert event.data["vars"]["HOTLINE_APPEAL"] == "7-ФЛ"
+    assert (await sub.get(timeout=1)).type == "call_ended"
+    assert other.queue.empty()
+
+
+async def test_member_name_is_the_login_and_slow_wait_misses_sla(
+    db: Database, operators: dict[str, int]
+) -> None:
+    _, ami, _ = make(db)
+    uid = "1767000000.201"
+    await ami.emit(
+        **ev(
+            "QueueCallerJoin",
+            uid,
+            T0,
+            Channel="Local/x;1",
+            Queue="operators",
+            CallerIDNum="79005556677",
+        )
+    )
+    await ami.emit(
+        **ev(
+            "AgentConnect",
+            uid,
+            T0 + 55,
+            Channel="Local/x;1",
+            Queue="operators",
+            MemberName="petrov",
+            Interface="Local/202@hotline-test-operator/n",
+            HoldTime="55",
+            DestUniqueid="1767000000.202",
+        )
+    )
+    call = CallService(db).get(uid)
+    assert call is not None and call.operator_id == operators["petrov"]
+    assert call.answered_within_sla is False  # 55 s > 40 s (REQ-T7)
+
+
+async def test_abandoned_and_ivr_only_calls(db: Database) -> None:
+    _, ami, _ = make(db)
+    await ami.emit(**ev("QueueCallerJoin", "1.1", T0, Channel="c1", Queue="operators"))
+    await ami.emit(
+        **ev("QueueCallerAbandon", "1.1", T0 + 50, Channel="c1", Queue="operators", HoldTime="50")
+    )
+    await ami.emit(**ev("Hangup", "1.1", T0 + 50, Channel="c1", Cause="16"))
+    await ami.emit(**ev("Newchannel", "1.2", T0, Channel="c2", Context="hotline-inbound"))
+    await ami.emit(
+        **ev("UserEvent", "1.2", T0 + 5, Channel="c2", UserEvent="HotlineCallEnd", Cause="16")
+    )
+    await ami.emit(**ev("Hangup", "1.2", T0 + 5, Channel="c2", Cause="16"))
+    # Not a hotline call at all: never recorded.
+    await ami.emit(**ev("Newchannel", "1.3", T0, Channel="c3", Context="default"))
+    await ami.emit(**ev("Hangup", "1.3", T0 + 1, Channel="c3", Cause="16"))
+    calls = CallService(db)
+    abandoned, ivr = calls.get("1.1"), calls.get("1.2")
+    assert abandoned is not None and abandoned.outcome == Outcome.ABANDONED
+    assert abandoned.wait_seconds == 50 and abandoned.answered_within_sla is False
+    assert ivr is not None and ivr.outcome == Outcome.IVR and ivr.hangup_cause == "16"
+    assert calls.get("1.3") is None
+
+
+async def test_resync_closes_vanished_calls_and_keeps_live_ones(db: Database) -> None:
+    listener, ami, _ = make(db)
+    for uid in ("2.1", "2.2"):
+        await ami.emit(**ev("QueueCallerJoin", uid, T0, Channel=f"chan-{uid}", Queue="operators"))
+    # The reconnect: 2.1 is gone, 2.2 still waits, 2.3 arrived meanwhile.
+    ami.channels = [
+        {
+            "Event": "CoreShowChannel",
+            "Uniqueid": "2.2",
+            "Channel": "chan-2.2",
+            "ChannelState": "6",
+            "Context": "hotline-queue",
+            "Duration": "00:01:00",
+        },
+        {
+            "Event": "CoreShowChannel",
+            "Uniqueid": "2.3",
+            "Channel": "chan-2.3",
+            "ChannelState": "6",
+            "Context": "hotline-queue",
+            "Duration": "00:00:20",
+        },
+    ]
+    ami.queue = [{"Event": "QueueEntry", "Uniqueid": "2.3", "Queue": "operators", "Wait": "12"}]
+    for _ in range(2):  # idempotent: a second resync changes nothing
+        await ami.hooks[0]()
+    calls = CallService(db)
+    lost, live, adopted = calls.get("2.1"), calls.get("2.2"), calls.get("2.3")
+    assert lost is not None and lost.outcome == Outcome.LOST and lost.ended_at is not None
+    assert live is not None and live.ended_at is None and live.outcome is None
+    assert adopted is not None and adopted.queue_name == "operators"
+    assert listener.lost_closed == 1
+    assert [e.kind for e in calls.events("2.1")].count("lost_during_restart") == 1
+    # Still followed: its hangup completes the record.
+    await ami.emit(**ev("Hangup", "2.2", T0 + 90, Channel="chan-2.2", Cause="16"))
+    done = calls.get("2.2")
+    assert done is not None and done.outcome == Outcome.LEFT_QUEUE
+
+
+async def test_event_bus_is_bounded_and_drops_the_oldest() -> None:
+    bus = EventBus(queue_size=2)
+    sub = bus.subscribe(["operator:1"])
+    everyone = bus.subscribe([ALL])
+    for n in range(4):
+        bus.publish("operator:1", "x", {"n": n})
+    bus.publish("operator:2", "x", {"n": 9})
+    assert [(await sub.get(timeout=1)).data["n"] for _ in range(2)] == [2, 3]
+    assert sub.dropped == 2 and everyone.dropped == 3
+    sub.close()
+    assert bus.subscriber_count == 1
+
+
+def test_contract_names_match_the_dialplan_contract() -> None:
+    from ivr.contract import Context, Var
+
+    assert {Context.INBOUND.value, Context.OUTBOUND.value} == set(HOTLINE_CONTEXTS)
+    declared = {v.value for v in Var}
+    assert set(CARD_VARS) <= declared

@@ -1,0 +1,238 @@
+"""The operator card end to end, against the real Asterisk 22 (issue 3, items 5–6).
+
+A simulated caller known by number calls, goes through the IVR (the caller's
+keys are journaled), waits in the operator queue and is answered by a
+simulated operator (a Local channel queue member whose member name is the
+operator's login). The operator's page, in headless Chromium and logged in as
+that operator, shows the caller's card within 1 s of ``AgentConnect``; the
+operator classifies and completes the appeal there. The database then holds
+the call (queue wait, operator, service level, recording, outcome) and the
+appeal (number format REQ-A2, classification REQ-A4, times, operator).
+
+The inbound menu flow (route ``inbound``) is not registered yet, so the call
+runs through ``dialplans/test-crm.conf`` (``hotline-test-crm``: recording,
+the selftest route as the IVR part, the queue) and the test registers the
+appeal itself, as the inbound flow will (the listener never registers one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import pytest
+import pytest_asyncio
+
+from crm_bridge.appeals import AppealService
+from crm_bridge.calls import CallService
+from crm_bridge.demo_data import DEMO_CALLER, DEMO_OPERATORS, load_demo
+from crm_bridge.models import (
+    Account,
+    AppealChannel,
+    AppealKind,
+    AppealStatus,
+    ClassificationCode,
+    Operator,
+)
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+
+T = TypeVar("T")
+TEST_CONTEXT = "hotline-test-crm"
+OPERATOR = DEMO_OPERATORS[0]
+OPERATOR_INTERFACE = "Local/101@hotline-test-operator/n"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+async def until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Wait for ``probe()`` (sync or async) to return something truthy."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = probe()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def crm(runtime: Any) -> dict[str, int]:
+    services = runtime.services
+    await services.run_db(lambda: load_demo(services.db, size=20))
+
+    def ids() -> dict[str, int]:
+        with services.db.session() as session:
+            account = session.query(Account).filter_by(number=DEMO_CALLER.number).one()
+            op = session.query(Operator).filter_by(login=OPERATOR.login).one()
+            return {"account": account.id, "operator": op.id}
+
+    return await services.run_db(ids)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    pw = await async_playwright().start()
+    try:
+        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    except Exception as exc:  # translated once: a clear failure, never a skip
+        await pw.stop()
+        pytest.fail(f"headless Chromium could not be started: {exc}", pytrace=False)
+    yield b
+    await b.close()
+    await pw.stop()
+
+
+async def operator_page(browser: Any, runtime: Any, login: str, password: str) -> Any:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(runtime.web_url + "operator/login")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(r"/operator/$"), timeout=10_000)
+    await page.wait_for_function("window.__wsReady === true", timeout=10_000)
+    return page
+
+
+async def queue_member(runtime: Any, *, add: bool) -> None:
+    action = {
+        "Action": "QueueAdd" if add else "QueueRemove",
+        "Queue": runtime.settings.queue_name,
+        "Interface": OPERATOR_INTERFACE,
+    }
+    if add:
+        action["MemberName"] = OPERATOR.login
+    # as_list=False: panoramisk takes "Added interface to queue" for the start
+    # of an event list and would wait for more.
+    resp = await runtime.ami.action(action, as_list=False)
+    if add:
+        assert str(resp.get("Response")).lower() == "success", dict(resp)
+
+
+def agent_connect_time(call: Any) -> float | None:
+    for e in call.events:
+        if e.get("Event") == "AgentConnect" and e.get("Uniqueid") == call.call_id:
+            return float(e["Timestamp"])
+    return None
+
+
+async def test_queue_call_shows_card_and_completes_appeal(
+    rig: Any, runtime: Any, crm: dict[str, int], browser: Any
+) -> None:
+    services = runtime.services
+    calls = CallService(services.db)
+    appeals = AppealService(services.db)
+    listener = services.extras["call_listener"]
+    await listener.wait_resynced(15)
+    page = await operator_page(browser, runtime, OPERATOR.login, OPERATOR.password)
+    assert DEMO_CALLER.phone is not None
+    call = await rig.place(
+        TEST_CONTEXT,
+        "s",
+        caller_number=DEMO_CALLER.phone.lstrip("+"),
+        variables={"TEST_CLASS": ClassificationCode.KE.value, "TEST_ACCOUNT": DEMO_CALLER.number},
+    )
+    try:
+        # The IVR part: the caller chooses "4" in the menu.
+        hub = services.hub
+        await hub.wait_for(call.call_id, lambda j: "selftest/enter_digits" in j.heard(), 30)
+        await rig.send_dtmf(call, "4#")
+        # The listener created the call row (whole-call recording started).
+        row = await until(lambda: calls.get(call.call_id), 10, "the call row")
+        assert row.caller_number == DEMO_CALLER.phone
+        # The IVR registers the appeal (here: the test, in the inbound flow's place).
+        appeal = await services.run_db(
+            lambda: appeals.register(
+                channel=AppealChannel.PHONE,
+                kind=AppealKind.APPEAL,
+                content="Нет света в подъезде",
+                classification=ClassificationCode.KE,
+                account_id=crm["account"],
+                call_uniqueid=call.call_id,
+            )
+        )
+        assert re.fullmatch(r"\d+-ФЛ", appeal.number), appeal.number  # REQ-A2
+        # In the queue with no operator: the caller waits.
+        await until(
+            lambda: (c := calls.get(call.call_id)) and c.queue_entered_at, 30, "queue entry"
+        )
+        await asyncio.wait_for(
+            hub.wait_for(call.call_id, lambda j: j.ended, 10), 15
+        )  # the IVR journal is stored before the queue
+        await queue_member(runtime, add=True)
+        connected_at = await until(lambda: agent_connect_time(call), 30, "AgentConnect")
+        await page.wait_for_function(f"window.__cardUniqueid === {call.call_id!r}", timeout=10_000)
+        shown_at = await page.evaluate("window.__cardShownAt")
+        assert shown_at - connected_at < 1.0, f"card shown {shown_at - connected_at:.3f}s late"
+
+        # What the card shows.
+        assert await page.text_content("#account-number") == DEMO_CALLER.number
+        assert await page.text_content("#appeal-number") == appeal.number
+        debt = await page.text_content("#debt")
+        assert debt is not None and "1" in debt and "543,20" in debt.replace("\xa0", " ")
+        ivr = await page.text_content(".ivr")
+        assert ivr is not None and "введено: 4" in ivr and "selftest/enter_digits" in ivr
+
+        # The operator corrects the classification and completes the appeal.
+        await page.select_option("#code", ClassificationCode.T.value)
+        await page.click("#classify")
+        await page.wait_for_function(
+            "document.getElementById('appeal-class').textContent === 'Т'", timeout=5_000
+        )
+        await page.fill("#note", "Проверено, электромонтёр направлен")
+        await page.click("#answer")
+        await page.wait_for_function(
+            "document.getElementById('appeal-status').textContent === 'дан ответ'",
+            timeout=5_000,
+        )
+        await page.click("#close")
+        await page.wait_for_function(
+            "document.getElementById('appeal-status').textContent === 'закрыто'", timeout=5_000
+        )
+        await rig.hangup_caller(call)
+        await rig.wait_end(call)
+    finally:
+        await queue_member(runtime, add=False)
+        await page.context.close()
+
+    done = await until(
+        lambda: (c := calls.get(call.call_id)) and c.outcome == "answered" and c.ended_at and c,
+        10,
+        "the completed call row",
+    )
+    assert done.operator_id == crm["operator"]
+    assert done.queue_name == runtime.settings.queue_name
+    assert done.wait_seconds is not None and 0 < done.wait_seconds < 40
+    assert done.answered_within_sla is True  # REQ-T7
+    assert done.answered_at is not None and done.queue_left_at is not None
+    assert done.recording_file and done.recording_file.endswith(f"call-test-{call.call_id}.wav")
+    assert done.hangup_cause
+    assert done.account_id == crm["account"]
+    assert len(calls.by_linkedid(done.linkedid or "")) == 1  # one record per call
+
+    final = await services.run_db(appeals.get, appeal.id)
+    assert final.status is AppealStatus.CLOSED
+    assert final.classification is ClassificationCode.T
+    assert final.classification_corrected is True
+    assert final.classified_by_id == crm["operator"]
+    assert final.call_id == done.id
+    assert final.answered_at is not None and final.closed_at is not None
+    assert final.note == "Проверено, электромонтёр направлен"
+    kinds = [e.kind for e in calls.events(call.call_id)]
+    assert {"input", "queue_join", "operator_connected", "hangup"} <= set(kinds)
