@@ -16,6 +16,7 @@ secret; Russian sounds are reachable as language ``ru``.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -138,8 +139,21 @@ class Sandbox:
                 "Run as root, or install Asterisk 22 system-wide and set asterisk_mode=system."
             )
         self._ensure_mmdebstrap()
+        # Several processes (parallel test sessions, a demo) may ask at once:
+        # one builds, the others wait for it and reuse its root.
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.root.with_name(self.root.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if stamp.exists() and stamp.read_text().strip() == ROOT_VERSION:
+                return
+            self._build_root()
+
+    def _build_root(self) -> None:
         tmp = self.root.with_name(self.root.name + ".build")
         if tmp.exists():
+            # An interrupted mmdebstrap leaves /proc, /sys and /dev/pts mounted
+            # inside its target: unmount them before removing the directory.
+            _unmount_under(tmp)
             shutil.rmtree(tmp)
         tmp.parent.mkdir(parents=True, exist_ok=True)
         log.info("building the Asterisk 22 root in %s (Debian sid, about a minute)", self.root)
@@ -156,6 +170,12 @@ class Sandbox:
             timeout=1200,
         )
         if self.root.exists():
+            # The default data directory lives in the root: carry it over.
+            data = self.root / "var/lib/hotline"
+            if data.is_dir():
+                (tmp / "var/lib").mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(tmp / "var/lib/hotline", ignore_errors=True)
+                data.rename(tmp / "var/lib/hotline")
             shutil.rmtree(self.root)
         tmp.rename(self.root)
         (self.root / ROOT_STAMP).write_text(ROOT_VERSION + "\n")
@@ -439,3 +459,15 @@ class Sandbox:
                 text = f.read_text(errors="replace").splitlines()
                 return f"--- last {lines} lines of {f}:\n" + "\n".join(text[-lines:])
         return "(no Asterisk log yet)"
+
+
+def _unmount_under(path: Path) -> None:
+    """Lazily unmount every mount point below ``path``, deepest first."""
+    prefix = str(path.resolve()) + "/"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return
+    points = [m.split()[1] for m in mounts if len(m.split()) > 1]
+    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)

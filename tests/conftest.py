@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,11 +18,28 @@ import pytest_asyncio
 
 from hotline.settings import Settings, load_settings
 
+
+def _free_port() -> int:
+    """A port free for both TCP and UDP on loopback (SIP uses UDP)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+
+
+# Each test session (and so parallel sessions of several engineers or CI jobs
+# on one machine) gets its own free ports for Asterisk and the services.
 TEST_PORTS = {
-    "ami_port": 15038,
-    "fastagi_port": 14573,
-    "audiosocket_port": 14574,
-    "sip_port": 15060,
+    "ami_port": _free_port(),
+    "fastagi_port": _free_port(),
+    "audiosocket_port": _free_port(),
+    "sip_port": _free_port(),
     "web_port": 0,
 }
 
