@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from typing import Any
@@ -41,9 +42,10 @@ def _scenario() -> tuple[str, str, str, str]:
     if Route.INBOUND in table:
         from crm_bridge.demo_data import DEMO_CALLER
 
-        # The caller listens to the warning and the menu, chooses «debt»
-        # (4), keys in the account number and listens to the balance.
-        script = f"w9000-d4-w4000-d{DEMO_CALLER.number}#-w15000-h"
+        # The caller listens to the recording warning and the greeting
+        # (about 9 s), chooses «debt» (4) as the menu starts, keys in the
+        # account number and listens to the balance.
+        script = f"w11000-d4-w10000-d{DEMO_CALLER.number}#-w15000-h"
         return str(Context.INBOUND), "s", script, (DEMO_CALLER.phone or "+79001234567").lstrip("+")
     return str(Context.SELFTEST), "s", "w5500-d42#-w9000-h", "79001234567"
 
@@ -86,21 +88,29 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
                 await rig.wait_end(call, timeout=120)
             finally:
                 await rig.close()
-            journal = services.hub.get(call.call_id)
+            # The whole call as stored (every AGI route of the channel).
+            from crm_bridge.calls import CallService
+
+            events = await services.run_db(
+                functools.partial(CallService(services.db).events, source="ivr"), call.call_id
+            )
             print("   Абонент услышал:")
-            for item in journal.heard() if journal else []:
-                text = catalogue.text(item) if item in catalogue else item
-                print(f"     · {text}")
-            if journal is not None:
-                for e in journal.entries:
-                    if e.kind in ("input", "var") and (
-                        e.kind == "input"
-                        or e.detail.get("name")
-                        in ("HOTLINE_APPEAL", "HOTLINE_CLASS", "HOTLINE_ACCOUNT")
-                    ):
-                        print(f"     [{e.kind}] {e.detail}")
-                end = journal.last("end")
-                print(f"   Итог звонка: {end.detail if end else '-'}")
+            end_detail: Any = "-"
+            for e in events:
+                if e.kind == "prompt":
+                    item = str(e.detail["id"])
+                    print(f"     · {catalogue.text(item) if item in catalogue else item}")
+                elif e.kind == "say":
+                    print(f"     · [{e.detail.get('what')}] {e.detail.get('value')}")
+                elif e.kind == "input" or (
+                    e.kind == "var"
+                    and e.detail.get("name")
+                    in ("HOTLINE_APPEAL", "HOTLINE_CLASS", "HOTLINE_ACCOUNT")
+                ):
+                    print(f"     [{e.kind}] {e.detail}")
+                elif e.kind == "end":
+                    end_detail = dict(e.detail)
+            print(f"   Итог звонка: {end_detail}")
             base = rt.web_url.rstrip("/")
             print(f"6. Пульт диспетчера: {base}/dispatcher/")
             print(f"   Рабочее место оператора: {base}/operator/   Состояние: {base}/health")

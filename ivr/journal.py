@@ -31,9 +31,13 @@ class CallJournal:
     route: str = ""
     entries: list[JournalEntry] = field(default_factory=list)
     listeners: list[Callable[[CallJournal, JournalEntry], None]] = field(default_factory=list)
+    base_seq: int = 0
+    """Entries of earlier AGI sessions of the same channel (a call that goes
+    from the menu to the meter-readings route): numbering continues after
+    them, so the stored ``call_events`` keep every session's entries."""
 
     def add(self, kind: str, **detail: Any) -> JournalEntry:
-        entry = JournalEntry(len(self.entries) + 1, time.time(), kind, detail)
+        entry = JournalEntry(self.base_seq + len(self.entries) + 1, time.time(), kind, detail)
         self.entries.append(entry)
         for listener in self.listeners:
             listener(self, entry)
@@ -77,7 +81,11 @@ class JournalHub:
         self._waiters = 0
 
     def open(self, call_id: str, route: str) -> CallJournal:
-        journal = CallJournal(call_id=call_id, route=route)
+        """A new journal for ``route``; a later route on the same channel
+        replaces the earlier journal here and continues its numbering."""
+        earlier = self._journals.get(call_id)
+        base = earlier.base_seq + len(earlier.entries) if earlier is not None else 0
+        journal = CallJournal(call_id=call_id, route=route, base_seq=base)
         journal.listeners.append(self._on_entry)
         self._journals[call_id] = journal
         self._journals.move_to_end(call_id)
