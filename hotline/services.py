@@ -65,7 +65,9 @@ class Services:
             return
         from crm_bridge.calls import CallService
 
-        await self.run_db(CallService(self.db).append_events, journal.call_id, list(journal.entries))
+        await self.run_db(
+            CallService(self.db).append_events, journal.call_id, list(journal.entries)
+        )
 
     async def aclose(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=False)

@@ -126,8 +126,12 @@ class StreamTransport:
         except ConnectionError as exc:
             raise CallerHangup(f"connection lost: {exc}") from exc
         if self._observer is not None:
-            self._observer(command.split(" ", 2)[0] + " " + command.split(" ", 2)[1]
-                           if " " in command else command, time.perf_counter() - started)
+            self._observer(
+                command.split(" ", 2)[0] + " " + command.split(" ", 2)[1]
+                if " " in command
+                else command,
+                time.perf_counter() - started,
+            )
         return resp
 
 
@@ -270,7 +274,9 @@ class FastAgiServer(Application):
         if headers is None:
             return
         route = headers["agi_network_script"].split("?", 1)[0].strip("/")
-        transport = StreamTransport(reader, writer, self.command_timeout, observer=self.rtt_observer)
+        transport = StreamTransport(
+            reader, writer, self.command_timeout, observer=self.rtt_observer
+        )
         call_id = headers.get("agi_uniqueid", "") or f"noid-{id(writer)}"
         journal = self.hub.open(call_id, route)
         journal.add("start", route=route, channel=headers.get("agi_channel", ""))

@@ -100,8 +100,11 @@ async def test_same_flow_over_process_agi(rig, runtime, asterisk) -> None:
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end", kinds
     assert events[0].detail.get("transport") == "process"
-    heard = [e.detail["id"] if e.kind == "prompt" else f"{e.detail['what']}:{e.detail['value']}"
-             for e in events if e.kind in ("prompt", "say")]
+    heard = [
+        e.detail["id"] if e.kind == "prompt" else f"{e.detail['what']}:{e.detail['value']}"
+        for e in events
+        if e.kind in ("prompt", "say")
+    ]
     assert heard[:3] == ["selftest/hello", f"number:{SELFTEST_NUMBER}", "selftest/enter_digits"]
     assert events[-1].detail["outcome"] == "completed"
     assert any(c.startswith(f"SAY NUMBER {SELFTEST_NUMBER}") for c in call.agi_commands())
