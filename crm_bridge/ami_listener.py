@@ -54,7 +54,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 
 from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
@@ -210,8 +210,13 @@ class CallListener:
         *,
         bus: EventBus | None = None,
         run_db: RunDb = _run_inline,
+        node: str | None = None,
     ) -> None:
         self.calls = calls
+        self.node = node
+        """This listener's Asterisk node: stamped on the calls it records, and
+        the only node whose open calls its resync may close (several nodes
+        share one database)."""
         self.db = calls.db
         self.bus = bus
         self._run_db = run_db
@@ -227,7 +232,8 @@ class CallListener:
         bus = services.extras.get("event_bus")
         if bus is None:
             bus = services.extras["event_bus"] = EventBus()
-        return cls(CallService(services.db), bus=bus, run_db=services.run_db)
+        node = getattr(getattr(services, "settings", None), "node_name", None)
+        return cls(CallService(services.db), bus=bus, run_db=services.run_db, node=node)
 
     # -- wiring ---------------------------------------------------------------
 
@@ -308,6 +314,8 @@ class CallListener:
     async def _upsert(self, st: ChannelState, values: dict[str, Any], *, first: bool) -> None:
         if first:
             values = {**st.initial_fields(), **values}
+            if self.node:
+                values["node"] = self.node
         if not values:
             return
         await self._db(self.calls.upsert, st.uniqueid, **values)
@@ -657,7 +665,12 @@ class CallListener:
         with self.db.session() as session:
             return list(
                 session.execute(
-                    select(Call.uniqueid).where(Call.ended_at.is_(None), Call.started_at <= before)
+                    select(Call.uniqueid).where(
+                        Call.ended_at.is_(None),
+                        Call.started_at <= before,
+                        # Another node's calls are that node's listener's to close.
+                        or_(Call.node.is_(None), Call.node == self.node) if self.node else true(),
+                    )
                 ).scalars()
             )
 

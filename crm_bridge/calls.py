@@ -62,6 +62,7 @@ _UPDATABLE: Final = frozenset(
         "answered_within_sla",
         "account_id",
         "campaign_id",
+        "node",
     }
 )
 
@@ -102,6 +103,7 @@ class CallView:
     answered_within_sla: bool | None
     account_id: int | None
     campaign_id: int | None
+    node: str | None = None
 
     @classmethod
     def from_model(cls, call: Call) -> CallView:

@@ -419,6 +419,9 @@ class Call(Base):
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
     campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    node: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The Asterisk node (``settings.node_name``) whose AMI listener follows
+    the call: after a reconnect a listener closes only its own node's calls."""
     """Autoinformer campaign of an outbound call (no FK: another slice's table)."""
 
 

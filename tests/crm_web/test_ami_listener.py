@@ -233,3 +233,23 @@ def test_contract_names_match_the_dialplan_contract() -> None:
     assert {Context.INBOUND.value, Context.OUTBOUND.value} == set(HOTLINE_CONTEXTS)
     declared = {v.value for v in Var}
     assert set(CARD_VARS) <= declared
+
+
+async def test_resync_closes_only_its_own_nodes_calls(db: Database) -> None:
+    """Several Asterisk nodes share one database: node1's listener, after its
+    reconnect, must not close a call that node2 is still serving."""
+    calls = CallService(db)
+    node1 = CallListener(calls, bus=EventBus(), node="node1")
+    ami1 = FakeAmi()
+    node1.subscribe(ami1)
+    node2 = CallListener(calls, bus=EventBus(), node="node2")
+    ami2 = FakeAmi()
+    node2.subscribe(ami2)
+    await ami1.emit(**ev("QueueCallerJoin", "n1.1", T0, Channel="chan-n1.1", Queue="operators"))
+    await ami2.emit(**ev("QueueCallerJoin", "n2.1", T0, Channel="chan-n2.1", Queue="operators"))
+    assert calls.get("n1.1").node == "node1"  # type: ignore[union-attr]
+    assert calls.get("n2.1").node == "node2"  # type: ignore[union-attr]
+    await ami1.hooks[0]()  # node1 reconnects; none of its channels is live any more
+    mine, theirs = calls.get("n1.1"), calls.get("n2.1")
+    assert mine is not None and mine.outcome == Outcome.LOST
+    assert theirs is not None and theirs.ended_at is None and theirs.outcome is None
