@@ -178,7 +178,8 @@ async def asterisk_call(
             sent_at.append(loop.time())
             await asyncio.sleep(max(0.0, start + (index + 1) * 0.02 - loop.time()))
         final = await waiter
-        got = resolved[0]
+        # the done callback may not have run yet when the task was already done
+        got = resolved[0] if resolved else loop.time()
     finally:
         writer.close()
         try:

@@ -389,6 +389,60 @@ async def test_endpoint_soon_after_speech_ends(
     assert waited.speech_end is not None and waited.speech_end > resumed  # heard the third
 
 
+def test_language_packs_know_a_complete_dictation() -> None:
+    from ivr.speech_lang import korean_pack, russian_pack
+
+    ru = russian_pack()
+    assert ru.dictation_complete("один два ноль ноль пять", digits=5)
+    assert ru.dictation_complete("[unk] один два три четыре пять шесть", digits=5)
+    assert not ru.dictation_complete("один два три", digits=5)
+    # a whole number can go on («…триста сорок» + «пять»): never cut early
+    assert not ru.dictation_complete("двенадцать тысяч триста сорок пять", digits=5)
+    assert not ru.dictation_complete("один э два три четыре пять", digits=5)
+    assert korean_pack().dictation_complete("삼 육 이", digits=3)
+    assert not korean_pack().dictation_complete("삼 육", digits=3)
+
+
+@needs_model
+@needs_tts
+async def test_flow_endpointing_ends_a_full_dictation_early(
+    engine: SpeechEngine, speech: Callable[[str], bytes]
+) -> None:
+    """The readings flow's end-pointing with the meter's digit count
+    (ivr.flows.meter_readings): a full digit-by-digit dictation ends after a
+    short pause, well before the flow's 1 s of trailing silence."""
+    import dataclasses
+    import functools
+
+    from ivr.speech_lang import READINGS_ENDPOINTING, korean_pack
+
+    clip = speech(SPEECH_SEQ)
+    spoken_until = speech_end(clip)
+    line = clip + noise(5.0, 40)
+    grammar = [*KOREAN_DIGITS, "[unk]"]
+    complete = functools.partial(korean_pack().dictation_complete, digits=3)
+    early = dataclasses.replace(READINGS_ENDPOINTING, complete=complete)
+
+    def run(ep: Endpointing) -> Final:
+        rec = engine.recogniser(grammar, endpointing=ep)
+        for offset in range(0, len(line), 320):
+            result = rec.feed(line[offset : offset + 320])
+            if isinstance(result, Final):
+                return result
+        return rec.finish()
+
+    done = await engine.run(run, early)
+    assert done.reason is EndReason.ENDPOINT and done.text == SPEECH_SEQ
+    assert done.audio_time - spoken_until <= 0.3  # audio time, not wall-clock
+    # a 4-digit meter: three digits are not complete, the usual rules apply
+    longer = dataclasses.replace(
+        READINGS_ENDPOINTING,
+        complete=functools.partial(korean_pack().dictation_complete, digits=4),
+    )
+    waited = await engine.run(run, longer)
+    assert waited.text == SPEECH_SEQ and waited.audio_time - spoken_until > 0.3
+
+
 @needs_model
 async def test_no_speech_gives_timeout_result(engine: SpeechEngine) -> None:
     ep = Endpointing(no_input_timeout=2.0)

@@ -1,0 +1,838 @@
+"""Meter readings by voice and keypad (REQ-T14), route ``meter-readings``.
+
+The caller is identified (by the calling number with the address read back
+for confirmation, else by the account number keyed or spoken — REQ-T9), then
+for each meter and each tariff zone the flow asks for the reading. The caller
+may speak it or key it at any moment: a key pressed during a prompt or while
+the recogniser listens wins (barge-in) and the entry continues on the keypad.
+
+Every value is read back and confirmed (1 = correct, 2 = correct it); an
+ambiguous utterance is resolved by asking ("…12 345 — press 1, 123 456 —
+press 2"), never by guessing. Validation (:mod:`crm_bridge.readings`): below
+the previous reading is refused unless it is a rollover; a suspicious jump
+must be entered again and is stored flagged for review; outside the reading
+period the reading is accepted and the caller is told when it counts.
+
+Speech: streamed from Asterisk over AudioSocket to the Vosk recogniser
+(``extras["speech"]``, :class:`ivr.speech_lang.SpeechComponent`), or, if
+streaming is not available, recorded then recognised. Two failed recognitions
+switch the call to keypad-only; failed keypad input sends the caller to an
+operator (``HOTLINE_NEXT=queue``). No model configured: keypad only.
+
+The appeal of kind ``meter_reading`` is registered for the call unless the
+inbound flow already registered one (``HOTLINE_APPEAL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import logging
+import re
+import shutil
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from crm_bridge.appeals import AppealService
+from crm_bridge.calls import CallService
+from crm_bridge.identify import Identifier
+from crm_bridge.models import (
+    AppealChannel,
+    AppealKind,
+    ClassificationCode,
+    ReadingSource,
+    ReadingStatus,
+    TariffZone,
+)
+from crm_bridge.readings import (
+    AccountBrief,
+    ConfirmationRequired,
+    MeterView,
+    ReadingRejected,
+    ReadingService,
+    StoredReading,
+    Verdict,
+)
+from ivr import say_ru
+from ivr.channel import Channel
+from ivr.contract import Next, Var
+from ivr.speech import EndReason, Final, SpeechUnavailable
+from ivr.speech_lang import LanguagePack, SpeechComponent
+
+log = logging.getLogger(__name__)
+
+KEY_TIMEOUT = 7.0
+"""Seconds to wait for the first key after a prompt."""
+INTER_DIGIT_TIMEOUT = 4.0
+MENU_ATTEMPTS = 3
+KEYPAD_ATTEMPTS = 3
+"""Failed keypad entries of one reading before the operator is offered."""
+VOICE_FAILURES_TO_KEYPAD = 2
+"""Failed recognitions in a call after which the call is keypad-only."""
+ACCOUNT_ATTEMPTS = 3
+MAX_ACCOUNT_DIGITS = 20
+EXEC_GRACE = 5.0
+"""Seconds for ``AudioSocket()`` to return after the server closed the stream."""
+RECORD_MAX_SECONDS = 12.0
+RECORD_SILENCE_SECONDS = 2.0
+TTS_TIMEOUT = 15.0
+ALL_KEYS = "0123456789*#"
+
+ZONE_PROMPTS: dict[int, dict[TariffZone, str]] = {
+    2: {TariffZone.T1: "readings/zone_day", TariffZone.T2: "readings/zone_night"},
+    3: {
+        TariffZone.T1: "readings/zone_peak",
+        TariffZone.T2: "readings/zone_night",
+        TariffZone.T3: "readings/zone_semipeak",
+    },
+}
+"""Russian convention: two-zone T1 day / T2 night; three-zone T1 peak,
+T2 night, T3 semi-peak."""
+ZONE_LABELS = {
+    TariffZone.T1: "readings/label_t1",
+    TariffZone.T2: "readings/label_t2",
+    TariffZone.T3: "readings/label_t3",
+}
+
+_ADDRESS_WORDS = (
+    (r"\bг\.\s*", "город "),
+    (r"\bул\.\s*", "улица "),
+    (r"\bпр-т\.?\s*", "проспект "),
+    (r"\bпер\.\s*", "переулок "),
+    (r"\bш\.\s*", "шоссе "),
+    (r"\bпл\.\s*", "площадь "),
+    (r"\bб-р\.?\s*", "бульвар "),
+    (r"\bпос\.\s*", "посёлок "),
+    (r"\bс\.\s*", "село "),
+    (r"\bд\.\s*", "дом "),
+    (r"\bкорп\.\s*", "корпус "),
+    (r"\bстр\.\s*", "строение "),
+    (r"\bкв\.\s*", "квартира "),
+)
+
+
+class Operator(Exception):
+    """Internal: give up and send the caller to an operator."""
+
+
+class InputKind(StrEnum):
+    VALUE = "value"
+    KEY = "key"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One value the caller gave."""
+
+    value: int
+    source: ReadingSource
+    text: str | None = None
+    confidence: float | None = None
+    audio_ref: str | None = None
+    confirmed: bool = False
+    """Already confirmed (chosen among candidates): no read-back needed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """The outcome of one listening turn."""
+
+    kind: InputKind
+    entry: Entry | None = None
+    key: str | None = None
+
+
+@dataclass
+class _Call:
+    ch: Channel
+    deps: Any
+    readings: ReadingService
+    speech: SpeechComponent | None
+    lang: LanguagePack | None
+    voice_failures: int = 0
+    streaming_broken: bool = False
+    listen_count: int = 0
+    recording_var: str | None = None
+    period_told: bool = False
+    stored: list[StoredReading] = field(default_factory=list)
+
+    @property
+    def voice(self) -> bool:
+        return (
+            self.speech is not None
+            and self.lang is not None
+            and self.speech.available
+            and self.voice_failures < VOICE_FAILURES_TO_KEYPAD
+        )
+
+
+def _speech_of(deps: Any) -> SpeechComponent | None:
+    extras = getattr(deps, "extras", None) or {}
+    speech = extras.get("speech")
+    return speech if isinstance(speech, SpeechComponent) else None
+
+
+async def flow(ch: Channel, deps: Any) -> None:
+    """The ``meter-readings`` route (REQ-T14)."""
+    speech = _speech_of(deps)
+    lang = speech.lang if speech is not None else None
+    call = _Call(
+        ch,
+        deps,
+        ReadingService.from_settings(deps.db, deps.settings),
+        speech,
+        lang,
+    )
+    ch.journal.add("step", name="readings", voice=call.voice)
+    await ch.play("readings/intro")
+    account = await _identify(call)
+    if account is None:
+        await ch.play("ident/not_identified")
+        await ch.next(Next.QUEUE)
+        return
+    await ch.set_var(Var.ACCOUNT, account.number)
+    meters = await deps.run_db(call.readings.meters, account.id)
+    if not meters:
+        await ch.play("readings/no_meters", "common/connecting_operator")
+        await _register_appeal(call, account)
+        await ch.next(Next.QUEUE)
+        return
+    try:
+        for meter in meters:
+            if len(meters) > 1:
+                await _announce_meter(call, meter)
+            for zone in meter.zones:
+                stored = await _capture_zone(call, account, meter.id, zone)
+                call.stored.append(stored)
+    except Operator:
+        ch.journal.add("step", name="readings-operator", stored=len(call.stored))
+        await ch.play("readings/not_accepted_operator")
+        await _register_appeal(call, account)
+        await ch.next(Next.QUEUE)
+        return
+    await _summary(call)
+    await _register_appeal(call, account)
+    await ch.play("common/goodbye")
+    await ch.next(Next.HANGUP)
+
+
+# -- identification ----------------------------------------------------------------------
+
+
+async def _identify(call: _Call) -> AccountBrief | None:
+    ch, deps = call.ch, call.deps
+    identifier = Identifier(deps.db)
+    ident = await deps.run_db(identifier.by_phone, ch.caller_number)
+    ch.journal.add(
+        "step",
+        name="identify-phone",
+        found=ident.identified,
+        candidates=len(ident.candidates),
+    )
+    if ident.identified and ident.account_id is not None:
+        account = await deps.run_db(call.readings.account, ident.account_id)
+        answer = await _ask_address(call, account)
+        if answer == "1":
+            ch.journal.add("step", name="identified", method="phone+address")
+            return account
+    for attempt in range(1, ACCOUNT_ATTEMPTS + 1):
+        number = await _ask_account_number(call)
+        if number is None:
+            continue
+        found = await deps.run_db(identifier.by_account, number)
+        if found.identified and found.account_id is not None:
+            ch.journal.add("step", name="identified", method="account")
+            await ch.play("ident/identified")
+            return await deps.run_db(call.readings.account, found.account_id)
+        ch.journal.add("step", name="account-not-found", attempt=attempt)
+        await ch.play("ident/account_not_found")
+    return None
+
+
+async def _ask_address(call: _Call, account: AccountBrief) -> str | None:
+    """Read the account's address back: 1 = it is mine, 2 = another account."""
+    ch = call.ch
+    for _ in range(MENU_ATTEMPTS):
+        key = await ch.play("readings/address_is")
+        if key is None:
+            key = await _speak_address(call, account)
+        if key is None:
+            key = await ch.play("readings/address_confirm")
+        if key is None:
+            key = await ch.wait_digit(KEY_TIMEOUT)
+        if key in ("1", "2"):
+            ch.journal.add("input", digits=key, reason="ok", what="address")
+            return key
+        if key is not None:
+            await ch.play("common/invalid_choice")
+    return None
+
+
+async def _speak_address(call: _Call, account: AccountBrief) -> str | None:
+    """Synthesise the address (cached by hash) and play it; the account number
+    if no synthesiser is available."""
+    prompt_id = await _address_prompt(call, account.address)
+    if prompt_id is None:
+        call.ch.journal.add("error", what="address-tts", fallback="account-number")
+        key = await call.ch.play("readings/account_number_is")
+        if key is None:
+            key = await call.ch.say(
+                "account", account.number, say_ru.account_tokens(account.number)
+            )
+        return key
+    call.ch.journal.add("say", what="address", value=f"account-{account.id}", text="")
+    return await call.ch.play(prompt_id)
+
+
+def _address_text(address: str) -> str:
+    text = address
+    for pattern, words in _ADDRESS_WORDS:
+        text = re.sub(pattern, words, text)
+    return " ".join(text.replace(",", ", ").split())
+
+
+async def _address_prompt(call: _Call, address: str) -> str | None:
+    if not address:
+        return None
+    from ivr import prompts
+
+    text = _address_text(address)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    prompt_id = f"dyn/a{digest}"
+    target = Path(call.deps.settings.sounds_dir) / "dyn" / f"a{digest}.wav"
+    if target.is_file():
+        return prompt_id
+    sox = shutil.which("sox")
+    if sox is None:
+        return None
+    try:
+        synth = prompts.find_synthesiser()
+    except prompts.TTSUnavailableError:
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(TTS_TIMEOUT):
+            await loop.run_in_executor(
+                call.deps.executor, prompts.synthesise, synth, sox, text, target
+            )
+    except (TimeoutError, prompts.TTSFailedError, OSError) as exc:
+        log.warning("address synthesis failed: %s", type(exc).__name__)
+        return None
+    return prompt_id
+
+
+async def _ask_account_number(call: _Call) -> str | None:
+    """The account number, keyed (``#`` ends it) or spoken (read back and confirmed)."""
+    ch = call.ch
+    prompt = "ident/enter_account_or_say" if call.voice else "ident/enter_account"
+    first: str | None = None
+    if call.voice:
+        heard = await _listen(call, (prompt,), max_digits=MAX_ACCOUNT_DIGITS, account=True)
+        if heard.kind is InputKind.VALUE and heard.entry is not None and heard.entry.text:
+            digits = heard.entry.text
+            key = await ch.play("ident/you_entered_account")
+            if key is None:
+                key = await ch.say("account", digits, say_ru.account_tokens(digits))
+            if key is None:
+                key = await ch.play("ident/confirm_or_retry")
+            if key is None:
+                key = await ch.wait_digit(KEY_TIMEOUT)
+            return digits if key == "1" else None
+        if heard.kind is InputKind.KEY:
+            first = heard.key
+        else:
+            return None
+    keyed = await _collect_keys(call, (prompt,), first=first, max_len=MAX_ACCOUNT_DIGITS + 1)
+    if keyed and keyed.isdigit():
+        ch.journal.add("input", digits=keyed, reason="ok", what="account")
+        return keyed
+    ch.journal.add("input", digits=keyed or "", reason="invalid" if keyed else "timeout")
+    return None
+
+
+# -- one reading -------------------------------------------------------------------------
+
+
+async def _announce_meter(call: _Call, meter: MeterView) -> None:
+    tail = "".join(c for c in meter.serial if c.isdigit())[-4:]
+    await call.ch.play("readings/meter_number")
+    if tail:
+        await call.ch.say("digits", tail, say_ru.digits_tokens(tail))
+
+
+async def _capture_zone(
+    call: _Call, account: AccountBrief, meter_id: int, zone: TariffZone
+) -> StoredReading:
+    """Ask, confirm, validate and store the reading of one zone. Raises Operator."""
+    ch, deps = call.ch, call.deps
+    meter = await deps.run_db(call.readings.meter, meter_id)
+    zone_prompt = ZONE_PROMPTS.get(len(meter.zones), {}).get(zone)
+    intro = (zone_prompt,) if zone_prompt else ()
+    carried: Entry | None = None
+    while True:
+        entry = carried or await _get_reading(call, meter, intro)
+        carried = None
+        intro = ()
+        check = call.readings.check(meter, zone, entry.value)
+        ch.journal.add(
+            "step", name="reading-check", zone=zone.value, value=entry.value, verdict=check.verdict
+        )
+        if check.verdict is Verdict.TOO_MANY_DIGITS:
+            await ch.play("readings/too_many_digits")
+            continue
+        if check.verdict is Verdict.BELOW_PREVIOUS:
+            await _below_previous(call, meter, zone)
+            continue
+        if not entry.confirmed:
+            answer = await _confirm_value(call, entry.value)
+            if answer is None:
+                raise Operator
+            if not answer:
+                ch.journal.add("step", name="reading-correction", zone=zone.value)
+                continue
+        confirmed_jump = False
+        if check.verdict is Verdict.SUSPICIOUS:
+            await ch.play("readings/suspicious_jump")
+            again = await _get_reading(call, meter, ())
+            if again.value != entry.value:
+                ch.journal.add("step", name="jump-not-repeated", zone=zone.value)
+                carried = again
+                continue
+            confirmed_jump = True
+        try:
+            stored = await deps.run_db(
+                functools.partial(
+                    call.readings.submit,
+                    meter_id=meter.id,
+                    zone=zone,
+                    value=entry.value,
+                    source=entry.source,
+                    recognised_text=entry.text,
+                    confidence=entry.confidence,
+                    audio_ref=entry.audio_ref,
+                    call_uniqueid=ch.call_id or None,
+                    confirmed_jump=confirmed_jump,
+                )
+            )
+        except ReadingRejected:
+            # The meter changed since we checked (another channel): re-validate.
+            meter = await deps.run_db(call.readings.meter, meter_id)
+            await _below_previous(call, meter, zone)
+            continue
+        except ConfirmationRequired:
+            meter = await deps.run_db(call.readings.meter, meter_id)
+            continue
+        ch.journal.add(
+            "step",
+            name="reading-stored",
+            zone=zone.value,
+            value=entry.value,
+            source=entry.source.value,
+            status=stored.status.value,
+            verdict=stored.verdict.value,
+            reading_id=stored.id,
+        )
+        if stored.status is ReadingStatus.FLAGGED:
+            await ch.play("readings/flagged")
+        else:
+            await ch.play("readings/accepted")
+        if not stored.in_period and not call.period_told:
+            call.period_told = True
+            await ch.play("readings/outside_period")
+            await ch.say(
+                "date",
+                stored.counts_from.isoformat(),
+                say_ru.date_tokens(stored.counts_from),
+            )
+        return stored
+
+
+async def _below_previous(call: _Call, meter: MeterView, zone: TariffZone) -> None:
+    await call.ch.play("readings/below_previous", "readings/previous_was")
+    previous = meter.last.get(zone)
+    if previous is not None:
+        shown = int(previous)
+        await call.ch.say("reading", str(shown), say_ru.number_tokens(shown))
+
+
+async def _confirm_value(call: _Call, value: int) -> bool | None:
+    """«Вы передали: N. Верно — нажмите 1, исправить — 2». None: no answer."""
+    ch = call.ch
+    for _ in range(MENU_ATTEMPTS):
+        key = await ch.play("readings/you_entered")
+        if key is None:
+            key = await ch.say("reading", str(value), say_ru.number_tokens(value))
+        if key is None:
+            key = await ch.play("readings/confirm")
+        if key is None:
+            key = await ch.wait_digit(KEY_TIMEOUT)
+        if key == "1":
+            ch.journal.add("input", digits="1", reason="ok", what="confirm")
+            return True
+        if key == "2":
+            ch.journal.add("input", digits="2", reason="ok", what="confirm")
+            return False
+        if key is not None:
+            await ch.play("common/invalid_choice")
+    return None
+
+
+async def _get_reading(call: _Call, meter: MeterView, intro: tuple[str, ...]) -> Entry:
+    """One value from the caller, by voice or keypad. Raises Operator."""
+    ch = call.ch
+    keypad_failures = 0
+    prompts: tuple[str, ...] = intro
+    while True:
+        first: str | None = None
+        keypad_prompts: tuple[str, ...] = (*prompts, "readings/enter_reading_keypad")
+        if call.voice:
+            heard = await _listen(call, (*prompts, "readings/enter_reading"), meter.digits)
+            prompts = ()
+            if heard.kind is InputKind.VALUE and heard.entry is not None:
+                return heard.entry
+            if heard.kind is InputKind.KEY:
+                first = heard.key
+            else:
+                call.voice_failures += 1
+                ch.journal.add("step", name="voice-failed", failures=call.voice_failures)
+                if call.voice_failures < VOICE_FAILURES_TO_KEYPAD:
+                    first = await ch.play("common/input_not_recognized", "common/try_again")
+                    if first is None:
+                        continue
+                else:
+                    # «…введите их на клавиатуре и нажмите решётку» asks for the keys.
+                    first = await ch.play("readings/switch_to_keypad")
+                    keypad_prompts = ()
+        digits = await _collect_keys(
+            call,
+            keypad_prompts if first is None else (),
+            first=first,
+            max_len=meter.digits + 1,
+            timeout=KEY_TIMEOUT,
+        )
+        prompts = ()
+        if digits and digits.isdigit() and len(digits.lstrip("0") or "0") <= meter.digits:
+            ch.journal.add("input", digits=digits, reason="ok", what="reading")
+            return Entry(int(digits), ReadingSource.KEYPAD, text=digits)
+        reason = "invalid" if digits else "timeout"
+        ch.journal.add("input", digits=digits or "", reason=reason, what="reading")
+        keypad_failures += 1
+        if keypad_failures >= KEYPAD_ATTEMPTS:
+            raise Operator
+        if digits and digits.isdigit():
+            await ch.play("readings/too_many_digits")
+        else:
+            await ch.play("common/input_not_recognized")
+
+
+async def _collect_keys(
+    call: _Call,
+    prompt_ids: tuple[str, ...],
+    *,
+    first: str | None,
+    max_len: int,
+    timeout: float = KEY_TIMEOUT,
+) -> str | None:
+    """Keys until ``#``, ``max_len`` keys or a pause. ``first`` is a key the
+    caller already pressed (barge-in). None: nothing pressed."""
+    ch = call.ch
+    buf = first or ""
+    if not buf:
+        key = await ch.play(*prompt_ids) if prompt_ids else None
+        if key is None:
+            key = await ch.wait_digit(timeout)
+        if key is None:
+            return None
+        buf = key
+    while not buf.endswith("#") and len(buf) < max_len:
+        key = await ch.wait_digit(INTER_DIGIT_TIMEOUT)
+        if key is None:
+            break
+        buf += key
+    return buf[:-1] if buf.endswith("#") else buf
+
+
+# -- speech ------------------------------------------------------------------------------
+
+
+async def _listen(
+    call: _Call, prompt_ids: tuple[str, ...], max_digits: int, *, account: bool = False
+) -> Heard:
+    """Play the prompt (a key barges in), then recognise one utterance."""
+    ch = call.ch
+    key = await ch.play(*prompt_ids)
+    if key is not None:
+        return Heard(InputKind.KEY, key=key)
+    assert call.speech is not None and call.lang is not None
+    call.listen_count += 1
+    final: Final | None = None
+    audio_ref: str | None = None
+    mode = "audiosocket"
+    if call.speech.streaming and not call.streaming_broken:
+        final, audio_ref = await _listen_audiosocket(call, None if account else max_digits)
+        if final.reason in (EndReason.UNAVAILABLE, EndReason.ERROR) or (
+            final.reason is EndReason.TIMEOUT and audio_ref is None
+        ):
+            log.warning("AudioSocket listening failed (%s): record-then-recognise", final.reason)
+            call.streaming_broken = True
+            final = None
+    if final is None:
+        mode = "record"
+        final, audio_ref = await _listen_record(call)
+    ch.journal.add(
+        "speech",
+        mode=mode,
+        reason=final.reason.value,
+        text=final.text,
+        confidence=round(final.confidence, 3),
+        elapsed=round(final.elapsed, 3),
+    )
+    if final.reason is EndReason.DTMF and final.dtmf:
+        ch.journal.add("dtmf", digits=final.dtmf, barge_in=True)
+        return Heard(InputKind.KEY, key=final.dtmf)
+    if final.reason is EndReason.HANGUP:
+        # Asterisk closed the stream: find out whether the caller is still there.
+        await ch.get_var("CHANNEL(state)")
+    if not final.recognised:
+        return Heard(InputKind.FAILED)
+    if account:
+        parsed = call.lang.parse_reading(final.text, max_digits=None)
+        if parsed.ok and parsed.digits:
+            return Heard(
+                InputKind.VALUE,
+                Entry(int(parsed.digits), ReadingSource.VOICE, parsed.digits, final.confidence),
+            )
+        return Heard(InputKind.FAILED)
+    parsed = call.lang.parse_reading(final.text, max_digits=max_digits)
+    ch.journal.add(
+        "step",
+        name="parse",
+        value=parsed.value,
+        candidates=list(parsed.candidates),
+        reason=parsed.reason,
+    )
+    if parsed.ambiguous:
+        chosen = await _choose(call, parsed.candidates)
+        if chosen is None:
+            return Heard(InputKind.FAILED)
+        return Heard(
+            InputKind.VALUE,
+            Entry(
+                chosen,
+                ReadingSource.VOICE,
+                final.text,
+                final.confidence,
+                audio_ref,
+                confirmed=True,
+            ),
+        )
+    if parsed.value is None:
+        return Heard(InputKind.FAILED)
+    return Heard(
+        InputKind.VALUE,
+        Entry(parsed.value, ReadingSource.VOICE, final.text, final.confidence, audio_ref),
+    )
+
+
+async def _choose(call: _Call, candidates: tuple[int, ...]) -> int | None:
+    """Ask which of the readings the caller meant (never guess)."""
+    ch = call.ch
+    options = candidates[:3]
+    for _ in range(2):
+        key = await ch.play("readings/which_one")
+        for index, value in enumerate(options, start=1):
+            if key is None:
+                key = await ch.say("reading", str(value), say_ru.number_tokens(value))
+            if key is None:
+                key = await ch.play(f"readings/press_{index}")
+        if key is None:
+            key = await ch.play("readings/press_0_reenter")
+        if key is None:
+            key = await ch.wait_digit(KEY_TIMEOUT)
+        if key is not None and key.isdigit() and 1 <= int(key) <= len(options):
+            ch.journal.add("input", digits=key, reason="ok", what="candidate")
+            return options[int(key) - 1]
+        if key == "0":
+            return None
+        if key is not None:
+            await ch.play("common/invalid_choice")
+    return None
+
+
+async def _call_recording(call: _Call) -> str | None:
+    if call.recording_var is None:
+        call.recording_var = await call.ch.get_var(Var.RECORDING) or ""
+    return f"{call.recording_var}.wav" if call.recording_var else None
+
+
+async def _listen_audiosocket(call: _Call, digits: int | None) -> tuple[Final, str | None]:
+    """Stream the caller to the recogniser while ``AudioSocket()`` holds the channel.
+
+    ``digits``: the meter's digit count; a reading dictated digit by digit ends
+    as soon as that many digits were said (plus a short pause) instead of
+    waiting for the trailing silence. Returns the result and the audio
+    reference (None when Asterisk never connected).
+    """
+    ch = call.ch
+    speech = call.speech
+    assert speech is not None and speech.server is not None and call.lang is not None
+    try:
+        endpointing = speech.endpointing
+        if digits:
+            endpointing = dataclasses.replace(
+                endpointing, complete=functools.partial(call.lang.dictation_complete, digits=digits)
+            )
+        expectation = speech.server.expect(call.lang.grammar, endpointing=endpointing)
+    except (SpeechUnavailable, RuntimeError, ValueError) as exc:
+        log.warning("AudioSocket session not registered: %s", exc)
+        return Final("", EndReason.UNAVAILABLE), None
+    async with expectation:
+        ch.journal.add(
+            "step",
+            name="listen",
+            mode="audiosocket",
+            session=expectation.uuid,
+            complete_digits=digits,
+        )
+        exec_task = asyncio.create_task(
+            ch.command(f"EXEC AudioSocket {expectation.dialplan_args}"),
+            name=f"audiosocket-exec-{ch.call_id}",
+        )
+        result_task = asyncio.create_task(
+            expectation.result(timeout=speech.listen_timeout), name="audiosocket-result"
+        )
+        try:
+            await asyncio.wait({exec_task, result_task}, return_when=asyncio.FIRST_COMPLETED)
+            if exec_task.done() and not result_task.done():
+                # AudioSocket() returned first: it could not connect, or the caller left.
+                expectation.cancel(
+                    EndReason.HANGUP if expectation.connected else EndReason.UNAVAILABLE
+                )
+            final = await result_task
+            # The server hangs the stream up after the result: AudioSocket() returns.
+            try:
+                async with asyncio.timeout(EXEC_GRACE):
+                    response = await asyncio.shield(exec_task)
+            except TimeoutError:
+                log.error("AudioSocket() did not return after the result; call %s", ch.call_id)
+                raise
+        except BaseException:
+            for task in (exec_task, result_task):
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(exec_task, result_task, return_exceptions=True)
+            raise
+    connected = expectation.connected
+    ch.journal.add(
+        "step",
+        name="audiosocket",
+        connected=connected,
+        result=response.result,
+        reason=final.reason.value,
+    )
+    if response.result == "-1":
+        # AudioSocket() ends with -1 when the stream is closed; a hung-up caller
+        # makes the next command raise CallerHangup.
+        await ch.get_var("CHANNEL(state)")
+    ref = await _call_recording(call) if connected else None
+    return final, (ref or (f"audiosocket:{expectation.uuid}" if connected else None))
+
+
+async def _listen_record(call: _Call) -> tuple[Final, str | None]:
+    """Record-then-recognise fallback: ``RECORD FILE`` (a key ends it), then Vosk."""
+    ch, deps = call.ch, call.deps
+    speech = call.speech
+    assert speech is not None and call.lang is not None
+    name = f"reading-{ch.call_id or 'call'}-{call.listen_count}"
+    ch.journal.add("step", name="listen", mode="record")
+    rec = await ch.record(
+        name,
+        fmt="wav",
+        max_seconds=RECORD_MAX_SECONDS,
+        silence_seconds=RECORD_SILENCE_SECONDS,
+        beep=False,
+        escape=ALL_KEYS,
+    )
+    if rec.dtmf:
+        return Final(f"dtmf:{rec.dtmf}", EndReason.DTMF, confidence=1.0, dtmf=rec.dtmf), None
+    host_path = Path(deps.settings.spool_dir) / f"{name}.wav"
+    final = await speech.engine.recognise_file(
+        host_path,
+        call.lang.grammar,
+        endpointing=speech.endpointing,
+        timeout=speech.listen_timeout,
+    )
+    return final, f"{rec.asterisk_path}.{rec.fmt}"
+
+
+# -- the end -----------------------------------------------------------------------------
+
+
+async def _summary(call: _Call) -> None:
+    """Say what was accepted."""
+    ch = call.ch
+    if not call.stored:
+        return
+    await ch.play("readings/summary")
+    several = len(call.stored) > 1
+    for stored in call.stored:
+        if several:
+            await ch.play(ZONE_LABELS[stored.zone])
+        value = int(stored.value)
+        await ch.say("reading", str(value), say_ru.number_tokens(value))
+    if any(s.status is ReadingStatus.FLAGGED for s in call.stored):
+        await ch.play("readings/flagged_summary")
+    await ch.play("readings/all_accepted")
+
+
+def _appeal_content(stored: list[StoredReading]) -> str:
+    if not stored:
+        return "Передача показаний по телефону: показания не приняты."
+    parts = []
+    for s in stored:
+        value = format(s.value.quantize(Decimal(1)) if s.value == int(s.value) else s.value, "f")
+        status = "на проверку" if s.status is ReadingStatus.FLAGGED else "принято"
+        parts.append(f"{s.serial} {s.zone.value}: {value} ({status})")
+    return "Показания приборов учёта по телефону: " + "; ".join(parts) + "."
+
+
+async def _register_appeal(call: _Call, account: AccountBrief) -> None:
+    """REQ-A1: the contact is registered, unless the inbound flow already did it."""
+    ch, deps = call.ch, call.deps
+    existing = await ch.get_var(Var.APPEAL)
+    if existing:
+        ch.journal.add("step", name="appeal-existing", readings=len(call.stored))
+        return
+    if ch.call_id:
+        # The call row may not exist yet (the AMI listener writes it too): the
+        # appeal is linked to the call either way.
+        await deps.run_db(
+            functools.partial(
+                CallService(deps.db).upsert,
+                ch.call_id,
+                linkedid=ch.linked_id,
+                caller_number=ch.caller_number,
+            )
+        )
+    service = AppealService(deps.db)
+    view = await deps.run_db(
+        lambda: service.register(
+            channel=AppealChannel.PHONE,
+            kind=AppealKind.METER_READING,
+            category=account.category,
+            content=_appeal_content(call.stored),
+            address_text=account.address,
+            classification=ClassificationCode.E,
+            account_id=account.id,
+            call_uniqueid=ch.call_id or None,
+        )
+    )
+    ch.journal.add("step", name="appeal", number=view.number)
+    await ch.set_var(Var.APPEAL, view.number)

