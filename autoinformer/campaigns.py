@@ -1,0 +1,647 @@
+"""Campaigns: kinds, scenarios, approval and the campaign life cycle
+(REQ-O1, O2, O4, O9, O10).
+
+A scenario is an ordered list of steps, each one of:
+
+* ``{"prompt": "outbound/greeting"}`` — a recorded phrase of the catalogue;
+* ``{"say": "money", "var": "debt"}`` — a spoken variable of the contact;
+  ``say`` is one of :data:`SAY_KINDS` (money, date, time, datetime, phone,
+  account, number).
+
+Life cycle: ``draft`` → (a supervisor approves, REQ-O10) ``approved`` →
+``running`` ⇄ ``paused`` → ``stopped`` | ``completed``. Editing the scenario or
+the list of an approved campaign sends it back to ``draft``: what was approved
+is what is played.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from autoinformer.models import (
+    POSITIVE_RESULTS,
+    Attempt,
+    AttemptState,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+)
+from autoinformer.policy import (
+    CallPolicy,
+    CampaignKind,
+    NoticeCategory,
+    NoticeVerdict,
+    OutageNoticeCheck,
+    check_outage_notice,
+)
+from crm_bridge.db import Database, utcnow
+from ivr import say_ru
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "APPROVER_ROLES",
+    "DEFAULT_RETRY_DELAYS",
+    "SAY_KINDS",
+    "CampaignError",
+    "CampaignService",
+    "CampaignStats",
+    "Kind",
+    "NotAllowed",
+    "ScenarioError",
+    "default_scenario",
+    "preview_text",
+    "step_tokens",
+    "validate_scenario",
+]
+
+APPROVER_ROLES: Final = frozenset({"supervisor", "head"})
+"""Roles that may approve a campaign (REQ-O10)."""
+
+DEFAULT_RETRY_DELAYS: Final[Mapping[str, int]] = {
+    "busy": 300,
+    "noanswer": 900,
+    "congestion": 120,
+    "failed": 600,
+    "machine": 1800,
+    "lost": 60,
+}
+"""Seconds before the next attempt, per result; other results are final."""
+
+SAY_KINDS: Final = ("money", "date", "time", "datetime", "phone", "account", "number")
+
+
+class Kind(StrEnum):
+    """Campaign kinds (REQ-O1)."""
+
+    DEBT = "debt"
+    PAYMENT_REMINDER = "payment_reminder"
+    PLANNED_OUTAGE = "planned_outage"
+    TARIFF_CHANGE = "tariff_change"
+    CUSTOM = "custom"
+
+    @property
+    def label(self) -> str:
+        """The Russian name, for people."""
+        return KIND_TITLES[self]
+
+    @property
+    def policy_kind(self) -> CampaignKind:
+        return {
+            Kind.DEBT: CampaignKind.DEBT,
+            Kind.PAYMENT_REMINDER: CampaignKind.PAYMENT_REMINDER,
+            Kind.PLANNED_OUTAGE: CampaignKind.PLANNED_OUTAGE,
+            Kind.TARIFF_CHANGE: CampaignKind.TARIFF_CHANGE,
+            Kind.CUSTOM: CampaignKind.ACTION_REMINDER,
+        }[self]
+
+
+KIND_TITLES: Final = {
+    Kind.DEBT: "Задолженность",
+    Kind.PAYMENT_REMINDER: "Напоминание об оплате",
+    Kind.PLANNED_OUTAGE: "Плановое отключение",
+    Kind.TARIFF_CHANGE: "Изменение тарифа",
+    Kind.CUSTOM: "Произвольное сообщение",
+}
+
+
+class CampaignError(Exception):
+    """A campaign operation that cannot be done; the message is for people (Russian)."""
+
+
+class NotAllowed(CampaignError):
+    """The user's role may not do this (REQ-O10)."""
+
+
+class ScenarioError(CampaignError):
+    pass
+
+
+_DEFAULT_SCENARIOS: Final[Mapping[Kind, list[dict[str, str]]]] = {
+    Kind.DEBT: [
+        {"prompt": "outbound/greeting"},
+        {"prompt": "outbound/debt_account"},
+        {"say": "account", "var": "account"},
+        {"prompt": "outbound/debt_amount"},
+        {"say": "money", "var": "debt"},
+        {"prompt": "outbound/debt_request"},
+        {"prompt": "outbound/if_paid"},
+    ],
+    Kind.PAYMENT_REMINDER: [
+        {"prompt": "outbound/greeting"},
+        {"prompt": "outbound/payment_due"},
+        {"say": "date", "var": "due_date"},
+        {"prompt": "outbound/if_paid"},
+    ],
+    Kind.PLANNED_OUTAGE: [
+        {"prompt": "outbound/greeting"},
+        {"prompt": "outbound/outage_notice"},
+        {"prompt": "outage/from"},
+        {"say": "datetime", "var": "outage_from"},
+        {"prompt": "outage/to"},
+        {"say": "datetime", "var": "outage_to"},
+        {"prompt": "outbound/outage_reason"},
+    ],
+    Kind.TARIFF_CHANGE: [
+        {"prompt": "outbound/greeting"},
+        {"prompt": "outbound/tariff_change"},
+        {"say": "date", "var": "tariff_from"},
+        {"prompt": "outbound/tariff_details"},
+    ],
+    Kind.CUSTOM: [{"prompt": "outbound/greeting"}],
+}
+
+
+def default_scenario(kind: Kind | str) -> list[dict[str, str]]:
+    return [dict(step) for step in _DEFAULT_SCENARIOS[Kind(kind)]]
+
+
+def validate_scenario(
+    steps: Any, known_prompts: Sequence[str] | None = None
+) -> list[dict[str, str]]:
+    """The scenario as a clean list of steps, or :class:`ScenarioError`."""
+    if not isinstance(steps, list) or not steps:
+        raise ScenarioError("сценарий должен содержать хотя бы один шаг")
+    out: list[dict[str, str]] = []
+    for i, step in enumerate(steps, 1):
+        if not isinstance(step, dict):
+            raise ScenarioError(f"шаг {i}: ожидается объект")
+        if "prompt" in step:
+            pid = str(step["prompt"])
+            if known_prompts is not None and pid not in known_prompts:
+                raise ScenarioError(f"шаг {i}: нет такой фразы в каталоге: {pid}")
+            out.append({"prompt": pid})
+        elif "say" in step:
+            kind = str(step["say"])
+            if kind not in SAY_KINDS:
+                raise ScenarioError(f"шаг {i}: неизвестный вид переменной {kind!r}")
+            var = str(step.get("var") or "")
+            if not var:
+                raise ScenarioError(f"шаг {i}: не указана переменная")
+            out.append({"say": kind, "var": var})
+        else:
+            raise ScenarioError(f"шаг {i}: нужен prompt или say")
+    return out
+
+
+def scenario_variables(steps: Sequence[Mapping[str, str]]) -> list[str]:
+    return [s["var"] for s in steps if "say" in s]
+
+
+# -- speaking the variables (REQ-O6) -------------------------------------------------
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def step_tokens(kind: str, value: Any, tz: str | None = None) -> list[str]:
+    """say_ru tokens of one spoken variable; ValueError when it cannot be said.
+
+    An aware date-time is said in ``tz`` (the customer's time zone)."""
+    if value is None or value == "":
+        raise ValueError("no value")
+    if kind == "money":
+        try:
+            return say_ru.money_tokens(Decimal(str(value).replace(",", ".").replace(" ", "")))
+        except InvalidOperation as exc:
+            raise ValueError(f"not a money amount: {value!r}") from exc
+    if kind == "date":
+        d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        return say_ru.date_tokens(d)
+    if kind == "time":
+        t = value if isinstance(value, time) else time.fromisoformat(str(value))
+        return say_ru.time_tokens(t)
+    if kind == "datetime":
+        dt = _parse_datetime(value)
+        if tz and dt.tzinfo is not None:
+            from zoneinfo import ZoneInfo
+
+            dt = dt.astimezone(ZoneInfo(tz))
+        return [*say_ru.date_tokens(dt.date()), *say_ru.time_tokens(dt.time())]
+    if kind == "phone":
+        return say_ru.phone_tokens(str(value))
+    if kind == "account":
+        return say_ru.account_tokens(str(value))
+    if kind == "number":
+        return say_ru.number_tokens(int(str(value)))
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def preview_text(
+    steps: Sequence[Mapping[str, str]],
+    variables: Mapping[str, Any],
+    prompt_text: Any = None,
+    tz: str | None = None,
+) -> str:
+    """The message as the callee would hear it, as text (REQ-O1 preview).
+
+    ``prompt_text(prompt_id) -> str`` gives the catalogue text of a phrase.
+    A variable missing from ``variables`` is shown as ``[нет значения: name]``.
+    """
+    if prompt_text is None:
+        from ivr.prompts import PromptCatalogue
+
+        catalogue = PromptCatalogue.load()
+        prompt_text = catalogue.text
+    parts: list[str] = []
+    for step in steps:
+        if "prompt" in step:
+            try:
+                parts.append(str(prompt_text(step["prompt"])))
+            except KeyError:
+                parts.append(f"[нет фразы {step['prompt']}]")
+        else:
+            try:
+                tokens = step_tokens(step["say"], variables.get(step["var"]), tz)
+            except (ValueError, TypeError):
+                parts.append(f"[нет значения: {step['var']}]")
+            else:
+                parts.append(say_ru.tokens_to_text(tokens))
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+# -- statistics ----------------------------------------------------------------------
+
+
+@dataclass
+class CampaignStats:
+    campaign_id: int
+    status: str
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    results: dict[str, int] = field(default_factory=dict)
+    """Attempt results (every attempt)."""
+    final: dict[str, int] = field(default_factory=dict)
+    """Final results of finished contacts."""
+    attempts: int = 0
+    in_flight: int = 0
+    positive: int = 0
+    finished: int = 0
+
+    @property
+    def positive_rate(self) -> float:
+        return self.positive / self.finished if self.finished else 0.0
+
+    @property
+    def progress(self) -> float:
+        return self.finished / self.total if self.total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "status": self.status,
+            "total": self.total,
+            "by_status": self.by_status,
+            "results": self.results,
+            "final": self.final,
+            "attempts": self.attempts,
+            "in_flight": self.in_flight,
+            "positive": self.positive,
+            "finished": self.finished,
+            "positive_rate": round(self.positive_rate, 4),
+            "progress": round(self.progress, 4),
+        }
+
+
+FINAL_CONTACT_STATUSES: Final = frozenset(
+    {ContactStatus.DONE, ContactStatus.REFUSED, ContactStatus.CANCELLED}
+)
+
+
+# -- the service ---------------------------------------------------------------------
+
+
+class CampaignService:
+    """Blocking campaign operations (call through ``Services.run_db``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self,
+        name: str,
+        kind: Kind | str,
+        *,
+        scenario: list[dict[str, str]] | None = None,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        created_by: str | None = None,
+        **options: Any,
+    ) -> int:
+        kind = Kind(kind)
+        if not name.strip():
+            raise CampaignError("укажите название кампании")
+        if start_at and end_at and end_at <= start_at:
+            raise CampaignError("окончание кампании должно быть позже начала")
+        steps = validate_scenario(scenario if scenario is not None else default_scenario(kind))
+        delays = dict(DEFAULT_RETRY_DELAYS)
+        delays.update(options.pop("retry_delays", None) or {})
+        if options.get("amd", "off") not in ("off", "message", "retry"):
+            raise CampaignError("AMD: допустимо off, message или retry")
+        if options.get("outage_notice", "refuse") not in ("warn", "refuse"):
+            raise CampaignError("уведомление об отключении: warn или refuse")
+        with self.db.session(write=True) as s:
+            c = Campaign(
+                name=name.strip(),
+                kind=kind.value,
+                status=CampaignStatus.DRAFT.value,
+                scenario=steps,
+                start_at=start_at,
+                end_at=end_at,
+                retry_delays=delays,
+                created_by=created_by,
+                max_attempts=int(options.pop("max_attempts", 3)),
+                amd=options.pop("amd", "off"),
+                ring_timeout=int(options.pop("ring_timeout", 30)),
+                outage_notice=options.pop("outage_notice", "refuse"),
+                email_enabled=bool(options.pop("email_enabled", False)),
+                **options,
+            )
+            s.add(c)
+            s.flush()
+            log.info("campaign %s created (%s)", c.id, kind.value)
+            return c.id
+
+    def get(self, campaign_id: int) -> Campaign:
+        with self.db.session() as s:
+            c = s.get(Campaign, campaign_id)
+            if c is None:
+                raise CampaignError(f"кампания {campaign_id} не найдена")
+            return c
+
+    def all(self) -> list[Campaign]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Campaign).order_by(Campaign.id.desc())))
+
+    def update_scenario(self, campaign_id: int, steps: Any) -> None:
+        clean = validate_scenario(steps)
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status not in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
+                raise CampaignError("сценарий запущенной кампании менять нельзя")
+            c.scenario = clean
+            self._back_to_draft(c)
+
+    @staticmethod
+    def _back_to_draft(c: Campaign) -> None:
+        if c.status == CampaignStatus.APPROVED:
+            c.status = CampaignStatus.DRAFT.value
+            c.approved_by = None
+            c.approved_at = None
+
+    def mark_list_changed(self, session: Session, campaign_id: int) -> None:
+        c = self._locked(session, campaign_id)
+        if c.status not in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
+            raise CampaignError("список запущенной кампании менять нельзя")
+        self._back_to_draft(c)
+
+    @staticmethod
+    def _locked(s: Session, campaign_id: int) -> Campaign:
+        c = s.get(Campaign, campaign_id, with_for_update=True)
+        if c is None:
+            raise CampaignError(f"кампания {campaign_id} не найдена")
+        return c
+
+    def preview(self, campaign_id: int, contact_id: int | None = None) -> str:
+        with self.db.session() as s:
+            c = s.get(Campaign, campaign_id)
+            if c is None:
+                raise CampaignError(f"кампания {campaign_id} не найдена")
+            q = select(Contact).where(Contact.campaign_id == campaign_id)
+            if contact_id is not None:
+                q = q.where(Contact.id == contact_id)
+            contact = s.scalars(q.order_by(Contact.id).limit(1)).first()
+            variables = dict(contact.variables) if contact else {}
+            return preview_text(c.scenario, variables, tz=contact.timezone if contact else None)
+
+    def outage_check(self, campaign: Campaign, now: datetime | None = None) -> OutageNoticeCheck:
+        """REQ-O9 for households at ``now`` (planned-outage campaigns)."""
+        now = now or utcnow()
+        if campaign.outage_start is None:
+            return OutageNoticeCheck(NoticeVerdict.OK)
+        decided = campaign.outage_decided_at or min(now, campaign.created_at)
+        return check_outage_notice(
+            now, campaign.outage_start, min(decided, now), NoticeCategory.HOUSEHOLD
+        )
+
+    def approve(self, campaign_id: int, user: str, role: str) -> None:
+        """REQ-O10: only a supervisor/head approves; records who and when."""
+        if role not in APPROVER_ROLES:
+            raise NotAllowed("утверждать кампании может только руководитель")
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status != CampaignStatus.DRAFT:
+                raise CampaignError(f"утвердить можно только черновик (сейчас: {c.status})")
+            n = s.scalar(select(func.count()).where(Contact.campaign_id == campaign_id)) or 0
+            if n == 0:
+                raise CampaignError("в кампании нет ни одного контакта")
+            if c.kind == Kind.PLANNED_OUTAGE:
+                if c.outage_start is None:
+                    raise CampaignError("укажите начало планового отключения")
+                check = self.outage_check(c)
+                if check.verdict is NoticeVerdict.REFUSE and c.outage_notice == "refuse":
+                    raise CampaignError(
+                        "уведомление не успевает за 24 часа до отключения: "
+                        + "; ".join(check.reasons)
+                    )
+            c.status = CampaignStatus.APPROVED.value
+            c.approved_by = user
+            c.approved_at = utcnow()
+            log.info("campaign %s approved", campaign_id)
+
+    def launch(self, campaign_id: int, user: str | None = None) -> None:
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status != CampaignStatus.APPROVED:
+                raise CampaignError("запустить можно только утверждённую кампанию")
+            c.status = CampaignStatus.RUNNING.value
+            c.launched_at = utcnow()
+            log.info("campaign %s launched", campaign_id)
+
+    def pause(self, campaign_id: int) -> None:
+        self._transition(campaign_id, {CampaignStatus.RUNNING}, CampaignStatus.PAUSED)
+
+    def resume(self, campaign_id: int) -> None:
+        self._transition(campaign_id, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING)
+
+    def stop(self, campaign_id: int) -> None:
+        """No new calls; calls in progress end normally; pending contacts are cancelled."""
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status not in (
+                CampaignStatus.RUNNING,
+                CampaignStatus.PAUSED,
+                CampaignStatus.APPROVED,
+                CampaignStatus.DRAFT,
+            ):
+                raise CampaignError(f"кампания уже завершена ({c.status})")
+            c.status = CampaignStatus.STOPPED.value
+            c.finished_at = utcnow()
+            s.execute(
+                update(Contact)
+                .where(
+                    Contact.campaign_id == campaign_id,
+                    Contact.status == ContactStatus.PENDING.value,
+                )
+                .values(status=ContactStatus.CANCELLED.value, final_result="cancelled")
+            )
+
+    def _transition(
+        self, campaign_id: int, allowed: set[CampaignStatus], to: CampaignStatus
+    ) -> None:
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status not in allowed:
+                raise CampaignError(f"нельзя перейти из «{c.status}» в «{to.value}»")
+            c.status = to.value
+
+    def policy_for(self, c: Campaign) -> CallPolicy:
+        return CallPolicy.for_campaign(
+            Kind(c.kind).policy_kind,
+            start=c.start_at,
+            end=c.end_at,
+            enforce_230fz_caps=c.caps_230fz,
+        )
+
+    # -- statistics and reports -----------------------------------------------------
+
+    def stats(self, campaign_id: int) -> CampaignStats:
+        with self.db.session(readonly=True) as s:
+            return self._stats(s, campaign_id)
+
+    @staticmethod
+    def _stats(s: Session, campaign_id: int) -> CampaignStats:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise CampaignError(f"кампания {campaign_id} не найдена")
+        st = CampaignStats(campaign_id, c.status)
+        for status, n in s.execute(
+            select(Contact.status, func.count())
+            .where(Contact.campaign_id == campaign_id)
+            .group_by(Contact.status)
+        ):
+            st.by_status[status] = n
+            st.total += n
+            if status in FINAL_CONTACT_STATUSES:
+                st.finished += n
+        for result, n in s.execute(
+            select(Contact.final_result, func.count())
+            .where(Contact.campaign_id == campaign_id, Contact.final_result.is_not(None))
+            .group_by(Contact.final_result)
+        ):
+            st.final[str(result)] = n
+        st.positive = (
+            s.scalar(
+                select(func.count()).where(
+                    Contact.campaign_id == campaign_id, Contact.positive.is_(True)
+                )
+            )
+            or 0
+        )
+        for result, state, n in s.execute(
+            select(Attempt.result, Attempt.state, func.count())
+            .where(Attempt.campaign_id == campaign_id, Attempt.channel == "phone")
+            .group_by(Attempt.result, Attempt.state)
+        ):
+            st.attempts += n
+            if state != AttemptState.DONE:
+                st.in_flight += n
+            elif result:
+                st.results[result] = st.results.get(result, 0) + n
+        return st
+
+    def maybe_complete(self, session: Session, campaign_id: int) -> bool:
+        """Mark a running campaign completed when nothing is left to do."""
+        left = session.scalar(
+            select(func.count()).where(
+                Contact.campaign_id == campaign_id,
+                Contact.status.in_([ContactStatus.PENDING.value, ContactStatus.DIALING.value]),
+            )
+        )
+        if left:
+            return False
+        c = session.get(Campaign, campaign_id, with_for_update=True)
+        if c is None or c.status != CampaignStatus.RUNNING:
+            return False
+        c.status = CampaignStatus.COMPLETED.value
+        c.finished_at = utcnow()
+        log.info("campaign %s completed", campaign_id)
+        return True
+
+    def attempts(self, campaign_id: int) -> list[Attempt]:
+        with self.db.session(readonly=True) as s:
+            return list(
+                s.scalars(
+                    select(Attempt).where(Attempt.campaign_id == campaign_id).order_by(Attempt.id)
+                )
+            )
+
+    def contacts(self, campaign_id: int) -> list[Contact]:
+        with self.db.session(readonly=True) as s:
+            return list(
+                s.scalars(
+                    select(Contact).where(Contact.campaign_id == campaign_id).order_by(Contact.id)
+                )
+            )
+
+    def timeline(
+        self, campaign_id: int, bucket: timedelta = timedelta(hours=1), tz: str = "Europe/Moscow"
+    ) -> list[tuple[datetime, Counter[str]]]:
+        """Finished attempts by result per time bucket (local time), for charts."""
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(tz)
+        buckets: dict[datetime, Counter[str]] = {}
+        secs = int(bucket.total_seconds())
+        for a in self.attempts(campaign_id):
+            result = a.result
+            if a.ended_at is None or not result:
+                continue
+            local = a.ended_at.astimezone(zone)
+            epoch = int(local.timestamp())
+            start = datetime.fromtimestamp(epoch - epoch % secs, UTC).astimezone(zone)
+            buckets.setdefault(start, Counter())[result] += 1
+        return sorted(buckets.items())
+
+
+RESULT_TITLES: Final = {
+    "completed": "Прослушано до конца",
+    "transferred": "Переведено на оператора",
+    "hungup": "Положили трубку",
+    "answered": "Ответили",
+    "machine": "Автоответчик",
+    "busy": "Занято",
+    "noanswer": "Не ответили",
+    "congestion": "Перегрузка сети",
+    "failed": "Ошибка вызова",
+    "lost": "Исход неизвестен (перезапуск)",
+    "sent": "Письмо отправлено",
+    "rejected": "Письмо отклонено",
+    "cancelled": "Отменено",
+    "refused": "Запрещено правилами",
+}
+
+STATUS_TITLES: Final = {
+    "draft": "Черновик",
+    "approved": "Утверждена",
+    "running": "Идёт обзвон",
+    "paused": "Приостановлена",
+    "stopped": "Остановлена",
+    "completed": "Завершена",
+}
+
+__all__ += ["FINAL_CONTACT_STATUSES", "POSITIVE_RESULTS", "RESULT_TITLES", "STATUS_TITLES"]

@@ -1,0 +1,263 @@
+"""``hotline campaign …``: the dispatcher's actions from the command line
+(REQ-O1–O3, O10), the same services as the console.
+
+    hotline campaign create --name "Долги, май" --kind debt [--start ... --end ...]
+    hotline campaign import 7 list.xlsx [--rejected rejected.csv]
+    hotline campaign import 7 --debt-over 1000      (debtors from the CRM)
+    hotline campaign preview 7
+    hotline campaign approve 7 --user ivanova
+    hotline campaign start 7            (launch an approved one, resume a paused one)
+    hotline campaign pause 7 | stop 7
+    hotline campaign status 7 [--watch] (a progress bar until the campaign ends)
+    hotline campaign report 7 -o report.xlsx   (or .csv)
+    hotline campaign list
+
+The dialing itself is done by ``hotline run`` (or ``python -m autoinformer.worker``),
+which picks up a running campaign from the database within a second or two.
+Errors the user can act on print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+__all__ = ["add_campaign_parser", "progress_bar"]
+
+_FINAL = ("completed", "stopped")
+
+
+def add_campaign_parser(sub: Any) -> None:
+    """Register ``campaign`` on the ``hotline`` sub-parsers."""
+    c = sub.add_parser("campaign", help="autoinformer campaigns (обзвон)")
+    csub = c.add_subparsers(dest="campaign_cmd", required=True)
+
+    cr = csub.add_parser("create", help="create a draft campaign")
+    cr.add_argument("--name", required=True)
+    cr.add_argument(
+        "--kind",
+        default="debt",
+        choices=["debt", "payment_reminder", "planned_outage", "tariff_change", "custom"],
+    )
+    cr.add_argument("--start", help="local date-time (settings.timezone), e.g. 2026-06-01T09:00")
+    cr.add_argument("--end", help="local date-time")
+    cr.add_argument("--max-attempts", type=int, default=3)
+    cr.add_argument("--amd", choices=["off", "message", "retry"], default="off")
+    cr.add_argument("--email", action="store_true", help="also send the message by e-mail")
+    cr.add_argument("--no-caps", action="store_true", help="switch off the 230-FZ call caps")
+    cr.add_argument("--outage-start", help="planned outage start (local date-time)")
+    cr.add_argument("--outage-end", help="planned outage end (local date-time)")
+    cr.add_argument("--user", default="cli")
+
+    im = csub.add_parser("import", help="add contacts from a CSV/XLSX file or from the CRM")
+    im.add_argument("id", type=int)
+    im.add_argument("file", type=Path, nargs="?")
+    im.add_argument("--debt-over", type=float, help="instead of a file: CRM accounts with debt > N")
+    im.add_argument("--rejected", type=Path, help="write the rejected rows here (CSV)")
+
+    pv = csub.add_parser("preview", help="the message as text")
+    pv.add_argument("id", type=int)
+
+    ap = csub.add_parser("approve", help="approve a draft (supervisor, REQ-O10)")
+    ap.add_argument("id", type=int)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--role", default="supervisor")
+
+    for name, text in (
+        ("start", "launch an approved campaign or resume a paused one"),
+        ("pause", "pause a running campaign"),
+        ("stop", "stop: no new calls, pending contacts cancelled"),
+    ):
+        p = csub.add_parser(name, help=text)
+        p.add_argument("id", type=int)
+
+    st = csub.add_parser("status", help="progress of a campaign")
+    st.add_argument("id", type=int)
+    st.add_argument("--watch", action="store_true", help="a progress bar until it ends")
+    st.add_argument("--interval", type=float, default=1.0)
+    st.add_argument("--timeout", type=float, default=0.0, help="stop watching after N s")
+
+    rp = csub.add_parser("report", help="the campaign report (CSV or XLSX)")
+    rp.add_argument("id", type=int)
+    rp.add_argument("-o", "--output", type=Path, required=True)
+
+    csub.add_parser("list", help="all campaigns")
+    c.set_defaults(fn=cmd_campaign)
+
+
+def progress_bar(stats: Any, width: int = 30) -> str:
+    """One line: ``[#####-----]  45% 45/100 · положительных 12 (27%) · идёт 3``."""
+    done = round(width * stats.progress)
+    return (
+        f"[{'#' * done}{'-' * (width - done)}] {stats.progress:4.0%} "
+        f"{stats.finished}/{stats.total} · положительных {stats.positive} "
+        f"({stats.positive_rate:.0%}) · идёт {stats.in_flight} · {stats.status}"
+    )
+
+
+def _local(value: str | None, tz: str) -> datetime | None:
+    if not value:
+        return None
+    from autoinformer.campaigns import CampaignError
+
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CampaignError(f"неверная дата: {value}") from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=ZoneInfo(tz))
+
+
+def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from autoinformer.campaigns import CampaignError
+    from hotline.cli import _settings
+
+    out = out or sys.stdout
+    settings = _settings(args)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    from crm_bridge.db import Database
+
+    db = Database(settings.db_url)
+    try:
+        db.upgrade()
+        return _dispatch(args, db, settings, out)
+    except CampaignError as exc:
+        print(f"hotline campaign: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"hotline campaign: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+
+
+def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> int:
+    from autoinformer.campaigns import (
+        KIND_TITLES,
+        RESULT_TITLES,
+        STATUS_TITLES,
+        CampaignError,
+        CampaignService,
+        Kind,
+    )
+    from autoinformer.contacts import ContactListService, write_rejections_csv
+
+    tz = settings.timezone
+    cs = CampaignService(db)
+    cmd = args.campaign_cmd
+    if cmd == "create":
+        options: dict[str, Any] = {
+            "max_attempts": args.max_attempts,
+            "amd": args.amd,
+            "email_enabled": args.email,
+        }
+        if args.no_caps:
+            options["caps_230fz"] = False
+        if args.outage_start:
+            options["outage_start"] = _local(args.outage_start, tz)
+            options["outage_end"] = _local(args.outage_end, tz)
+            options["outage_decided_at"] = datetime.now(ZoneInfo(tz))
+        cid = cs.create(
+            args.name,
+            args.kind,
+            start_at=_local(args.start, tz),
+            end_at=_local(args.end, tz),
+            created_by=args.user,
+            **options,
+        )
+        print(f"кампания № {cid} создана (черновик)", file=out)
+        print(cid, file=out)
+    elif cmd == "import":
+        lists = ContactListService(db, tz)
+        if args.debt_over is not None:
+            res = lists.from_debtors(args.id, args.debt_over)
+            source = f"должники с долгом более {args.debt_over:g} ₽"
+        elif args.file is None:
+            raise CampaignError("укажите файл CSV/XLSX или --debt-over N")
+        elif not args.file.is_file():
+            raise CampaignError(f"нет файла {args.file}")
+        else:
+            res = lists.import_file(args.id, args.file.read_bytes(), args.file.name)
+            source = args.file.name
+        print(f"загрузка {source}: {res.summary()}", file=out)
+        for r in res.rejected[:50]:
+            print(f"  строка {r.line}: {r.value!s} — {r.reason}", file=out)
+        if len(res.rejected) > 50:
+            print(f"  … и ещё {len(res.rejected) - 50}", file=out)
+        if args.rejected:
+            args.rejected.write_bytes(write_rejections_csv(res.rejected))
+            print(f"отклонённые строки: {args.rejected}", file=out)
+    elif cmd == "preview":
+        print(cs.preview(args.id), file=out)
+    elif cmd == "approve":
+        cs.approve(args.id, args.user, args.role)
+        print(f"кампания № {args.id} утверждена ({args.user})", file=out)
+    elif cmd == "start":
+        c = cs.get(args.id)
+        if c.status == "paused":
+            cs.resume(args.id)
+            print(f"кампания № {args.id} продолжена", file=out)
+        else:
+            cs.launch(args.id, "cli")
+            print(f"кампания № {args.id} запущена", file=out)
+    elif cmd == "pause":
+        cs.pause(args.id)
+        print(f"кампания № {args.id} приостановлена", file=out)
+    elif cmd == "stop":
+        cs.stop(args.id)
+        print(f"кампания № {args.id} остановлена", file=out)
+    elif cmd == "status":
+        return _status(cs, args, out, RESULT_TITLES)
+    elif cmd == "report":
+        from autoinformer.reports import csv_report, xlsx_report
+
+        cs.get(args.id)
+        suffix = args.output.suffix.lower()
+        if suffix == ".xlsx":
+            data = xlsx_report(cs, args.id, tz)
+        elif suffix == ".csv":
+            data = csv_report(cs, args.id, tz)
+        else:
+            raise CampaignError("отчёт: укажите файл .csv или .xlsx")
+        args.output.write_bytes(data)
+        print(f"отчёт по кампании № {args.id}: {args.output} ({len(data)} байт)", file=out)
+    elif cmd == "list":
+        for c in cs.all():
+            print(
+                f"{c.id:5d}  {STATUS_TITLES.get(c.status, c.status):16s} "
+                f"{KIND_TITLES[Kind(c.kind)]:24s} {c.name}",
+                file=out,
+            )
+    return 0
+
+
+def _status(cs: Any, args: argparse.Namespace, out: TextIO, titles: dict[str, str]) -> int:
+    tty = out.isatty()
+    started = time.monotonic()
+    last = ""
+    while True:
+        st = cs.stats(args.id)
+        line = progress_bar(st)
+        if not args.watch:
+            print(line, file=out)
+            break
+        if line != last:
+            print(("\r" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
+            last = line
+        if st.status in _FINAL or st.status in ("draft", "approved"):
+            break
+        if args.timeout and time.monotonic() - started > args.timeout:
+            if tty:
+                print(file=out)
+            print("наблюдение прервано по таймауту", file=out)
+            return 1
+        time.sleep(args.interval)
+    if args.watch and tty:
+        print(file=out)
+    for result, n in sorted(st.final.items(), key=lambda kv: -kv[1]):
+        print(f"  {titles.get(result, result)}: {n}", file=out)
+    return 0

@@ -1,0 +1,569 @@
+"""The outbound dialer (REQ-O1–O5): AMI Originate with pacing, retries and
+crash-safe state.
+
+How one attempt goes:
+
+1. :meth:`AttemptStore.claim` checks the call policy (windows in the
+   customer's time zone, holidays, 230-FZ caps, numbers on file, campaign
+   start/end, outage notice) and commits the attempt row in state
+   ``dialing`` with our own ChannelId (``ai-<uuid>``) and ActionID.
+2. The Originate is sent (``Channel`` = the trunk dial string,
+   ``ChannelId``/``OtherChannelId`` = ours, ``Async``), paced by the
+   calls-per-second cap, within the line limit.
+3. ``OriginateResponse`` (same ActionID) tells failure (busy, no answer,
+   congestion, failed) or answer; the callee then runs the message flow,
+   which writes its progress on the same row. The ``Hangup`` event of our
+   ChannelId ends the attempt: :meth:`AttemptStore.finalise` computes the
+   result and schedules a retry (per-result delay, up to ``max_attempts``).
+
+Restart semantics (our process killed, or Asterisk restarted):
+
+* On start and after every AMI (re)login the dialer lists Asterisk's live
+  channels (``CoreShowChannels``) and looks at every attempt of its node
+  that is not ``done``:
+
+  - its channel is still up → the dialer adopts it and waits for its
+    ``Hangup`` (the flow's result, if any, is on the row);
+  - its channel is gone → it is finalised now: with the flow's result if the
+    flow recorded one (``completed``, ``transferred``, ``hungup``,
+    ``machine``); otherwise ``lost`` (= unknown/lost-in-restart: the call may
+    or may not have rung). ``lost`` is retried after ``retry_delays["lost"]``
+    like any retryable result and counts as an attempt.
+
+* An attempt whose Originate was never sent (AMI down at that moment) is
+  finalised ``failed`` with the attempt refunded (it does not count).
+* The same attempt row is never dialled twice: a new attempt is a new row
+  with a new ChannelId. A running campaign resumes by itself: its state is
+  in the database.
+
+Every background task is owned by the dialer and cancelled on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoinformer.monitor import Monitor
+from autoinformer.store import AttemptStore, Claimed, FinalReport
+from hotline.ami import AmiClient, AmiError, AmiUnavailable
+from ivr.contract import Context, Var
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Dialer", "DialerStats"]
+
+LOOKAHEAD = 0.3
+"""Seconds of send slots the dialer claims ahead of time (hides the claim's
+database time; a crash leaves at most this much claimed-but-unsent)."""
+
+
+@dataclass
+class InFlight:
+    channel_id: str
+    attempt_id: int
+    campaign_id: int
+    phone: str = ""
+    sent: bool = False
+    sent_at: float = 0.0
+    answered: bool = False
+    state: str = "dialing"
+    cause: int | None = None
+    gone: bool = False
+    restarted: bool = False
+    """Asterisk shut down/restarted while the call was up."""
+    event_at: float = 0.0
+    """Wall-clock time of the last AMI event about this call (monitor latency)."""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class DialerStats:
+    originated: int = 0
+    finished: int = 0
+    adopted: int = 0
+    lost: int = 0
+    not_sent: int = 0
+    reconciles: int = 0
+    busy_line_seconds: float = 0.0
+    results: dict[str, int] = field(default_factory=dict)
+
+
+class Dialer:
+    """One dialer worker, bound to one Asterisk node (its AMI connection)."""
+
+    def __init__(
+        self,
+        services: Any,
+        ami: AmiClient,
+        *,
+        node: str,
+        lines: int,
+        cps: float,
+        trunk: str,
+        caller_id: str = "",
+        max_call_seconds: int = 1800,
+        sweep_interval: float = 10.0,
+        monitor: Monitor | None = None,
+    ) -> None:
+        if lines < 1 or cps <= 0:
+            raise ValueError("lines must be >= 1 and cps > 0")
+        if "{number}" not in trunk:
+            raise ValueError("outbound_trunk must contain {number}")
+        self.services = services
+        self.ami = ami
+        self.node = node
+        self.lines = lines
+        self.cps = cps
+        self.trunk = trunk
+        self.caller_id = caller_id
+        self.max_call_seconds = max_call_seconds
+        self.sweep_interval = sweep_interval
+        self.store = AttemptStore(services.db, node)
+        self.monitor = monitor or Monitor.of(services)
+        self.stats = DialerStats()
+        self._inflight: dict[str, InFlight] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._next_slot = 0.0
+        self._sent: deque[float] = deque()
+        """Monotonic times of the latest Originates (the 1-second window)."""
+        self._reconciling = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self.hold = False
+        """Tests: True stops new claims (calls in flight continue)."""
+        self._shutdown = asyncio.Event()
+        ami.on_event("Shutdown", self._on_shutdown)
+        ami.on_event("Hangup", self._on_hangup)
+        ami.on_event("Newstate", self._on_newstate)
+        ami.on_login(self._on_login)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._run(), name=f"dialer-{self.node}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        self._loop_task = None
+
+    def poke(self) -> None:
+        """Something changed (a campaign launched, resumed): look for work now."""
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Calls in progress (for the monitor)."""
+        return [
+            {
+                "channel_id": f.channel_id,
+                "attempt_id": f.attempt_id,
+                "campaign_id": f.campaign_id,
+                "state": f.state,
+                "seconds": round(time.monotonic() - f.sent_at, 1) if f.sent else 0.0,
+            }
+            for f in self._inflight.values()
+        ]
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    # -- AMI events ---------------------------------------------------------------------
+
+    def _on_hangup(self, event: Any) -> None:
+        fl = self._inflight.get(str(event.get("Uniqueid", "")))
+        if fl is None:
+            return
+        fl.event_at = time.time()
+        try:
+            fl.cause = int(event.get("Cause", "0"))
+        except ValueError:
+            fl.cause = None
+        fl.ended.set()
+
+    def _on_newstate(self, event: Any) -> None:
+        fl = self._inflight.get(str(event.get("Uniqueid", "")))
+        if fl is None:
+            return
+        if event.get("ChannelState") == "6" and not fl.answered:
+            fl.event_at = time.time()
+            fl.answered = True
+            fl.state = "answered"
+            self._publish("answered", fl)
+
+    def _on_shutdown(self, event: Any) -> None:
+        # Asterisk is stopping or restarting: every call we track ends now,
+        # and not because the callee chose to hang up.
+        log.warning("Asterisk shutdown (restart: %s)", event.get("Restart"))
+        self._shutdown.set()
+        for fl in self._inflight.values():
+            fl.restarted = True
+            fl.ended.set()
+
+    async def _on_login(self) -> None:
+        # A new AMI session after a reconnect: Asterisk may have restarted.
+        self._shutdown.clear()
+        await self.reconcile()
+
+    # -- the main loop -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        last_sweep = time.monotonic()
+        while not self._stopping:
+            try:
+                if not self._ready.is_set() and self.ami.connected:
+                    await self.reconcile()
+                    self._ready.set()
+                if self._ready.is_set() and self.ami.connected and not self.hold:
+                    await self._fill_lines()
+                if time.monotonic() - last_sweep > self.sweep_interval and self.ami.connected:
+                    last_sweep = time.monotonic()
+                    await self.sweep()
+            except (AmiError, OSError) as exc:
+                log.warning("dialer %s: %s; retrying", self.node, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dialer %s loop failed; retrying in 1s", self.node)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    async def _fill_lines(self) -> None:
+        """Claim contacts for the free lines, a batch (≤ one second of the
+        CPS cap) at a time. Each claimed call gets its send slot at once and
+        waits for it in its own task, so the next batch is claimed while the
+        current one is still being paced (the claim's database time is hidden),
+        but never more than :data:`LOOKAHEAD` seconds of slots ahead: a row
+        claimed is a row about to be dialled."""
+        while not self._stopping and not self.hold and self.ami.connected:
+            free = self.lines - len(self._inflight)
+            if free <= 0:
+                return
+            ahead = self._next_slot - time.monotonic()
+            if ahead > LOOKAHEAD:
+                await asyncio.sleep(ahead - LOOKAHEAD)
+                continue
+            batch = max(1, min(free, int(self.cps) or 1))
+            claimed = await self.services.run_db(self.store.claim, batch)
+            if not claimed:
+                return
+            for cl in claimed:
+                self._launch(cl, self._reserve_slot())
+            self._publish_stats()
+
+    def _reserve_slot(self) -> float:
+        """The next send time (monotonic), 1/cps after the previous one."""
+        now = time.monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self.cps
+        return slot
+
+    async def _window_guard(self) -> None:
+        """Never more than ``cps`` Originates in any 1-second window: the
+        pacing spaces them evenly, this guards the cap against timer jitter
+        and late task starts (checked and recorded at the moment of sending)."""
+        n = max(1, int(self.cps))
+        while len(self._sent) >= n:
+            wait = self._sent[-n] + 1.001 - time.monotonic()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self._sent.append(time.monotonic())
+        while len(self._sent) > n:
+            self._sent.popleft()
+
+    def _launch(self, cl: Claimed, slot: float = 0.0) -> None:
+        fl = InFlight(cl.channel_id, cl.attempt_id, cl.campaign_id, cl.phone)
+        self._inflight[cl.channel_id] = fl
+        self._own(self._attempt(fl, cl, slot), f"attempt-{cl.attempt_id}")
+
+    def _own(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dialer task %s failed: %r", task.get_name(), task.exception())
+
+    # -- one attempt ----------------------------------------------------------------------
+
+    def originate_action(self, cl: Claimed) -> dict[str, Any]:
+        number = cl.phone.lstrip("+")
+        variables = {
+            Var.CAMPAIGN.value: str(cl.campaign_id),
+            Var.CONTACT.value: str(cl.contact_id),
+            Var.ATTEMPT.value: str(cl.attempt_id),
+            Var.AMD.value: cl.amd,
+        }
+        action: dict[str, Any] = {
+            "Action": "Originate",
+            "ActionID": cl.action_id,
+            "Channel": self.trunk.format(number=number),
+            "Context": Context.OUTBOUND.value,
+            "Exten": "s",
+            "Priority": "1",
+            "ChannelId": cl.channel_id,
+            "OtherChannelId": cl.channel_id + "-b",
+            "Timeout": str(cl.ring_timeout * 1000),
+            "Async": "true",
+            "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
+        }
+        if self.caller_id:
+            action["CallerID"] = self.caller_id
+        return action
+
+    async def _attempt(self, fl: InFlight, cl: Claimed | None, slot: float = 0.0) -> None:
+        reason: int | None = None
+        try:
+            if cl is not None:
+                wait = slot - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                reason = await self._originate(fl, cl)
+                if reason == -1:  # never sent
+                    await self._finalise(fl, note="not sent: AMI unavailable", refund=True)
+                    return
+                if reason is not None and reason != 4:
+                    await self._finalise(fl, originate_reason=reason)
+                    return
+                if reason == 4:
+                    fl.answered = True
+                    if fl.state != "answered":
+                        fl.state = "answered"
+                        self._publish("answered", fl)
+                    await self.services.run_db(self.store.mark_answered, fl.channel_id)
+            await self._wait_end(fl)
+            if fl.cause in (0, None) and not fl.gone and not fl.restarted:
+                # Asterisk hangs its channels up (cause 0) before it reports
+                # its Shutdown: give that event a moment to arrive.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._shutdown.wait(), 1.5)
+                if self._shutdown.is_set():
+                    fl.restarted = True
+            await self._finalise(fl, originate_reason=reason)
+        finally:
+            self._inflight.pop(fl.channel_id, None)
+            self._wake.set()
+
+    async def _originate(self, fl: InFlight, cl: Claimed) -> int | None:
+        """Send the Originate; the OriginateResponse reason (4 = answered),
+        None when unknown (the call ended or vanished first), -1 if not sent."""
+        action = self.originate_action(cl)
+        if not self.ami.connected:
+            return -1
+        await self._window_guard()
+        if not self.ami.connected:
+            return -1
+        fut = asyncio.ensure_future(self.ami.action(action, timeout=cl.ring_timeout + 20))
+        fl.sent = True
+        fl.sent_at = time.monotonic()
+        self.stats.originated += 1
+        self._publish("dialing", fl)
+        ended = asyncio.ensure_future(fl.ended.wait())
+        try:
+            done, _ = await asyncio.wait({fut, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if fut not in done and not fl.gone:
+                # Hung up before the response was read: it follows at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(fut), 3.0)
+            if not fut.done():
+                return None
+            if fut.cancelled():
+                return None
+            fl.event_at = time.time()
+            exc = fut.exception()
+            if isinstance(exc, AmiUnavailable):
+                return -1
+            if exc is not None:
+                if isinstance(exc, AmiError) and not self.ami.connected and not fl.answered:
+                    log.info("attempt %s: AMI lost during Originate", fl.attempt_id)
+                return None
+            return _originate_reason(fut.result())
+        finally:
+            ended.cancel()
+            if not fut.done():
+                fut.cancel()
+
+    async def _wait_end(self, fl: InFlight) -> None:
+        while not fl.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fl.ended.wait(), self.max_call_seconds)
+            if not fl.ended.is_set() and self.ami.connected:
+                live = await self._live_channels()
+                if live is not None and fl.channel_id not in live:
+                    fl.gone = True
+                    fl.ended.set()
+
+    async def _finalise(
+        self,
+        fl: InFlight,
+        *,
+        originate_reason: int | None = None,
+        note: str | None = None,
+        refund: bool = False,
+    ) -> FinalReport | None:
+        rep = await self.services.run_db(
+            lambda: self.store.finalise(
+                fl.channel_id,
+                originate_reason=originate_reason,
+                hangup_cause=fl.cause,
+                answered=fl.answered,
+                gone=fl.gone,
+                restarted=fl.restarted,
+                note=note
+                or (
+                    "asterisk restarted"
+                    if fl.restarted
+                    else "gone after restart"
+                    if fl.gone
+                    else None
+                ),
+                refund=refund,
+            )
+        )
+        if refund:
+            self.stats.not_sent += 1
+        if rep is not None:
+            self.stats.finished += 1
+            self.stats.results[rep.result] = self.stats.results.get(rep.result, 0) + 1
+            if rep.result == "lost":
+                self.stats.lost += 1
+            fl.state = "done"
+            self._publish("finished", fl, result=rep.result, final=rep.final)
+            if rep.campaign_completed:
+                self.monitor.publish({"type": "campaign", "campaign_id": rep.campaign_id})
+        return rep
+
+    # -- reconciliation --------------------------------------------------------------------
+
+    async def _live_channels(self) -> set[str] | None:
+        try:
+            resp = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True, timeout=15)
+        except AmiError as exc:
+            log.warning("CoreShowChannels failed: %s", exc)
+            return None
+        messages = resp if isinstance(resp, list) else [resp]
+        return {
+            str(m.get("Uniqueid"))
+            for m in messages
+            if m.get("Event") == "CoreShowChannel" and m.get("Uniqueid")
+        }
+
+    async def reconcile(self) -> None:
+        """Account for every open attempt of this node (see the module doc)."""
+        async with self._reconciling:
+            live = await self._live_channels()
+            if live is None:
+                return
+            self.stats.reconciles += 1
+            attempts = await self.services.run_db(self.store.open_attempts)
+            for a in attempts:
+                cid = a.channel_id or ""
+                fl = self._inflight.get(cid)
+                if fl is not None:
+                    if fl.sent and cid not in live and time.monotonic() - fl.sent_at > 2.0:
+                        fl.gone = True
+                        fl.ended.set()
+                    continue
+                if cid in live:
+                    fl = InFlight(cid, a.id, a.campaign_id, a.phone or "", sent=True)
+                    fl.sent_at = time.monotonic()
+                    fl.answered = a.answered_at is not None
+                    fl.state = "answered" if fl.answered else "dialing"
+                    self._inflight[cid] = fl
+                    self.stats.adopted += 1
+                    log.info("adopted attempt %s still up after a restart", a.id)
+                    self._own(self._attempt(fl, None), f"adopted-{a.id}")
+                else:
+                    fl = InFlight(cid, a.id, a.campaign_id, a.phone or "", gone=True)
+                    await self._finalise(fl, note="lost in restart")
+            self._wake.set()
+
+    async def sweep(self) -> None:
+        """Periodic check: calls we track that Asterisk no longer has."""
+        if any(f.sent for f in self._inflight.values()):
+            live = await self._live_channels()
+            if live is None:
+                return
+            now = time.monotonic()
+            for fl in list(self._inflight.values()):
+                if fl.sent and not fl.ended.is_set() and fl.channel_id not in live:
+                    if now - fl.sent_at > 5.0:
+                        fl.gone = True
+                        fl.ended.set()
+
+    # -- monitoring ---------------------------------------------------------------------------
+
+    def _publish(self, kind: str, fl: InFlight, **extra: Any) -> None:
+        self.monitor.publish(
+            {
+                "type": "call",
+                "event": kind,
+                "campaign_id": fl.campaign_id,
+                "attempt_id": fl.attempt_id,
+                "ts": fl.event_at if kind != "dialing" and fl.event_at else time.time(),
+                "lines_in_use": len(self._inflight) - (1 if kind == "finished" else 0),
+                **extra,
+            }
+        )
+
+    def _publish_stats(self) -> None:
+        self.monitor.set_lines(self.node, len(self._inflight), self.lines)
+
+
+def _originate_reason(resp: Any) -> int | None:
+    messages = resp if isinstance(resp, list) else [resp]
+    first = messages[0] if messages else None
+    if first is not None and str(first.get("Response", "")).lower() == "error":
+        return 0
+    for m in messages:
+        if m.get("Event") == "OriginateResponse":
+            try:
+                return int(m.get("Reason", "0"))
+            except ValueError:
+                return 0
+    return None
+
+
+def build_dialer(runtime: Any, *, hold: bool = False) -> Dialer:
+    """The dialer of a :class:`hotline.runner.Runtime` (``hotline/wiring.py``)."""
+    s = runtime.settings
+    if runtime.ami is None:
+        raise RuntimeError("the dialer needs the ami component")
+    d = Dialer(
+        runtime.services,
+        runtime.ami,
+        node=s.node_name,
+        lines=s.dialer_lines,
+        cps=float(s.dialer_cps),
+        trunk=s.outbound_trunk,
+        caller_id=s.outbound_caller_id,
+        max_call_seconds=s.dialer_max_call_seconds,
+    )
+    d.hold = hold
+    runtime.services.extras["dialer"] = d
+    return d
+
+
+Factory = Callable[[Any], Dialer]

@@ -1,0 +1,129 @@
+"""The message played to the answered callee (FastAGI route ``outbound-message``;
+REQ-O1, O5, O6, O8).
+
+The scenario of the campaign is played step by step — recorded phrases and
+the contact's variables spoken in Russian (money, dates, times, phone and
+account numbers; ``ivr.say_ru``). Then: «1» repeats the message, «0»
+transfers to the operator queue with the campaign and contact on the
+operator's card (``HOTLINE_CAMPAIGN``/``HOTLINE_CONTACT``). A key pressed
+during the message acts at once (barge-in).
+
+What is written on the attempt row (``flow_state``), which the dialer turns
+into the result when the call ends:
+
+* ``playing`` — answered, message started;
+* ``completed`` — the whole message was played: «положительный звонок» (O8);
+* ``transferred`` — 0 pressed, sent to the operator queue (O5);
+* ``hungup`` + ``hangup_second`` — hung up before the end, N s after answer;
+* ``machine`` — AMD said MACHINE and the campaign retries machines;
+  ``machine_left`` — the message was left on the machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any, Final
+
+from autoinformer.campaigns import step_tokens
+from autoinformer.store import AttemptStore, MessageContext
+from ivr.channel import CallerHangup, Channel
+from ivr.contract import Next, Var
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_REPEATS", "outbound_message"]
+
+MAX_REPEATS: Final = 3
+HINT_WAIT: Final = 5.0
+
+
+class MessageNotFound(LookupError):
+    """The call carries no (known) attempt id: the dialplan sends it to hangup."""
+
+
+async def outbound_message(ch: Channel, deps: Any) -> None:
+    started = time.monotonic()
+    raw = await ch.get_var(Var.ATTEMPT)
+    store = AttemptStore(deps.db, deps.settings.node_name)
+    ctx: MessageContext | None = None
+    if raw and raw.isdigit():
+        ctx = await deps.run_db(store.message_context, int(raw))
+    if ctx is None:
+        ch.journal.add("step", name="outbound", error="unknown attempt")
+        raise MessageNotFound(f"no attempt {raw!r}")
+    await _deliver(ch, deps, store, ctx, started)
+
+
+async def _deliver(
+    ch: Channel, deps: Any, store: AttemptStore, ctx: MessageContext, started: float
+) -> None:
+    update = functools.partial(store.flow_update, ctx.attempt_id)
+    amd = (await ch.get_var("AMDSTATUS")) or None
+    ch.journal.add("step", name="outbound", attempt=ctx.attempt_id, campaign=ctx.campaign_id)
+    state = "playing"
+    await deps.run_db(lambda: store.flow_update(ctx.attempt_id, flow_state=state, amd_status=amd))
+
+    async def report(new_state: str, **extra: Any) -> None:
+        nonlocal state
+        state = new_state
+        await deps.run_db(functools.partial(update, flow_state=new_state, **extra))
+
+    try:
+        if amd == "MACHINE" and ctx.amd == "retry":
+            ch.journal.add("step", name="amd", status=amd, action="retry")
+            await report("machine")
+            await ch.hangup()
+            return
+        repeats = 0
+        while True:
+            digit = await _play_message(ch, ctx)
+            if digit is None:
+                if state == "playing":
+                    await report("machine_left" if amd == "MACHINE" else "completed")
+                digit = await ch.play("outbound/repeat_hint", "outbound/operator_hint")
+                if digit is None:
+                    digit = await ch.wait_digit(HINT_WAIT)
+            if digit == "1" and repeats < MAX_REPEATS:
+                repeats += 1
+                await deps.run_db(functools.partial(update, repeats=repeats))
+                continue
+            if digit == "0":
+                await report("transferred")
+                await ch.next(
+                    Next.QUEUE,
+                    **{
+                        Var.CAMPAIGN.value: str(ctx.campaign_id),
+                        Var.CONTACT.value: str(ctx.contact_id),
+                    },
+                )
+                return
+            break
+        await ch.play("outbound/goodbye", escape="")
+        await ch.hangup()
+    except CallerHangup:
+        if state == "playing":
+            second = round(time.monotonic() - started, 1)
+            ch.journal.add("step", name="outbound", hungup_at=second)
+            await deps.run_db(functools.partial(update, flow_state="hungup", hangup_second=second))
+        raise
+
+
+async def _play_message(ch: Channel, ctx: MessageContext) -> str | None:
+    """Play the scenario once; a key pressed stops it and is returned."""
+    for step in ctx.scenario:
+        if "prompt" in step:
+            digit = await ch.play(step["prompt"])
+        else:
+            value = ctx.variables.get(step["var"])
+            try:
+                tokens = step_tokens(step["say"], value, ctx.timezone)
+            except (ValueError, TypeError):
+                # Validated at import; a value changed since is skipped, not invented.
+                ch.journal.add("error", what="variable", var=step["var"])
+                continue
+            digit = await ch.say(step["say"], str(value), tokens)
+        if digit in ("0", "1"):
+            return digit
+    return None

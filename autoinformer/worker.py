@@ -1,0 +1,42 @@
+"""A standalone dialer worker: ``python -m autoinformer.worker``.
+
+Runs the AMI connection and the dialer only (the message flow runs in
+whichever process serves FastAGI). Settings come from the usual layers
+(``HOTLINE_*`` environment, ``--config``). One worker per Asterisk node;
+with PostgreSQL several workers share campaigns (``node_name`` must differ).
+Equivalent to ``hotline run --only ami,dialer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from hotline.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="autoinformer.worker", description="Обзвон: рабочий процесс")
+    p.add_argument("--config", help="settings file (TOML)")
+    p.add_argument("--node", help="node name (default: settings.node_name)")
+    args = p.parse_args(argv)
+    try:
+        settings = load_settings(args.config, {"node_name": args.node})
+    except SettingsError as exc:
+        print(f"autoinformer.worker: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import hotline.wiring  # noqa: F401 - registers the dialer component
+    from hotline.runner import run_forever
+
+    asyncio.run(run_forever(settings, ("ami", "dialer")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

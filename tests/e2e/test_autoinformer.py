@@ -1,0 +1,312 @@
+"""Autoinformer against the real Asterisk 22 and a simulated telephone network
+(REQ-O1–O8): the dialer originates ``Local/<number>@hotline-test-network``
+whose last two digits decide how the callee behaves (dialplans/test-network.conf).
+
+Results and retries are asserted against what Asterisk itself reported on an
+independent AMI connection (Newchannel/Hangup of our ChannelIds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from autoinformer.campaigns import CampaignService
+from autoinformer.contacts import ContactListService
+from autoinformer.models import Attempt
+from hotline.ami import AmiClient
+from tests.autoinformer.helpers import TEST_TRUNK, always_open, daytime_zone, make_accounts
+
+pytestmark = [pytest.mark.asterisk]
+
+_SEQ = itertools.count(1)
+
+
+class Observer:
+    """An independent AMI session recording what Asterisk did with our calls."""
+
+    def __init__(self, settings: Any) -> None:
+        self.ami = AmiClient(
+            settings.ami_host, settings.ami_port, settings.ami_user, settings.secret()
+        )
+        self.events: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self.changed = asyncio.Event()
+        self.ami.on_event("*", self._on)
+
+    def _on(self, event: Any) -> None:
+        if event.get("Event") in ("Shutdown", "FullyBooted"):
+            self.events["system"].append({str(k): str(v) for k, v in dict(event).items()})
+        uid = str(event.get("Uniqueid", ""))
+        if uid.startswith("ai-"):
+            if event.get("Event") == "Hangup":
+                self.events["system"].append({"Event": "Hangup", "Uniqueid": uid})
+            self.events[uid].append({str(k): str(v) for k, v in dict(event).items()})
+            self.changed.set()
+
+    def channels(self) -> set[str]:
+        """Our ChannelIds (the callee-facing ;1 halves) Asterisk created."""
+        return {
+            uid
+            for uid, evs in self.events.items()
+            if not uid.endswith("-b") and any(e.get("Event") == "Newchannel" for e in evs)
+        }
+
+    def newchannel_count(self, uid: str) -> int:
+        return sum(1 for e in self.events.get(uid, []) if e.get("Event") == "Newchannel")
+
+    def hangup(self, uid: str) -> dict[str, str] | None:
+        for e in self.events.get(uid, []):
+            if e.get("Event") == "Hangup":
+                return e
+        return None
+
+    def name(self, uid: str) -> str | None:
+        for e in self.events.get(uid, []):
+            if e.get("Event") == "Newchannel":
+                return e.get("Channel")
+        return None
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def observer(settings: Any, runtime: Any) -> AsyncIterator[Observer]:
+    obs = Observer(settings)
+    await obs.ami.start(wait=20)
+    yield obs
+    await obs.ami.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dialer(runtime: Any) -> AsyncIterator[Any]:
+    d = runtime.extra["dialer"]
+    saved = (d.trunk, d.lines, d.cps)
+    d.trunk, d.lines, d.cps = TEST_TRUNK, 8, 20.0
+    await d.wait_ready(30)
+    yield d
+    d.trunk, d.lines, d.cps = saved
+
+
+def phone(code: str) -> str:
+    """A unique simulated number whose behaviour is ``code`` (two digits)."""
+    return f"+7900{next(_SEQ) + 70000:05d}{code}"
+
+
+async def wait_until(predicate: Any, timeout: float, what: str) -> Any:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def run_campaign(runtime: Any, phones: list[str], **options: Any) -> int:
+    services = runtime.services
+    db = services.db
+    tz = daytime_zone()
+    prefix = f"9{next(_SEQ):03d}"
+    await services.run_db(lambda: make_accounts(db, phones, timezone=tz, prefix=prefix))
+    cs = CampaignService(db)
+    start, end = always_open()
+    opts: dict[str, Any] = {
+        "caps_230fz": False,
+        "max_attempts": 2,
+        "ring_timeout": 4,
+        "retry_delays": {"busy": 1, "noanswer": 1, "congestion": 1, "failed": 1, "lost": 1},
+    }
+    opts.update(options)
+    cid = await services.run_db(
+        lambda: cs.create("Тест", opts.pop("kind", "debt"), start_at=start, end_at=end, **opts)
+    )
+    lists = ContactListService(db)
+    res = await services.run_db(
+        lambda: lists.import_rows(cid, [{"phone": p, "debt": "1234.50"} for p in phones])
+    )
+    assert res.accepted == len(phones), res.rejected
+    await services.run_db(lambda: cs.approve(cid, "boss", "supervisor"))
+    await services.run_db(lambda: cs.launch(cid))
+    runtime.extra["dialer"].poke()
+    return cid
+
+
+async def finished(runtime: Any, cid: int, timeout: float = 90.0) -> Any:
+    cs = CampaignService(runtime.services.db)
+
+    async def done() -> bool:
+        st = await runtime.services.run_db(cs.stats, cid)
+        return st.status == "completed"
+
+    await wait_until(done, timeout, f"campaign {cid} to complete")
+    return await runtime.services.run_db(cs.stats, cid)
+
+
+def assert_db_matches_ami(attempts: list[Attempt], obs: Observer) -> None:
+    """Every attempt row ↔ exactly one channel in Asterisk; no extra dials."""
+    ours = {a.channel_id for a in attempts}
+    created = obs.channels() & {a.channel_id for a in attempts}
+    for a in attempts:
+        assert obs.newchannel_count(a.channel_id or "") <= 1, f"dialled twice: {a.channel_id}"
+        assert a.state == "done" and a.result, a
+    # All the channels Asterisk made for this campaign's attempts are rows.
+    assert created <= ours
+
+
+async def test_outcomes_and_retries_as_they_happened(runtime, dialer, observer) -> None:
+    numbers = {code: phone(code) for code in ("01", "03", "04", "05", "07")}
+    cid = await run_campaign(runtime, list(numbers.values()))
+    stats = await finished(runtime, cid)
+    cs = CampaignService(runtime.services.db)
+    attempts = await runtime.services.run_db(cs.attempts, cid)
+    contacts = {c.phone: c for c in await runtime.services.run_db(cs.contacts, cid)}
+    by_phone: dict[str, list[Attempt]] = defaultdict(list)
+    for a in attempts:
+        by_phone[a.phone or ""].append(a)
+
+    expected = {
+        "01": "completed",
+        "03": "busy",
+        "04": "noanswer",
+        "05": "hungup",
+        "07": "congestion",
+    }
+    for code, result in expected.items():
+        c = contacts[numbers[code]]
+        assert c.final_result == result, (code, c.final_result, by_phone[numbers[code]])
+        rows = by_phone[numbers[code]]
+        retried = result in ("busy", "noanswer", "congestion")
+        assert len(rows) == (2 if retried else 1), (code, rows)
+        assert [r.attempt_no for r in rows] == list(range(1, len(rows) + 1))
+        assert all(r.result == result for r in rows)
+        # Asterisk's own record of each attempt agrees with the row.
+        for r in rows:
+            await wait_until(lambda r=r: obs_hangup(observer, r), 10, "Hangup event")
+            cause = int(observer.hangup(r.channel_id or "")["Cause"])  # type: ignore[index]
+            if result == "busy":
+                assert r.originate_reason == 5 or cause == 17, (r, cause)
+            if result == "congestion":
+                assert r.originate_reason == 8 or cause in (34, 38, 42), (r, cause)
+            if result == "noanswer":
+                assert r.originate_reason == 3, r
+            if result in ("completed", "hungup"):
+                assert r.answered_at is not None
+    # What the callee heard (the FastAGI journal of the answered channel).
+    listener = runtime.services.hub.get(by_phone[numbers["01"]][0].channel_id)
+    assert listener is not None
+    heard = listener.heard()
+    account = contacts[numbers["01"]].variables["account"]
+    assert heard[:5] == [
+        "outbound/greeting",
+        "outbound/debt_account",
+        f"account:{account}",
+        "outbound/debt_amount",
+        "money:1234.50",
+    ], heard
+    assert "outbound/if_paid" in heard and heard[-1] == "outbound/goodbye", heard
+    money = next(e for e in listener.entries if e.kind == "say" and e.detail["what"] == "money")
+    assert money.detail["text"].endswith("тысяча двести тридцать четыре рубля пятьдесят копеек")
+    early = runtime.services.hub.get(by_phone[numbers["05"]][0].channel_id)
+    assert early is not None and "outbound/goodbye" not in early.heard()
+    assert contacts[numbers["01"]].positive and not contacts[numbers["05"]].positive
+    hung = by_phone[numbers["05"]][0]
+    assert hung.hangup_second is not None and 2.0 <= hung.hangup_second <= 6.0, hung
+    assert stats.positive == 1 and stats.finished == 5
+    assert stats.results["busy"] == 2 and stats.results["completed"] == 1
+    assert_db_matches_ami(attempts, observer)
+    assert observer.channels() >= {a.channel_id for a in attempts}
+
+
+def obs_hangup(observer: Observer, a: Attempt) -> bool:
+    return observer.hangup(a.channel_id or "") is not None
+
+
+async def test_zero_transfers_to_operator_with_campaign_on_card(
+    runtime, dialer, observer, settings
+) -> None:
+    ami = runtime.ami
+    member = "Local/701@hotline-test-operator/n"
+    await ami.action(
+        {"Action": "QueueAdd", "Queue": settings.queue_name, "Interface": member, "Penalty": "0"},
+        as_list=False,
+    )
+    try:
+        number = phone("02")
+        cid = await run_campaign(runtime, [number])
+        cs = CampaignService(runtime.services.db)
+
+        async def answered_row() -> Attempt | None:
+            rows = await runtime.services.run_db(cs.attempts, cid)
+            return rows[0] if rows and rows[0].flow_state == "transferred" else None
+
+        row = await wait_until(answered_row, 40, "the transfer")
+        uid = row.channel_id
+
+        def operator_answered() -> bool:
+            return any(e.get("Event") == "AgentConnect" for e in observer.events[uid])
+
+        await wait_until(operator_answered, 30, "the simulated operator to answer")
+        join = next(e for e in observer.events[uid] if e.get("Event") == "QueueCallerJoin")
+        assert join["Queue"] == settings.queue_name
+        connect = next(e for e in observer.events[uid] if e.get("Event") == "AgentConnect")
+        assert "701@hotline-test-operator" in connect.get(
+            "Interface", connect.get("MemberName", "")
+        )
+        # The operator's card shows the campaign and the contact (REQ-O5).
+        from crm_bridge.web import build_card
+
+        contact_id = row.contact_id
+        listener = runtime.services.extras["call_listener"]
+
+        async def card() -> dict[str, Any] | None:
+            st = listener.state(uid)
+            if st is None or not st.vars.get("HOTLINE_CAMPAIGN"):
+                return None
+            c = await runtime.services.run_db(
+                lambda: build_card(runtime.services.db, uid, vars=st.vars)
+            )
+            return c if c.get("outbound") else None
+
+        shown = await wait_until(card, 15, "the operator card")
+        assert shown["outbound"] == {"campaign": str(cid), "contact": str(contact_id)}
+        name = observer.name(uid)
+        assert name
+        resp = await ami.action(
+            {"Action": "Getvar", "Channel": name, "Variable": "HOTLINE_CAMPAIGN"}
+        )
+        assert resp.get("Value") == str(cid)
+        await ami.action({"Action": "Hangup", "Channel": name})
+        stats = await finished(runtime, cid)
+        assert stats.final == {"transferred": 1} and stats.positive == 1
+    finally:
+        await ami.action(
+            {"Action": "QueueRemove", "Queue": settings.queue_name, "Interface": member},
+            as_list=False,
+        )
+
+
+async def test_answering_machine_detected_and_retried(runtime, dialer, observer) -> None:
+    machine, human = phone("06"), phone("01")
+    cid = await run_campaign(
+        runtime, [machine, human], amd="retry", max_attempts=2, retry_delays={"machine": 1}
+    )
+    stats = await finished(runtime, cid, timeout=120)
+    cs = CampaignService(runtime.services.db)
+    attempts = await runtime.services.run_db(cs.attempts, cid)
+    m_rows = [a for a in attempts if a.phone == machine]
+    h_rows = [a for a in attempts if a.phone == human]
+    assert [a.result for a in m_rows] == ["machine", "machine"], m_rows
+    assert all(a.amd_status == "MACHINE" for a in m_rows)
+    assert [a.result for a in h_rows] == ["completed"] and h_rows[0].amd_status != "MACHINE"
+    assert stats.final == {"machine": 1, "completed": 1}
+    for a in attempts:
+        amd = [e for e in observer.events[a.channel_id or ""] if e.get("UserEvent") == "HotlineAmd"]
+        assert amd and amd[0]["Status"] == a.amd_status

@@ -1,0 +1,137 @@
+"""The dispatcher console in headless Chromium (REQ-O3, O10): log in, create
+a campaign, upload its list, approve, launch; the live counters change as the
+simulated calls complete; the XLSX report downloads with its charts."""
+
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_bridge.models import Operator, OperatorRole
+from crm_bridge.passwords import hash_password
+from tests.autoinformer.helpers import daytime_zone, make_accounts
+from tests.e2e import test_autoinformer as base
+from tests.e2e.test_autoinformer import phone
+
+pytestmark = [pytest.mark.asterisk]
+
+dialer = base.dialer
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _supervisor(db: Any, login: str) -> None:
+    with db.session(write=True) as s:
+        s.add(
+            Operator(
+                login=login,
+                name="Начальник смены",
+                role=OperatorRole.SUPERVISOR,
+                password_hash=hash_password("secret-pass"),
+            )
+        )
+
+
+async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+    from playwright.async_api import async_playwright
+
+    services = runtime.services
+    login = f"boss{id(tmp_path) % 100000}"
+    await services.run_db(_supervisor, services.db, login)
+    numbers = [phone("01"), phone("03"), phone("05")]
+    tz = daytime_zone()
+    await services.run_db(lambda: make_accounts(services.db, numbers, timezone=tz, prefix="95"))
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text(
+        "Телефон;Задолженность\n" + "".join(f"{n};1500,25\n" for n in numbers) + "12345;10\n",
+        encoding="utf-8",
+    )
+    base_url = runtime.web_url + "dispatcher/"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(accept_downloads=True)
+            await page.goto(base_url)
+            assert "login" in page.url
+            await page.fill("input[name=login]", login)
+            await page.fill("input[name=password]", "secret-pass")
+            await page.click("button")
+            await page.fill("input[name=name]", "Долги, тест из браузера")
+            await page.select_option("select[name=kind]", "debt")
+            await page.fill("input[name=max_attempts]", "1")
+            await page.click("#create")
+            assert "/campaigns/" in page.url
+            await page.set_input_files("#file", str(csv_file))
+            await page.click("#upload")
+            summary = (
+                await page.text_content("#import-summary", timeout=5000)
+                if await page.query_selector("#import-summary")
+                else print(await page.content())
+            )
+            assert summary and "принято 3" in summary and "отклонено 1" in summary
+            assert "короткий" in (await page.text_content("#rejected") or "")
+            assert "тысяча пятьсот рублей двадцать пять копеек" in (
+                await page.text_content("#preview") or ""
+            )
+            # The audio preview: the same recordings Asterisk plays, as one WAV.
+            wav = await page.request.get(page.url + "/preview.wav")
+            assert wav.ok and wav.headers["content-type"] == "audio/wav"
+            with wave.open(io.BytesIO(await wav.body())) as w:
+                assert w.getframerate() == 8000 and w.getnframes() / 8000 > 5.0
+            assert await page.get_attribute("#preview-audio", "src")
+            await page.click("#approve")
+            assert "Утвердил" in await page.content()
+            await page.click("#launch")
+            # The live counters follow the calls (WebSocket): lines in use and
+            # the calls in progress with their state.
+            await page.wait_for_function(
+                "document.querySelector('#calls td:nth-child(2)')"
+                " && document.querySelector('#calls td:nth-child(2)').textContent === 'answered'",
+                timeout=60_000,
+            )
+            lines = await page.text_content("#lines")
+            assert lines and lines.endswith("из 8") and not lines.startswith("0 "), lines
+            await page.wait_for_function(
+                "document.getElementById('finished').textContent === '1'"
+                " || Number(document.getElementById('finished').textContent) >= 1",
+                timeout=60_000,
+            )
+            await page.wait_for_function(
+                "document.getElementById('finished').textContent === '3'", timeout=90_000
+            )
+            assert await page.text_content("#positive") == "1"
+            assert await page.text_content("#rate") == "33%"
+            assert await page.text_content("#status") == "Завершена"
+            assert await page.text_content("#eta") == "0 мин 0 с"
+            results = await page.text_content("#results") or ""
+            assert "Занято" in results and "Положили трубку" in results
+            await page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+            async with page.expect_download() as info:
+                await page.click("#report-xlsx")
+            download = await info.value
+            path = tmp_path / "report.xlsx"
+            await download.save_as(str(path))
+        finally:
+            await browser.close()
+    wb = load_workbook(io.BytesIO(path.read_bytes()))
+    assert wb.sheetnames == ["Итоги", "По часам", "Попытки"]
+    assert wb["По часам"]._charts and wb["Итоги"]._charts
+    rows = list(wb["Попытки"].iter_rows(values_only=True))
+    assert len(rows) == 4 and {r[9] for r in rows[1:]} == {
+        "Прослушано до конца",
+        "Занято",
+        "Положили трубку",
+    }
