@@ -262,11 +262,11 @@ class DemoOperator:
     password: str
     name: str
     role: OperatorRole
-    endpoint: str
+    endpoint: str | None
 
     @property
-    def interface(self) -> str:
-        return f"PJSIP/{self.endpoint}"
+    def interface(self) -> str | None:
+        return f"PJSIP/{self.endpoint}" if self.endpoint else None
 
 
 DEMO_OPERATORS: Final = (
@@ -274,6 +274,9 @@ DEMO_OPERATORS: Final = (
     DemoOperator("operator2", "demo-operator2", "Оператор Второй", OperatorRole.OPERATOR, "op102"),
     DemoOperator(
         "supervisor", "demo-supervisor", "Старший Смены", OperatorRole.SUPERVISOR, "op199"
+    ),
+    DemoOperator(
+        "dispatcher", "demo-dispatcher", "Диспетчер Демонстрационный", OperatorRole.DISPATCHER, None
     ),
 )
 """Demo logins (demo passwords: never use them outside the sandbox)."""

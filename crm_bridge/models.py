@@ -240,7 +240,12 @@ class CallbackStatus(enum.StrEnum):
 
 class OperatorRole(enum.StrEnum):
     OPERATOR = "operator"
+    """Takes queue calls: the operator's workplace (``/operator/``)."""
     SUPERVISOR = "supervisor"
+    """Shift supervisor: the operator's workplace with reports, readings export,
+    and the dispatcher console."""
+    DISPATCHER = "dispatcher"
+    """Runs the autoinformer's campaigns: the dispatcher console (``/dispatcher/``)."""
 
 
 # -- tables ------------------------------------------------------------------

@@ -534,6 +534,10 @@ def _error(request: web.Request, status: int, message: str) -> web.Response:
     )
 
 
+_WORKPLACE_ROLES: Final = frozenset({OperatorRole.OPERATOR, OperatorRole.SUPERVISOR})
+"""Who may use the operator's workplace (a dispatcher has the console only)."""
+
+
 async def _load_session(request: web.Request) -> OperatorSession | None:
     raw = request.cookies.get(COOKIE)
     if not raw:
@@ -551,7 +555,7 @@ async def _load_session(request: web.Request) -> OperatorSession | None:
             return op if op is not None and op.active else None
 
     op = await _db(request, load)
-    if op is None:
+    if op is None or op.role not in _WORKPLACE_ROLES:
         return None
     return OperatorSession(op.id, op.login, op.name, op.role, nonce, signer.csrf(nonce))
 
@@ -621,7 +625,7 @@ async def login(request: web.Request) -> web.Response:
             op = session.execute(
                 select(Operator).where(Operator.login == login_name, Operator.active.is_(True))
             ).scalar_one_or_none()
-            if op is None:
+            if op is None or op.role not in _WORKPLACE_ROLES:
                 return None
             return op.id if verify_password(password, op.password_hash) else None
 

@@ -114,6 +114,10 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
             base = rt.web_url.rstrip("/")
             print(f"6. Пульт диспетчера: {base}/dispatcher/")
             print(f"   Рабочее место оператора: {base}/operator/   Состояние: {base}/health")
+            from crm_bridge.demo_data import DEMO_OPERATORS
+
+            logins = ", ".join(f"{op.login} / {op.password}" for op in DEMO_OPERATORS)
+            print(f"   Демо-входы (логин / пароль): {logins}")
             if keep_running:
                 print("Система работает. Остановка — Ctrl-C.", flush=True)
                 stop = asyncio.Event()

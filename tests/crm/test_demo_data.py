@@ -32,7 +32,9 @@ def test_demo_set_size_and_idempotence(demo_db: Database) -> None:
         assert (
             session.execute(select(func.count()).select_from(Meter)).scalar_one() == demo.DEMO_SIZE
         )
-        assert session.execute(select(func.count()).select_from(Operator)).scalar_one() == 3
+        assert session.execute(select(func.count()).select_from(Operator)).scalar_one() == len(
+            demo.DEMO_OPERATORS
+        )
 
 
 def test_demo_caller_constants(demo_db: Database) -> None:

@@ -67,6 +67,7 @@ def operators(db: Database) -> dict[str, int]:
             ("ivanova", OperatorRole.OPERATOR, "PJSIP/op201"),
             ("petrov", OperatorRole.OPERATOR, "PJSIP/op202"),
             ("boss", OperatorRole.SUPERVISOR, None),
+            ("sidorova", OperatorRole.DISPATCHER, None),
         ):
             op = Operator(
                 login=login, name=login.title(), role=role, password_hash=digest, interface=iface

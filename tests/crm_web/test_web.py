@@ -285,3 +285,24 @@ async def test_monthly_wait_and_handling_report(
     assert table[1] == ("Январь", "0:30", "2:00")
     resp = await client.get("/operator/reports/wait-handling?year=abc")
     assert resp.status == 400
+
+
+async def test_a_dispatcher_has_no_operator_workplace(
+    client: TestClient, operators: Any, db: Any
+) -> None:
+    """Dispatchers run campaigns (/dispatcher/); the caller card and the
+    appeal journal are for operators and the shift supervisor."""
+    from crm_bridge.models import Operator, OperatorRole
+
+    resp = await client.post(
+        "/operator/login",
+        data={"login": "sidorova", "password": "секрет-123"},
+        allow_redirects=False,
+    )
+    assert resp.status == 401
+    # A session of someone whose role became dispatcher ends at once.
+    await log_in(client, "petrov")
+    with db.session(write=True) as session:
+        session.get(Operator, operators["petrov"]).role = OperatorRole.DISPATCHER
+    page = await client.get("/operator/", allow_redirects=False)
+    assert page.status == 302 and page.headers["Location"] == "/operator/login"
