@@ -1,18 +1,17 @@
-"""The operator card end to end, against the real Asterisk 22 (issue 3, items 5–6).
+"""The operator card end to end, against the real Asterisk 22 (issue 3, items 5–6; issue 4).
 
-A simulated caller known by number calls, goes through the IVR (the caller's
-keys are journaled), waits in the operator queue and is answered by a
-simulated operator (a Local channel queue member whose member name is the
-operator's login). The operator's page, in headless Chromium and logged in as
-that operator, shows the caller's card within 1 s of ``AgentConnect``; the
-operator classifies and completes the appeal there. The database then holds
-the call (queue wait, operator, service level, recording, outcome) and the
-appeal (number format REQ-A2, classification REQ-A4, times, operator).
-
-The inbound menu flow (route ``inbound``) is not registered yet, so the call
-runs through ``dialplans/test-crm.conf`` (``hotline-test-crm``: recording,
-the selftest route as the IVR part, the queue) and the test registers the
-appeal itself, as the inbound flow will (the listener never registers one).
+A simulated caller known by number calls the hotline through the real
+inbound route (``hotline-inbound``: the recording warning, whole-call
+MixMonitor, the ``inbound`` menu flow): chooses «задолженность» (4), keys
+in the account number, hears the balance and asks for an operator (0). The
+flow registers the appeal (REQ-A1, A2) and sends the caller to the operator
+queue, where a simulated operator (a Local channel queue member whose member
+name is the operator's login) answers. The operator's page, in headless
+Chromium and logged in as that operator, shows the caller's card within 1 s
+of ``AgentConnect``; the operator corrects the classification and completes
+the appeal there. The database then holds the call (queue wait, operator,
+service level, recording, outcome) and the appeal (number format REQ-A2,
+classification REQ-A4, times, operator).
 """
 
 from __future__ import annotations
@@ -31,16 +30,16 @@ from crm_bridge.demo_data import DEMO_CALLER, DEMO_OPERATORS, load_demo
 from crm_bridge.models import (
     Account,
     AppealChannel,
-    AppealKind,
     AppealStatus,
     ClassificationCode,
     Operator,
 )
+from ivr.contract import Context, Var
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
 T = TypeVar("T")
-TEST_CONTEXT = "hotline-test-crm"
+IN_HOURS = "2025-03-05T10:00:00+03:00"  # a Wednesday, 10:00 Moscow (test mode only)
 OPERATOR = DEMO_OPERATORS[0]
 OPERATOR_INTERFACE = "Local/101@hotline-test-operator/n"
 CHROMIUM_ARGS = [
@@ -125,6 +124,21 @@ async def queue_member(runtime: Any, *, add: bool) -> None:
         assert str(resp.get("Response")).lower() == "success", dict(resp)
 
 
+async def prompt_started(call: Any, prompt: str, timeout: float = 40.0) -> None:
+    """Wait until Asterisk started playing ``prompt`` (AMI ``AGIExecStart``)."""
+    needle = f"/{prompt} "
+    await until(
+        lambda: any(needle in c for c in call.agi_commands()), timeout, f"{prompt} to start"
+    )
+
+
+def journal_step(journal: Any, name: str) -> dict[str, Any] | None:
+    for e in reversed(journal.entries):
+        if e.kind == "step" and e.detail.get("name") == name:
+            return dict(e.detail)
+    return None
+
+
 def agent_connect_time(call: Any) -> float | None:
     for e in call.events:
         if e.get("Event") == "AgentConnect" and e.get("Uniqueid") == call.call_id:
@@ -143,38 +157,40 @@ async def test_queue_call_shows_card_and_completes_appeal(
     page = await operator_page(browser, runtime, OPERATOR.login, OPERATOR.password)
     assert DEMO_CALLER.phone is not None
     call = await rig.place(
-        TEST_CONTEXT,
+        Context.INBOUND,
         "s",
         caller_number=DEMO_CALLER.phone.lstrip("+"),
-        variables={"TEST_CLASS": ClassificationCode.KE.value, "TEST_ACCOUNT": DEMO_CALLER.number},
+        variables={Var.TEST_NOW.value: IN_HOURS},
     )
     try:
-        # The IVR part: the caller chooses "4" in the menu.
+        # The IVR: debt (4), the account number, then the operator (0).
+        await prompt_started(call, "menu/main")
+        await rig.send_dtmf(call, "4")
+        await prompt_started(call, "ident/enter_account")
+        await rig.send_dtmf(call, DEMO_CALLER.number + "#")
+        await prompt_started(call, "debt/options")
+        await rig.send_dtmf(call, "0")
         hub = services.hub
-        await hub.wait_for(call.call_id, lambda j: "selftest/enter_digits" in j.heard(), 30)
-        await rig.send_dtmf(call, "4#")
-        # The listener created the call row (whole-call recording started).
-        row = await until(lambda: calls.get(call.call_id), 10, "the call row")
-        assert row.caller_number == DEMO_CALLER.phone
-        # The IVR registers the appeal (here: the test, in the inbound flow's place).
-        appeal = await services.run_db(
-            lambda: appeals.register(
-                channel=AppealChannel.PHONE,
-                kind=AppealKind.APPEAL,
-                content="Нет света в подъезде",
-                classification=ClassificationCode.KE,
-                account_id=crm["account"],
-                call_uniqueid=call.call_id,
-            )
-        )
-        assert re.fullmatch(r"\d+-ФЛ", appeal.number), appeal.number  # REQ-A2
-        # In the queue with no operator: the caller waits.
-        await until(
-            lambda: (c := calls.get(call.call_id)) and c.queue_entered_at, 30, "queue entry"
-        )
-        await asyncio.wait_for(
-            hub.wait_for(call.call_id, lambda j: j.ended, 10), 15
+        journal = await asyncio.wait_for(
+            hub.wait_for(call.call_id, lambda j: j.ended, 30), 35
         )  # the IVR journal is stored before the queue
+        heard = journal.heard()
+        assert heard[0] == "common/recording_warning", heard  # REQ-T4
+        assert "debt/your_debt_is" in heard and "common/connecting_operator" in heard, heard
+        step = journal_step(journal, "appeal")
+        assert step is not None, journal.entries
+        appeal = await services.run_db(appeals.get_by_number, step["number"])
+        assert re.fullmatch(r"\d+-ФЛ", appeal.number), appeal.number  # REQ-A2
+        assert appeal.classification is ClassificationCode.OB  # REQ-A4: debt → Об
+        assert appeal.channel is AppealChannel.PHONE and appeal.account_id == crm["account"]
+        assert appeal.received_at is not None
+        # The listener created the call row; in the queue with no operator the caller waits.
+        row = await until(
+            lambda: (c := calls.get(call.call_id)) and c.queue_entered_at and c,
+            30,
+            "queue entry",
+        )
+        assert row.caller_number == DEMO_CALLER.phone
         await queue_member(runtime, add=True)
         connected_at = await until(lambda: agent_connect_time(call), 30, "AgentConnect")
         await page.wait_for_function(f"window.__cardUniqueid === {call.call_id!r}", timeout=10_000)
@@ -187,7 +203,7 @@ async def test_queue_call_shows_card_and_completes_appeal(
         debt = await page.text_content("#debt")
         assert debt is not None and "1" in debt and "543,20" in debt.replace("\xa0", " ")
         ivr = await page.text_content(".ivr")
-        assert ivr is not None and "введено: 4" in ivr and "selftest/enter_digits" in ivr
+        assert ivr is not None and "введено: 4" in ivr and "прослушано: menu/main" in ivr, ivr
 
         # The operator corrects the classification and completes the appeal.
         await page.select_option("#code", ClassificationCode.T.value)
@@ -221,7 +237,7 @@ async def test_queue_call_shows_card_and_completes_appeal(
     assert done.wait_seconds is not None and 0 < done.wait_seconds < 40
     assert done.answered_within_sla is True  # REQ-T7
     assert done.answered_at is not None and done.queue_left_at is not None
-    assert done.recording_file and done.recording_file.endswith(f"call-test-{call.call_id}.wav")
+    assert done.recording_file and done.recording_file.endswith(f"-{call.call_id}.wav")
     assert done.hangup_cause
     assert done.account_id == crm["account"]
     assert len(calls.by_linkedid(done.linkedid or "")) == 1  # one record per call

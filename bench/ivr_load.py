@@ -1,0 +1,345 @@
+"""Inbound IVR load: N concurrent callers walking the hotline menu (REQ-T1, T7).
+
+    .venv/bin/python bench/ivr_load.py [--calls 200 --concurrency 200 --ramp 10]
+
+Starts a private Asterisk instance (like bench/fastagi.py), runs the
+service runtime (FastAGI + AMI, the CRM's call listener included) in this
+process, and places the calls from a separate driver process (this script
+with ``--drive``), so the driver never competes with the system under test.
+
+Each call goes the real inbound route (``hotline-inbound``: Answer,
+MixMonitor, the ``inbound`` flow) from a Local channel into the test caller
+context, whose script presses keys in the middle of the prompts (barge-in),
+as a caller who knows the menu does. The callers call from the demo
+debtor's number (the demo accounts are loaded), so the walk touches the
+database the way real calls do:
+
+    warning, welcome, main menu
+    -> 2 (outages: the caller's account by number, outages at its address)
+    -> # (back) -> 4 (debt) -> the account number and # (identification,
+    the balance spoken) -> # (back) -> 3 (consultations) -> 1 (a standard
+    answer) -> # (back to the sub-menu) -> # (back to the main menu)
+    -> * (repeat) -> 0 (operator: the appeal registered, queue position and
+    wait announced) -> the queue (no operators); the caller hangs up.
+
+Prompt-start latency after a key press is measured on Asterisk's own clock
+(``timestampevents``): from the ``DTMFEnd`` the IVR channel received to the
+``AGIExecStart`` of the next ``STREAM FILE`` on that channel — the whole
+reaction: Asterisk to FastAGI, the flow (journal, database), back to
+Asterisk. Eleven samples per call (for the account number: from its ``#``).
+
+The calls arrive over ``--ramp`` seconds (default 10 s, 20 calls/s; 0 puts
+every key press of every call in the same instant); a walk lasts about
+80 s, so all of them are in the menu together (``peak`` is printed).
+
+A call fails when its Originate fails, it does not end in time, the
+dialplan fallback ran (``HotlineFallback``), it did not reach the queue, a
+key got no next prompt, or the flow raised (FastAGI failures).
+
+Prints latency p50/p90/p99/max (target p99 < 150 ms) and failed calls
+(target 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import bench_settings, pct, proc_cpu, self_cpu
+
+from crm_bridge.demo_data import DEMO_CALLER, load_demo
+from hotline.sandbox import Sandbox
+from ivr.contract import Context, Var
+
+SCRIPT = Path(__file__).resolve()
+CALLER_NUMBER = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
+
+ACCOUNT = DEMO_CALLER.number
+STEPS = ("2", "#", "4", ACCOUNT + "#", "#", "3", "1", "#", "#", "*", "0")
+"""What the caller keys, in order; each is followed by a new prompt."""
+SCRIPTS = (
+    "-".join(
+        [
+            "w13000-d2",  # main menu from ~10 s (warning 3.9 s + welcome 6.2 s; menu 21 s)
+            "w8500-d#",  # outages: none at the address (5.3 s), then report_outage (8.1 s)
+            "w3000-d4",  # main menu
+            f"w7800-d{ACCOUNT}#",  # required_for_debt 6.9 s, then enter_account (2.9 s)
+            "w13000-d#",  # identified, balance, date, then debt/options (5.5 s + 5 s wait)
+            "s",
+        ]
+    ),
+    "-".join(
+        [
+            "w3000-d3",  # main menu
+            "w3000-d1",  # consultations menu (21 s)
+            "w3000-d#",  # the standard answer (23 s): back to the sub-menu
+            "w3000-d#",  # back to the main menu
+            "w3000-d*",  # repeat: main_repeat (1.5 s) + main menu
+            "w4000-d0",  # operator: connecting, position, wait, then the queue
+            "w25000-h",  # hears the position and the wait, waits in the queue
+        ]
+    ),
+)
+"""The caller half (dialplans/test-network.conf, ``hotline-test-caller``) in
+two parts, as an extension is at most 79 characters: the second part is
+started (AMI Redirect of the caller half) when the fifth key got its prompt
+(the main menu again). Prompt lengths are espeak-ng's; each key falls well
+inside a prompt (or the menu's wait for a key), so a late start of a few
+hundred milliseconds still lands in the right place."""
+FIRST_PART_KEYS = 5
+CALL_TIMEOUT = 120.0
+IN_HOURS = "2025-03-05T10:00:00+03:00"
+"""A Wednesday morning (HOTLINE_TEST_NOW, honoured in test mode only)."""
+
+
+# -- the driver (a separate process) ---------------------------------------------------------
+
+
+def _latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
+    """Seconds from each received key to the next prompt start on the IVR channel."""
+    out: list[float] = []
+    pending: float | None = None
+    for e in events:
+        if e.get("Uniqueid") != call_id:
+            continue
+        name = e.get("Event")
+        if name == "DTMFEnd" and e.get("Direction") == "Received":
+            pending = float(e["Timestamp"])
+        elif (
+            name == "AGIExecStart"
+            and e.get("Command", "").startswith("STREAM FILE")
+            and pending is not None
+        ):
+            out.append(float(e["Timestamp"]) - pending)
+            pending = None
+    return out
+
+
+async def _second_part(rig: Any, call: Any) -> None:
+    """Start the second part of the caller's script once the first is done."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + CALL_TIMEOUT
+    while len(_latencies(call.call_id, call.events)) < FIRST_PART_KEYS:
+        if call.ended.is_set() or loop.time() > end:
+            raise AssertionError("the first part of the walk did not complete")
+        await asyncio.sleep(0.05)
+    name = await rig.channel_name(call.caller_id)
+    await rig.ami.action(
+        {
+            "Action": "Redirect",
+            "Channel": name,
+            "Context": str(Context.TEST_CALLER),
+            "Exten": SCRIPTS[1],
+            "Priority": "1",
+        }
+    )
+
+
+async def drive(
+    ami_port: int, secret: str, calls: int, concurrency: int, ramp: float
+) -> dict[str, Any]:
+    from hotline.callrig import CallRig
+    from hotline.settings import load_settings
+
+    s = load_settings(
+        overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
+    )
+    rig = CallRig(s, events="call,dtmf,agi,user")
+    await rig.start()
+    sem = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    by_step: list[list[float]] = [[] for _ in STEPS]
+    failures: dict[str, int] = {}
+    durations: list[float] = []
+    peak = active = 0
+
+    def fail(reason: str) -> None:
+        failures[reason] = failures.get(reason, 0) + 1
+
+    async def one(i: int) -> None:
+        nonlocal peak, active
+        await asyncio.sleep(ramp * i / max(1, calls))
+        async with sem:
+            active += 1
+            peak = max(peak, active)
+            t0 = time.monotonic()
+            try:
+                call = await rig.place(
+                    Context.INBOUND,
+                    SCRIPTS[0],
+                    caller_number=CALLER_NUMBER,
+                    variables={Var.TEST_NOW.value: IN_HOURS},
+                    timeout=30,
+                )
+                await _second_part(rig, call)
+                await rig.wait_end(call, timeout=CALL_TIMEOUT)
+            except (AssertionError, RuntimeError, TimeoutError) as exc:
+                fail(type(exc).__name__)
+                print(f"call {i}: {str(exc)[:300]}", file=sys.stderr)
+                return
+            finally:
+                active -= 1
+            durations.append(time.monotonic() - t0)
+            found = _latencies(call.call_id, call.events)
+            latencies.extend(found)
+            for k, dt in enumerate(found[: len(STEPS)]):
+                by_step[k].append(dt)
+            ends = call.user_events("HotlineCallEnd")
+            if call.user_events("HotlineFallback"):
+                fail("fallback")
+            elif not any(e.get("Next") == "queue" for e in ends):
+                fail("did not reach the queue")
+            elif len(found) != len(STEPS):
+                fail(f"{len(found)} of {len(STEPS)} keys answered")
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(calls)))
+    wall = time.monotonic() - t0
+    await rig.close()
+    return {
+        "calls": calls,
+        "failed": sum(failures.values()),
+        "failures": failures,
+        "wall": wall,
+        "peak_concurrency": peak,
+        "latencies": latencies,
+        "by_step": by_step,
+        "call_p50": pct(durations, 50),
+    }
+
+
+# -- the system under test (this process) ----------------------------------------------------
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    from hotline.runner import Runtime
+    from ivr.prompts import PromptCatalogue, generate
+
+    settings = bench_settings("ivr")
+    settings.data.mkdir(parents=True, exist_ok=True)
+    report = generate(PromptCatalogue.load(), settings.sounds_dir)
+    if not report.ok:
+        print(report.summary(), file=sys.stderr)
+        return 2
+    sandbox = Sandbox(settings)
+    sandbox.up()
+    pid = sandbox._pid()
+    assert pid is not None
+    try:
+        async with Runtime(settings, components=tuple(args.components.split(","))) as rt:
+            assert rt.fastagi is not None and rt.services is not None
+            await rt.services.run_db(load_demo, rt.services.db)
+            failures0 = rt.fastagi.stats.failures
+            a0, s0, t0 = proc_cpu(pid), self_cpu(), time.monotonic()
+            cmd = [
+                sys.executable,
+                str(SCRIPT),
+                "--drive",
+                "--ami-port",
+                str(settings.ami_port),
+                "--secret",
+                settings.secret(),
+                "--calls",
+                str(args.calls),
+                "--concurrency",
+                str(args.concurrency),
+                "--ramp",
+                str(args.ramp),
+            ]
+            cp = await asyncio.to_thread(
+                subprocess.run, cmd, capture_output=True, text=True, timeout=1800, check=False
+            )
+            if cp.returncode != 0:
+                print(f"driver failed:\n{cp.stderr[-3000:]}", file=sys.stderr)
+                return 2
+            if cp.stderr.strip():
+                print(cp.stderr.strip()[-3000:], file=sys.stderr)
+            result = json.loads(cp.stdout.strip().splitlines()[-1])
+            flow_failures = rt.fastagi.stats.failures - failures0
+            wall = time.monotonic() - t0
+            cpu_ast, cpu_srv = proc_cpu(pid) - a0, self_cpu() - s0
+    finally:
+        sandbox.down()
+        if not args.keep:
+            shutil.rmtree(settings.data, ignore_errors=True)
+
+    lat_ms = [1000 * x for x in result["latencies"]]
+    failed = result["failed"] + flow_failures
+    print(
+        f"IVR load: {args.calls} inbound calls arriving over {args.ramp:g} s, "
+        f"{args.concurrency} concurrent "
+        f"(peak {result['peak_concurrency']}), menu walk {' '.join(STEPS)}, "
+        f"wall {result['wall']:.1f} s, call p50 {result['call_p50']:.1f} s"
+    )
+    print(
+        f"prompt-start latency after a key press ({len(lat_ms)} samples): "
+        f"p50 {pct(lat_ms, 50):.1f} ms, p90 {pct(lat_ms, 90):.1f} ms, "
+        f"p99 {pct(lat_ms, 99):.1f} ms, max {max(lat_ms, default=float('nan')):.1f} ms "
+        f"(target p99 < 150 ms)"
+    )
+    steps = ", ".join(
+        f"{key[-2:] if len(key) > 2 else key} {1000 * pct(v, 50):.0f}/{1000 * pct(v, 99):.0f}"
+        for key, v in zip(STEPS, result["by_step"], strict=True)
+    )
+    print(f"  per key, p50/p99 ms: {steps}")
+    print(
+        f"  CPU during the run, in cores: Asterisk {cpu_ast / wall:.2f}, "
+        f"services (FastAGI + flows + DB) {cpu_srv / wall:.2f}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    detail = dict(result["failures"])
+    if flow_failures:
+        detail["flow raised (FastAGI failures)"] = flow_failures
+    print(
+        f"failed calls: {failed} of {args.calls} = {failed / max(1, args.calls):.1%} "
+        f"(target 0){' ' + json.dumps(detail, ensure_ascii=False) if detail else ''}"
+    )
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--concurrency", type=int, default=200)
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=10.0,
+        help="seconds over which the calls arrive (0: all at once); a call lasts ~80 s, "
+        "so all of them are up together",
+    )
+    p.add_argument(
+        "--components",
+        default="fastagi,ami",
+        help="runtime components in this process (default: FastAGI and the AMI listener)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the bench data directory")
+    p.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--ami-port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--secret", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.drive:
+        result = asyncio.run(
+            drive(args.ami_port, args.secret, args.calls, args.concurrency, args.ramp)
+        )
+        print(json.dumps(result))
+        return 0
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,594 @@
+"""The hotline's inbound flow (route ``inbound``): REQ-T1–T4, T7, T9, T10, T13, A1, A2, A4.
+
+Order of a call:
+
+1. ``common/recording_warning`` — before anything else (REQ-T4); the
+   dialplan has already started MixMonitor on ``HOTLINE_RECORDING`` and the
+   file is linked to the call row.
+2. Working hours (REQ-T2, T3): outside them, or on a public holiday, the
+   caller goes to the answering machine (``HOTLINE_NEXT=answering-machine``).
+3. The main menu (``*`` repeats, ``#`` goes back, three failed tries → an
+   operator):
+
+   ===  ====================================  ==========================  =====
+   key  branch                                where it ends               code
+   ===  ====================================  ==========================  =====
+   1    meter readings (REQ-T14)              ``meter-readings`` flow     Э
+   2    planned and emergency outages         announcement; 1 = operator  КЭ
+   3    connection and standard answers       sub-menu (REQ-T10)          С/Т/Об
+   4    debt and payments                     after identification (T9)   Об
+   0    operator                              queue                       Пр
+   ===  ====================================  ==========================  =====
+
+   Classification (REQ-A4), the pre-filled code of the appeal and of
+   ``HOTLINE_CLASS`` for the operator card: readings are household supply
+   (Э); outages are power quality (КЭ); connection questions С, tariffs Т,
+   payments, offices and debt Об (customer service); a plain request for
+   the operator, or failed input, Пр (other). The operator corrects it.
+4. Debt (REQ-T9, T13): only after the caller *keys in* the account number;
+   the calling number alone never unlocks it. Three failed tries → operator.
+5. Before the queue: the caller's position and the estimated wait (REQ-T7).
+
+Every call in working hours is registered as an appeal (REQ-A1, A2) when
+it leaves the menu — or when the caller hangs up — with the channel
+``phone``, the kind (consultation, appeal, meter reading), the category of
+the identified account (else ФЛ), the classification and the call link;
+its number goes to ``HOTLINE_APPEAL``. The call row gets the direction, the
+calling number, the recording and the IVR path; the AMI listener completes
+queue, operator and hangup data.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final
+
+from crm_bridge.appeals import AppealService, AppealView
+from crm_bridge.calls import CallService
+from crm_bridge.db import utcnow
+from crm_bridge.errors import NotIdentified
+from crm_bridge.identify import AccountCard, Identification, Identifier
+from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
+from crm_bridge.outages import OutageKind, OutageService, OutageView
+from ivr import say_ru
+from ivr.channel import CallerHangup, Channel
+from ivr.contract import Next, Var
+from ivr.flows.common import (
+    ChoiceStatus,
+    call_now,
+    choose,
+    deadline_rules,
+    host_path,
+    say_datetime,
+    working_hours,
+)
+from ivr.schedule import WorkingHours
+
+__all__ = ["CLASSIFICATION", "CONSULT_ANSWERS", "estimate_wait", "flow"]
+
+log = logging.getLogger(__name__)
+
+P_WARNING: Final = "common/recording_warning"
+P_WELCOME: Final = "common/welcome"
+P_MAIN: Final = "menu/main"
+P_HINT: Final = "common/repeat_back_hint"
+P_MAIN_REPEAT: Final = "menu/main_repeat"
+P_SORRY_OPERATOR: Final = "common/sorry_transfer_operator"
+P_CONNECTING: Final = "common/connecting_operator"
+P_QUEUE_POSITION: Final = "queue/position_is"
+P_QUEUE_WAIT: Final = "queue/estimated_wait"
+
+CLASSIFICATION: Final = {
+    "readings": ClassificationCode.E,
+    "outages": ClassificationCode.KE,
+    "consult": ClassificationCode.S,
+    "debt": ClassificationCode.OB,
+    "operator": ClassificationCode.PR,
+}
+"""REQ-A4 code pre-filled by the main-menu branch (see the module docstring)."""
+
+CONSULT_ANSWERS: Final[dict[str, tuple[tuple[str, ...], ClassificationCode, str]]] = {
+    "1": (("consult/tc_howto",), ClassificationCode.S, "как подать заявку на техприсоединение"),
+    "2": (
+        ("consult/tc_documents", "consult/tc_cost"),
+        ClassificationCode.S,
+        "документы и плата за техприсоединение",
+    ),
+    "3": (("consult/tariffs",), ClassificationCode.T, "тарифы"),
+    "4": (
+        ("consult/payment_methods", "consult/payment_due"),
+        ClassificationCode.OB,
+        "способы и сроки оплаты",
+    ),
+    "5": (
+        ("consult/office_hours", "consult/visit_booking"),
+        ClassificationCode.OB,
+        "офисы обслуживания и запись на приём",
+    ),
+}
+"""Standard answers of the consultation sub-menu (REQ-T10, T11): key →
+(prompts, classification, topic for the appeal)."""
+
+DEFAULT_HANDLE_SECONDS: Final = 180
+"""Average handling time per caller ahead, when the queue has no history."""
+
+
+@dataclass(slots=True)
+class _Account:
+    id: int
+    number: str
+    category: Category
+    ident: Identification
+
+
+@dataclass(slots=True)
+class _Call:
+    ch: Channel
+    deps: Any
+    now: datetime
+    hours: WorkingHours
+    recording: str = ""
+    open: bool = True
+    path: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    classification: ClassificationCode | None = None
+    kind: AppealKind = AppealKind.CONSULTATION
+    account: _Account | None = None
+    phone_account_id: int | None = None
+    phone_checked: bool = False
+    appeal: AppealView | None = None
+    registered: bool = False
+
+    def step(self, name: str, **detail: Any) -> None:
+        self.path.append(name)
+        self.ch.journal.add("step", name=name, **detail)
+
+    def classify(self, code: ClassificationCode) -> None:
+        self.classification = code
+
+
+# -- the flow -----------------------------------------------------------------------------
+
+
+async def flow(ch: Channel, deps: Any) -> None:
+    hours = working_hours(deps)
+    call = _Call(ch, deps, utcnow(), hours)
+    try:
+        await ch.answer()
+        # Silent look-ups first, so that a caller who hangs up during the
+        # warning still leaves a complete call row.
+        call.recording = await ch.get_var(Var.RECORDING) or ""
+        call.now = await call_now(ch, deps)
+        call.open = hours.is_open(call.now)
+        # REQ-T4: the first thing the caller hears, and heard in full (no barge-in).
+        await ch.play(P_WARNING, escape="")
+        await _upsert_call(call)
+        if not call.open:
+            call.step("answering-machine", open=False)
+            await ch.set_var(Var.OPEN, "0")
+            await _upsert_call(call)
+            await ch.next(Next.ANSWERING_MACHINE)
+            return
+        await ch.set_var(Var.OPEN, "1")
+        await ch.play(P_WELCOME)
+        where = await _main_menu(call)
+    except CallerHangup:
+        call.step("hangup")
+        if call.open:
+            await _register(call, hung_up=True)
+        else:
+            await _upsert_call(call, ended=True)
+        raise
+    await _register(call)
+    variables: dict[str, str] = {}
+    if call.appeal is not None:
+        variables[Var.APPEAL] = call.appeal.number
+    variables[Var.CLASSIFICATION] = (call.classification or ClassificationCode.PR).value
+    if call.account is not None:
+        variables[Var.ACCOUNT] = call.account.number
+    if where is Next.QUEUE:
+        await _announce_queue(call)
+    await ch.next(where, **variables)
+
+
+async def _main_menu(call: _Call) -> Next:
+    ch = call.ch
+    prompts: tuple[str, ...] = (P_MAIN, P_HINT)
+    while True:
+        call.step("menu")
+        choice = await choose(ch, prompts, "12340", name="main", back=False, return_repeat=True)
+        prompts = (P_MAIN,)
+        if choice.status is ChoiceStatus.REPEAT:
+            prompts = (P_MAIN_REPEAT, P_MAIN)
+            continue
+        if choice.status is ChoiceStatus.FAILED:
+            return await _to_operator(call, failed=True)
+        key = choice.key
+        result: Next | None
+        if key == "1":
+            result = await _readings(call)
+        elif key == "2":
+            result = await _outages(call)
+        elif key == "3":
+            result = await _consult(call)
+        elif key == "4":
+            result = await _debt(call)
+        else:
+            call.classify(call.classification or CLASSIFICATION["operator"])
+            result = await _to_operator(call)
+        if result is not None:
+            return result
+
+
+async def _to_operator(call: _Call, *, failed: bool = False, announce: bool = True) -> Next:
+    """The operator queue; ``failed``: after repeated wrong or no input."""
+    call.step("operator", failed=failed)
+    call.kind = AppealKind.APPEAL if call.kind is not AppealKind.METER_READING else call.kind
+    if call.classification is None:
+        call.classify(CLASSIFICATION["operator"])
+    if failed:
+        call.topics.append("не удалось выбрать пункт меню")
+        await call.ch.play(P_SORRY_OPERATOR)
+    elif announce:
+        await call.ch.play(P_CONNECTING)
+    call.topics.append("соединение с оператором")
+    return Next.QUEUE
+
+
+# -- 1: meter readings --------------------------------------------------------------------
+
+
+async def _readings(call: _Call) -> Next:
+    call.step("readings")
+    call.classify(CLASSIFICATION["readings"])
+    call.kind = AppealKind.METER_READING
+    call.topics.append("передача показаний")
+    return Next.METER_READINGS
+
+
+# -- 2: outages ---------------------------------------------------------------------------
+
+
+async def _outages(call: _Call) -> Next | None:
+    ch, deps = call.ch, call.deps
+    call.step("outages")
+    call.classify(CLASSIFICATION["outages"])
+    call.topics.append("отключения электроэнергии")
+    account_id = await _outage_account(call)
+    found: list[OutageView] = []
+    if account_id is not None:
+        service = OutageService(deps.db)
+        found = await deps.run_db(lambda: service.affecting(account_id=account_id, now=call.now))
+    ch.journal.add(
+        "step", name="outages-found", count=len(found), address_known=account_id is not None
+    )
+    while True:
+        if account_id is None:
+            await ch.play("outage/more_info_site")
+        else:
+            await _announce_outages(call, found)
+        choice = await choose(
+            ch,
+            ("outage/report_outage", P_HINT),
+            "1",
+            name="outages",
+            return_repeat=True,
+        )
+        if choice.status is ChoiceStatus.REPEAT:
+            continue
+        if choice.status is ChoiceStatus.BACK:
+            return None
+        if choice.status is ChoiceStatus.FAILED:
+            return await _to_operator(call, failed=True)
+        call.topics.append("сообщение об отсутствии электроэнергии")
+        return await _to_operator(call)
+
+
+async def _outage_account(call: _Call) -> int | None:
+    """The account whose address the announcement is about: the identified
+    one, else the only account of the calling number (outage schedules are
+    public, so the caller ID is enough here, unlike for debt), else one the
+    caller keys in."""
+    if call.account is not None:
+        return call.account.id
+    deps = call.deps
+    if not call.phone_checked:
+        call.phone_checked = True
+        identifier = Identifier(deps.db)
+        number = call.ch.caller_number
+        ident = await deps.run_db(identifier.by_phone, number)
+        call.phone_account_id = ident.account_id
+    if call.phone_account_id is not None:
+        return call.phone_account_id
+    result = await call.ch.read_digits(
+        "outage/enter_account",
+        max_digits=20,
+        timeout=6.0,
+        inter_digit_timeout=4.0,
+        attempts=1,
+        retry_prompt=None,
+    )
+    if not result.digits:
+        return None
+    ident = await deps.run_db(Identifier(deps.db).by_account, result.digits)
+    if ident.account_id is None:
+        await call.ch.play("ident/account_not_found")
+        return None
+    return ident.account_id
+
+
+async def _announce_outages(call: _Call, found: list[OutageView]) -> None:
+    ch, zone = call.ch, call.hours.zone
+    if not found:
+        await ch.play("outage/none_at_address")
+        return
+    for outage in found:
+        if outage.kind is OutageKind.EMERGENCY:
+            await ch.play("outage/emergency_works", "outage/estimated_restore")
+            await say_datetime(ch, outage.ends_at, zone)
+        else:
+            await ch.play("outage/planned_at_address", "outage/from")
+            await say_datetime(ch, outage.starts_at, zone)
+            await ch.play("outage/to")
+            await say_datetime(ch, outage.ends_at, zone)
+            await ch.play("outage/reason_repair")
+
+
+# -- 3: consultations ---------------------------------------------------------------------
+
+
+async def _consult(call: _Call) -> Next | None:
+    ch = call.ch
+    call.step("consult")
+    call.classify(CLASSIFICATION["consult"])
+    while True:
+        choice = await choose(ch, ("consult/menu",), "123450", name="consult")
+        if choice.status is ChoiceStatus.BACK:
+            return None
+        if choice.status is ChoiceStatus.FAILED:
+            return await _to_operator(call, failed=True)
+        if choice.key == "0":
+            call.topics.append("консультация специалиста")
+            await ch.play("consult/specialist_transfer")
+            return await _to_operator(call, announce=False)
+        assert choice.key is not None
+        prompts, code, topic = CONSULT_ANSWERS[choice.key]
+        call.step(f"consult:{choice.key}")
+        call.classify(code)
+        call.topics.append(topic)
+        after = await _answer(call, prompts)
+        if after is not None:
+            return after
+
+
+async def _answer(call: _Call, prompts: tuple[str, ...]) -> Next | None:
+    """Play a standard answer; ``*`` repeats it, ``#`` returns to the
+    sub-menu (None), ``0`` the operator."""
+    ch = call.ch
+    while True:
+        key = await ch.play(*prompts)
+        if key not in ("*", "#", "0"):
+            choice = await choose(
+                ch, ("consult/after_answer",), "0", name="consult-answer", return_repeat=True
+            )
+            if choice.status is ChoiceStatus.FAILED:
+                return await _to_operator(call, failed=True)
+            key = {ChoiceStatus.REPEAT: "*", ChoiceStatus.BACK: "#"}.get(choice.status, choice.key)
+        if key == "*":
+            continue
+        if key == "#":
+            return None
+        return await _to_operator(call)
+
+
+# -- 4: debt and payments (REQ-T9) ---------------------------------------------------------
+
+
+async def _debt(call: _Call) -> Next | None:
+    ch, deps = call.ch, call.deps
+    call.step("debt")
+    call.classify(CLASSIFICATION["debt"])
+    call.topics.append("задолженность и оплата")
+    if call.account is None:
+        # A caller who knows the number may key it in during this prompt.
+        early = await ch.play("ident/required_for_debt")
+        if not await _identify(call, early if early and early.isdigit() else ""):
+            call.step("debt:not-identified")
+            await ch.play("ident/not_identified")
+            return await _to_operator(call, announce=False)
+    assert call.account is not None
+    identifier = Identifier(deps.db)
+    try:
+        card = await deps.run_db(identifier.card, call.account.ident)
+    except NotIdentified:
+        log.warning("call %s: identification no longer valid", ch.call_id)
+        await ch.play("ident/not_identified")
+        return await _to_operator(call, announce=False)
+    call.step("debt:balance")
+    while True:
+        await _speak_balance(call, card)
+        choice = await choose(ch, ("debt/options",), "10", name="debt", return_repeat=True)
+        if choice.status is ChoiceStatus.REPEAT:
+            continue
+        if choice.status is ChoiceStatus.BACK:
+            return None
+        if choice.status is ChoiceStatus.FAILED:
+            return await _to_operator(call, failed=True)
+        if choice.key == "0":
+            return await _to_operator(call)
+        call.step("debt:payment-methods")
+        call.topics.append("способы оплаты")
+        await ch.play("consult/payment_methods", "consult/payment_due")
+
+
+async def _identify(call: _Call, early: str = "") -> bool:
+    """The caller keys in the account number (REQ-T9): three tries.
+
+    ``early``: the first digit, keyed in during the previous prompt (type-ahead);
+    the rest of the number follows without the «enter the account» prompt."""
+    ch, deps = call.ch, call.deps
+    identifier = Identifier(deps.db)
+    for attempt in range(1, 4):
+        result = await ch.read_digits(
+            () if early else "ident/enter_account",
+            max_digits=20,
+            timeout=4.0 if early else 6.0,
+            inter_digit_timeout=4.0,
+            attempts=1,
+            retry_prompt=None,
+            allow_empty_terminator=bool(early),
+        )
+        if early:
+            result = replace(result, digits=early + (result.digits or ""))
+            early = ""
+        if not result.digits:
+            ch.journal.add("step", name="ident", attempt=attempt, result="no-input")
+            if attempt < 3:
+                await ch.play("common/no_input")
+            continue
+        ident = await deps.run_db(identifier.by_account, result.digits)
+        if ident.allows_confidential and ident.account_id is not None:
+            number, category = await deps.run_db(_account_brief, deps.db, ident.account_id)
+            call.account = _Account(ident.account_id, number, category, ident)
+            ch.journal.add("step", name="ident", attempt=attempt, result="identified")
+            await ch.play("ident/identified")
+            return True
+        ch.journal.add("step", name="ident", attempt=attempt, result="not-found")
+        await ch.play("ident/account_not_found")
+    return False
+
+
+def _account_brief(db: Any, account_id: int) -> tuple[str, Category]:
+    from crm_bridge.models import Account
+
+    with db.session(readonly=True) as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        return account.number, account.category
+
+
+async def _speak_balance(call: _Call, card: AccountCard) -> None:
+    ch = call.ch
+    debt = card.debt
+    if debt > 0:
+        await ch.play("debt/your_debt_is")
+        await ch.say("money", str(debt), say_ru.money_tokens(debt))
+    elif debt < 0:
+        await ch.play("debt/overpayment_is")
+        await ch.say("money", str(-debt), say_ru.money_tokens(-debt))
+    else:
+        await ch.play("debt/no_debt")
+        return
+    if card.debt_as_of is not None:
+        await ch.play("debt/as_of")
+        await ch.say("date", card.debt_as_of.isoformat(), say_ru.date_tokens(card.debt_as_of))
+
+
+# -- queue (REQ-T7) ------------------------------------------------------------------------
+
+
+def estimate_wait(
+    position: int,
+    *,
+    logged_in: int,
+    free: int,
+    holdtime: int,
+    handle_seconds: int = DEFAULT_HANDLE_SECONDS,
+) -> int:
+    """Estimated wait in seconds for the caller at ``position`` (1 = next).
+
+    The queue's average hold time when it has one; else the callers ahead
+    shared among the logged-in operators, each taking ``handle_seconds``.
+    Never below one minute when nobody is free (it is spoken in minutes).
+    """
+    if position <= free:
+        return 0
+    if holdtime > 0:
+        estimate = holdtime * max(1, math.ceil(position / max(1, logged_in)))
+    else:
+        estimate = math.ceil(position / max(1, logged_in)) * handle_seconds
+    return max(60, estimate)
+
+
+async def _announce_queue(call: _Call) -> None:
+    """«Ваш номер в очереди N, примерное время ожидания M минут»."""
+    ch, queue = call.ch, call.deps.settings.queue_name
+    waiting = _int(await ch.get_var(f"QUEUE_WAITING_COUNT({queue})"))
+    logged = _int(await ch.get_var(f"QUEUE_MEMBER({queue},logged)"))
+    free = _int(await ch.get_var(f"QUEUE_MEMBER({queue},free)"))
+    await ch.get_var(f"QUEUE_VARIABLES({queue})")  # sets QUEUEHOLDTIME on the channel
+    holdtime = _int(await ch.get_var("QUEUEHOLDTIME"))
+    position = waiting + 1
+    wait = estimate_wait(position, logged_in=logged, free=free, holdtime=holdtime)
+    ch.journal.add(
+        "step", name="queue-info", position=position, wait=wait, logged=logged, free=free
+    )
+    if wait == 0:
+        return
+    minutes = math.ceil(wait / 60)
+    await ch.play(P_QUEUE_POSITION)
+    await ch.say("number", str(position), say_ru.number_tokens(position))
+    await ch.play(P_QUEUE_WAIT)
+    await ch.say("duration", str(minutes * 60), say_ru.quantity_tokens(minutes, "minute"))
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(str(value or "0").strip() or 0)
+    except ValueError:
+        return 0
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+async def _upsert_call(call: _Call, *, ended: bool = False) -> None:
+    ch, deps = call.ch, call.deps
+    if not ch.call_id:
+        return
+    values: dict[str, Any] = {
+        "linkedid": ch.linked_id,
+        "direction": "in",
+        "caller_number": ch.caller_number,
+        "ivr_path": list(call.path),
+    }
+    if call.recording:
+        values["recording_file"] = str(host_path(deps.settings, call.recording + ".wav"))
+    if call.account is not None:
+        values["account_id"] = call.account.id
+    if ended:
+        values["ended_at"] = utcnow()
+    service = CallService(deps.db)
+    await deps.run_db(lambda: service.upsert(ch.call_id, **values))
+
+
+async def _register(call: _Call, *, hung_up: bool = False) -> None:
+    """REQ-A1/A2: register the contact (once), link it to the call row."""
+    if call.registered:
+        return
+    call.registered = True
+    ch, deps = call.ch, call.deps
+    await _upsert_call(call, ended=hung_up)
+    service = AppealService(deps.db, rules=deadline_rules(deps))
+    topics = "; ".join(dict.fromkeys(call.topics)) or "без выбора пункта меню"
+    content = f"Звонок на горячую линию: {topics}."
+    if hung_up:
+        content += " Абонент завершил звонок в голосовом меню."
+    account = call.account
+    call.appeal = await deps.run_db(
+        lambda: service.register(
+            channel=AppealChannel.PHONE,
+            kind=call.kind,
+            category=account.category if account else Category.FL,
+            content=content,
+            classification=call.classification or ClassificationCode.PR,
+            account_id=account.id if account else None,
+            call_uniqueid=ch.call_id or None,
+            received_at=call.now,
+            reply_contact=ch.caller_number,
+        )
+    )
+    ch.journal.add("step", name="appeal", number=call.appeal.number)

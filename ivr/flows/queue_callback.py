@@ -1,0 +1,125 @@
+"""The callback offer after a long wait in the queue (route ``queue-callback``): REQ-T8.
+
+The queue context runs ``Queue(…,${HOTLINE_CALLBACK_AFTER})``; when that
+times out (default 120 s, ``settings.queue_callback_after``; a call may
+override the channel variable) this flow offers a callback: 1 takes it, the
+caller confirms the calling number (1) or keys another one (2), and a
+pending callback task is created — due now when operators are at work,
+else at the next opening (REQ-T6) — linked to the call's appeal
+(``HOTLINE_APPEAL``). Anything else (or silence) returns the caller to the
+queue (``HOTLINE_NEXT=queue``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crm_bridge.appeals import AppealService
+from crm_bridge.calls import CallService
+from crm_bridge.errors import AppealNotFound
+from crm_bridge.phones import is_valid_phone, try_normalize_phone
+from ivr import say_ru
+from ivr.channel import Channel
+from ivr.contract import Next, Var
+from ivr.flows.common import (
+    ChoiceStatus,
+    call_now,
+    callback_window,
+    choose,
+    create_callback,
+    working_hours,
+)
+
+__all__ = ["flow"]
+
+log = logging.getLogger(__name__)
+
+
+async def flow(ch: Channel, deps: Any) -> None:
+    ch.journal.add("step", name="callback-offer")
+    offer = await choose(
+        ch,
+        ("queue/callback_offer",),
+        "1",
+        name="callback-offer",
+        attempts=1,
+        back=False,
+        quiet_failure=True,
+    )
+    if not (offer.status is ChoiceStatus.OK and offer.key == "1"):
+        await _back_to_queue(ch)
+        return
+    phone = await _phone(ch)
+    if phone is None:
+        await _back_to_queue(ch)
+        return
+    now = await call_now(ch, deps)
+    hours = working_hours(deps)
+    start, end = callback_window(hours, now)
+    appeal_number = await ch.get_var(Var.APPEAL)
+    appeal_id, account_id = await deps.run_db(_appeal_ids, deps.db, appeal_number)
+
+    def create() -> int:
+        task = create_callback(
+            deps.db,
+            phone=phone,
+            due_at=start,
+            window_start=start,
+            window_end=end,
+            appeal_id=appeal_id,
+            account_id=account_id,
+            note="Обратный звонок вместо ожидания в очереди (REQ-T8).",
+        )
+        if ch.call_id:
+            calls = CallService(deps.db)
+            current = calls.get(ch.call_id)
+            path = [*(current.ivr_path if current else ()), "queue-callback"]
+            calls.upsert(ch.call_id, ivr_path=path, outcome="callback")
+        return task
+
+    callback_id = await deps.run_db(create)
+    ch.journal.add("step", name="callback", id=callback_id, open=hours.is_open(now))
+    await ch.play("queue/will_call_number")
+    await ch.say("phone", phone, say_ru.phone_tokens(phone))
+    await ch.play(
+        "queue/callback_registered" if hours.is_open(now) else "queue/callback_registered_hours"
+    )
+    await ch.hangup()
+
+
+async def _phone(ch: Channel) -> str | None:
+    caller = try_normalize_phone(ch.caller_number) if ch.caller_number else None
+    if caller:
+        choice = await choose(ch, ("queue/confirm_number",), "12", name="callback-number")
+        if choice.status is not ChoiceStatus.OK:
+            return None
+        if choice.key == "1":
+            return caller
+    result = await ch.read_digits(
+        "queue/enter_number",
+        max_digits=12,
+        timeout=8.0,
+        inter_digit_timeout=4.0,
+        attempts=3,
+        valid=is_valid_phone,
+        retry_prompt="queue/invalid_number",
+    )
+    return try_normalize_phone(result.digits) if result.digits else None
+
+
+async def _back_to_queue(ch: Channel) -> None:
+    ch.journal.add("step", name="callback-declined")
+    await ch.play("queue/back_to_queue")
+    await ch.next(Next.QUEUE)
+
+
+def _appeal_ids(db: Any, number: str | None) -> tuple[int | None, int | None]:
+    if not number:
+        return None, None
+    try:
+        appeal = AppealService(db).get_by_number(number)
+    except AppealNotFound:
+        log.warning("callback: appeal of the call not found")
+        return None, None
+    return appeal.id, appeal.account_id
