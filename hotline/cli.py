@@ -96,6 +96,12 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from ivr.speech_models import main_models
+
+    return main_models(_settings(args), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hotline", description="Горячая линия: контакт-центр на Asterisk"
@@ -130,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database")
     db.add_argument("action", choices=["upgrade", "demo-data"])
     db.set_defaults(fn=cmd_db)
+
+    from ivr.speech_models import add_models_parser
+
+    add_models_parser(sub).set_defaults(fn=cmd_models)
+
+    from autoinformer.cli import add_campaign_parser
+
+    add_campaign_parser(sub)
     return p
 
 

@@ -74,6 +74,44 @@ class Settings:
     """Loads the test-only dialplan (the simulated caller and network)."""
     log_level: str = "INFO"
     node_name: str = "node1"
+    # meter readings (REQ-T14; crm_bridge.readings, ivr.flows.meter_readings)
+    readings_period_start_day: int = 15
+    """First day of the month of the reading period (inclusive)."""
+    readings_period_end_day: int = 25
+    """Last day of the month of the reading period (inclusive; may be < start: wraps)."""
+    readings_max_daily_kwh: int = 100
+    """Plausibility bound: more kWh per day since the previous reading asks for a
+    second confirmation and flags the reading for review."""
+    readings_billing_url: str = ""
+    """Where ``POST /readings/push`` sends accepted readings (JSON); empty: disabled."""
+    speech_mode: str = "auto"
+    """``auto`` (AudioSocket streaming, record-then-recognise if it fails),
+    ``record`` (record-then-recognise only), ``off`` (keypad only)."""
+    speech_language: str = "ru"
+    """Language pack of the readings recogniser (grammar + parser), see ivr.speech_lang."""
+    # autoinformer (REQ-O1–O11; autoinformer.dialer, autoinformer.email)
+    outbound_trunk: str = "PJSIP/{number}@trunk"
+    """Dial string of an outbound call; ``{number}`` is the callee's digits
+    (``79001234567``). Tests: ``Local/{number}@hotline-test-network``."""
+    outbound_caller_id: str = ""
+    """Caller ID shown to the callee (empty: the trunk's default)."""
+    dialer_lines: int = 30
+    """Simultaneous outbound calls of one dialer worker (trunk lines)."""
+    dialer_cps: int = 5
+    """Outbound call attempts started per second, at most."""
+    dialer_max_call_seconds: int = 1800
+    """An answered call still up after this long is checked with Asterisk."""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "autoinform@example.invalid"
+    smtp_user: str = ""
+    smtp_password: str = ""
+
+    # external CRM / billing webhook (crm_bridge.webhook)
+    webhook_url: str = ""
+    """Where appeals and readings are pushed (JSON, signed); empty: disabled."""
+    webhook_secret: str = ""
+    """HMAC-SHA256 key of the webhook signature; empty: generated into the data dir."""
 
     # -- derived ------------------------------------------------------------
     @property

@@ -48,6 +48,12 @@ def _subapps() -> list[tuple[str, SubAppFactory]]:
         log.debug("autoinformer.web not present")
     else:
         out.append(("/dispatcher/", create_dispatcher_app))
+    try:
+        from crm_bridge.readings_web import create_readings_app
+    except ImportError:
+        log.debug("crm_bridge.readings_web not present")
+    else:
+        out.append(("/readings/", create_readings_app))
     return out
 
 
@@ -57,6 +63,7 @@ async def index(request: web.Request) -> web.Response:
         for m, t in (
             ("/dispatcher/", "Пульт диспетчера (автоинформатор)"),
             ("/operator/", "Рабочее место оператора"),
+            ("/readings/", "Показания приборов учёта: выгрузка в биллинг"),
             ("/health", "Состояние системы"),
         )
     )

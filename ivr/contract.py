@@ -77,6 +77,13 @@ class Var(StrEnum):
     """Global (overridable per call): seconds in the queue before the callback offer (REQ-T8)."""
     FALLBACK = "HOTLINE_FALLBACK"
     """Set to ``1`` when the caller went through the fallback branch."""
+    AMD = "HOTLINE_AMD"
+    """Outbound: answering-machine detection of the campaign: ``off``,
+    ``message`` (leave the message after the beep) or ``retry``."""
+    TEST_NOW = "HOTLINE_TEST_NOW"
+    """TEST MODE ONLY (honoured when ``settings.test_mode``): an ISO 8601
+    datetime with offset the inbound flows use as "now" for working hours,
+    holidays and deadlines (e.g. set through Originate variables)."""
 
 
 class Next(StrEnum):
@@ -103,6 +110,9 @@ class Context(StrEnum):
     BENCH_DIALPLAN = "hotline-bench-dialplan"
     TEST_CALLER = "hotline-test-caller"
     """Test/demo only: the Local channel half that plays the caller."""
+    TEST_NETWORK = "hotline-test-network"
+    """Test/bench only: the simulated telephone network of outbound calls
+    (the dialled number decides how the callee behaves)."""
 
 
 STATUS_OK = "OK"

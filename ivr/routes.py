@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from autoinformer import flow as autoinformer_flow
 from ivr.contract import Route
 from ivr.fastagi import RouteTable
-from ivr.flows import selftest
+from ivr.flows import answering_machine, hotline, meter_readings, queue_callback, selftest
 
 
 def build_routes() -> RouteTable:
@@ -12,6 +13,11 @@ def build_routes() -> RouteTable:
     table.add(Route.SELFTEST, selftest.selftest)
     table.add(Route.SELFTEST_FAIL, selftest.selftest_fail)
     table.add(Route.BENCH_MENU, selftest.bench_menu)
+    table.add(Route.METER_READINGS, meter_readings.flow)
+    table.add(Route.INBOUND, hotline.flow)
+    table.add(Route.ANSWERING_MACHINE, answering_machine.flow)
+    table.add(Route.QUEUE_CALLBACK, queue_callback.flow)
+    table.add(Route.OUTBOUND_MESSAGE, autoinformer_flow.outbound_message)
     return table
 
 

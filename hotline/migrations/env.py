@@ -27,6 +27,12 @@ logger = logging.getLogger(__name__)
 
 def _target_metadata() -> list[MetaData]:
     metadatas = [Base.metadata]
+    # Capability tables that share crm_bridge's Base (reading_billing,
+    # outages, outbox_messages): imported so autogenerate sees them.
+    import crm_bridge.outages
+    import crm_bridge.readings
+    import crm_bridge.webhook  # noqa: F401
+
     try:
         # The autoinformer slice adds its tables later; until its models module
         # exists the schema is the CRM's alone. Its tables normally share
