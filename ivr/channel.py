@@ -283,19 +283,29 @@ class AgiChannel:
         """
         if isinstance(prompts, str):
             prompts = [prompts]
+        # Several digits with a prompt: collected inside Asterisk by one GET
+        # DATA (the prompt, barge-in and every digit up to "#"). Asterisk's AGI
+        # loop discards DTMF that arrives between two AGI commands, so a
+        # WAIT FOR DIGIT per digit loses keys when the machine is busy.
+        in_asterisk = max_digits > 1 and bool(prompts) and terminator == "#"
         reason = "timeout"
         for attempt in range(1, attempts + 1):
             buf = ""
-            first = await self.play(*prompts)
-            if first is None:
-                first = await self.wait_digit(timeout)
-            if first is not None:
-                buf = first
-                while len(buf) < max_digits and not (max_digits > 1 and buf.endswith(terminator)):
-                    d = await self.wait_digit(inter_digit_timeout)
-                    if d is None:
-                        break
-                    buf += d
+            if in_asterisk:
+                buf = await self._get_data(prompts, timeout, max_digits)
+            else:
+                first = await self.play(*prompts)
+                if first is None:
+                    first = await self.wait_digit(timeout)
+                if first is not None:
+                    buf = first
+                    while len(buf) < max_digits and not (
+                        max_digits > 1 and buf.endswith(terminator)
+                    ):
+                        d = await self.wait_digit(inter_digit_timeout)
+                        if d is None:
+                            break
+                        buf += d
             digits = buf
             if max_digits > 1 and digits.endswith(terminator):
                 digits = digits[: -len(terminator)]
@@ -313,6 +323,23 @@ class AgiChannel:
             if attempt < attempts and retry_prompt and reason == "invalid":
                 await self.play(retry_prompt)
         return DigitsResult(None, reason, attempts)
+
+    async def _get_data(self, prompts: Sequence[str], timeout: float, max_digits: int) -> str:
+        """One ``GET DATA``: what the caller keyed, with the terminator
+        appended when "#" ended the input (as the per-digit loop sees it)."""
+        for pid in prompts:
+            self.journal.add("prompt", id=pid)
+        files = "&".join(self.resolver.prompt(pid) for pid in prompts)
+        resp = await self.command(f"GET DATA {files} {int(timeout * 1000)} {int(max_digits)}")
+        self._check_hangup(resp)
+        digits = "".join(c for c in resp.result if c in ALL_KEYS)
+        # Ended by "#": marked like a typed terminator, so that "#" alone stays
+        # distinguishable from silence.
+        if "timeout" not in resp.data and len(digits) < max_digits:
+            digits += "#"
+        if digits:
+            self.journal.add("dtmf", digits=digits)
+        return digits
 
     async def record(
         self,
