@@ -597,8 +597,9 @@ class CallListener:
             values["queue_left_at"] = at
 
         async def work() -> None:
-            await self._upsert(st, values, first=False)
-            await self._db(self._set_outcome, st.uniqueid, outcome)
+            # End time and outcome in one write: no reader sees an ended call
+            # without its outcome.
+            await self._db(self._end_call, st.uniqueid, values, outcome)
             await self._journal(st.uniqueid, "hangup", {"cause": cause, "outcome": outcome.value})
             if self.bus is not None and st.operator_id is not None:
                 self.bus.publish(
@@ -652,14 +653,16 @@ class CallListener:
             values["recording_file"] = f"{found[VAR_RECORDING]}.wav"
         return values
 
-    def _set_outcome(self, uniqueid: str, outcome: Outcome) -> None:
-        """Set the outcome unless another writer (the IVR) set its own."""
+    def _end_call(self, uniqueid: str, values: dict[str, Any], outcome: Outcome) -> None:
+        """Store the end of a call with its outcome, unless another writer (the
+        IVR) set its own outcome."""
         current = self.calls.get(uniqueid)
-        if current is not None and current.outcome and current.outcome not in _OWN_OUTCOMES:
-            return
-        if current is not None and current.outcome == Outcome.ENDED_ABUSIVE:
-            return
-        self.calls.upsert(uniqueid, outcome=outcome.value)
+        keep = (
+            current is not None
+            and bool(current.outcome)
+            and (current.outcome not in _OWN_OUTCOMES or current.outcome == Outcome.ENDED_ABUSIVE)
+        )
+        self.calls.upsert(uniqueid, **(values if keep else {**values, "outcome": outcome.value}))
 
     def _open_calls(self, before: datetime) -> list[str]:
         with self.db.session() as session:
