@@ -101,7 +101,8 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
                     item = str(e.detail["id"])
                     print(f"     · {catalogue.text(item) if item in catalogue else item}")
                 elif e.kind == "say":
-                    print(f"     · [{e.detail.get('what')}] {e.detail.get('value')}")
+                    spoken = e.detail.get("text") or e.detail.get("value")
+                    print(f"     · {spoken}  [{e.detail.get('what')} {e.detail.get('value')}]")
                 elif e.kind == "input" or (
                     e.kind == "var"
                     and e.detail.get("name")
