@@ -167,12 +167,11 @@ async def login(request: web.Request) -> web.Response:
 
 
 def _check_login(db: Any, login_name: str, password: str) -> dict[str, str] | None:
-    from crm_bridge.models import Operator
-    from crm_bridge.passwords import verify_password
+    from crm_bridge.passwords import authenticate
 
     with db.session(readonly=True) as s:
-        op = s.scalars(select(Operator).where(Operator.login == login_name)).first()
-        if op is None or not op.active or not verify_password(password, op.password_hash):
+        op = authenticate(s, login_name, password)
+        if op is None:
             return None
         role = str(getattr(op.role, "value", op.role))
         if role not in LOGIN_ROLES:

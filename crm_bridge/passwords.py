@@ -9,9 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["hash_password", "verify_password"]
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crm_bridge.models import Operator
+
+__all__ = ["authenticate", "hash_password", "verify_password"]
 
 _N: Final = 2**14
 _R: Final = 8
@@ -45,3 +50,21 @@ def verify_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(digest, expected)
+
+
+def authenticate(session: Session, login: str, password: str) -> Operator | None:
+    """The active operator with this login and password, else None (every
+    web log-in — operator's workplace, readings, dispatcher console — uses it;
+    each then checks the role it admits)."""
+    from sqlalchemy import select
+
+    from crm_bridge.models import Operator
+
+    if not login or not password:
+        return None
+    op = session.execute(
+        select(Operator).where(Operator.login == login, Operator.active.is_(True))
+    ).scalar_one_or_none()
+    if op is None or not verify_password(password, op.password_hash):
+        return None
+    return op

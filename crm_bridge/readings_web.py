@@ -41,10 +41,9 @@ from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
 
 from crm_bridge.models import Operator, OperatorRole, ReadingStatus
-from crm_bridge.passwords import verify_password
+from crm_bridge.passwords import authenticate
 from crm_bridge.readings import ReadingService, export_csv, export_xlsx
 from crm_bridge.web import SessionSigner
 from crm_bridge.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, webhook_secret
@@ -225,10 +224,8 @@ async def _basic_user(request: web.Request, header: str) -> User | None:
 
     def check() -> User | None:
         with db.session() as session:
-            op = session.execute(
-                select(Operator).where(Operator.login == login, Operator.active.is_(True))
-            ).scalar_one_or_none()
-            if op is None or not verify_password(password, op.password_hash):
+            op = authenticate(session, login, password)
+            if op is None:
                 return None
             return User(op.id, op.name, op.role is OperatorRole.SUPERVISOR, None)
 
@@ -356,10 +353,8 @@ async def login(request: web.Request) -> web.Response:
 
     def check() -> tuple[int, bool] | None:
         with db.session() as session:
-            op = session.execute(
-                select(Operator).where(Operator.login == login_name, Operator.active.is_(True))
-            ).scalar_one_or_none()
-            if op is None or not verify_password(password, op.password_hash):
+            op = authenticate(session, login_name, password)
+            if op is None:
                 return None
             return op.id, op.role is OperatorRole.SUPERVISOR
 

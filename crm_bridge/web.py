@@ -74,7 +74,7 @@ from crm_bridge.models import (
     OperatorRole,
     Reading,
 )
-from crm_bridge.passwords import verify_password
+from crm_bridge.passwords import authenticate
 
 __all__ = ["OperatorSession", "SessionSigner", "build_card", "create_operator_app"]
 
@@ -622,12 +622,8 @@ async def login(request: web.Request) -> web.Response:
 
     def check() -> int | None:
         with db.session() as session:
-            op = session.execute(
-                select(Operator).where(Operator.login == login_name, Operator.active.is_(True))
-            ).scalar_one_or_none()
-            if op is None or op.role not in _WORKPLACE_ROLES:
-                return None
-            return op.id if verify_password(password, op.password_hash) else None
+            op = authenticate(session, login_name, password)
+            return op.id if op is not None and op.role in _WORKPLACE_ROLES else None
 
     operator_id = await _db(request, check) if login_name and password else None
     if operator_id is None:

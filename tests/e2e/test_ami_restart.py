@@ -11,7 +11,6 @@ went down), and a call placed after the restart is followed as before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,25 +19,12 @@ from sqlalchemy import func, select
 from crm_bridge.ami_listener import Outcome
 from crm_bridge.calls import CallService
 from crm_bridge.models import Call
+from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk]
 
 TEST_CONTEXT = "hotline-test-crm"
 NO_IVR = {"TEST_SKIP_IVR": "1", "TEST_CLASS": "Пр"}
-
-
-async def until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def _rows(db: Any, uniqueid: str) -> int:

@@ -22,6 +22,7 @@ from autoinformer.contacts import ContactListService
 from autoinformer.models import Attempt
 from hotline.ami import AmiClient
 from tests.autoinformer.helpers import TEST_TRUNK, always_open, daytime_zone, make_accounts
+from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -96,20 +97,6 @@ def phone(code: str) -> str:
     return f"+7900{next(_SEQ) + 70000:05d}{code}"
 
 
-async def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
 async def run_campaign(runtime: Any, phones: list[str], **options: Any) -> int:
     services = runtime.services
     db = services.db
@@ -146,7 +133,7 @@ async def finished(runtime: Any, cid: int, timeout: float = 90.0) -> Any:
         st = await runtime.services.run_db(cs.stats, cid)
         return st.status == "completed"
 
-    await wait_until(done, timeout, f"campaign {cid} to complete")
+    await until(done, timeout, f"campaign {cid} to complete")
     return await runtime.services.run_db(cs.stats, cid)
 
 
@@ -189,7 +176,7 @@ async def test_outcomes_and_retries_as_they_happened(runtime, dialer, observer) 
         assert all(r.result == result for r in rows)
         # Asterisk's own record of each attempt agrees with the row.
         for r in rows:
-            await wait_until(lambda r=r: obs_hangup(observer, r), 10, "Hangup event")
+            await until(lambda r=r: obs_hangup(observer, r), 10, "Hangup event")
             cause = int(observer.hangup(r.channel_id or "")["Cause"])  # type: ignore[index]
             if result == "busy":
                 assert r.originate_reason == 5 or cause == 17, (r, cause)
@@ -247,13 +234,13 @@ async def test_zero_transfers_to_operator_with_campaign_on_card(
             rows = await runtime.services.run_db(cs.attempts, cid)
             return rows[0] if rows and rows[0].flow_state == "transferred" else None
 
-        row = await wait_until(answered_row, 40, "the transfer")
+        row = await until(answered_row, 40, "the transfer")
         uid = row.channel_id
 
         def operator_answered() -> bool:
             return any(e.get("Event") == "AgentConnect" for e in observer.events[uid])
 
-        await wait_until(operator_answered, 30, "the simulated operator to answer")
+        await until(operator_answered, 30, "the simulated operator to answer")
         join = next(e for e in observer.events[uid] if e.get("Event") == "QueueCallerJoin")
         assert join["Queue"] == settings.queue_name
         connect = next(e for e in observer.events[uid] if e.get("Event") == "AgentConnect")
@@ -275,7 +262,7 @@ async def test_zero_transfers_to_operator_with_campaign_on_card(
             )
             return c if c.get("outbound") else None
 
-        shown = await wait_until(card, 15, "the operator card")
+        shown = await until(card, 15, "the operator card")
         assert shown["outbound"] == {"campaign": str(cid), "contact": str(contact_id)}
         name = observer.name(uid)
         assert name

@@ -26,7 +26,8 @@ import pytest
 from autoinformer.campaigns import CampaignService
 from tests.autoinformer.helpers import TEST_TRUNK
 from tests.e2e import test_autoinformer as base
-from tests.e2e.test_autoinformer import finished, phone, run_campaign, wait_until
+from tests.e2e.test_autoinformer import finished, phone, run_campaign
+from tests.e2e.waiting import until
 
 # The shared fixtures of the autoinformer's real-Asterisk tests.
 dialer = base.dialer
@@ -85,7 +86,7 @@ async def test_kill_dialer_mid_campaign_no_duplicate_no_lost(
             rows = await rd(cs.attempts, cid)
             return sum(1 for a in rows if a.flow_state == "playing") >= 2
 
-        await wait_until(two_playing, 60, "two calls in the message")
+        await until(two_playing, 60, "two calls in the message")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         before = await rd(cs.attempts, cid)
@@ -132,10 +133,10 @@ async def test_asterisk_restart_mid_campaign(runtime, asterisk, dialer, observer
         rows = await rd(cs.attempts, cid)
         return sum(1 for a in rows if a.flow_state == "playing") >= 2
 
-    await wait_until(playing, 60, "calls in the message")
+    await until(playing, 60, "calls in the message")
     logins = runtime.ami.logins
     await asyncio.to_thread(asterisk.cli, "core restart now", 30, False)
-    await wait_until(
+    await until(
         lambda: runtime.ami.logins > logins and runtime.ami.connected, 90, "the AMI to reconnect"
     )
     stats = await finished(runtime, cid, timeout=180)
@@ -171,7 +172,7 @@ async def test_two_workers_share_a_campaign(runtime, settings, dialer, observer)
         async def worker_dialing() -> bool:
             return any(a.node == node for a in await rd(cs.attempts, cid))
 
-        await wait_until(worker_dialing, 60, "the worker process to claim contacts")
+        await until(worker_dialing, 60, "the worker process to claim contacts")
         dialer.hold = False
         dialer.poke()
         stats = await finished(runtime, cid, timeout=120)

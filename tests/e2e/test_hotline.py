@@ -39,6 +39,7 @@ from crm_bridge.models import (
 from crm_bridge.outages import OutageService
 from ivr.contract import Context, Var
 from ivr.journal import CallJournal
+from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -132,18 +133,6 @@ async def demo(runtime: Any) -> AsyncIterator[Any]:
 # -- the caller ---------------------------------------------------------------------------------
 
 
-async def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 class Caller:
     """Drives one call's caller half, in step with what Asterisk plays."""
 
@@ -160,7 +149,7 @@ class Caller:
     async def started(self, needle: str, timeout: float = 40.0) -> None:
         """Wait until a new AGI command containing ``needle`` starts."""
         seen = self._seen.get(needle, 0)
-        count = await _until(
+        count = await until(
             lambda: (n := self._count(needle)) > seen and n, timeout, f"{needle!r} to start"
         )
         self._seen[needle] = count
@@ -203,7 +192,7 @@ class Caller:
 
     async def journal(self, route: str, timeout: float = 60.0) -> CallJournal:
         """The ended journal of ``route`` on this channel."""
-        await _until(
+        await until(
             lambda: route in self.journals and self.journals[route].ended,
             timeout,
             f"the {route} journal to end",
@@ -259,18 +248,6 @@ async def _appeal_of(services: Any, journal: CallJournal) -> Any:
         e for e in reversed(journal.entries) if e.kind == "step" and e.detail["name"] == "appeal"
     )
     return await services.run_db(AppealService(services.db).get_by_number, step.detail["number"])
-
-
-async def _until_async(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def _wav_seconds(path: Path) -> float:
@@ -404,7 +381,7 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
     assert row.recording_file and row.recording_file.endswith(".wav")
     # The whole call is recorded (REQ-T4), the IVR part included: the file
     # covers the ~70 s of the walk, not only a bridged conversation.
-    seconds = await _until_async(
+    seconds = await until(
         lambda: asyncio.to_thread(_wav_seconds, Path(row.recording_file)), 10, "the recording"
     )
     assert seconds > 30, seconds
@@ -462,7 +439,7 @@ async def test_invalid_and_silent_input_lead_to_the_operator(place, rig, runtime
     await c.press("menu/main", "9")
     await c.press("menu/main", "8")
     journal = await c.journal("inbound", timeout=90)
-    join = await _until(
+    join = await until(
         lambda: [e for e in c.call.events if e.get("Event") == "QueueCallerJoin"], 20, "queue join"
     )
     await c.hang_up()
@@ -508,7 +485,7 @@ async def test_operator_answers_a_queued_call(place, rig, runtime, demo) -> None
         c = await place(IN_HOURS)
         await c.press("menu/main", "0")
         journal = await c.journal("inbound")
-        connect = await _until(
+        connect = await until(
             lambda: [e for e in c.call.events if e.get("Event") == "AgentConnect"],
             30,
             "AgentConnect",
@@ -524,7 +501,7 @@ async def test_operator_answers_a_queued_call(place, rig, runtime, demo) -> None
     assert connect[0]["Queue"] == queue
 
     calls = CallService(services.db)
-    row = await _until_async(
+    row = await until(
         lambda: services.run_db(
             lambda: (
                 (r := calls.get(c.call.call_id)) and r.outcome == "answered" and r.ended_at and r
@@ -551,14 +528,14 @@ async def test_caller_abandons_the_queue(place, rig, runtime, demo) -> None:
     c = await place(IN_HOURS)
     await c.press("menu/main", "0")
     journal = await c.journal("inbound")
-    await _until(
+    await until(
         lambda: [e for e in c.call.events if e.get("Event") == "QueueCallerJoin"], 20, "queue join"
     )
     await asyncio.sleep(1.0)
     await c.hang_up()
     assert journal.last("error") is None and _next(journal) == "queue"
     calls = CallService(services.db)
-    row = await _until_async(
+    row = await until(
         lambda: services.run_db(
             lambda: (r := calls.get(c.call.call_id)) and r.ended_at and r.outcome and r
         ),
@@ -801,7 +778,7 @@ async def test_caller_hangs_up_during_the_answering_machine(
     assert len(appeal.recordings) >= 1
     assert appeal.status is AppealStatus.NOT_CONSIDERED  # no contact was left (REQ-T5)
     calls = CallService(services.db)
-    row = await _until_async(
+    row = await until(
         lambda: services.run_db(lambda: (r := calls.get(c.call.call_id)) and r.ended_at and r),
         15,
         "the completed call record",

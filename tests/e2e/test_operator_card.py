@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import pytest
@@ -35,6 +35,7 @@ from crm_bridge.models import (
     Operator,
 )
 from ivr.contract import Context, Var
+from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
@@ -51,21 +52,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-async def until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Wait for ``probe()`` (sync or async) to return something truthy."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
