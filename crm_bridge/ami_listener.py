@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -86,7 +86,11 @@ CARD_VARS: Final = (VAR_ACCOUNT, VAR_APPEAL, VAR_CLASS, VAR_CAMPAIGN, VAR_CONTAC
 """Channel variables the operator card shows (read with ``Getvar``)."""
 
 _GETVAR_TIMEOUT: Final = 1.5
-_RESYNC_TIMEOUT: Final = 15.0
+_RESYNC_TIMEOUT: Final = 8.0
+_RESYNC_RETRY_DELAYS: Final = (1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+"""Pauses between resync attempts: right after a restart Asterisk accepts the
+AMI login while its modules are still loading, and an early QueueStatus can go
+unanswered (seen in CI). A later login starts its own resync and ends these."""
 _RECENT_KEEP: Final = 2000
 _STATE_UP: Final = "6"
 
@@ -224,6 +228,8 @@ class CallListener:
         self._states: dict[str, ChannelState] = {}
         self._recent: OrderedDict[str, ChannelState] = OrderedDict()
         self.resyncs = 0
+        self._resync_generation = 0
+        self._resync_lock = asyncio.Lock()
         self.lost_closed = 0
         self._resynced = asyncio.Event()
 
@@ -693,21 +699,43 @@ class CallListener:
 
     # -- resynchronisation after (re)connecting --------------------------------
 
-    async def resync(self) -> None:
-        """Reconcile with Asterisk after a (re)login (see the module docstring)."""
+    async def resync(self, retry_delays: Sequence[float] = _RESYNC_RETRY_DELAYS) -> None:
+        """Reconcile with Asterisk after a (re)login (see the module docstring).
+
+        A failed snapshot is retried after each of ``retry_delays``; a newer
+        resync (the next login) supersedes this one."""
         if self.ami is None:
             return
-        snapshot_at = utcnow()
-        try:
-            channels = await self.ami.action(
-                {"Action": "CoreShowChannels"}, as_list=True, timeout=_RESYNC_TIMEOUT
-            )
-            queue = await self.ami.action(
-                {"Action": "QueueStatus"}, as_list=True, timeout=_RESYNC_TIMEOUT
-            )
-        except RuntimeError as exc:
-            logger.warning("AMI resync failed: %s", exc)
-            return
+        self._resync_generation += 1
+        generation = self._resync_generation
+        attempt = 0
+        while True:
+            snapshot_at = utcnow()
+            try:
+                channels = await self.ami.action(
+                    {"Action": "CoreShowChannels"}, as_list=True, timeout=_RESYNC_TIMEOUT
+                )
+                queue = await self.ami.action(
+                    {"Action": "QueueStatus"}, as_list=True, timeout=_RESYNC_TIMEOUT
+                )
+                break
+            except RuntimeError as exc:
+                if attempt >= len(retry_delays):
+                    logger.error("AMI resync gave up after %d attempts: %s", attempt + 1, exc)
+                    return
+                delay = retry_delays[attempt]
+                attempt += 1
+                logger.warning(
+                    "AMI resync failed (%s); attempt %d in %.0fs", exc, attempt + 1, delay
+                )
+                await asyncio.sleep(delay)
+                if generation != self._resync_generation:
+                    return  # a newer login's resync took over
+        async with self._resync_lock:
+            if generation == self._resync_generation:
+                await self._apply_snapshot(snapshot_at, channels, queue)
+
+    async def _apply_snapshot(self, snapshot_at: datetime, channels: Any, queue: Any) -> None:
         live: dict[str, Mapping[str, Any]] = {}
         for msg in _messages(channels):
             if _field(msg, "Event") == "CoreShowChannel" and _field(msg, "Uniqueid"):

@@ -253,3 +253,37 @@ async def test_resync_closes_only_its_own_nodes_calls(db: Database) -> None:
     mine, theirs = calls.get("n1.1"), calls.get("n2.1")
     assert mine is not None and mine.outcome == Outcome.LOST
     assert theirs is not None and theirs.ended_at is None and theirs.outcome is None
+
+
+async def test_resync_retries_a_snapshot_asterisk_did_not_answer(db: Database) -> None:
+    """Right after a restart Asterisk takes the AMI login while its modules
+    still load; an unanswered QueueStatus must not leave the calls unreconciled."""
+    listener, ami, _ = make(db)
+    await ami.emit(**ev("QueueCallerJoin", "3.1", T0, Channel="chan-3.1", Queue="operators"))
+    answered = ami.action
+    failures = iter([True, True])
+
+    async def flaky(action: dict[str, Any], **kw: Any) -> Any:
+        if action["Action"] == "QueueStatus" and next(failures, False):
+            raise RuntimeError("AMI action QueueStatus timed out")
+        return await answered(action, **kw)
+
+    ami.action = flaky  # type: ignore[method-assign]
+    await listener.resync(retry_delays=(0.0, 0.0))
+    assert listener.resyncs == 1
+    lost = CallService(db).get("3.1")
+    assert lost is not None and lost.outcome == Outcome.LOST
+
+
+async def test_resync_gives_up_after_its_retries_without_closing_anything(db: Database) -> None:
+    listener, ami, _ = make(db)
+    await ami.emit(**ev("QueueCallerJoin", "4.1", T0, Channel="chan-4.1", Queue="operators"))
+
+    async def silent(action: dict[str, Any], **_: Any) -> Any:
+        raise RuntimeError("AMI action CoreShowChannels timed out")
+
+    ami.action = silent  # type: ignore[method-assign]
+    await listener.resync(retry_delays=(0.0,))
+    assert listener.resyncs == 0
+    call = CallService(db).get("4.1")
+    assert call is not None and call.ended_at is None  # nothing guessed from no answer
