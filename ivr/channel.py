@@ -287,7 +287,7 @@ class AgiChannel:
         # DATA (the prompt, barge-in and every digit up to "#"). Asterisk's AGI
         # loop discards DTMF that arrives between two AGI commands, so a
         # WAIT FOR DIGIT per digit loses keys when the machine is busy.
-        in_asterisk = max_digits > 1 and bool(prompts) and terminator == "#"
+        in_asterisk = max_digits > 1 and terminator == "#"
         reason = "timeout"
         for attempt in range(1, attempts + 1):
             buf = ""
@@ -324,12 +324,36 @@ class AgiChannel:
                 await self.play(retry_prompt)
         return DigitsResult(None, reason, attempts)
 
+    async def collect_digits(
+        self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
+    ) -> str:
+        """Keys up to "#" or ``max_digits``, collected inside Asterisk by one
+        ``GET DATA`` (see :meth:`read_digits`), ``prompts`` played first (a key
+        interrupts them). With no prompts it just listens: the rest of a
+        number whose first key the caller already pressed. ``timeout`` is
+        Asterisk's, for the first key and between keys. Returns the keys, with
+        "#" appended when it ended the input; "" on silence."""
+        if max_digits < 1:
+            return ""
+        return await self._get_data(prompts, timeout, max_digits)
+
     async def _get_data(self, prompts: Sequence[str], timeout: float, max_digits: int) -> str:
         """One ``GET DATA``: what the caller keyed, with the terminator
-        appended when "#" ended the input (as the per-digit loop sees it)."""
-        for pid in prompts:
-            self.journal.add("prompt", id=pid)
-        files = "&".join(self.resolver.prompt(pid) for pid in prompts)
+        appended when "#" ended the input (as the per-digit loop sees it).
+
+        AGI's GET DATA plays a single file (no "a&b" lists): the prompts
+        before the last one are streamed first, and a key pressed during them
+        starts the input, the rest following in a ``GET DATA`` without a prompt."""
+        *lead, last = prompts or ("",)
+        if lead:
+            first = await self.play(*lead)
+            if first is not None:
+                if first == "#" or max_digits == 1:
+                    return first
+                return first + await self._get_data((), timeout, max_digits - 1)
+        if last:
+            self.journal.add("prompt", id=last)
+        files = _quote(self.resolver.prompt(last)) if last else '""'
         resp = await self.command(f"GET DATA {files} {int(timeout * 1000)} {int(max_digits)}")
         self._check_hangup(resp)
         digits = "".join(c for c in resp.result if c in ALL_KEYS)

@@ -541,21 +541,20 @@ async def _collect_keys(
     timeout: float = KEY_TIMEOUT,
 ) -> str | None:
     """Keys until ``#``, ``max_len`` keys or a pause. ``first`` is a key the
-    caller already pressed (barge-in). None: nothing pressed."""
-    ch = call.ch
+    caller already pressed (barge-in). None: nothing pressed.
+
+    The keys are collected inside Asterisk (one ``GET DATA``): a key that
+    arrives between two AGI commands is lost, so a command per key would drop
+    digits of a reading on a busy machine."""
     buf = first or ""
+    if not buf.endswith("#") and len(buf) < max_len:
+        buf += await call.ch.collect_digits(
+            () if buf else prompt_ids,
+            max_digits=max_len - len(buf),
+            timeout=INTER_DIGIT_TIMEOUT if buf else timeout,
+        )
     if not buf:
-        key = await ch.play(*prompt_ids) if prompt_ids else None
-        if key is None:
-            key = await ch.wait_digit(timeout)
-        if key is None:
-            return None
-        buf = key
-    while not buf.endswith("#") and len(buf) < max_len:
-        key = await ch.wait_digit(INTER_DIGIT_TIMEOUT)
-        if key is None:
-            break
-        buf += key
+        return None
     return buf[:-1] if buf.endswith("#") else buf
 
 

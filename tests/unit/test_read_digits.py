@@ -78,3 +78,51 @@ async def test_one_key_menus_keep_the_per_key_commands() -> None:
     t = Scripted()
     await channel(t).read_digits("menu/main", max_digits=1, timeout=1.0, attempts=1)
     assert not any(c.startswith("GET DATA") for c in t.commands)
+
+
+class Interrupting(Scripted):
+    """STREAM FILE of ``key_on`` is interrupted by ``key``."""
+
+    def __init__(self, key_on: str, key: str, *answers: str) -> None:
+        super().__init__(*answers)
+        self.key_on, self.key = key_on, key
+
+    async def command(self, command: str) -> AgiResponse:
+        if command.startswith("STREAM FILE") and self.key_on in command:
+            self.commands.append(command)
+            return parse_response(f"200 result={ord(self.key)} endpos=800")
+        return await super().command(command)
+
+
+async def test_several_prompts_stream_the_first_and_get_data_plays_the_last() -> None:
+    """AGI's GET DATA plays one file only ("a&b" fails as a hang-up)."""
+    t = Scripted("200 result=12345")
+    result = await channel(t).read_digits(
+        ("readings/zone_day", "readings/enter_reading_keypad"), max_digits=7, attempts=1
+    )
+    assert result.digits == "12345"
+    assert t.commands[0].startswith("STREAM FILE readings/zone_day ")
+    assert t.commands[1:] == ["GET DATA readings/enter_reading_keypad 5000 7"]
+
+
+async def test_a_key_during_a_leading_prompt_starts_the_number() -> None:
+    t = Interrupting("readings/zone_day", "1", "200 result=2345")
+    ch = channel(t)
+    keys = await ch.collect_digits(
+        ("readings/zone_day", "readings/enter_reading_keypad"), max_digits=7, timeout=4.0
+    )
+    assert keys == "12345#"
+    assert t.commands[1:] == ['GET DATA "" 4000 6']  # the rest, no prompt
+
+
+async def test_hash_during_a_leading_prompt_ends_the_input() -> None:
+    t = Interrupting("a", "#")
+    assert await channel(t).collect_digits(("a", "b"), max_digits=7, timeout=4.0) == "#"
+    assert not any(c.startswith("GET DATA") for c in t.commands)
+
+
+async def test_the_rest_of_a_number_after_type_ahead_is_one_get_data() -> None:
+    t = Scripted("200 result=0000001")
+    result = await channel(t).read_digits((), max_digits=20, timeout=4.0, attempts=1)
+    assert result.digits == "0000001"
+    assert t.commands == ['GET DATA "" 4000 20']
