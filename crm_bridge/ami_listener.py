@@ -239,7 +239,7 @@ class CallListener:
         if bus is None:
             bus = services.extras["event_bus"] = EventBus()
         node = getattr(getattr(services, "settings", None), "node_name", None)
-        return cls(CallService(services.db), bus=bus, run_db=services.run_db, node=node)
+        return cls(CallService(services.db), bus=bus, run_db=services.run_db_background, node=node)
 
     # -- wiring ---------------------------------------------------------------
 

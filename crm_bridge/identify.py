@@ -90,6 +90,8 @@ class Candidate:
     account_id: int
     number: str
     address: str
+    category: Category | None = None
+    """ФЛ/ГЛ/ЮЛ: the IVR needs it for the appeal's number without another query."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +415,10 @@ class Identifier:
 
 def _candidate(account: Account) -> Candidate:
     return Candidate(
-        account_id=account.id, number=account.number, address=account_display_address(account)
+        account_id=account.id,
+        number=account.number,
+        address=account_display_address(account),
+        category=account.category,
     )
 
 

@@ -32,6 +32,13 @@ class Services:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="db")
     )
+    """Database work somebody waits for: call flows (a caller hears the
+    answer), web pages."""
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-bg")
+    )
+    """Bookkeeping nobody waits for (the AMI call listener, call journals):
+    its own lane, so a burst of writes never queues a caller's lookup."""
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -60,17 +67,22 @@ class Services:
         """Run blocking database work off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
+    async def run_db_background(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like :meth:`run_db`, in the bookkeeping lane (see ``background``)."""
+        return await asyncio.get_running_loop().run_in_executor(self.background, fn, *args)
+
     async def save_journal(self, journal: CallJournal) -> None:
         if self.db is None:
             return
         from crm_bridge.calls import CallService
 
-        await self.run_db(
+        await self.run_db_background(
             CallService(self.db).append_events, journal.call_id, list(journal.entries)
         )
 
     async def aclose(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=False)
+        self.background.shutdown(wait=True, cancel_futures=False)
         if self.db is not None:
             self.db.engine.dispose()
 

@@ -40,6 +40,7 @@ queue, operator and hangup data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass, field, replace
@@ -50,7 +51,12 @@ from crm_bridge.appeals import AppealService, AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
 from crm_bridge.errors import NotIdentified
-from crm_bridge.identify import AccountCard, Identification, Identifier
+from crm_bridge.identify import (
+    AccountCard,
+    Identification,
+    Identifier,
+    normalize_account_number,
+)
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.outages import OutageKind, OutageService, OutageView
 from ivr import say_ru
@@ -124,6 +130,39 @@ class _Account:
     ident: Identification
 
 
+@dataclass(frozen=True, slots=True)
+class _CallerContext:
+    """What the database knows of the calling number, fetched in one trip
+    while the recording warning plays: the menu then answers «outages» and
+    checks an account number keyed by its own holder without a database
+    trip while the caller waits for the next prompt (nothing of it is
+    spoken before identification, REQ-T9)."""
+
+    ok: bool = True
+    """False: the look-up failed; every branch then asks the database itself."""
+    account_id: int | None = None
+    """The only account of the calling number, if exactly one."""
+    number: str | None = None
+    by_account: Identification | None = None
+    """The identification by that account's own number, as a keyed one gives."""
+    outages: tuple[OutageView, ...] = ()
+
+
+def _caller_context(db: Any, phone: str | None, now: datetime) -> _CallerContext:
+    identifier = Identifier(db)
+    found = identifier.by_phone(phone)
+    if found.account_id is None or not found.candidates:
+        return _CallerContext()
+    number = found.candidates[0].number
+    outages = OutageService(db).affecting(account_id=found.account_id, now=now)
+    return _CallerContext(
+        account_id=found.account_id,
+        number=number,
+        by_account=identifier.by_account(number),
+        outages=tuple(outages),
+    )
+
+
 @dataclass(slots=True)
 class _Call:
     ch: Channel
@@ -141,6 +180,17 @@ class _Call:
     phone_checked: bool = False
     appeal: AppealView | None = None
     registered: bool = False
+    prefetch: asyncio.Future[_CallerContext] | None = None
+
+    async def context(self) -> _CallerContext:
+        """The caller context fetched at the start (see :class:`_CallerContext`)."""
+        if self.prefetch is None:
+            return _CallerContext(ok=False)
+        try:
+            return await self.prefetch
+        except Exception as exc:
+            log.warning("call %s: caller look-up failed: %r", self.ch.call_id, exc)
+            return _CallerContext(ok=False)
 
     def step(self, name: str, **detail: Any) -> None:
         self.path.append(name)
@@ -163,6 +213,10 @@ async def flow(ch: Channel, deps: Any) -> None:
         call.recording = await ch.get_var(Var.RECORDING) or ""
         call.now = await call_now(ch, deps)
         call.open = hours.is_open(call.now)
+        if call.open:
+            call.prefetch = asyncio.ensure_future(
+                deps.run_db(_caller_context, deps.db, ch.caller_number, call.now)
+            )
         # REQ-T4: the first thing the caller hears, and heard in full (no barge-in).
         await ch.play(P_WARNING, escape="")
         await _upsert_call(call)
@@ -182,6 +236,13 @@ async def flow(ch: Channel, deps: Any) -> None:
         else:
             await _upsert_call(call, ended=True)
         raise
+    finally:
+        if call.prefetch is not None:
+            if call.prefetch.done():
+                if not call.prefetch.cancelled():
+                    call.prefetch.exception()  # retrieved: a failure was logged where used
+            else:
+                call.prefetch.cancel()
     await _register(call)
     variables: dict[str, str] = {}
     if call.appeal is not None:
@@ -253,15 +314,11 @@ async def _readings(call: _Call) -> Next:
 
 
 async def _outages(call: _Call) -> Next | None:
-    ch, deps = call.ch, call.deps
+    ch = call.ch
     call.step("outages")
     call.classify(CLASSIFICATION["outages"])
     call.topics.append("отключения электроэнергии")
-    account_id = await _outage_account(call)
-    found: list[OutageView] = []
-    if account_id is not None:
-        service = OutageService(deps.db)
-        found = await deps.run_db(lambda: service.affecting(account_id=account_id, now=call.now))
+    account_id, found = await _outage_account(call)
     ch.journal.add(
         "step", name="outages-found", count=len(found), address_known=account_id is not None
     )
@@ -287,22 +344,45 @@ async def _outages(call: _Call) -> Next | None:
         return await _to_operator(call)
 
 
-async def _outage_account(call: _Call) -> int | None:
-    """The account whose address the announcement is about: the identified
-    one, else the only account of the calling number (outage schedules are
-    public, so the caller ID is enough here, unlike for debt), else one the
-    caller keys in."""
-    if call.account is not None:
-        return call.account.id
+def _outages_of(
+    db: Any, now: datetime, account_id: int | None, phone: str | None = None, keyed: str = ""
+) -> tuple[int | None, list[OutageView]]:
+    """The account (known, else by the calling number, else by the keyed
+    number) and the outages at its address: one trip to the database while
+    the caller waits."""
+    identifier = Identifier(db)
+    if account_id is None and phone is not None:
+        account_id = identifier.by_phone(phone).account_id
+    if account_id is None and keyed:
+        account_id = identifier.by_account(keyed).account_id
+    if account_id is None:
+        return None, []
+    return account_id, OutageService(db).affecting(account_id=account_id, now=now)
+
+
+async def _outage_account(call: _Call) -> tuple[int | None, list[OutageView]]:
+    """The account whose address the announcement is about, with its outages:
+    the identified one, else the only account of the calling number (outage
+    schedules are public, so the caller ID is enough here, unlike for debt),
+    else one the caller keys in."""
     deps = call.deps
-    if not call.phone_checked:
+    known = call.account.id if call.account is not None else call.phone_account_id
+    ctx = await call.context()
+    if ctx.ok and known is None and not call.phone_checked:
         call.phone_checked = True
-        identifier = Identifier(deps.db)
-        number = call.ch.caller_number
-        ident = await deps.run_db(identifier.by_phone, number)
-        call.phone_account_id = ident.account_id
-    if call.phone_account_id is not None:
-        return call.phone_account_id
+        call.phone_account_id = known = ctx.account_id
+    if ctx.ok and known is not None and known == ctx.account_id:
+        return known, list(ctx.outages)
+    phone = None
+    if known is None and not call.phone_checked:
+        call.phone_checked = True
+        phone = call.ch.caller_number
+    if known is not None or phone is not None:
+        account_id, found = await deps.run_db(_outages_of, deps.db, call.now, known, phone)
+        if phone is not None:
+            call.phone_account_id = account_id
+        if account_id is not None:
+            return account_id, found
     result = await call.ch.read_digits(
         "outage/enter_account",
         max_digits=20,
@@ -312,12 +392,11 @@ async def _outage_account(call: _Call) -> int | None:
         retry_prompt=None,
     )
     if not result.digits:
-        return None
-    ident = await deps.run_db(Identifier(deps.db).by_account, result.digits)
-    if ident.account_id is None:
+        return None, []
+    account_id, found = await deps.run_db(_outages_of, deps.db, call.now, None, None, result.digits)
+    if account_id is None:
         await call.ch.play("ident/account_not_found")
-        return None
-    return ident.account_id
+    return account_id, found
 
 
 async def _announce_outages(call: _Call, found: list[OutageView]) -> None:
@@ -449,25 +528,23 @@ async def _identify(call: _Call, early: str = "") -> bool:
             if attempt < 3:
                 await ch.play("common/no_input")
             continue
-        ident = await deps.run_db(identifier.by_account, result.digits)
+        ctx = await call.context()
+        if ctx.by_account is not None and normalize_account_number(result.digits) == ctx.number:
+            ident = ctx.by_account  # the caller's own account, looked up at the start
+        else:
+            ident = await deps.run_db(identifier.by_account, result.digits)
         if ident.allows_confidential and ident.account_id is not None:
-            number, category = await deps.run_db(_account_brief, deps.db, ident.account_id)
-            call.account = _Account(ident.account_id, number, category, ident)
+            # The lookup brought the number and category along: no second
+            # database round trip while the caller waits for the next prompt.
+            found = ident.candidates[0]
+            assert found.category is not None
+            call.account = _Account(ident.account_id, found.number, found.category, ident)
             ch.journal.add("step", name="ident", attempt=attempt, result="identified")
             await ch.play("ident/identified")
             return True
         ch.journal.add("step", name="ident", attempt=attempt, result="not-found")
         await ch.play("ident/account_not_found")
     return False
-
-
-def _account_brief(db: Any, account_id: int) -> tuple[str, Category]:
-    from crm_bridge.models import Account
-
-    with db.session(readonly=True) as session:
-        account = session.get(Account, account_id)
-        assert account is not None
-        return account.number, account.category
 
 
 async def _speak_balance(call: _Call, card: AccountCard) -> None:

@@ -210,3 +210,31 @@ def test_callback_window(now: datetime, start: tuple[int, ...], end: tuple[int, 
     s, e = callback_window(WorkingHours(), now)
     assert s == datetime(*start, tzinfo=MSK)
     assert e == datetime(*end, tzinfo=MSK)
+
+
+# -- the caller context fetched while the warning plays -----------------------------------
+
+
+def test_caller_context_is_what_the_branches_would_look_up(tmp_path: Path) -> None:
+    """One trip at the start gives the menu the same answers the «outages»
+    branch and a keyed own account number would fetch themselves (REQ-T9:
+    nothing in it unlocks data, the keyed number still has to match)."""
+    from crm_bridge.db import Database
+    from crm_bridge.demo_data import DEMO_CALLER, load_demo
+    from crm_bridge.identify import Identifier
+    from crm_bridge.outages import OutageService
+    from ivr.flows.hotline import _caller_context
+
+    db = Database(f"sqlite:///{tmp_path / 'crm.db'}")
+    db.upgrade()
+    load_demo(db)
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=MSK)
+    ctx = _caller_context(db, DEMO_CALLER.phone, now)
+    ident = Identifier(db).by_account(DEMO_CALLER.number)
+    assert ctx.ok and ctx.account_id == ident.account_id and ctx.number == DEMO_CALLER.number
+    assert ctx.by_account == ident and ident.allows_confidential
+    assert list(ctx.outages) == OutageService(db).affecting(account_id=ctx.account_id, now=now)
+
+    unknown = _caller_context(db, "+79990000000", now)
+    assert unknown.ok and unknown.account_id is None and unknown.by_account is None
+    assert _caller_context(db, None, now).account_id is None
