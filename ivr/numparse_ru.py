@@ -67,6 +67,7 @@ __all__ = [
     "REASON_UNEXPECTED_WORD",
     "ParseResult",
     "digits_grammar_words",
+    "ends_closed",
     "parse_reading",
 ]
 
@@ -418,6 +419,16 @@ def _fraction_digits(words: list[tuple[int, str]], denominator: int | None) -> s
 
 def _reject(reason: str) -> ParseResult:
     return ParseResult(value=None, candidates=(), digits=None, fraction=None, reason=reason)
+
+
+def ends_closed(text: str) -> bool:
+    """The last number word said closes its group: a unit, a teen or zero
+    («…сорок пять», «…двенадцать»), after which only a new group can follow;
+    «…сорок», «…триста», «…тысяч» still expect more. Fillers are skipped."""
+    for word in reversed(text.split()):
+        for kind, token in _classify(word):
+            return kind == _NUMBER and _LEXICON[token][0] in (_ZERO, _UNIT, _TEEN)
+    return False
 
 
 def parse_reading(text: str, *, max_digits: int | None = None, decimals: int = 0) -> ParseResult:

@@ -29,6 +29,7 @@ from ivr.numparse_ru import (
     REASON_UNEXPECTED_WORD,
     ParseResult,
     digits_grammar_words,
+    ends_closed,
     parse_reading,
 )
 from ivr.speech import AudioSocketServer, Endpointing, SpeechEngine
@@ -69,6 +70,23 @@ class LanguagePack:
         words = [w for w in partial.split() if w != "[unk]"]
         return len(words) >= digits and all(w in self.digit_words for w in words)
 
+    closes: Callable[[str], bool] | None = None
+    """The text ends with a word after which a whole number cannot go on
+    («…сорок пять»), for :meth:`reading_complete`; None: dictation only."""
+
+    def reading_complete(self, said: str, *, digits: int) -> bool:
+        """What was said is a whole reading of a ``digits``-digit meter: a
+        digit-by-digit dictation of all its digits, or a number that fills
+        every digit and ends with a closing word («двенадцать тысяч триста
+        сорок пять» on a 5-digit meter; not «…триста сорок», which may go
+        on). The utterance then ends after a short pause (``Endpointing.complete``)."""
+        if self.dictation_complete(said, digits=digits):
+            return True
+        if self.closes is None or not self.closes(said):
+            return False
+        parsed = self.parse(said, digits, 0)
+        return parsed.ok and not parsed.ambiguous and len(parsed.digits or "") == digits
+
     def parse_reading(self, text: str, *, max_digits: int | None, decimals: int = 0) -> ParseResult:
         return self.parse(text, max_digits, decimals)
 
@@ -85,7 +103,9 @@ RUSSIAN_DIGIT_WORDS = frozenset(
 
 def russian_pack() -> LanguagePack:
     """Russian: whole numbers, digit by digit, groups, fillers (:mod:`ivr.numparse_ru`)."""
-    return LanguagePack("ru", tuple(digits_grammar_words()), _parse_ru, RUSSIAN_DIGIT_WORDS)
+    return LanguagePack(
+        "ru", tuple(digits_grammar_words()), _parse_ru, RUSSIAN_DIGIT_WORDS, closes=ends_closed
+    )
 
 
 KOREAN_DIGIT_VALUES = {

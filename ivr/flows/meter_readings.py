@@ -674,9 +674,10 @@ async def _call_recording(call: _Call) -> str | None:
 async def _listen_audiosocket(call: _Call, digits: int | None) -> tuple[Final, str | None]:
     """Stream the caller to the recogniser while ``AudioSocket()`` holds the channel.
 
-    ``digits``: the meter's digit count; a reading dictated digit by digit ends
-    as soon as that many digits were said (plus a short pause) instead of
-    waiting for the trailing silence. Returns the result and the audio
+    ``digits``: the meter's digit count; a complete reading (every digit
+    dictated, or a whole number filling the meter and ending with a closing
+    word) ends at the first short pause instead of waiting for the trailing
+    silence. Returns the result and the audio
     reference (None when Asterisk never connected).
     """
     ch = call.ch
@@ -686,7 +687,7 @@ async def _listen_audiosocket(call: _Call, digits: int | None) -> tuple[Final, s
         endpointing = speech.endpointing
         if digits:
             endpointing = dataclasses.replace(
-                endpointing, complete=functools.partial(call.lang.dictation_complete, digits=digits)
+                endpointing, complete=functools.partial(call.lang.reading_complete, digits=digits)
             )
         expectation = speech.server.expect(call.lang.grammar, endpointing=endpointing)
     except (SpeechUnavailable, RuntimeError, ValueError) as exc:

@@ -378,7 +378,8 @@ async def test_endpoint_soon_after_speech_ends(
     done = await engine.run(feed_frames, engine, line, three)
     assert done.reason is EndReason.ENDPOINT
     assert done.text == SPEECH_SEQ
-    assert 0.199 <= done.audio_time - spoken_until <= 0.3  # partials lag a few frames
+    # decided on a final decode at the pause, not on the lagging partial result
+    assert 0.199 <= done.audio_time - spoken_until <= 0.221
     # ...and a pause after two digits does not end it.
     first = speech("삼 육")
     first = first[: int(speech_end(first) * RATE) * 2]  # espeak adds 0.5 s of silence
@@ -387,6 +388,38 @@ async def test_endpoint_soon_after_speech_ends(
     assert waited.text.split()[:2] == ["삼", "육"]
     resumed = len(first) / 2 / RATE + 0.5
     assert waited.speech_end is not None and waited.speech_end > resumed  # heard the third
+    # the part decoded at the pause is kept: the answer is whole, ended early
+    assert waited.text == SPEECH_SEQ and waited.reason is EndReason.ENDPOINT
+
+
+def test_a_whole_number_is_complete_when_it_fills_the_meter_and_cannot_go_on() -> None:
+    from ivr.speech_lang import korean_pack, russian_pack
+
+    ru = russian_pack()
+    assert ru.reading_complete("двенадцать тысяч триста сорок пять", digits=5)
+    assert ru.reading_complete("э-э двенадцать тысяч триста сорок пять", digits=5)
+    assert ru.reading_complete("сто двадцать три сорок пять", digits=5)  # groups
+    assert ru.reading_complete("один два три четыре пять", digits=5)  # dictation
+    assert ru.reading_complete("двенадцать тысяч триста двенадцать", digits=5)
+    # may go on: «…сорок» + «пять», «…триста» + «сорок пять», «…тысяч» + …
+    assert not ru.reading_complete("двенадцать тысяч триста сорок", digits=5)
+    assert not ru.reading_complete("двенадцать тысяч триста", digits=5)
+    assert not ru.reading_complete("двенадцать тысяч", digits=5)
+    # fewer digits than the meter has: maybe a group dictation, wait
+    assert not ru.reading_complete("сто двадцать три", digits=5)
+    assert not ru.reading_complete("двенадцать тысяч триста сорок пять", digits=6)
+    assert not ru.reading_complete("", digits=5)
+    assert korean_pack().reading_complete("삼 육 이", digits=3)  # dictation only
+    assert not korean_pack().reading_complete("삼 육", digits=3)
+
+
+def test_the_last_number_word_closes_a_group_or_not() -> None:
+    from ivr.numparse_ru import ends_closed
+
+    for text in ("сорок пять", "двенадцать", "ноль", "сто одна", "пять э-э", "пять [unk]"):
+        assert ends_closed(text), text
+    for text in ("сорок", "триста", "тысяч", "", "показания", "пять нет"):
+        assert not ends_closed(text), text
 
 
 def test_language_packs_know_a_complete_dictation() -> None:
