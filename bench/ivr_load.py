@@ -24,7 +24,8 @@ database the way real calls do:
 
 Prompt-start latency after a key press is measured on Asterisk's own clock
 (``timestampevents``): from the ``DTMFEnd`` the IVR channel received to the
-``AGIExecStart`` of the next ``STREAM FILE`` on that channel — the whole
+``AGIExecStart`` of the next prompt (``STREAM FILE``, or a ``Read()`` with
+prompts) on that channel — the whole
 reaction: Asterisk to FastAGI, the flow (journal, database), back to
 Asterisk. Eleven samples per call (for the account number: from its ``#``).
 
@@ -59,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_settings, pct, proc_cpu, self_cpu
 
 from crm_bridge.demo_data import DEMO_CALLER, load_demo
+from hotline.callrig import starts_prompt
 from hotline.sandbox import Sandbox
 from ivr.contract import Context, Var
 
@@ -116,11 +118,7 @@ def _latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
         name = e.get("Event")
         if name == "DTMFEnd" and e.get("Direction") == "Received":
             pending = float(e["Timestamp"])
-        elif (
-            name == "AGIExecStart"
-            and e.get("Command", "").startswith("STREAM FILE")
-            and pending is not None
-        ):
+        elif name == "AGIExecStart" and starts_prompt(e.get("Command", "")) and pending is not None:
             out.append(float(e["Timestamp"]) - pending)
             pending = None
     return out

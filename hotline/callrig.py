@@ -19,6 +19,20 @@ from ivr.contract import Context
 from ivr.journal import CallJournal, JournalHub
 
 
+def read_prompts(command: str) -> list[str]:
+    """The prompt files an AGI ``EXEC Read var,file1&file2,…`` command plays."""
+    if not command.startswith("EXEC Read "):
+        return []
+    args = command[len("EXEC Read ") :].strip().strip('"').split(",")
+    return [f for f in args[1].split("&") if f] if len(args) > 1 else []
+
+
+def starts_prompt(command: str) -> bool:
+    """The AGI command starts playing a prompt (``STREAM FILE`` or a ``Read()``
+    with prompts; a bare Read only listens for keys)."""
+    return command.startswith("STREAM FILE") or bool(read_prompts(command))
+
+
 @dataclass
 class PlacedCall:
     call_id: str
@@ -32,8 +46,18 @@ class PlacedCall:
     hangup_cause: str | None = None
 
     def agi_commands(self) -> list[str]:
-        """AGI commands Asterisk executed on the IVR channel (AGIExecStart)."""
-        return [e.get("Command", "") for e in self.events if e.get("Event") == "AGIExecStart"]
+        """AGI commands Asterisk executed on the IVR channel (AGIExecStart).
+
+        A ``Read()`` (several-digit input) plays its prompts within one
+        command: each of them is listed after it as ``Read-prompt <file> ``,
+        so that ``f"/{prompt} " in command`` finds prompts however played."""
+        out: list[str] = []
+        for e in self.events:
+            if e.get("Event") == "AGIExecStart":
+                command = e.get("Command", "")
+                out.append(command)
+                out += [f"Read-prompt {f} " for f in read_prompts(command)]
+        return out
 
     def user_events(self, name: str) -> list[dict[str, str]]:
         return [

@@ -127,6 +127,10 @@ class PlainResolver:
         return [self.prompt(f"words/{t}") for t in tokens]
 
 
+_READ_VAR = "HOTLINE_KEYS"
+"""Channel variable ``Read()`` leaves the keys in (this module's own)."""
+
+
 def _quote(arg: str) -> str:
     if not arg or any(c in arg for c in ' "\\'):
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -283,10 +287,10 @@ class AgiChannel:
         """
         if isinstance(prompts, str):
             prompts = [prompts]
-        # Several digits with a prompt: collected inside Asterisk by one GET
-        # DATA (the prompt, barge-in and every digit up to "#"). Asterisk's AGI
-        # loop discards DTMF that arrives between two AGI commands, so a
-        # WAIT FOR DIGIT per digit loses keys when the machine is busy.
+        # Several digits: collected inside Asterisk by Read() (the prompts,
+        # barge-in and every digit up to "#"). Asterisk's AGI loop discards
+        # DTMF that arrives between two AGI commands, so a WAIT FOR DIGIT per
+        # digit loses keys when the machine is busy.
         in_asterisk = max_digits > 1 and terminator == "#"
         reason = "timeout"
         for attempt in range(1, attempts + 1):
@@ -328,7 +332,7 @@ class AgiChannel:
         self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
     ) -> str:
         """Keys up to "#" or ``max_digits``, collected inside Asterisk by one
-        ``GET DATA`` (see :meth:`read_digits`), ``prompts`` played first (a key
+        ``Read()`` (see :meth:`read_digits`), ``prompts`` played first (a key
         interrupts them). With no prompts it just listens: the rest of a
         number whose first key the caller already pressed. ``timeout`` is
         Asterisk's, for the first key and between keys. Returns the keys, with
@@ -338,29 +342,28 @@ class AgiChannel:
         return await self._get_data(prompts, timeout, max_digits)
 
     async def _get_data(self, prompts: Sequence[str], timeout: float, max_digits: int) -> str:
-        """One ``GET DATA``: what the caller keyed, with the terminator
-        appended when "#" ended the input (as the per-digit loop sees it).
+        """Keys collected inside Asterisk by the dialplan's ``Read()``: every
+        prompt (a key interrupts them), then every digit up to "#". Returns
+        what was keyed, with the terminator appended when "#" ended the input
+        (as the per-digit loop sees it); "#" alone gives "#".
 
-        AGI's GET DATA plays a single file (no "a&b" lists): the prompts
-        before the last one are streamed first, and a key pressed during them
-        starts the input, the rest following in a ``GET DATA`` without a prompt."""
-        *lead, last = prompts or ("",)
-        if lead:
-            first = await self.play(*lead)
-            if first is not None:
-                if first == "#" or max_digits == 1:
-                    return first
-                return first + await self._get_data((), timeout, max_digits - 1)
-        if last:
-            self.journal.add("prompt", id=last)
-        files = _quote(self.resolver.prompt(last)) if last else '""'
-        resp = await self.command(f"GET DATA {files} {int(timeout * 1000)} {int(max_digits)}")
-        self._check_hangup(resp)
-        digits = "".join(c for c in resp.result if c in ALL_KEYS)
-        # Ended by "#": marked like a typed terminator, so that "#" alone stays
-        # distinguishable from silence.
-        if "timeout" not in resp.data and len(digits) < max_digits:
-            digits += "#"
+        ``Read()`` rather than AGI's GET DATA: GET DATA plays one file only,
+        and a key pressed between two AGI commands is lost, so a notice
+        followed by «enter the number» must be one command for a caller who
+        types ahead."""
+        for pid in prompts:
+            self.journal.add("prompt", id=pid)
+        files = "&".join(self.resolver.prompt(pid) for pid in prompts)
+        args = f"{_READ_VAR},{files},{int(max_digits)},,1,{timeout:g}"
+        self._check_hangup(await self.command(f"EXEC Read {_quote(args)}"))
+        got = await self.command(f"GET FULL VARIABLE ${{READSTATUS}}|${{{_READ_VAR}}}")
+        status, _, keyed = got.data.partition("|")
+        if status == "HANGUP":
+            self._mark_hangup()
+            raise CallerHangup("hangup during Read")
+        digits = "".join(c for c in keyed if c in ALL_KEYS)
+        if status == "SKIPPED" or (status == "OK" and len(digits) < max_digits):
+            digits += "#"  # ended by "#" (alone: SKIPPED)
         if digits:
             self.journal.add("dtmf", digits=digits)
         return digits

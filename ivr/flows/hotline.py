@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -472,9 +472,8 @@ async def _debt(call: _Call) -> Next | None:
     call.classify(CLASSIFICATION["debt"])
     call.topics.append("задолженность и оплата")
     if call.account is None:
-        # A caller who knows the number may key it in during this prompt.
-        early = await ch.play("ident/required_for_debt")
-        if not await _identify(call, early if early and early.isdigit() else ""):
+        # A caller who knows the number may key it in during this notice.
+        if not await _identify(call, notice="ident/required_for_debt"):
             call.step("debt:not-identified")
             await ch.play("ident/not_identified")
             return await _to_operator(call, announce=False)
@@ -503,26 +502,24 @@ async def _debt(call: _Call) -> Next | None:
         await ch.play("consult/payment_methods", "consult/payment_due")
 
 
-async def _identify(call: _Call, early: str = "") -> bool:
+async def _identify(call: _Call, notice: str | None = None) -> bool:
     """The caller keys in the account number (REQ-T9): three tries.
 
-    ``early``: the first digit, keyed in during the previous prompt (type-ahead);
-    the rest of the number follows without the «enter the account» prompt."""
+    ``notice``: said before the first «enter the account» within the same
+    input (type-ahead: a caller who knows the number keys it in during the
+    notice, and no key is lost between two prompts)."""
     ch, deps = call.ch, call.deps
     identifier = Identifier(deps.db)
     for attempt in range(1, 4):
+        lead = (notice,) if notice and attempt == 1 else ()
         result = await ch.read_digits(
-            () if early else "ident/enter_account",
+            (*lead, "ident/enter_account"),
             max_digits=20,
-            timeout=4.0 if early else 6.0,
+            timeout=6.0,
             inter_digit_timeout=4.0,
             attempts=1,
             retry_prompt=None,
-            allow_empty_terminator=bool(early),
         )
-        if early:
-            result = replace(result, digits=early + (result.digits or ""))
-            early = ""
         if not result.digits:
             ch.journal.add("step", name="ident", attempt=attempt, result="no-input")
             if attempt < 3:

@@ -543,7 +543,7 @@ async def _collect_keys(
     """Keys until ``#``, ``max_len`` keys or a pause. ``first`` is a key the
     caller already pressed (barge-in). None: nothing pressed.
 
-    The keys are collected inside Asterisk (one ``GET DATA``): a key that
+    The keys are collected inside Asterisk (one ``Read()``): a key that
     arrives between two AGI commands is lost, so a command per key would drop
     digits of a reading on a busy machine."""
     buf = first or ""

@@ -58,7 +58,7 @@ async def test_dtmf_from_the_caller_script(rig, runtime) -> None:
     """The same, with the caller's keys scripted in the Local channel."""
     call = await rig.place(Context.SELFTEST, "w5500-d7-w300-d#")
     journal = await runtime.services.hub.wait_for(call.call_id, lambda j: j.ended, 30)
-    # "7" then "#": collected by Asterisk (GET DATA), the flow gets "7".
+    # "7" then "#": collected by Asterisk (Read()), the flow gets "7".
     assert any(e.kind == "dtmf" and e.detail["digits"] == "7#" for e in journal.entries)
     inputs = [e.detail for e in journal.entries if e.kind == "input"]
     assert inputs and inputs[0]["digits"] == "7" and inputs[0]["reason"] == "ok"
