@@ -45,8 +45,10 @@ async def fake_asterisk_call(port: int, uid: str, route: str = "short") -> list[
         commands.append(cmd)
         if cmd.startswith("STREAM FILE"):
             w.write(b"200 result=0 endpos=8000\n")
-        elif cmd.startswith("GET DATA"):
-            w.write(b"200 result=77\n")  # the caller keyed "77" (max digits reached)
+        elif cmd.startswith("EXEC Read"):
+            w.write(b"200 result=0\n")
+        elif cmd.startswith("GET FULL VARIABLE ${READSTATUS}"):
+            w.write(b"200 result=1 (OK|77)\n")  # the caller keyed "77" (max digits reached)
         elif cmd.startswith("WAIT FOR DIGIT"):
             w.write(
                 b"200 result=55\n"
