@@ -8,6 +8,7 @@ provided; they are never silently skipped.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -20,12 +21,23 @@ from hotline.settings import Settings, load_settings
 
 
 def _free_port() -> int:
-    """A port free for both TCP and UDP on loopback (SIP uses UDP)."""
+    """A port free for both TCP and UDP on loopback (SIP uses UDP).
+
+    Chosen below the kernel's ephemeral range: a port from ``bind(0)`` is an
+    ephemeral one, and between choosing it and Asterisk binding it an
+    outgoing connection (a database or AMI client of a parallel session) may
+    take it as its local port (seen in CI: EADDRINUSE)."""
+    low = 20000
+    try:
+        low = min(low, int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        pass
+    rnd = random.SystemRandom()
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
+        port = rnd.randrange(max(1024, low - 12000), low)
         try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.bind(("127.0.0.1", port))
         except OSError:
