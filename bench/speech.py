@@ -425,8 +425,8 @@ async def main() -> int:
     print(
         "\n5. the model's lag: the last word of a dictation shows in Vosk's partial result "
         + ", ".join(f"{lag * 1000:.0f} ms" for lag in lags if lag is not None)
-        + " after the end of speech: the completeness test therefore decodes at the pause "
-        "(a final result) instead of reading the partial result"
+        + " after the end of speech: the floor of a completeness rule read on the partial "
+        "result (section 4, «complete»)"
     )
 
     await engine.close()
