@@ -138,8 +138,6 @@ class _CallerContext:
     trip while the caller waits for the next prompt (nothing of it is
     spoken before identification, REQ-T9)."""
 
-    ok: bool = True
-    """False: the look-up failed; every branch then asks the database itself."""
     account_id: int | None = None
     """The only account of the calling number, if exactly one."""
     number: str | None = None
@@ -176,21 +174,25 @@ class _Call:
     classification: ClassificationCode | None = None
     kind: AppealKind = AppealKind.CONSULTATION
     account: _Account | None = None
-    phone_account_id: int | None = None
-    phone_checked: bool = False
     appeal: AppealView | None = None
     registered: bool = False
     prefetch: asyncio.Future[_CallerContext] | None = None
+    _context: _CallerContext | None = None
 
     async def context(self) -> _CallerContext:
-        """The caller context fetched at the start (see :class:`_CallerContext`)."""
-        if self.prefetch is None:
-            return _CallerContext(ok=False)
-        try:
-            return await self.prefetch
-        except Exception as exc:
-            log.warning("call %s: caller look-up failed: %r", self.ch.call_id, exc)
-            return _CallerContext(ok=False)
+        """The caller context fetched at the start (see :class:`_CallerContext`);
+        fetched now when that look-up failed."""
+        if self._context is None and self.prefetch is not None:
+            try:
+                self._context = await self.prefetch
+            except Exception as exc:
+                log.warning("call %s: caller look-up failed: %r", self.ch.call_id, exc)
+        if self._context is None:
+            deps = self.deps
+            self._context = await deps.run_db(
+                _caller_context, deps.db, self.ch.caller_number, self.now
+            )
+        return self._context
 
     def step(self, name: str, **detail: Any) -> None:
         self.path.append(name)
@@ -345,16 +347,12 @@ async def _outages(call: _Call) -> Next | None:
 
 
 def _outages_of(
-    db: Any, now: datetime, account_id: int | None, phone: str | None = None, keyed: str = ""
+    db: Any, now: datetime, account_id: int | None, keyed: str = ""
 ) -> tuple[int | None, list[OutageView]]:
-    """The account (known, else by the calling number, else by the keyed
-    number) and the outages at its address: one trip to the database while
-    the caller waits."""
-    identifier = Identifier(db)
-    if account_id is None and phone is not None:
-        account_id = identifier.by_phone(phone).account_id
+    """The account (known, else by the keyed number) and the outages at its
+    address: one trip to the database while the caller waits."""
     if account_id is None and keyed:
-        account_id = identifier.by_account(keyed).account_id
+        account_id = Identifier(db).by_account(keyed).account_id
     if account_id is None:
         return None, []
     return account_id, OutageService(db).affecting(account_id=account_id, now=now)
@@ -366,23 +364,12 @@ async def _outage_account(call: _Call) -> tuple[int | None, list[OutageView]]:
     schedules are public, so the caller ID is enough here, unlike for debt),
     else one the caller keys in."""
     deps = call.deps
-    known = call.account.id if call.account is not None else call.phone_account_id
     ctx = await call.context()
-    if ctx.ok and known is None and not call.phone_checked:
-        call.phone_checked = True
-        call.phone_account_id = known = ctx.account_id
-    if ctx.ok and known is not None and known == ctx.account_id:
+    known = call.account.id if call.account is not None else ctx.account_id
+    if known is not None and known == ctx.account_id:
         return known, list(ctx.outages)
-    phone = None
-    if known is None and not call.phone_checked:
-        call.phone_checked = True
-        phone = call.ch.caller_number
-    if known is not None or phone is not None:
-        account_id, found = await deps.run_db(_outages_of, deps.db, call.now, known, phone)
-        if phone is not None:
-            call.phone_account_id = account_id
-        if account_id is not None:
-            return account_id, found
+    if known is not None:
+        return await deps.run_db(_outages_of, deps.db, call.now, known)
     result = await call.ch.read_digits(
         "outage/enter_account",
         max_digits=20,
@@ -393,7 +380,7 @@ async def _outage_account(call: _Call) -> tuple[int | None, list[OutageView]]:
     )
     if not result.digits:
         return None, []
-    account_id, found = await deps.run_db(_outages_of, deps.db, call.now, None, None, result.digits)
+    account_id, found = await deps.run_db(_outages_of, deps.db, call.now, None, result.digits)
     if account_id is None:
         await call.ch.play("ident/account_not_found")
     return account_id, found
