@@ -73,8 +73,14 @@ class CallRig:
     """Places simulated calls and follows them by their full Uniqueids."""
 
     def __init__(
-        self, settings: Settings, hub: JournalHub | None = None, events: str = "on"
+        self,
+        settings: Settings,
+        hub: JournalHub | None = None,
+        events: str = "on",
+        only: tuple[str, ...] | None = None,
     ) -> None:
+        """``only``: the event names to collect (all when None); a bench
+        that needs a few keeps the rest off the wire."""
         self.settings = settings
         self.hub = hub
         self.ami = AmiClient(
@@ -83,6 +89,7 @@ class CallRig:
             settings.ami_user,
             settings.secret(),
             events=events,
+            only=only,
         )
         self._calls: dict[str, PlacedCall] = {}
         self._names: dict[str, str] = {}

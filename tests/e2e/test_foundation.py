@@ -122,3 +122,39 @@ async def test_health_page_reports_the_parts(runtime) -> None:
     assert body["ami"] == "connected"
     assert body["fastagi"]["calls"] >= 0
     assert resp.status == 200, body
+
+
+async def test_ami_session_receives_only_the_events_it_handles(settings, rig, runtime) -> None:
+    """hotline.ami: after login Asterisk is told (AMI Filter) which events the
+    session handles, so it does not format and send every AGI and DTMF event
+    of every call to a listener that drops them. A catch-all session still
+    gets everything; an async Originate still gets its OriginateResponse."""
+    from hotline.ami import AmiClient
+
+    seen: list[str] = []
+    narrow = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.secret())
+    narrow.on_event("UserEvent", lambda e: seen.append(str(e.get("Event"))))
+    narrow.on_event("Hangup", lambda e: seen.append(str(e.get("Event"))))
+    raw: list[str] = []  # what arrives on the wire, before our dispatch
+    assert narrow.wanted_events() == ("Hangup", "OriginateResponse", "UserEvent")
+    await narrow.start(wait=20)
+    try:
+        manager = narrow._manager
+        assert manager is not None
+        original = manager.dispatch
+
+        def record(event):  # type: ignore[no-untyped-def]
+            raw.append(str(event.event))
+            return original(event)
+
+        manager.dispatch = record  # type: ignore[method-assign]
+        call = await rig.place(Context.SELFTEST, "w5500-d7-w300-d#")
+        await rig.wait_end(call, timeout=40)
+        await asyncio.sleep(0.5)
+    finally:
+        await narrow.close()
+    wide = {e.get("Event") for e in call.events}
+    assert {"AGIExecStart", "DTMFEnd", "Newchannel"} <= wide  # the catch-all rig got them
+    assert "UserEvent" in raw and "Hangup" in raw
+    assert not set(raw) & {"AGIExecStart", "AGIExecEnd", "DTMFBegin", "DTMFEnd", "Newchannel"}, raw
+    assert "UserEvent" in seen
