@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from hotline.ami import AmiClient
+from hotline.priority import raise_cpu_priority
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.web import create_app
@@ -64,6 +65,7 @@ class Runtime:
         import hotline.wiring  # noqa: F401 - capabilities register their parts
 
         s = self.settings
+        raise_cpu_priority(s.cpu_nice)
         if self.services is None:
             self.services = Services.create(s)
             self._stack.push_async_callback(self.services.aclose)

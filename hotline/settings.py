@@ -74,6 +74,10 @@ class Settings:
     """Loads the test-only dialplan (the simulated caller and network)."""
     log_level: str = "INFO"
     node_name: str = "node1"
+    cpu_nice: int = -5
+    """Nice value ``hotline run`` asks for at start: ahead of Asterisk's media
+    threads when the node's CPU is saturated (hotline/priority.py). Needs root
+    or CAP_SYS_NICE, else unchanged; 0 leaves it alone."""
     # meter readings (REQ-T14; crm_bridge.readings, ivr.flows.meter_readings)
     readings_period_start_day: int = 15
     """First day of the month of the reading period (inclusive)."""
