@@ -417,7 +417,7 @@ async def main() -> int:
                 )
         print(f"   server stats: {server.stats}")
 
-    # 5. Why the completeness rule cannot go lower: the model's own lag.
+    # 5. Why a pause the stream filled in decides later: the model's own lag.
     lags = [
         partial_lag(engine.model, grammar, phrase, lang, threshold)
         for phrase in {text, *PARTIAL_LAG_PHRASES.get(lang, ())}
@@ -425,8 +425,9 @@ async def main() -> int:
     print(
         "\n5. the model's lag: the last word of a dictation shows in Vosk's partial result "
         + ", ".join(f"{lag * 1000:.0f} ms" for lag in lags if lag is not None)
-        + " after the end of speech: the floor of a completeness rule read on the partial "
-        "result (section 4, «complete»)"
+        + " after the end of speech. A pause received from the line gets a final decode "
+        "(section 4, «complete»); a pause the stream filled in (nothing arrived) is read on "
+        "the partial result, so it decides no earlier than this"
     )
 
     await engine.close()

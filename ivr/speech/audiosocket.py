@@ -638,18 +638,23 @@ class AudioSocketServer:
         accounted = loop.time()
         while True:
             item: bytes | EndReason
+            filled = False
             try:
                 async with asyncio.timeout(limits.gap_fill):
                     item = await queue.get()
             except TimeoutError:
-                # Nothing on the line (silence suppression): the time still passes.
+                # Nothing on the line (silence suppression, or a stall): the
+                # time still passes, marked as filled in for the recogniser.
                 now = loop.time()
                 item = bytes(int(min(now - accounted, 1.0) * PHONE_RATE) * 2)
+                filled = True
             accounted = loop.time()
             end: EndReason | None = None
             if isinstance(item, EndReason):
                 end = item
                 batch = b""
+            elif filled:
+                batch = item
             else:
                 parts = [item]
                 size = len(item)
@@ -663,7 +668,7 @@ class AudioSocketServer:
                 batch = b"".join(parts)
             try:
                 if batch:
-                    result = await self.engine.feed(rec, batch)
+                    result = await self.engine.feed(rec, batch, filled=filled)
                     if isinstance(result, Final):
                         expectation._resolve(result)
                         return

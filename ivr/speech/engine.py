@@ -28,8 +28,13 @@ depend on how fast audio is delivered):
   0.9-1.0 s after the speech, so the 0.8 s default usually decides first);
 * completeness: ``Endpointing.complete(text)`` - when the call flow knows
   what a full answer looks like (all the digits of a meter), the utterance
-  ends once what was said (the partial result) is complete and
-  ``complete_silence`` (0.2 s) of silence has passed;
+  ends once what was said is complete and ``complete_silence`` (0.2 s) of
+  silence has passed. When that pause was really received (every frame of
+  it came from the line), Vosk decodes to the end there (a final result, so
+  the last word counts at once); when part of it was filled in by the
+  stream (no audio arrived: a stall, or silence suppression), the partial
+  result decides, since a final decode there could cut a word that is still
+  on its way;
 * no speech at all within ``no_input_timeout`` -> ``EndReason.NO_SPEECH``;
 * speech longer than ``max_utterance`` -> ``EndReason.MAX_UTTERANCE``.
 
@@ -41,6 +46,7 @@ caller stays keypad-only.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -316,6 +322,10 @@ class Recogniser:
         self._voiced_run = 0
         self._speech_start: float | None = None
         self._last_voice_end: float | None = None
+        self._pause_filled = False
+        """Some of the silence since the last voiced frame was filled in."""
+        self._pause_decoded = False
+        """This pause already had its final decode."""
         self._segments: list[dict[str, Any]] = []
         self._started: float | None = None
         self._final: Final | None = None
@@ -332,14 +342,19 @@ class Recogniser:
     def speech_started(self) -> bool:
         return self._speech_start is not None
 
-    def feed(self, pcm: bytes) -> Partial | Final:
+    def feed(self, pcm: bytes, *, filled: bool = False) -> Partial | Final:
         """Accept slin at ``sample_rate``; returns the Final once the utterance ended
-        (and the same Final for every later call)."""
+        (and the same Final for every later call).
+
+        ``filled``: the audio did not come from the line but stands for time
+        that passed with nothing received (zeros from the stream's gap fill)."""
         with self._lock:
             if self._final is not None:
                 return self._final
             if self._started is None:
                 self._started = self._clock()
+            if filled:
+                self._pause_filled = True
             self._buf += pcm
             fb = self._frame_bytes
             offset = 0
@@ -381,6 +396,7 @@ class Recogniser:
         if rms(frame) >= ep.energy_threshold:
             self._voiced_run += 1
             self._last_voice_end = now
+            self._pause_filled = self._pause_decoded = False
             if (
                 self._speech_start is None
                 and self._voiced_run * self.FRAME_SECONDS >= ep.min_speech - 1e-9
@@ -402,12 +418,17 @@ class Recogniser:
         if self._speech_start is not None:
             assert self._last_voice_end is not None
             silent_for = now - self._last_voice_end
-            if (
-                ep.complete is not None
-                and silent_for >= ep.complete_silence - 1e-9
-                and ep.complete(self._said_so_far())
-            ):
-                return self._conclude(json.loads(self._kaldi.FinalResult()), EndReason.ENDPOINT)
+            if ep.complete is not None and silent_for >= ep.complete_silence - 1e-9:
+                if not self._pause_filled and not self._pause_decoded:
+                    # A real pause: decode to the end of what was said.
+                    self._pause_decoded = True
+                    segment = json.loads(self._kaldi.FinalResult())
+                    if segment.get("text"):
+                        self._segments.append(segment)
+                    if ep.complete(self._said_so_far()):
+                        return self._conclude({}, EndReason.ENDPOINT)
+                elif ep.complete(self._said_so_far()):
+                    return self._conclude(json.loads(self._kaldi.FinalResult()), EndReason.ENDPOINT)
             if silent_for >= ep.trailing_silence - 1e-9:
                 return self._conclude(json.loads(self._kaldi.FinalResult()), EndReason.SILENCE)
             if now - self._speech_start >= ep.max_utterance - 1e-9:
@@ -419,11 +440,11 @@ class Recogniser:
         return None
 
     def _said_so_far(self) -> str:
-        """Kept segments and the partial result. Not a final decode at each
-        pause: a stall of the audio stream under load looks like a pause, and
-        a final decode there would cut a word in two (seen in CI). The
-        partial shows the last word ~0.28 s after it was said
-        (bench/speech.py, section 5), which bounds how early this decides."""
+        """Kept segments and the partial result. The partial shows the last
+        word ~0.28 s after it was said (bench/speech.py, section 5), so a pause
+        that was filled in (a stall of the stream under load looks like a
+        pause; a final decode there cut words in two, seen in CI) decides
+        later than a real one, which gets its final decode."""
         partial = json.loads(self._kaldi.PartialResult()).get("partial", "")
         return " ".join(
             [str(seg["text"]) for seg in self._segments if seg.get("text")] + [partial]
@@ -739,9 +760,13 @@ class SpeechEngine:
         rec: Recogniser,
         pcm: bytes,
         *,
+        filled: bool = False,
         timeout: float | None = None,
     ) -> Partial | Final:
-        """``rec.feed(pcm)`` in the pool. Raises TimeoutError after ``timeout``."""
+        """``rec.feed(pcm, filled=...)`` in the pool. Raises TimeoutError after
+        ``timeout``."""
+        if filled:
+            return await self.run(functools.partial(rec.feed, pcm, filled=True), timeout=timeout)
         return await self.run(rec.feed, pcm, timeout=timeout)
 
     async def finish(

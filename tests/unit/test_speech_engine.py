@@ -33,6 +33,7 @@ from ivr.speech import (
     Final,
     Kind,
     Partial,
+    Recogniser,
     SpeechEngine,
     SpeechUnavailable,
     encode_message,
@@ -471,6 +472,64 @@ async def test_flow_endpointing_ends_a_full_dictation_early(
     )
     waited = await engine.run(run, longer)
     assert waited.text == SPEECH_SEQ and waited.audio_time - spoken_until > 0.3
+
+
+@needs_model
+@needs_tts
+async def test_a_real_pause_decodes_at_once_a_filled_one_is_left_alone(
+    engine: SpeechEngine, speech: Callable[[str], bytes]
+) -> None:
+    """REQ-T14 end-pointing on the streaming path. A pause received from the
+    line gets a final decode right there, so a complete answer ends at once;
+    an answer that is not complete yet goes on in a new segment and nothing
+    said is lost. Time the stream filled in (nothing arrived: a stall, or
+    silence suppression) never gets that destructive decode: a stall can sit
+    in the middle of a word whose rest is still on its way (the fault a final
+    decode at every pause had under load)."""
+    import dataclasses
+    import functools
+
+    from ivr.speech_lang import READINGS_ENDPOINTING, korean_pack
+
+    clip = speech(SPEECH_SEQ)
+    spoken_until = speech_end(clip)
+    grammar = [*KOREAN_DIGITS, "[unk]"]
+
+    def endpointing(digits: int) -> Endpointing:
+        return dataclasses.replace(
+            READINGS_ENDPOINTING,
+            complete=functools.partial(korean_pack().dictation_complete, digits=digits),
+        )
+
+    def run(ep: Endpointing, parts: list[tuple[bytes, bool]]) -> tuple[Recogniser, Final | None]:
+        rec = engine.recogniser(grammar, endpointing=ep)
+        for pcm, filled in parts:
+            for chunk in frames(pcm):
+                result = rec.feed(chunk, filled=filled)
+                if isinstance(result, Final):
+                    return rec, result
+        return rec, None
+
+    # complete at a real pause: ends right there
+    _, real = await engine.run(run, endpointing(3), [(clip + noise(3.0, 40), False)])
+    assert real is not None and real.reason is EndReason.ENDPOINT and real.text == SPEECH_SEQ
+    assert real.audio_time - spoken_until <= 0.25
+
+    # not complete yet (a 4-digit meter): a real 0.3 s pause was decoded to its end...
+    said = clip[: int(spoken_until * RATE) * 2]  # without the clip's own trailing silence
+    pause = bytes(int(0.3 * RATE) * 2)
+    rec, none = await engine.run(run, endpointing(4), [(said, False), (pause, False)])
+    assert none is None and [seg["text"] for seg in rec._segments] == [SPEECH_SEQ]
+    # ...a filled one of the same length was not
+    rec, none = await engine.run(run, endpointing(4), [(said, False), (pause, True)])
+    assert none is None and rec._segments == []
+
+    # six digits with a real pause in the middle: the second half is a new segment, all kept
+    _, both = await engine.run(
+        run, endpointing(6), [(clip, False), (pause, False), (clip + noise(3.0, 40), False)]
+    )
+    assert both is not None and both.reason is EndReason.ENDPOINT
+    assert both.text == f"{SPEECH_SEQ} {SPEECH_SEQ}"
 
 
 @needs_model
