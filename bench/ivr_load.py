@@ -247,11 +247,8 @@ async def main_async(args: argparse.Namespace) -> int:
     settings = bench_settings("ivr")
     if args.cpu_nice is not None:
         settings.cpu_nice = args.cpu_nice
-        if args.cpu_nice >= 0:  # level with Asterisk: undo an earlier run's priority
-            group = Path("/proc/self/autogroup")
-            if group.exists():
-                group.write_text(str(args.cpu_nice))
-            os.setpriority(os.PRIO_PROCESS, 0, args.cpu_nice)
+        if args.cpu_nice >= 0:
+            level_priority(args.cpu_nice)
     settings.data.mkdir(parents=True, exist_ok=True)
     report = generate(PromptCatalogue.load(), settings.sounds_dir)
     if not report.ok:
@@ -353,6 +350,15 @@ async def main_async(args: argparse.Namespace) -> int:
         f"(target 0){' ' + json.dumps(detail, ensure_ascii=False) if detail else ''}"
     )
     return 0
+
+
+def level_priority(nice: int) -> None:
+    """Set this process (and its session group) to ``nice``: a run level with
+    Asterisk undoes an earlier run's priority in the same session."""
+    group = Path("/proc/self/autogroup")
+    if group.exists():
+        group.write_text(str(nice))
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 def cpu_priority() -> str:
