@@ -575,7 +575,9 @@ async def _listen(
     audio_ref: str | None = None
     mode = "audiosocket"
     if call.speech.streaming and not call.streaming_broken:
-        final, audio_ref = await _listen_audiosocket(call, None if account else max_digits)
+        final, audio_ref = await _listen_audiosocket(
+            call, None if account else max_digits, keys=max_digits + 1
+        )
         if final.reason in (EndReason.UNAVAILABLE, EndReason.ERROR) or (
             final.reason is EndReason.TIMEOUT and audio_ref is None
         ):
@@ -671,13 +673,18 @@ async def _call_recording(call: _Call) -> str | None:
     return f"{call.recording_var}.wav" if call.recording_var else None
 
 
-async def _listen_audiosocket(call: _Call, digits: int | None) -> tuple[Final, str | None]:
+async def _listen_audiosocket(
+    call: _Call, digits: int | None, *, keys: int = 1
+) -> tuple[Final, str | None]:
     """Stream the caller to the recogniser while ``AudioSocket()`` holds the channel.
 
     ``digits``: the meter's digit count; a complete reading (every digit
     dictated, or a whole number filling the meter and ending with a closing
     word) ends at the first short pause instead of waiting for the trailing
-    silence. Returns the result and the audio
+    silence. ``keys``: a caller who starts keying instead has the rest of
+    the number (up to ``#``, this many keys or a pause) collected within the
+    same stream, so no key is lost between this and a next command.
+    Returns the result and the audio
     reference (None when Asterisk never connected).
     """
     ch = call.ch
@@ -689,7 +696,12 @@ async def _listen_audiosocket(call: _Call, digits: int | None) -> tuple[Final, s
             endpointing = dataclasses.replace(
                 endpointing, complete=functools.partial(call.lang.reading_complete, digits=digits)
             )
-        expectation = speech.server.expect(call.lang.grammar, endpointing=endpointing)
+        expectation = speech.server.expect(
+            call.lang.grammar,
+            endpointing=endpointing,
+            keys=keys,
+            inter_digit=INTER_DIGIT_TIMEOUT,
+        )
     except (SpeechUnavailable, RuntimeError, ValueError) as exc:
         log.warning("AudioSocket session not registered: %s", exc)
         return Final("", EndReason.UNAVAILABLE), None

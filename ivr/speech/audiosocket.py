@@ -80,6 +80,11 @@ def encode_message(kind: int, payload: bytes = b"") -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
+_KEYS = EndReason.DTMF
+"""Queued by the reader for the decoder when the caller starts keying a
+number: the recogniser stops without a result of its own."""
+
+
 @dataclass(frozen=True, slots=True)
 class AudioSocketLimits:
     max_payload: int = 4096
@@ -203,6 +208,8 @@ class Expectation:
         grammar: Sequence[str] | None,
         endpointing: Endpointing | None,
         partials: bool,
+        keys: int = 1,
+        inter_digit: float = 4.0,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.server = server
@@ -210,6 +217,12 @@ class Expectation:
         self.grammar = tuple(grammar) if grammar is not None else None
         self.endpointing = endpointing
         self.partials = partials
+        self.keys = max(1, keys)
+        """Keys to collect once the caller presses one: 1 ends the session at
+        the first key; more keep it open for the rest of a keyed number (up
+        to ``#``, ``keys`` keys or a pause of ``inter_digit`` seconds), so no
+        key falls between this and the next AGI command."""
+        self.inter_digit = inter_digit
         self.created = time.monotonic()
         self.connect_deadline = loop.time() + server.limits.connect_timeout
         self._future: asyncio.Future[Final] = loop.create_future()
@@ -399,6 +412,8 @@ class AudioSocketServer:
         uuid: str | None = None,
         endpointing: Endpointing | None = None,
         partials: bool = False,
+        keys: int = 1,
+        inter_digit: float = 4.0,
     ) -> Expectation:
         """Register a recognition session; Asterisk then runs
         ``AudioSocket(<expectation.dialplan_args>)``. Raises SpeechUnavailable
@@ -413,7 +428,9 @@ class AudioSocketServer:
         ident = str(uuid_mod.UUID(uuid)) if uuid is not None else str(uuid_mod.uuid4())
         if ident in self._expected:
             raise ValueError(f"AudioSocket session {ident} is already registered")
-        expectation = Expectation(self, ident, grammar, endpointing, partials)
+        expectation = Expectation(
+            self, ident, grammar, endpointing, partials, keys=keys, inter_digit=inter_digit
+        )
         self._expected[ident] = expectation
         return expectation
 
@@ -601,6 +618,9 @@ class AudioSocketServer:
                     )
             elif kind == Kind.DTMF:
                 digit = payload[:1].decode("ascii", "replace")
+                if expectation.keys > 1:
+                    queue.put_nowait(_KEYS)  # the recogniser stops: no result from it now
+                    digit = await self._more_keys(expectation, reader, digit)
                 expectation._resolve(
                     Final(
                         f"dtmf:{digit}",
@@ -626,6 +646,26 @@ class AudioSocketServer:
                 queue.put_nowait(EndReason.ERROR)
                 return
 
+    async def _more_keys(
+        self, expectation: Expectation, reader: asyncio.StreamReader, keys: str
+    ) -> str:
+        """The rest of a keyed number, read from the stream itself. Ends with
+        ``#`` when the caller pressed it or paused (the number is complete),
+        without it at ``expectation.keys`` keys or when the stream ends."""
+        limits = self.limits
+        while not keys.endswith("#") and len(keys) < expectation.keys:
+            try:
+                kind, payload = await read_message(reader, limits, expectation.inter_digit)
+            except TimeoutError:
+                return keys + "#"
+            except (asyncio.IncompleteReadError, ConnectionError, ProtocolError):
+                return keys
+            if kind == Kind.DTMF:
+                keys += payload[:1].decode("ascii", "replace")
+            elif kind in (Kind.HANGUP, Kind.ERROR):
+                return keys
+        return keys
+
     async def _decode_loop(
         self,
         expectation: Expectation,
@@ -649,6 +689,8 @@ class AudioSocketServer:
                 item = bytes(int(min(now - accounted, 1.0) * PHONE_RATE) * 2)
                 filled = True
             accounted = loop.time()
+            if item is _KEYS:
+                return
             end: EndReason | None = None
             if isinstance(item, EndReason):
                 end = item
@@ -666,6 +708,8 @@ class AudioSocketServer:
                     parts.append(nxt)
                     size += len(nxt)
                 batch = b"".join(parts)
+                if end is _KEYS:
+                    return
             try:
                 if batch:
                     result = await self.engine.feed(rec, batch, filled=filled)

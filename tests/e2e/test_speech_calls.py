@@ -228,6 +228,12 @@ async def test_key_during_recognition_wins(rig, runtime, speech, in_period) -> N
         journal = await caller.end()
     (heard,) = speech_entries(journal)
     assert heard.detail["reason"] == "dtmf"
+    # every key came through the AudioSocket stream itself: no Read() after it,
+    # so none could fall between two AGI commands
+    assert heard.detail["text"] == "dtmf:4536#"
+    commands = caller.call.agi_commands()
+    after = commands[next(i for i, c in enumerate(commands) if "AudioSocket" in c) :]
+    assert not [c for c in after if c.startswith("EXEC Read")], after
     (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
     assert stored.value == 4536 and stored.source is ReadingSource.KEYPAD
     await rig.wait_end(caller.call)

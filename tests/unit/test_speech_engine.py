@@ -698,6 +698,45 @@ async def test_audiosocket_dtmf_barge_in(
 
 
 @needs_model
+async def test_audiosocket_keeps_the_rest_of_a_keyed_number(server: AudioSocketServer) -> None:
+    """REQ-T14: a caller who starts keying a reading while the recogniser
+    listens has the rest of the number read from the same stream (no key
+    falls between AudioSocket() and a next AGI command): up to ``#``, the
+    key count, or a pause (then closed with ``#``: the number is complete).
+    Speech and silence meanwhile give no result of their own."""
+
+    async def keyed(keys: int, presses: list[tuple[float, bytes]]) -> Final:
+        listen = server.expect(
+            list(KOREAN_DIGITS),
+            keys=keys,
+            inter_digit=0.5,
+            endpointing=Endpointing(no_input_timeout=0.3),  # would end quickly on its own
+        )
+        asterisk = await FakeAsterisk.connect(server.port, listen.uuid)
+        await asterisk.stream(noise(0.2, 40))
+        for pause, digit in presses:
+            await asterisk.stream(noise(pause, 40))
+            await asterisk.send(Kind.DTMF, digit)
+        result = await listen.result(timeout=5)
+        assert await asterisk.wait_hangup()
+        await asterisk.close()
+        return result
+
+    # 4, 5, 3, 6, # one after another (0.4 s apart: longer than no_input_timeout)
+    typed = await keyed(7, [(0.0, b"4"), (0.4, b"5"), (0.4, b"3"), (0.4, b"6"), (0.1, b"#")])
+    assert typed.reason is EndReason.DTMF and typed.dtmf == "4536#"
+    # the caller stops typing: the pause ends it
+    paused = await keyed(7, [(0.0, b"4"), (0.1, b"5")])
+    assert paused.dtmf == "45#"
+    # the key count ends it (a meter of 3 digits: 3 digits and "#" at most)
+    full = await keyed(4, [(0.0, b"1"), (0.0, b"2"), (0.0, b"3"), (0.0, b"4"), (0.0, b"9")])
+    assert full.dtmf == "1234"
+    # keys=1 (the default): the first key ends the session, as a menu choice
+    single = await keyed(1, [(0.0, b"7"), (0.0, b"8")])
+    assert single.dtmf == "7"
+
+
+@needs_model
 @needs_tts
 async def test_audiosocket_hangup_returns_what_was_said(
     server: AudioSocketServer, speech: Callable[[str], bytes]
