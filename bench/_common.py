@@ -83,8 +83,7 @@ def run_generator(
         str(Path(__file__).resolve().parent / "_generator.py"),
         "--ami-port",
         str(settings.ami_port),
-        "--secret",
-        settings.secret(),
+        f"--secret={settings.secret()}",  # a secret may start with "-"
         "--context",
         context,
         "--calls",
@@ -94,7 +93,16 @@ def run_generator(
         "--script",
         script,
     ]
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    # The simulated callers are the outside world: a session of their own,
+    # not in the service's scheduling group (hotline/priority.py).
+    cp = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        start_new_session=True,
+    )
     if cp.returncode != 0:
         raise RuntimeError(f"generator failed: {cp.stderr[-3000:]}")
     return dict(json.loads(cp.stdout.strip().splitlines()[-1]))
@@ -108,7 +116,8 @@ async def generate(
     s = load_settings(
         overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
     )
-    rig = CallRig(s, events="call,user")  # the generator needs hangups and user events only
+    # the generator needs hangups and user events only
+    rig = CallRig(s, events="call,user", only=("Hangup", "UserEvent"))
     await rig.start()
     sem = asyncio.Semaphore(concurrency)
     failed = 0
