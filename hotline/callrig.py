@@ -196,6 +196,20 @@ class CallRig:
             )
             await asyncio.sleep(0.2)
 
+    async def caller_does(self, call: PlacedCall, script: str) -> None:
+        """The caller half starts a new script now (AMI Redirect), e.g.
+        ``pname-psilence-s``: say something, then stay on the line."""
+        name = await self.channel_name(call.caller_id)
+        await self.ami.action(
+            {
+                "Action": "Redirect",
+                "Channel": name,
+                "Context": str(Context.TEST_CALLER),
+                "Exten": script,
+                "Priority": "1",
+            }
+        )
+
     async def hangup_caller(self, call: PlacedCall) -> None:
         name = await self.channel_name(call.caller_id)
         await self.ami.action({"Action": "Hangup", "Channel": name})

@@ -33,21 +33,88 @@ def _load_demo_data(services: Any) -> str:
     return f"демо-данные загружены: {result}" if result is not None else "демо-данные загружены"
 
 
-def _scenario() -> tuple[str, str, str, str]:
+def _scenario(services: Any) -> tuple[str, str, str, str]:
     """(context, exten, caller script, caller number) of the demo call."""
+    from datetime import UTC, datetime
+
     from ivr.contract import Context, Route
+    from ivr.flows.common import working_hours
     from ivr.routes import build_routes
 
     table = build_routes()
     if Route.INBOUND in table:
         from crm_bridge.demo_data import DEMO_CALLER
 
+        number = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
+        if not working_hours(services).is_open(datetime.now(UTC)):
+            # Out of hours: the answering machine; the caller answers it live
+            # (_answer_the_machine), so the script only keeps the line.
+            return str(Context.INBOUND), "s", "s", number
         # The caller listens to the recording warning and the greeting
         # (about 9 s), chooses «debt» (4) as the menu starts, keys in the
         # account number and listens to the balance.
         script = f"w11000-d4-w10000-d{DEMO_CALLER.number}#-w15000-h"
-        return str(Context.INBOUND), "s", script, (DEMO_CALLER.phone or "+79001234567").lstrip("+")
+        return str(Context.INBOUND), "s", script, number
     return str(Context.SELFTEST), "s", "w5500-d42#-w9000-h", "79001234567"
+
+
+DEMO_VOICE = {
+    "demo_name": "Петров Сергей Иванович",
+    "demo_account": "Лицевой счёт один ноль ноль ноль ноль ноль ноль ноль ноль один",
+    "demo_message": "Прошу перезвонить, хочу уточнить начисления за ноябрь.",
+}
+"""What the demo caller says to the answering machine."""
+
+
+def _make_demo_voice(settings: Settings) -> None:
+    """The demo caller's voice (offline TTS, 8 kHz) and the silence after it:
+    a Local channel sends no audio while idle, and a recording ends on heard
+    silence."""
+    import wave
+
+    from ivr.prompts import _find_sox, find_synthesiser, synthesise
+
+    out = settings.sounds_dir / "test"
+    synth, sox = find_synthesiser(), _find_sox()
+    for name, text in DEMO_VOICE.items():
+        if not (out / f"{name}.wav").exists():
+            synthesise(synth, sox, text, out / f"{name}.wav")
+    silence = out / "demo_silence.wav"
+    if not silence.exists():
+        with wave.open(str(silence), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(bytes(2 * 8000 * 4))
+
+
+async def _answer_the_machine(rig: Any, call: Any, timeout: float = 60.0) -> None:
+    """Out of hours: say the name and the account after their beeps, accept
+    the calling number as the callback number (1), leave a message."""
+    loop = asyncio.get_running_loop()
+
+    async def until(test: Any) -> bool:
+        end = loop.time() + timeout
+        while not test():
+            if call.ended.is_set() or loop.time() > end:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    def records() -> int:
+        return sum(c.startswith("RECORD FILE") for c in call.agi_commands())
+
+    if not await until(lambda: any("/am/" in c for c in call.agi_commands())):
+        return  # not the answering machine after all (the schedule changed meanwhile)
+    for count, name in enumerate(("demo_name", "demo_account"), start=1):
+        if not await until(lambda n=count: records() >= n):
+            return
+        await rig.caller_does(call, f"p{name}-pdemo_silence-s")
+    if not await until(lambda: any("/am/contact_options" in c for c in call.agi_commands())):
+        return
+    await rig.send_dtmf(call, "1")
+    if await until(lambda: records() >= 3):
+        await rig.caller_does(call, "pdemo_message-pdemo_silence-s")
 
 
 async def run_demo(settings: Settings, keep_running: bool = False) -> int:
@@ -75,7 +142,9 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     try:
         async with Runtime(settings, comps, services=services) as rt:
             print(f"4. Сервисы запущены: {', '.join(comps)}")
-            context, exten, script, number = _scenario()
+            context, exten, script, number = _scenario(services)
+            if script == "s":
+                await asyncio.to_thread(_make_demo_voice, settings)
             print(
                 f"5. Имитация звонка на горячую линию с номера +{number} ({context})…", flush=True
             )
@@ -85,7 +154,12 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
                 call = await rig.place(
                     context, script, exten=exten, caller_number=number, timeout=20
                 )
-                await rig.wait_end(call, timeout=120)
+                if script == "s":
+                    print(
+                        "   нерабочее время: абонент оставляет сообщение автоответчику", flush=True
+                    )
+                    await _answer_the_machine(rig, call)
+                await rig.wait_end(call, timeout=180)
             finally:
                 await rig.close()
             # The whole call as stored (every AGI route of the channel).
