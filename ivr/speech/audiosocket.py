@@ -80,6 +80,10 @@ def encode_message(kind: int, payload: bytes = b"") -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
+_READER_TURNS = 3
+"""Event-loop turns the reader gets to queue audio already in the socket
+before the decoder fills a gap with silence."""
+
 _KEYS = EndReason.DTMF
 """Queued by the reader for the decoder when the caller starts keying a
 number: the recogniser stops without a result of its own."""
@@ -683,6 +687,14 @@ class AudioSocketServer:
                 async with asyncio.timeout(limits.gap_fill):
                     item = await queue.get()
             except TimeoutError:
+                # This loop may itself have been the one stalled (a busy
+                # machine), with the caller's audio waiting in the socket:
+                # let the reader take it before deciding that nothing came.
+                # Silence filled into a word makes Vosk lose the word.
+                for _ in range(_READER_TURNS):
+                    await asyncio.sleep(0)
+                if not queue.empty():
+                    continue
                 # Nothing on the line (silence suppression, or a stall): the
                 # time still passes, marked as filled in for the recogniser.
                 now = loop.time()

@@ -698,6 +698,40 @@ async def test_audiosocket_dtmf_barge_in(
 
 
 @needs_model
+@needs_tts
+async def test_audiosocket_a_stalled_server_fills_no_silence_into_speech(
+    server: AudioSocketServer, speech: Callable[[str], bytes]
+) -> None:
+    """The server's own event loop stalls (a busy machine) while the caller
+    keeps talking: the audio waiting in the socket is read, not replaced by
+    filled-in silence (which, inside a word, made Vosk lose it: seen in CI)."""
+    import dataclasses
+    import functools
+
+    from ivr.speech_lang import READINGS_ENDPOINTING, korean_pack
+
+    clip = speech(SPEECH_SEQ)
+    spoken = speech_end(clip)
+    ep = dataclasses.replace(
+        READINGS_ENDPOINTING,
+        complete=functools.partial(korean_pack().dictation_complete, digits=3),
+    )
+    for fraction in (0.5, 0.85):  # inside a word (see the filled-pause test above)
+        listen = server.expect([*KOREAN_DIGITS, "[unk]"], endpointing=ep)
+        asterisk = await FakeAsterisk.connect(server.port, listen.uuid)
+        cut = int(spoken * RATE * fraction) // 160 * 320
+        await asterisk.stream(clip[:cut])
+        for chunk in frames(clip[cut:] + noise(0.5, 40)):  # all in the socket at once...
+            asterisk.writer.write(encode_message(Kind.AUDIO, chunk))
+        time.sleep(0.5)  # ...while the loop is blocked  # noqa: ASYNC251
+        await asterisk.stream(noise(3.0, 40), stop=functools.partial(getattr, listen, "done"))
+        result = await listen.result(timeout=10)
+        await asterisk.close()
+        assert result.text == SPEECH_SEQ, (fraction, result)
+        assert result.reason is EndReason.ENDPOINT
+
+
+@needs_model
 async def test_audiosocket_keeps_the_rest_of_a_keyed_number(server: AudioSocketServer) -> None:
     """REQ-T14: a caller who starts keying a reading while the recogniser
     listens has the rest of the number read from the same stream (no key
