@@ -355,19 +355,20 @@ async def main_async(args: argparse.Namespace) -> int:
 def level_priority(nice: int) -> None:
     """Set this process (and its session group) to ``nice``: a run level with
     Asterisk undoes an earlier run's priority in the same session."""
-    group = Path("/proc/self/autogroup")
-    if group.exists():
-        group.write_text(str(nice))
+    from hotline.priority import AUTOGROUP
+
+    if AUTOGROUP.exists():
+        AUTOGROUP.write_text(str(nice))
     os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 def cpu_priority() -> str:
     """This process's nice and its session group's (hotline/priority.py)."""
-    group = Path("/proc/self/autogroup")
+    from hotline.priority import autogroup_nice
+
     text = f"nice {os.getpriority(os.PRIO_PROCESS, 0)}"
-    if group.exists():
-        text += f", session group {group.read_text().split(' ', 1)[-1].strip()}"
-    return text
+    group = autogroup_nice()
+    return text if group is None else f"{text}, session group nice {group}"
 
 
 def service_reaction(db: Any) -> list[float]:

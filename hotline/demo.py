@@ -72,10 +72,10 @@ def _make_demo_voice(settings: Settings) -> None:
     silence."""
     import wave
 
-    from ivr.prompts import _find_sox, find_synthesiser, synthesise
+    from ivr.prompts import find_sox, find_synthesiser, synthesise
 
     out = settings.sounds_dir / "test"
-    synth, sox = find_synthesiser(), _find_sox()
+    synth, sox = find_synthesiser(), find_sox()
     for name, text in DEMO_VOICE.items():
         if not (out / f"{name}.wav").exists():
             synthesise(synth, sox, text, out / f"{name}.wav")

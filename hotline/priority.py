@@ -35,8 +35,8 @@ AUTOGROUP = Path("/proc/self/autogroup")
 AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 
-def _autogroup_nice(path: Path) -> int | None:
-    """``/autogroup-123 nice 0`` -> 0."""
+def autogroup_nice(path: Path = AUTOGROUP) -> int | None:
+    """The session group's nice: ``/autogroup-123 nice 0`` -> 0 (None: no such file)."""
     try:
         words = path.read_text().split()
     except OSError:
@@ -64,7 +64,7 @@ def raise_cpu_priority(
         grouped = autogroup_switch.read_text().strip() == "1"
     except OSError:
         grouped = False
-    current = _autogroup_nice(autogroup) if grouped else None
+    current = autogroup_nice(autogroup) if grouped else None
     if current is not None and current > nice:
         try:
             autogroup.write_text(str(nice))

@@ -603,7 +603,7 @@ def find_synthesiser(engine: Engine = "auto") -> Synthesiser:
     )
 
 
-def _find_sox() -> str:
+def find_sox() -> str:
     exe = shutil.which("sox")
     if exe is None:
         raise TTSUnavailableError(
@@ -770,7 +770,7 @@ def generate(
     """
     started = time.monotonic()
     synth = find_synthesiser(engine)
-    sox = _find_sox()
+    sox = find_sox()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST

@@ -701,8 +701,6 @@ class AudioSocketServer:
                 item = bytes(int(min(now - accounted, 1.0) * PHONE_RATE) * 2)
                 filled = True
             accounted = loop.time()
-            if item is _KEYS:
-                return
             end: EndReason | None = None
             if isinstance(item, EndReason):
                 end = item
@@ -720,8 +718,8 @@ class AudioSocketServer:
                     parts.append(nxt)
                     size += len(nxt)
                 batch = b"".join(parts)
-                if end is _KEYS:
-                    return
+            if end is _KEYS:
+                return
             try:
                 if batch:
                     result = await self.engine.feed(rec, batch, filled=filled)

@@ -765,9 +765,7 @@ class SpeechEngine:
     ) -> Partial | Final:
         """``rec.feed(pcm, filled=...)`` in the pool. Raises TimeoutError after
         ``timeout``."""
-        if filled:
-            return await self.run(functools.partial(rec.feed, pcm, filled=True), timeout=timeout)
-        return await self.run(rec.feed, pcm, timeout=timeout)
+        return await self.run(functools.partial(rec.feed, pcm, filled=filled), timeout=timeout)
 
     async def finish(
         self,

@@ -136,6 +136,7 @@ async def test_ami_session_receives_only_the_events_it_handles(settings, rig, ru
     narrow.on_event("UserEvent", lambda e: seen.append(str(e.get("Event"))))
     narrow.on_event("Hangup", lambda e: seen.append(str(e.get("Event"))))
     raw: list[str] = []  # what arrives on the wire, before our dispatch
+    ended = asyncio.Event()  # this session's own copy of the call's end arrived
     assert narrow.wanted_events() == ("Hangup", "OriginateResponse", "UserEvent")
     await narrow.start(wait=20)
     try:
@@ -145,12 +146,14 @@ async def test_ami_session_receives_only_the_events_it_handles(settings, rig, ru
 
         def record(event):  # type: ignore[no-untyped-def]
             raw.append(str(event.event))
+            if {"UserEvent", "Hangup"} <= set(raw):
+                ended.set()
             return original(event)
 
         manager.dispatch = record  # type: ignore[method-assign]
         call = await rig.place(Context.SELFTEST, "w5500-d7-w300-d#")
         await rig.wait_end(call, timeout=40)
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(ended.wait(), 10)
     finally:
         await narrow.close()
     wide = {e.get("Event") for e in call.events}
