@@ -24,10 +24,11 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from crm_bridge.db import Database, utcnow
 from crm_bridge.models import Call, CallDirection, CallEvent, Operator
@@ -275,6 +276,7 @@ class CallService:
         for attempt in range(_APPEND_ATTEMPTS):
             try:
                 with self.db.session(write=True) as session:
+                    _lock_call_journal(session, uniqueid, source)
                     last = session.execute(
                         select(func.max(CallEvent.seq)).where(
                             CallEvent.call_uniqueid == uniqueid, CallEvent.source == source
@@ -307,3 +309,17 @@ class CallService:
                 CallEventView(e.call_uniqueid, e.source, e.seq, e.ts, e.kind, dict(e.detail or {}))
                 for e in rows
             ]
+
+
+def _lock_call_journal(session: Session, uniqueid: str, source: str) -> None:
+    """Serialise appends to one call's journal of one source, so the next
+    ``seq`` read is the one written. On PostgreSQL a transaction-level
+    advisory lock (held to commit): without it concurrent appenders collide
+    on the unique key and retry in rounds, and under contention one of them
+    can lose every round. SQLite already serialises writers (``BEGIN
+    IMMEDIATE`` of a write session)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"call_events:{source}:{uniqueid}"},
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,13 @@ class PlacedCall:
     @property
     def heard(self) -> list[str]:
         return self.journal.heard() if self.journal else []
+
+    def prompt_starts(self, prompt: str) -> int:
+        """How many times Asterisk has started playing ``prompt`` (a prompt id
+        such as ``menu/main``, or a fragment of one ending a file name) on
+        this call, by ``STREAM FILE`` or among a ``Read()``'s prompts."""
+        needle = f"/{prompt} "
+        return sum(1 for c in self.agi_commands() if needle in c)
 
 
 class CallRig:
@@ -186,6 +194,48 @@ class CallRig:
                 raise AssertionError(f"no channel seen for {uid}")
             await asyncio.sleep(0.05)
         return self._names[uid]
+
+    async def heard_start(
+        self, call: PlacedCall, prompt: str, *, after: int = 0, timeout: float = 40.0
+    ) -> int:
+        """Wait until ``prompt`` has started more than ``after`` times on the
+        call (Asterisk's own AGIExecStart, not a clock); returns the count.
+
+        This is how a simulated caller listens: it answers a prompt once the
+        prompt is playing, however slow the machine is."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while (n := call.prompt_starts(prompt)) <= after:
+            if call.ended.is_set():
+                raise AssertionError(f"call {call.call_id} ended before {prompt!r} started")
+            if loop.time() > end:
+                raise AssertionError(
+                    f"{prompt!r} did not start in {timeout}s on {call.call_id}; "
+                    f"AGI commands: {call.agi_commands()[-8:]}"
+                )
+            await asyncio.sleep(0.02)
+        return n
+
+    async def answer(
+        self, call: PlacedCall, prompt: str, keys: str, *, after: int = 0, timeout: float = 40.0
+    ) -> int:
+        """Press ``keys`` once ``prompt`` has started (see :meth:`heard_start`)."""
+        n = await self.heard_start(call, prompt, after=after, timeout=timeout)
+        await self.send_dtmf(call, keys)
+        return n
+
+    async def walk(
+        self, call: PlacedCall, steps: Sequence[tuple[str, str]], *, timeout: float = 40.0
+    ) -> None:
+        """A caller who knows the menu: for each ``(prompt, keys)`` in turn,
+        wait for a new start of that prompt, then press the keys. A prompt
+        heard again later in the walk (the main menu) is counted, so each
+        step answers its own playing of it."""
+        seen: dict[str, int] = {}
+        for prompt, keys in steps:
+            seen[prompt] = await self.answer(
+                call, prompt, keys, after=seen.get(prompt, 0), timeout=timeout
+            )
 
     async def send_dtmf(self, call: PlacedCall, digits: str) -> None:
         """The caller presses keys now (AMI PlayDTMF on the caller half)."""

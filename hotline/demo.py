@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import signal
+from dataclasses import dataclass
 from typing import Any
 
 from hotline.settings import Settings
@@ -33,8 +34,24 @@ def _load_demo_data(services: Any) -> str:
     return f"демо-данные загружены: {result}" if result is not None else "демо-данные загружены"
 
 
-def _scenario(services: Any) -> tuple[str, str, str, str]:
-    """(context, exten, caller script, caller number) of the demo call."""
+@dataclass(frozen=True)
+class Scenario:
+    """The demo call: where it goes, from which number, and what the caller
+    does. The caller listens: each key is pressed once the prompt it answers
+    has started (``CallRig.walk``), however slow the machine is."""
+
+    context: str
+    exten: str
+    number: str
+    walk: tuple[tuple[str, str], ...] = ()
+    """(prompt, keys) answered in turn."""
+    hang_up_at: str | None = None
+    """Hang up once this prompt starts (None: the flow ends the call)."""
+    answering_machine: bool = False
+    """Out of hours: the caller answers the answering machine live."""
+
+
+def _scenario(services: Any) -> Scenario:
     from datetime import UTC, datetime
 
     from ivr.contract import Context, Route
@@ -48,14 +65,21 @@ def _scenario(services: Any) -> tuple[str, str, str, str]:
         number = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
         if not working_hours(services).is_open(datetime.now(UTC)):
             # Out of hours: the answering machine; the caller answers it live
-            # (_answer_the_machine), so the script only keeps the line.
-            return str(Context.INBOUND), "s", "s", number
-        # The caller listens to the recording warning and the greeting
-        # (about 9 s), chooses «debt» (4) as the menu starts, keys in the
-        # account number and listens to the balance.
-        script = f"w11000-d4-w10000-d{DEMO_CALLER.number}#-w15000-h"
-        return str(Context.INBOUND), "s", script, number
-    return str(Context.SELFTEST), "s", "w5500-d42#-w9000-h", "79001234567"
+            # (_answer_the_machine).
+            return Scenario(str(Context.INBOUND), "s", number, answering_machine=True)
+        # The caller listens to the recording warning and the greeting,
+        # chooses «debt» (4) as the menu starts, keys in the account number
+        # when asked, listens to the balance and hangs up at the options.
+        return Scenario(
+            str(Context.INBOUND),
+            "s",
+            number,
+            walk=(("menu/main", "4"), ("ident/enter_account", f"{DEMO_CALLER.number}#")),
+            hang_up_at="debt/options",
+        )
+    return Scenario(
+        str(Context.SELFTEST), "s", "79001234567", walk=(("selftest/enter_digits", "42#"),)
+    )
 
 
 DEMO_VOICE = {
@@ -142,23 +166,33 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     try:
         async with Runtime(settings, comps, services=services) as rt:
             print(f"4. Сервисы запущены: {', '.join(comps)}")
-            context, exten, script, number = _scenario(services)
-            if script == "s":
+            scenario = _scenario(services)
+            if scenario.answering_machine:
                 await asyncio.to_thread(_make_demo_voice, settings)
             print(
-                f"5. Имитация звонка на горячую линию с номера +{number} ({context})…", flush=True
+                f"5. Имитация звонка на горячую линию с номера +{scenario.number} "
+                f"({scenario.context})…",
+                flush=True,
             )
             rig = CallRig(settings, hub=services.hub)
             await rig.start()
             try:
                 call = await rig.place(
-                    context, script, exten=exten, caller_number=number, timeout=20
+                    scenario.context,
+                    "s",
+                    exten=scenario.exten,
+                    caller_number=scenario.number,
+                    timeout=20,
                 )
-                if script == "s":
+                if scenario.answering_machine:
                     print(
                         "   нерабочее время: абонент оставляет сообщение автоответчику", flush=True
                     )
                     await _answer_the_machine(rig, call)
+                await rig.walk(call, scenario.walk, timeout=60)
+                if scenario.hang_up_at:
+                    await rig.heard_start(call, scenario.hang_up_at, timeout=60)
+                    await rig.hangup_caller(call)
                 await rig.wait_end(call, timeout=180)
             finally:
                 await rig.close()
