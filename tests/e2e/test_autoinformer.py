@@ -67,6 +67,13 @@ class Observer:
                 return e
         return None
 
+    def playing(self, uid: str) -> bool:
+        """A prompt started on the channel (the message is being played)."""
+        return any(
+            e.get("Event") == "AGIExecStart" and e.get("Command", "").startswith("STREAM FILE")
+            for e in self.events.get(uid, [])
+        )
+
     def name(self, uid: str) -> str | None:
         for e in self.events.get(uid, []):
             if e.get("Event") == "Newchannel":
@@ -227,7 +234,18 @@ async def test_zero_transfers_to_operator_with_campaign_on_card(
     )
     try:
         number = phone("02")
+        before = observer.channels()
         cid = await run_campaign(runtime, [number])
+        # The callee listens: it presses 0 once the message is playing on its
+        # call (Asterisk's AGIExecStart), not on a clock.
+        playing = await until(
+            lambda: next((u for u in observer.channels() - before if observer.playing(u)), None),
+            40,
+            "the message to start playing",
+        )
+        callee = observer.name(f"{playing}-b")
+        assert callee, "no callee half seen"
+        await ami.action({"Action": "PlayDTMF", "Channel": callee, "Digit": "0", "Duration": "250"})
         cs = CampaignService(runtime.services.db)
 
         async def answered_row() -> Attempt | None:
