@@ -244,6 +244,8 @@ class Sandbox:
             "AMI_USER": s.ami_user,
             "AMI_SECRET": s.secret(),
             "SIP_PORT": str(s.sip_port),
+            "TRUNK_HOST": s.sip_trunk_host,
+            "TRUNK_PORT": str(s.sip_trunk_port),
             "QUEUE": s.queue_name,
             "AGI_URL": s.agi_url,
             "SOUNDS": ap(s.sounds_dir),

@@ -60,6 +60,12 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     sip_port: int = 5060
+    sip_trunk_host: str = "127.0.0.2"
+    """The carrier's SIP address (the 8-800 trunk): calls from it land in the
+    ``hotline-trunk`` context, and ``outbound_trunk`` (``PJSIP/...@trunk``)
+    dials it. Tests and benches: the simulated caller network (hotline.sipnet)
+    on a second loopback address."""
+    sip_trunk_port: int = 5060
     # service behaviour
     timezone: str = "Europe/Moscow"
     working_hours: str = "mon-sat 08:00-20:00"

@@ -84,6 +84,10 @@ class Var(StrEnum):
     """TEST MODE ONLY (honoured when ``settings.test_mode``): an ISO 8601
     datetime with offset the inbound flows use as "now" for working hours,
     holidays and deadlines (e.g. set through Originate variables)."""
+    TEST_TRUNK_NOW = "HOTLINE_TEST_TRUNK_NOW"
+    """TEST MODE ONLY: a global (AMI Setvar) that becomes ``HOTLINE_TEST_NOW``
+    of calls from the SIP trunk (``hotline-test-trunk``), whose variables a
+    test cannot set on the call."""
 
 
 class Next(StrEnum):
@@ -113,6 +117,8 @@ class Context(StrEnum):
     TEST_NETWORK = "hotline-test-network"
     """Test/bench only: the simulated telephone network of outbound calls
     (the dialled number decides how the callee behaves)."""
+    TRUNK = "hotline-trunk"
+    """Calls from the carrier's SIP trunk (pjsip.conf endpoint ``trunk``)."""
 
 
 STATUS_OK = "OK"

@@ -52,6 +52,7 @@ TEST_PORTS = {
     "fastagi_port": _free_port(),
     "audiosocket_port": _free_port(),
     "sip_port": _free_port(),
+    "sip_trunk_port": _free_port(),  # the caller network's SIP (hotline.sipnet)
     "web_port": 0,
 }
 

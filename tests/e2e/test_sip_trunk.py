@@ -1,0 +1,93 @@
+"""The hotline over real SIP: a second Asterisk plays the callers' telephone
+network (hotline.sipnet) and calls the hotline's ``trunk`` endpoint as a
+carrier delivers an 8-800 call — a PJSIP channel, RTP both ways, keys as
+RFC 4733 events sent once the prompt they answer has started.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from crm_bridge.demo_data import DEMO_CALLER, load_demo
+from tests.conftest import _free_port
+
+pytestmark = [pytest.mark.asterisk]
+
+IN_HOURS = "2025-03-05T10:00:00+03:00"  # a Wednesday, 10:00 Moscow
+
+
+@pytest.fixture(scope="module")
+def network(settings: Any, asterisk: Any) -> Iterator[Any]:
+    from hotline.sandbox import SandboxError
+    from hotline.sipnet import CallerNetwork
+
+    net = CallerNetwork(settings, ami_port=_free_port())
+    try:
+        net.up()
+    except SandboxError as exc:
+        pytest.fail(f"the caller network could not be started: {exc}", pytrace=False)
+    yield net
+    net.down()
+    shutil.rmtree(net.base, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sip(settings: Any, runtime: Any, network: Any) -> AsyncIterator[Any]:
+    from hotline.sipnet import SipCallRig
+
+    await runtime.services.run_db(load_demo, runtime.services.db)
+    rig = SipCallRig(settings, network, hub=runtime.services.hub)
+    await rig.start()
+    await rig.set_test_now(IN_HOURS)
+    yield rig
+    await rig.close()
+
+
+async def test_trunk_call_walks_the_menu_with_rfc4733_keys(sip: Any, runtime: Any) -> None:
+    """REQ-T1, T2: a carrier's call reaches the menu; the caller identifies
+    with an account number full of repeated digits (1000000001), keyed over
+    RFC 4733, and hears the debt."""
+    assert DEMO_CALLER.phone is not None
+    call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
+    try:
+        await sip.walk(
+            call, [("menu/main", "4"), ("ident/enter_account", DEMO_CALLER.number + "#")]
+        )
+        await sip.heard_start(call, "debt/options")
+        # The hotline's channel is the trunk's PJSIP channel, with RTP both ways.
+        name = await sip.channel_name(call.call_id)
+        assert name.startswith("PJSIP/trunk-"), name
+        stats = await sip.ami.action(
+            {"Action": "Getvar", "Channel": name, "Variable": "CHANNEL(rtcp,all)"}
+        )
+        fields = dict(
+            kv.split("=", 1) for kv in str(stats.get("Value", "")).split(";") if "=" in kv
+        )
+        assert int(fields.get("rxcount", 0)) > 0 and int(fields.get("txcount", 0)) > 0, fields
+        await sip.hangup_caller(call)
+        await sip.wait_end(call)
+    finally:
+        if not call.ended.is_set():
+            await sip.hangup_caller(call)
+    journal = call.journal
+    assert journal is not None
+    # Every key arrived, the repeated zeros included, as RFC 4733 events
+    # received on the trunk's channel.
+    keys = [e.detail["digits"] for e in journal.entries if e.kind == "dtmf"]
+    assert keys[:2] == ["4", DEMO_CALLER.number + "#"], keys
+    received = "".join(
+        e["Digit"]
+        for e in call.events
+        if e.get("Event") == "DTMFEnd"
+        and e.get("Direction") == "Received"
+        and e.get("Uniqueid") == call.call_id
+    )
+    assert received.startswith("4" + DEMO_CALLER.number + "#"), received
+    heard = journal.heard()
+    assert heard[0] == "common/recording_warning", heard  # REQ-T4
+    assert "debt/your_debt_is" in heard, heard
