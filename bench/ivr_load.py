@@ -230,7 +230,7 @@ async def drive(
 # -- the system under test (this process) ----------------------------------------------------
 
 
-async def _loop_lag(out: list[float]) -> None:
+async def loop_lag(out: list[float]) -> None:
     """How late the service's event loop wakes up for a 10 ms timer: the time
     a caller's key waits for the loop, apart from the flow's own work."""
     loop = asyncio.get_running_loop()
@@ -264,7 +264,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await rt.services.run_db(load_demo, rt.services.db)
             failures0 = rt.fastagi.stats.failures
             lags: list[float] = []
-            lag_task = asyncio.ensure_future(_loop_lag(lags))
+            lag_task = asyncio.ensure_future(loop_lag(lags))
             priority = cpu_priority()
             a0, s0, t0 = proc_cpu(pid), self_cpu(), time.monotonic()
             cmd = [
@@ -371,10 +371,11 @@ def cpu_priority() -> str:
     return text if group is None else f"{text}, session group nice {group}"
 
 
-def service_reaction(db: Any) -> list[float]:
+def service_reaction(db: Any, calls: set[str] | None = None) -> list[float]:
     """Milliseconds from each key the IVR journal got (the AGI answer that
-    carried it) to the next prompt it asked for, over every stored journal:
-    the part of the prompt-start latency spent in this process."""
+    carried it) to the next prompt it asked for, over every stored journal
+    (or those of ``calls``): the part of the prompt-start latency spent in
+    this process."""
     from sqlalchemy import select
 
     from crm_bridge.models import CallEvent
@@ -388,6 +389,8 @@ def service_reaction(db: Any) -> list[float]:
     out: list[float] = []
     key_at: tuple[str, Any] | None = None
     for uid, kind, ts in rows:
+        if calls is not None and uid not in calls:
+            continue
         if kind == "dtmf":
             key_at = (uid, ts)
         elif kind in ("prompt", "say") and key_at is not None and key_at[0] == uid:
