@@ -9,8 +9,10 @@ with ``--drive``), so the driver never competes with the system under test.
 
 Each call goes the real inbound route (``hotline-inbound``: Answer,
 MixMonitor, the ``inbound`` flow) from a Local channel into the test caller
-context, whose script presses keys in the middle of the prompts (barge-in),
-as a caller who knows the menu does. The callers call from the demo
+context. The callers listen: each key is pressed (AMI PlayDTMF) once the
+prompt it answers has started on the IVR channel (``WALK``, ``CallRig.walk``),
+barging in as a caller who knows the menu does, never on a clock. The
+callers call from the demo
 debtor's number (the demo accounts are loaded), so the walk touches the
 database the way real calls do:
 
@@ -20,7 +22,10 @@ database the way real calls do:
     the balance spoken) -> # (back) -> 3 (consultations) -> 1 (a standard
     answer) -> # (back to the sub-menu) -> # (back to the main menu)
     -> * (repeat) -> 0 (operator: the appeal registered, queue position and
-    wait announced) -> the queue (no operators); the caller hangs up.
+    wait announced) -> the queue (no operators); the caller holds 5 s and
+    hangs up.
+
+bench/sip_load.py walks the same menu over a real SIP trunk.
 
 Prompt-start latency after a key press is measured on Asterisk's own clock
 (``timestampevents``): from the ``DTMFEnd`` the IVR channel received to the
@@ -74,38 +79,24 @@ SCRIPT = Path(__file__).resolve()
 CALLER_NUMBER = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
 
 ACCOUNT = DEMO_CALLER.number
-STEPS = ("2", "#", "4", ACCOUNT + "#", "#", "3", "1", "#", "#", "*", "0")
-"""What the caller keys, in order; each is followed by a new prompt."""
-SCRIPTS = (
-    "-".join(
-        [
-            "w13000-d2",  # main menu from ~10 s (warning 3.9 s + welcome 6.2 s; menu 21 s)
-            "w8500-d#",  # outages: none at the address (5.3 s), then report_outage (8.1 s)
-            "w3000-d4",  # main menu
-            f"w7800-d{ACCOUNT}#",  # required_for_debt 6.9 s, then enter_account (2.9 s)
-            "w13000-d#",  # identified, balance, date, then debt/options (5.5 s + 5 s wait)
-            "s",
-        ]
-    ),
-    "-".join(
-        [
-            "w3000-d3",  # main menu
-            "w3000-d1",  # consultations menu (21 s)
-            "w3000-d#",  # the standard answer (23 s): back to the sub-menu
-            "w3000-d#",  # back to the main menu
-            "w3000-d*",  # repeat: main_repeat (1.5 s) + main menu
-            "w4000-d0",  # operator: connecting, position, wait, then the queue
-            "w25000-h",  # hears the position and the wait, waits in the queue
-        ]
-    ),
+WALK: tuple[tuple[str, str], ...] = (
+    ("menu/main", "2"),
+    ("outage/report_outage", "#"),
+    ("menu/main", "4"),
+    ("ident/enter_account", ACCOUNT + "#"),
+    ("debt/options", "#"),
+    ("menu/main", "3"),
+    ("consult/menu", "1"),
+    ("consult/tc_howto", "#"),
+    ("consult/menu", "#"),
+    ("menu/main", "*"),
+    ("menu/main", "0"),
 )
-"""The caller half (dialplans/test-network.conf, ``hotline-test-caller``) in
-two parts, as an extension is at most 79 characters: the second part is
-started (AMI Redirect of the caller half) when the fifth key got its prompt
-(the main menu again). Prompt lengths are espeak-ng's; each key falls well
-inside a prompt (or the menu's wait for a key), so a late start of a few
-hundred milliseconds still lands in the right place."""
-FIRST_PART_KEYS = 5
+"""The walk, as (prompt, keys): the caller listens, and presses each key once
+the prompt it answers has started (``CallRig.walk``), never on a clock."""
+STEPS = tuple(keys for _, keys in WALK)
+HOLD = 5.0
+"""Seconds the caller holds in the queue before hanging up."""
 CALL_TIMEOUT = 120.0
 IN_HOURS = "2025-03-05T10:00:00+03:00"
 """A Wednesday morning (HOTLINE_TEST_NOW, honoured in test mode only)."""
@@ -130,26 +121,6 @@ def _latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
     return out
 
 
-async def _second_part(rig: Any, call: Any) -> None:
-    """Start the second part of the caller's script once the first is done."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + CALL_TIMEOUT
-    while len(_latencies(call.call_id, call.events)) < FIRST_PART_KEYS:
-        if call.ended.is_set() or loop.time() > end:
-            raise AssertionError("the first part of the walk did not complete")
-        await asyncio.sleep(0.05)
-    name = await rig.channel_name(call.caller_id)
-    await rig.ami.action(
-        {
-            "Action": "Redirect",
-            "Channel": name,
-            "Context": str(Context.TEST_CALLER),
-            "Exten": SCRIPTS[1],
-            "Priority": "1",
-        }
-    )
-
-
 async def drive(
     ami_port: int, secret: str, calls: int, concurrency: int, ramp: float
 ) -> dict[str, Any]:
@@ -161,8 +132,8 @@ async def drive(
     )
     rig = CallRig(
         s,
-        events="call,dtmf,agi,user",
-        only=("Newchannel", "Hangup", "DTMFEnd", "AGIExecStart", "UserEvent"),
+        events="call,dtmf,agi,user,agent",
+        only=("Newchannel", "Hangup", "DTMFEnd", "AGIExecStart", "UserEvent", "QueueCallerJoin"),
     )
     await rig.start()
     sem = asyncio.Semaphore(concurrency)
@@ -185,12 +156,15 @@ async def drive(
             try:
                 call = await rig.place(
                     Context.INBOUND,
-                    SCRIPTS[0],
+                    "s",
                     caller_number=CALLER_NUMBER,
                     variables={Var.TEST_NOW.value: IN_HOURS},
                     timeout=30,
                 )
-                await _second_part(rig, call)
+                await rig.walk(call, WALK, timeout=60)
+                await queue_joined(call, timeout=60)
+                await asyncio.sleep(HOLD)
+                await rig.hangup_caller(call)
                 await rig.wait_end(call, timeout=CALL_TIMEOUT)
             except (AssertionError, RuntimeError, TimeoutError) as exc:
                 fail(type(exc).__name__)
@@ -203,11 +177,8 @@ async def drive(
             latencies.extend(found)
             for k, dt in enumerate(found[: len(STEPS)]):
                 by_step[k].append(dt)
-            ends = call.user_events("HotlineCallEnd")
             if call.user_events("HotlineFallback"):
                 fail("fallback")
-            elif not any(e.get("Next") == "queue" for e in ends):
-                fail("did not reach the queue")
             elif len(found) != len(STEPS):
                 fail(f"{len(found)} of {len(STEPS)} keys answered")
 
@@ -225,6 +196,16 @@ async def drive(
         "by_step": by_step,
         "call_p50": pct(durations, 50),
     }
+
+
+async def queue_joined(call: Any, timeout: float) -> None:
+    """Wait for the call's QueueCallerJoin: the walk reached the queue."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not any(e.get("Event") == "QueueCallerJoin" for e in call.events):
+        if call.ended.is_set() or loop.time() > end:
+            raise AssertionError("the caller never joined the queue")
+        await asyncio.sleep(0.05)
 
 
 # -- the system under test (this process) ----------------------------------------------------

@@ -13,7 +13,7 @@ separate process (this script with ``--drive``) in its own session.
 The callers listen before they press: each key is sent (AMI PlayDTMF on the
 caller network) once the prompt it answers has started on the hotline
 (AGIExecStart on the hotline's AMI), never on a clock. The walk is the one
-of bench/ivr_load.py, from the demo debtor's number:
+of bench/ivr_load.py (``WALK``), from the demo debtor's number:
 
     menu 2 (outages at the caller's address) -> # -> 4 (debt) -> the account
     number and # -> # -> 3 (consultations) -> 1 (a standard answer) -> # ->
@@ -61,26 +61,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import bench_settings, free_port, pct, proc_cpu, self_cpu
-from ivr_load import ACCOUNT, CALLER_NUMBER, IN_HOURS, cpu_priority, loop_lag, service_reaction
+from ivr_load import (
+    CALLER_NUMBER,
+    HOLD,
+    IN_HOURS,
+    WALK,
+    cpu_priority,
+    loop_lag,
+    queue_joined,
+    service_reaction,
+)
 
 from hotline.callrig import read_prompts, starts_prompt
 from hotline.sandbox import Sandbox
 
 SCRIPT = Path(__file__).resolve()
-WALK: tuple[tuple[str, str], ...] = (
-    ("menu/main", "2"),
-    ("outage/report_outage", "#"),
-    ("menu/main", "4"),
-    ("ident/enter_account", ACCOUNT + "#"),
-    ("debt/options", "#"),
-    ("menu/main", "3"),
-    ("consult/menu", "1"),
-    ("consult/tc_howto", "#"),
-    ("consult/menu", "#"),
-    ("menu/main", "*"),
-    ("menu/main", "0"),
-)
-"""(prompt, keys): each key is pressed once that prompt has started."""
 FLOOR_CONTEXT = "hotline-bench-floor"
 FLOOR_NUMBER = "88001009999"
 """The trunk number of the floor (dialplans/test-network.conf)."""
@@ -187,12 +182,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
                 call = await rig.place_sip(number=number, caller_number=CALLER_NUMBER)
                 call_ids.append(call.call_id)
                 await rig.walk(call, WALK, timeout=60)
-                loop = asyncio.get_running_loop()
-                end = loop.time() + 60
-                while not any(e.get("Event") == "QueueCallerJoin" for e in call.events):
-                    if call.ended.is_set() or loop.time() > end:
-                        raise AssertionError("the caller never joined the queue")
-                    await asyncio.sleep(0.05)
+                await queue_joined(call, timeout=60)
                 await asyncio.sleep(args.hold)
                 await rig.hangup_caller(call)
                 await rig.wait_end(call, timeout=CALL_TIMEOUT)
@@ -502,7 +492,7 @@ def main() -> int:
     )
     p.add_argument("--target", type=int, default=200, help="callers of the floor phase")
     p.add_argument("--rate", type=float, default=20.0, help="calls arriving per second")
-    p.add_argument("--hold", type=float, default=5.0, help="seconds a caller holds in the queue")
+    p.add_argument("--hold", type=float, default=HOLD, help="seconds a caller holds in the queue")
     p.add_argument("--keep", action="store_true", help="keep the bench data directory")
     p.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
