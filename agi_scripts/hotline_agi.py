@@ -15,10 +15,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="hotline-agi: %(message)s")
+    from core.settings import load_settings
     from hotline.services import Services
-    from hotline.settings import load_settings
-    from ivr.process_agi import run_process_agi
-    from ivr.routes import flows_by_name
+    from hotline.slices import flows_by_name
+    from telephony.process_agi import run_process_agi
 
     route = args[0] if args else ""
     settings = load_settings()

@@ -12,7 +12,7 @@
     hotline campaign report 7 -o report.xlsx   (or .csv)
     hotline campaign list
 
-The dialing itself is done by ``hotline run`` (or ``python -m autoinformer.worker``),
+The dialing itself is done by ``hotline run`` (or ``python -m hotline.worker``),
 which picks up a running campaign from the database within a second or two.
 Errors the user can act on print one line and exit with status 2.
 """
@@ -114,10 +114,10 @@ def _local(value: str | None, tz: str) -> datetime | None:
 
 def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from autoinformer.campaigns import CampaignError
-    from hotline.cli import _settings
+    from core.settings import from_cli_args
 
     out = out or sys.stdout
-    settings = _settings(args)
+    settings = from_cli_args(args)
     settings.data.mkdir(parents=True, exist_ok=True)
     from crm_bridge.db import Database
 

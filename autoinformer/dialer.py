@@ -52,8 +52,8 @@ from typing import Any
 
 from autoinformer.monitor import Monitor
 from autoinformer.store import AttemptStore, Claimed, FinalReport
-from hotline.ami import AmiClient, AmiError, AmiUnavailable
-from ivr.contract import Context, Var
+from telephony.ami import AmiClient, AmiError, AmiUnavailable
+from telephony.contract import Context, Var
 
 log = logging.getLogger(__name__)
 
@@ -547,7 +547,7 @@ def _originate_reason(resp: Any) -> int | None:
 
 
 def build_dialer(runtime: Any, *, hold: bool = False) -> Dialer:
-    """The dialer of a :class:`hotline.runner.Runtime` (``hotline/wiring.py``)."""
+    """The dialer of a :class:`hotline.runner.Runtime` (the autoinformer slice, :mod:`autoinformer.plugin`)."""
     s = runtime.settings
     if runtime.ami is None:
         raise RuntimeError("the dialer needs the ami component")

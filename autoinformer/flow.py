@@ -28,8 +28,8 @@ from typing import Any, Final
 
 from autoinformer.campaigns import step_tokens
 from autoinformer.store import AttemptStore, MessageContext
-from ivr.channel import CallerHangup, Channel
-from ivr.contract import Next, Var
+from telephony.channel import CallerHangup, Channel
+from telephony.contract import Next, Var
 
 log = logging.getLogger(__name__)
 

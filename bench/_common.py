@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hotline.settings import Settings, load_settings  # noqa: E402
+from core.settings import Settings, load_settings  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -94,7 +94,7 @@ def run_generator(
         script,
     ]
     # The simulated callers are the outside world: a session of their own,
-    # not in the service's scheduling group (hotline/priority.py).
+    # not in the service's scheduling group (core/priority.py).
     cp = subprocess.run(
         cmd,
         capture_output=True,

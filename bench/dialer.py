@@ -49,10 +49,10 @@ import itertools
 
 from _common import bench_settings, pct
 
-from hotline.ami import AmiClient
 from hotline.runner import Runtime
 from hotline.sandbox import Sandbox
 from ivr.prompts import PromptCatalogue, generate
+from telephony.ami import AmiClient
 
 TRUNK = "Local/{number}@hotline-test-network"
 MIX = (("01", 25), ("05", 20), ("12", 15), ("04", 15), ("03", 15), ("07", 10))

@@ -35,8 +35,8 @@ from _common import bench_settings, pct, proc_cpu, run_generator, self_cpu
 
 from hotline.runner import Runtime
 from hotline.sandbox import Sandbox
-from ivr.contract import Context
 from ivr.prompts import PromptCatalogue, generate
+from telephony.contract import Context
 
 
 async def scenario(

@@ -42,7 +42,7 @@ A call fails when its Originate fails, it does not end in time, the
 dialplan fallback ran (``HotlineFallback``), it did not reach the queue, a
 key got no next prompt, or the flow raised (FastAGI failures).
 
-The service runs with its ``cpu_nice`` setting (default -5, hotline/priority.py:
+The service runs with its ``cpu_nice`` setting (default -5, core/priority.py:
 ahead of Asterisk's media threads; ``--cpu-nice 0`` runs it level with them),
 and the driver in a session of its own (the callers are the outside world,
 not in the service's scheduling group). Besides the latency it prints how
@@ -73,7 +73,7 @@ from _common import bench_settings, pct, proc_cpu, self_cpu
 from crm_bridge.demo_data import DEMO_CALLER, load_demo
 from hotline.callrig import starts_prompt
 from hotline.sandbox import Sandbox
-from ivr.contract import Context, Var
+from telephony.contract import Context, Var
 
 SCRIPT = Path(__file__).resolve()
 CALLER_NUMBER = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
@@ -124,8 +124,8 @@ def _latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
 async def drive(
     ami_port: int, secret: str, calls: int, concurrency: int, ramp: float
 ) -> dict[str, Any]:
+    from core.settings import load_settings
     from hotline.callrig import CallRig
-    from hotline.settings import load_settings
 
     s = load_settings(
         overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
@@ -336,7 +336,7 @@ async def main_async(args: argparse.Namespace) -> int:
 def level_priority(nice: int) -> None:
     """Set this process (and its session group) to ``nice``: a run level with
     Asterisk undoes an earlier run's priority in the same session."""
-    from hotline.priority import AUTOGROUP
+    from core.priority import AUTOGROUP
 
     if AUTOGROUP.exists():
         AUTOGROUP.write_text(str(nice))
@@ -344,8 +344,8 @@ def level_priority(nice: int) -> None:
 
 
 def cpu_priority() -> str:
-    """This process's nice and its session group's (hotline/priority.py)."""
-    from hotline.priority import autogroup_nice
+    """This process's nice and its session group's (core/priority.py)."""
+    from core.priority import autogroup_nice
 
     text = f"nice {os.getpriority(os.PRIO_PROCESS, 0)}"
     group = autogroup_nice()

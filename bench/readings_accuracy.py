@@ -244,7 +244,7 @@ def knows_russian_numbers(engine: SpeechEngine) -> bool:
 def find_model(explicit: Path | None) -> Path | None:
     if explicit is not None:
         return explicit
-    from hotline.settings import SettingsError, load_settings
+    from core.settings import SettingsError, load_settings
 
     try:
         settings = load_settings()

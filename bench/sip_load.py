@@ -122,7 +122,7 @@ def segments(events: list[dict[str, str]], call_id: str) -> list[list[str]]:
 
 
 async def drive(args: argparse.Namespace) -> dict[str, Any]:
-    from hotline.settings import load_settings
+    from core.settings import load_settings
     from hotline.sipnet import HOTLINE_NUMBER, CallerNetwork, SipCallRig
 
     hotline = load_settings(

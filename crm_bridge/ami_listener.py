@@ -24,7 +24,7 @@ The listener never registers appeals: the IVR does (``AppealService.register``);
 the listener only links what it sees.
 
 Ordering: handlers update the in-memory state synchronously, in event order,
-and return a coroutine (owned by :class:`hotline.ami.AmiClient`) for the
+and return a coroutine (owned by :class:`telephony.ami.AmiClient`) for the
 database work; the coroutines of one call run one at a time, in event order
 (a per-call FIFO lock), different calls run concurrently.
 
@@ -60,6 +60,7 @@ from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
 from crm_bridge.live import EventBus, operator_topic
 from crm_bridge.models import Account, Call, CallDirection, Operator
+from telephony.contract import Context, UserEvent, Var
 
 __all__ = [
     "CARD_VARS",
@@ -72,16 +73,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The dialplan contract (ivr/contract.py) restated: crm_bridge imports no
-# other slice. tests/crm_web checks these names against ivr.contract.
-HOTLINE_CONTEXTS: Final = frozenset({"hotline-inbound", "hotline-outbound"})
-CALL_END_EVENT: Final = "HotlineCallEnd"
-VAR_ACCOUNT: Final = "HOTLINE_ACCOUNT"
-VAR_APPEAL: Final = "HOTLINE_APPEAL"
-VAR_CLASS: Final = "HOTLINE_CLASS"
-VAR_CAMPAIGN: Final = "HOTLINE_CAMPAIGN"
-VAR_CONTACT: Final = "HOTLINE_CONTACT"
-VAR_RECORDING: Final = "HOTLINE_RECORDING"
+# The dialplan contract's names this listener reads (telephony.contract).
+HOTLINE_CONTEXTS: Final = frozenset({str(Context.INBOUND), str(Context.OUTBOUND)})
+CALL_END_EVENT: Final = str(UserEvent.CALL_END)
+VAR_ACCOUNT: Final = str(Var.ACCOUNT)
+VAR_APPEAL: Final = str(Var.APPEAL)
+VAR_CLASS: Final = str(Var.CLASSIFICATION)
+VAR_CAMPAIGN: Final = str(Var.CAMPAIGN)
+VAR_CONTACT: Final = str(Var.CONTACT)
+VAR_RECORDING: Final = str(Var.RECORDING)
 CARD_VARS: Final = (VAR_ACCOUNT, VAR_APPEAL, VAR_CLASS, VAR_CAMPAIGN, VAR_CONTACT, VAR_RECORDING)
 """Channel variables the operator card shows (read with ``Getvar``)."""
 
@@ -116,7 +116,7 @@ _OWN_OUTCOMES: Final = frozenset(o.value for o in Outcome)
 
 
 class AmiLike(Protocol):
-    """What the listener needs of :class:`hotline.ami.AmiClient`."""
+    """What the listener needs of :class:`telephony.ami.AmiClient`."""
 
     def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None: ...
     def on_login(self, hook: Callable[[], Awaitable[None]]) -> None: ...

@@ -1,7 +1,7 @@
 """Call records and the structured call journal (REQ-A1, REQ-T7, REQ-A10).
 
 Written from two sides that do not wait for each other: the IVR's journal
-(``ivr.journal``: what the caller heard and did) and the AMI listener (queue
+(``telephony.journal``: what the caller heard and did) and the AMI listener (queue
 entry, operator connect, hangup). Both key on the channel's full Asterisk
 ``Uniqueid`` (``1700000000.123``), never on a part of it.
 
@@ -69,7 +69,7 @@ _UPDATABLE: Final = frozenset(
 
 
 class JournalEntryLike(Protocol):
-    """What :class:`ivr.journal.JournalEntry` provides (duck-typed: no import)."""
+    """What :class:`telephony.journal.JournalEntry` provides (duck-typed: no import)."""
 
     @property
     def seq(self) -> int: ...

@@ -431,7 +431,7 @@ class Call(Base):
 
 
 class CallEvent(Base):
-    """The structured call journal written by the IVR (``ivr.journal``).
+    """The structured call journal written by the IVR (``telephony.journal``).
 
     Keyed by the call's ``Uniqueid``, not a foreign key: the journal may be
     stored before the call row exists.

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotline.ami import AmiClient
-from hotline.settings import Settings
-from ivr.contract import Context
-from ivr.journal import CallJournal, JournalHub
+from core.settings import Settings
+from telephony.ami import AmiClient
+from telephony.contract import Context
+from telephony.journal import CallJournal, JournalHub
 
 
 def read_prompts(command: str) -> list[str]:

@@ -11,22 +11,11 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
-from hotline.settings import Settings, SettingsError, load_settings
+from core.settings import SettingsError
+from core.settings import from_cli_args as _settings
 
 log = logging.getLogger("hotline")
-
-
-def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    overrides = {
-        "data_dir": args.data_dir,
-        "database_url": args.database_url,
-        "asterisk_mode": args.asterisk,
-        "log_level": args.log_level,
-        **extra,
-    }
-    return load_settings(args.config, overrides)
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
@@ -56,10 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     components = [c.strip() for c in args.only.split(",")] if args.only else None
-    import hotline.wiring  # noqa: F401 - registers capability components
-    from hotline.runner import ALL_COMPONENTS, COMPONENT_FACTORIES
+    from hotline.slices import component_names
 
-    comps = components or [*ALL_COMPONENTS, *COMPONENT_FACTORIES]
+    comps = components or list(component_names())
     asyncio.run(run_forever(settings, comps))
     return 0
 
@@ -69,13 +57,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args, test_mode=True)
     return asyncio.run(run_demo(settings, keep_running=args.keep_running))
-
-
-def cmd_prompts(args: argparse.Namespace) -> int:
-    from ivr.prompts import main_generate
-
-    settings = _settings(args)
-    return main_generate(settings.sounds_dir, force=args.force)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -94,12 +75,6 @@ def cmd_db(args: argparse.Namespace) -> int:
         demo_data.load_demo(db)
         print("demo data loaded")
     return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from ivr.speech_models import main_models
-
-    return main_models(_settings(args), args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,22 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--keep-running", action="store_true", help="keep serving after the demo call")
     d.set_defaults(fn=cmd_demo)
 
-    pr = sub.add_parser("prompts", help="voice prompts")
-    pr.add_argument("action", choices=["generate"])
-    pr.add_argument("--force", action="store_true")
-    pr.set_defaults(fn=cmd_prompts)
-
     db = sub.add_parser("db", help="database")
     db.add_argument("action", choices=["upgrade", "demo-data"])
     db.set_defaults(fn=cmd_db)
 
-    from ivr.speech_models import add_models_parser
+    from hotline.slices import SLICES
 
-    add_models_parser(sub).set_defaults(fn=cmd_models)
-
-    from autoinformer.cli import add_campaign_parser
-
-    add_campaign_parser(sub)
+    for sl in SLICES:  # each capability's own commands
+        if sl.cli is not None:
+            sl.cli(sub)
     return p
 
 

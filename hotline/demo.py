@@ -17,7 +17,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from hotline.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ class Scenario:
 def _scenario(services: Any) -> Scenario:
     from datetime import UTC, datetime
 
-    from ivr.contract import Context, Route
+    from hotline.slices import build_routes
     from ivr.flows.common import working_hours
-    from ivr.routes import build_routes
+    from telephony.contract import Context, Route
 
     table = build_routes()
     if Route.INBOUND in table:
@@ -143,9 +143,10 @@ async def _answer_the_machine(rig: Any, call: Any, timeout: float = 60.0) -> Non
 
 async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     from hotline.callrig import CallRig
-    from hotline.runner import ALL_COMPONENTS, COMPONENT_FACTORIES, Runtime
+    from hotline.runner import Runtime
     from hotline.sandbox import Sandbox
     from hotline.services import Services
+    from hotline.slices import component_names
     from ivr.prompts import PromptCatalogue, generate
 
     print("1. Asterisk 22 (собственный экземпляр проекта)…", flush=True)
@@ -160,9 +161,7 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     services = await asyncio.to_thread(Services.create, settings)
     print(f"   {settings.db_url}")
     print(f"   {await services.run_db(_load_demo_data, services)}")
-    import hotline.wiring  # noqa: F401 - capabilities register their parts
-
-    comps = (*ALL_COMPONENTS, *COMPONENT_FACTORIES)
+    comps = component_names()
     try:
         async with Runtime(settings, comps, services=services) as rt:
             print(f"4. Сервисы запущены: {', '.join(comps)}")

@@ -12,25 +12,22 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
-from hotline.ami import AmiClient
-from hotline.priority import raise_cpu_priority
+from core.priority import raise_cpu_priority
+from core.settings import Settings
 from hotline.services import Services
-from hotline.settings import Settings
+from hotline.slices import CORE_COMPONENTS, SLICES, build_routes, component_factories
 from hotline.web import create_app
-from ivr.fastagi import FastAgiServer
-from ivr.routes import build_routes
+from telephony.ami import AmiClient
+from telephony.fastagi import FastAgiServer
 
 log = logging.getLogger(__name__)
 
-ALL_COMPONENTS = ("fastagi", "ami", "web")
-# Extra components contributed by capabilities: name -> factory(runtime) returning an
-# object with async start()/stop().
-COMPONENT_FACTORIES: dict[str, Callable[[Runtime], Any]] = {}
+ALL_COMPONENTS = CORE_COMPONENTS
 
 
 class Runtime:
@@ -62,8 +59,6 @@ class Runtime:
         await self._stack.aclose()
 
     async def start(self) -> None:
-        import hotline.wiring  # noqa: F401 - capabilities register their parts
-
         s = self.settings
         raise_cpu_priority(s.cpu_nice)
         if self.services is None:
@@ -73,8 +68,9 @@ class Runtime:
         if "ami" in self.components:
             self.ami = AmiClient(s.ami_host, s.ami_port, s.ami_user, s.secret())
             services.extras["ami"] = self.ami
-            for hook in AMI_WIRING:
-                hook(self)
+            for sl in SLICES:  # each slice's AMI subscriptions, before AMI starts
+                for hook in sl.ami:
+                    hook(self)
         if "fastagi" in self.components:
             self.fastagi = FastAgiServer(
                 build_routes(),
@@ -93,7 +89,7 @@ class Runtime:
             self._stack.push_async_callback(self.ami.close)
             with contextlib.suppress(Exception):
                 await self.ami.wait_connected(15)
-        for name, factory in COMPONENT_FACTORIES.items():
+        for name, factory in component_factories().items():
             if name in self.components:
                 comp = factory(self)
                 await comp.start()
@@ -126,10 +122,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-
-
-# AMI subscriptions contributed by capabilities (called before AMI starts).
-AMI_WIRING: list[Callable[[Runtime], None]] = []
 
 
 async def run_forever(settings: Settings, components: Iterable[str]) -> None:

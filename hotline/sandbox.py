@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from hotline.settings import Settings
-from ivr.contract import Var
+from core.settings import Settings, system_asterisk
+from telephony.contract import Var
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,6 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 class SandboxError(RuntimeError):
     """Asterisk cannot be provided; the message says what to install or fix."""
-
-
-def system_asterisk() -> Path | None:
-    for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk"):
-        if Path(p).exists():
-            return Path(p)
-    return None
 
 
 def _run(
@@ -304,7 +297,15 @@ class Sandbox:
             if src_dst.exists():
                 shutil.rmtree(src_dst)
             src_dst.mkdir(parents=True)
-            for pkg in ("hotline", "ivr", "crm_bridge", "autoinformer", "agi_scripts"):
+            for pkg in (
+                "core",
+                "telephony",
+                "hotline",
+                "ivr",
+                "crm_bridge",
+                "autoinformer",
+                "agi_scripts",
+            ):
                 shutil.copytree(
                     REPO / pkg, src_dst / pkg, ignore=shutil.ignore_patterns("__pycache__")
                 )

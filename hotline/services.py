@@ -1,6 +1,6 @@
 """The services handed to every call flow and web handler (composition).
 
-Built once per process from :class:`~hotline.settings.Settings`: the
+Built once per process from :class:`~core.settings.Settings`: the
 database, the prompt resolver, the journal hub, and the CRM services. Flows
 receive this object as ``deps``.
 """
@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hotline.settings import Settings
-from ivr.channel import PromptResolver
-from ivr.journal import CallJournal, JournalHub
+from core.settings import Settings
+from telephony.channel import PromptResolver
+from telephony.journal import CallJournal, JournalHub
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -34,11 +34,11 @@ import uuid
 from string import Template
 from typing import Any
 
-from hotline.ami import AmiClient
+from core.settings import Settings
 from hotline.callrig import CallRig, PlacedCall
 from hotline.sandbox import CONF_SRC, Sandbox
-from hotline.settings import Settings
-from ivr.journal import JournalHub
+from telephony.ami import AmiClient
+from telephony.journal import JournalHub
 
 NET_SRC = CONF_SRC / "caller-network"
 SHARED_CONF = ("asterisk.conf", "modules.conf", "manager.conf")
@@ -179,7 +179,7 @@ class SipCallRig(CallRig):
 
     async def set_test_now(self, now: str) -> None:
         """Test mode: "now" of the trunk's calls (``hotline-test-trunk``)."""
-        from ivr.contract import Var
+        from telephony.contract import Var
 
         await self.ami.action(
             {"Action": "Setvar", "Variable": str(Var.TEST_TRUNK_NOW), "Value": now}

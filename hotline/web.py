@@ -1,8 +1,8 @@
 """The web application factory: a root app with sub-apps per capability.
 
-``/health`` reports the parts (AMI, FastAGI, database); the operator card
-(``/operator/``) and the dispatcher console (``/dispatcher/``) are sub-apps
-owned by ``crm_bridge`` and ``autoinformer`` and mounted here.
+``/health`` reports the parts (AMI, FastAGI, database); each slice's pages
+(the operator card, the dispatcher console, the readings export) are its
+sub-apps (``Slice.web``), mounted here.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
+from hotline.slices import web_apps
+
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", object)
 RUNTIME = web.AppKey("runtime", object)
-
-SubAppFactory = Any
 
 
 def create_app(services: Any, runtime: Any = None) -> web.Application:
@@ -28,44 +28,15 @@ def create_app(services: Any, runtime: Any = None) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
-    for mount, factory in _subapps():
-        app.add_subapp(mount, factory(services, runtime))
+    for sub in web_apps():  # each slice's pages; a broken one fails the start
+        app.add_subapp(sub.mount, sub.factory(services, runtime))
     return app
-
-
-def _subapps() -> list[tuple[str, SubAppFactory]]:
-    """Capability sub-apps, wired explicitly."""
-    out: list[tuple[str, SubAppFactory]] = []
-    try:
-        from crm_bridge.web import create_operator_app
-    except ImportError:
-        log.debug("crm_bridge.web not present")
-    else:
-        out.append(("/operator/", create_operator_app))
-    try:
-        from autoinformer.web import create_dispatcher_app
-    except ImportError:
-        log.debug("autoinformer.web not present")
-    else:
-        out.append(("/dispatcher/", create_dispatcher_app))
-    try:
-        from crm_bridge.readings_web import create_readings_app
-    except ImportError:
-        log.debug("crm_bridge.readings_web not present")
-    else:
-        out.append(("/readings/", create_readings_app))
-    return out
 
 
 async def index(request: web.Request) -> web.Response:
     links = "".join(
         f'<li><a href="{html.escape(m)}">{html.escape(t)}</a></li>'
-        for m, t in (
-            ("/dispatcher/", "Пульт диспетчера (автоинформатор)"),
-            ("/operator/", "Рабочее место оператора"),
-            ("/readings/", "Показания приборов учёта: выгрузка в биллинг"),
-            ("/health", "Состояние системы"),
-        )
+        for m, t in (*((a.mount, a.title) for a in web_apps()), ("/health", "Состояние системы"))
     )
     body = (
         "<!doctype html><html lang=ru><meta charset=utf-8><title>Горячая линия</title>"

@@ -430,7 +430,7 @@ class SoundResolver:
     are relative, Asterisk adds its sounds dir and the channel language. The
     default keeps a single voice across a phrase.
 
-    Implements :class:`ivr.channel.PromptResolver` (``prompt``/``tokens``).
+    Implements :class:`telephony.channel.PromptResolver` (``prompt``/``tokens``).
     """
 
     def __init__(
@@ -496,7 +496,7 @@ class SoundResolver:
         """File names for say_ru tokens (prompt ids may be mixed in)."""
         return [self.resolve_token(t) for t in tokens]
 
-    # ivr.channel.PromptResolver
+    # telephony.channel.PromptResolver
     def prompt(self, prompt_id: str) -> str:
         return self.resolve(prompt_id)
 

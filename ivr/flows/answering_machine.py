@@ -39,8 +39,6 @@ from crm_bridge.calls import CallService
 from crm_bridge.models import AppealChannel, AppealKind, Category, ReplyChannel
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import say_ru
-from ivr.channel import CallerHangup, Channel
-from ivr.contract import Var
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
@@ -52,6 +50,8 @@ from ivr.flows.common import (
     host_path,
     working_hours,
 )
+from telephony.channel import CallerHangup, Channel
+from telephony.contract import Var
 
 __all__ = ["ANSWERS", "flow"]
 

@@ -32,9 +32,9 @@ from crm_bridge.db import Database, utcnow
 from crm_bridge.deadlines import DeadlineRules
 from crm_bridge.models import Callback, CallbackStatus
 from ivr import say_ru
-from ivr.channel import Channel
-from ivr.contract import Var
 from ivr.schedule import WorkingHours
+from telephony.channel import Channel
+from telephony.contract import Var
 
 __all__ = [
     "MAX_ATTEMPTS",

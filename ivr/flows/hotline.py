@@ -60,8 +60,6 @@ from crm_bridge.identify import (
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.outages import OutageKind, OutageService, OutageView
 from ivr import say_ru
-from ivr.channel import CallerHangup, Channel
-from ivr.contract import Next, Var
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
@@ -72,6 +70,8 @@ from ivr.flows.common import (
     working_hours,
 )
 from ivr.schedule import WorkingHours
+from telephony.channel import CallerHangup, Channel
+from telephony.contract import Next, Var
 
 __all__ = ["CLASSIFICATION", "CONSULT_ANSWERS", "estimate_wait", "flow"]
 

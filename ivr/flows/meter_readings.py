@@ -60,10 +60,10 @@ from crm_bridge.readings import (
     Verdict,
 )
 from ivr import say_ru
-from ivr.channel import Channel
-from ivr.contract import Next, Var
 from ivr.speech import EndReason, Final, SpeechUnavailable
 from ivr.speech_lang import LanguagePack, SpeechComponent
+from telephony.channel import Channel
+from telephony.contract import Next, Var
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,6 @@ from crm_bridge.calls import CallService
 from crm_bridge.errors import AppealNotFound
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import say_ru
-from ivr.channel import Channel
-from ivr.contract import Next, Var
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
@@ -30,6 +28,8 @@ from ivr.flows.common import (
     create_callback,
     working_hours,
 )
+from telephony.channel import Channel
+from telephony.contract import Next, Var
 
 __all__ = ["flow"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.channel import Channel
-from ivr.contract import Next
+from telephony.channel import Channel
+from telephony.contract import Next
 
 SELFTEST_NUMBER = 2026
 PROMPTS = ("selftest/hello", "selftest/enter_digits", "selftest/you_entered", "selftest/goodbye")

@@ -18,7 +18,7 @@ from .conftest import NOW
 
 @dataclass(frozen=True)
 class Entry:
-    """Shaped like ivr.journal.JournalEntry."""
+    """Shaped like telephony.journal.JournalEntry."""
 
     seq: int
     ts: float

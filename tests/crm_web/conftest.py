@@ -16,10 +16,10 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from core.settings import Settings
 from crm_bridge.db import Database
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
-from hotline.settings import Settings
 
 T = TypeVar("T")
 PASSWORD = "секрет-123"

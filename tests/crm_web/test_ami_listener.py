@@ -42,7 +42,7 @@ class FakeAmi:
         raise AssertionError(name)
 
     async def emit(self, **event: Any) -> None:
-        """Dispatch like hotline.ami: the handler runs now, its coroutine is awaited."""
+        """Dispatch like telephony.ami: the handler runs now, its coroutine is awaited."""
         ret = self.handlers[event["Event"]](event)
         if ret is not None:
             await ret
@@ -228,7 +228,7 @@ async def test_event_bus_is_bounded_and_drops_the_oldest() -> None:
 
 
 def test_contract_names_match_the_dialplan_contract() -> None:
-    from ivr.contract import Context, Var
+    from telephony.contract import Context, Var
 
     assert {Context.INBOUND.value, Context.OUTBOUND.value} == set(HOTLINE_CONTEXTS)
     declared = {v.value for v in Var}

@@ -20,7 +20,7 @@ import pytest_asyncio
 from autoinformer.campaigns import CampaignService
 from autoinformer.contacts import ContactListService
 from autoinformer.models import Attempt
-from hotline.ami import AmiClient
+from telephony.ami import AmiClient
 from tests.autoinformer.helpers import TEST_TRUNK, always_open, daytime_zone, make_accounts
 from tests.e2e.waiting import until
 

@@ -52,7 +52,7 @@ def _worker(settings: Any, node: str) -> subprocess.Popen[bytes]:
     if settings.database_url:
         env["HOTLINE_DATABASE_URL"] = settings.database_url
     return subprocess.Popen(
-        [sys.executable, "-m", "autoinformer.worker"],
+        [sys.executable, "-m", "hotline.worker"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from ivr.contract import Context
 from ivr.flows.selftest import SELFTEST_NUMBER
+from telephony.contract import Context
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -135,11 +135,11 @@ async def test_health_page_reports_the_parts(runtime) -> None:
 
 
 async def test_ami_session_receives_only_the_events_it_handles(settings, rig, runtime) -> None:
-    """hotline.ami: after login Asterisk is told (AMI Filter) which events the
+    """telephony.ami: after login Asterisk is told (AMI Filter) which events the
     session handles, so it does not format and send every AGI and DTMF event
     of every call to a listener that drops them. A catch-all session still
     gets everything; an async Originate still gets its OriginateResponse."""
-    from hotline.ami import AmiClient
+    from telephony.ami import AmiClient
 
     seen: list[str] = []
     narrow = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.secret())

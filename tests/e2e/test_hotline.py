@@ -38,8 +38,8 @@ from crm_bridge.models import (
     NotConsideredReason,
 )
 from crm_bridge.outages import OutageService
-from ivr.contract import Context, Var
-from ivr.journal import CallJournal
+from telephony.contract import Context, Var
+from telephony.journal import CallJournal
 from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk]

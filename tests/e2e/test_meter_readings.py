@@ -27,7 +27,7 @@ from sqlalchemy import select
 from crm_bridge.accounts import AccountData, MeterData, upsert_accounts, upsert_meters
 from crm_bridge.models import Appeal, AppealKind, Meter, ReadingSource, ReadingStatus
 from crm_bridge.readings import ReadingPolicy, ReadingService, Verdict, period_status
-from ivr.contract import Route
+from telephony.contract import Route
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -179,7 +179,7 @@ def appeal_of_call(db: Any, call_id: str) -> Appeal | None:
 
 
 def test_route_is_registered() -> None:
-    from ivr.routes import build_routes
+    from hotline.slices import build_routes
 
     assert Route.METER_READINGS.value in build_routes()
 

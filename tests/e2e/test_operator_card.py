@@ -34,7 +34,7 @@ from crm_bridge.models import (
     ClassificationCode,
     Operator,
 )
-from ivr.contract import Context, Var
+from telephony.contract import Context, Var
 from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]

@@ -29,10 +29,10 @@ import pytest_asyncio
 
 from crm_bridge.models import ReadingSource
 from crm_bridge.readings import ReadingService
-from ivr.contract import Context
 from ivr.speech import AudioSocketServer, SpeechEngine
 from ivr.speech.testmodels import korean_model_path
 from ivr.speech_lang import KOREAN_DIGIT_VALUES, SpeechComponent, korean_pack
+from telephony.contract import Context
 from tests.e2e.test_meter_readings import Caller, make_account, reading_settings, steps
 
 pytestmark = [pytest.mark.asterisk]

@@ -1,12 +1,12 @@
-"""The dialplan contract: dialplans/*.conf and ivr/contract.py agree."""
+"""The dialplan contract: dialplans/*.conf and telephony/contract.py agree."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from ivr.contract import ALL_ROUTES, ALL_VARS, Context, Next, Route
-from ivr.routes import build_routes
+from hotline.slices import build_routes
+from telephony.contract import ALL_ROUTES, ALL_VARS, Context, Next, Route
 
 DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
 TEXT = "\n".join(p.read_text(encoding="utf-8") for p in sorted(DIALPLANS.glob("*.conf")))

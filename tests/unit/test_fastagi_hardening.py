@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from ivr.channel import Channel
-from ivr.contract import Next
-from ivr.fastagi import DuplicateRoute, FastAgiServer, RouteTable
+from telephony.channel import Channel
+from telephony.contract import Next
+from telephony.fastagi import DuplicateRoute, FastAgiServer, RouteTable
 
 
 async def short_flow(ch: Channel, deps: object) -> None:
@@ -113,7 +113,7 @@ async def test_hostile_connection_costs_nothing(
     close_after: bool,
     expected_log: str,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ivr.fastagi")
+    caplog.set_level(logging.INFO, logger="telephony.fastagi")
     cpu0, wall0 = time.process_time(), time.monotonic()
     r, w = await asyncio.open_connection("127.0.0.1", server.port)
     if payload:
@@ -139,7 +139,9 @@ async def test_hostile_connection_costs_nothing(
     # idle: a spinning reader would burn ~100 % of the wall time
     assert cpu < 0.5 * wall + 0.05, f"{name}: cpu {cpu:.3f}s over {wall:.3f}s"
     lines = [
-        r for r in caplog.records if r.name == "ivr.fastagi" and expected_log in r.getMessage()
+        r
+        for r in caplog.records
+        if r.name == "telephony.fastagi" and expected_log in r.getMessage()
     ]
     assert len(lines) == 1, [r.getMessage() for r in caplog.records]
     assert server.active_calls == 0

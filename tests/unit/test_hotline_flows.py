@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.channel import AgiChannel, AgiResponse, parse_response
 from ivr.flows.common import (
     MAX_ATTEMPTS,
     ChoiceStatus,
@@ -27,8 +26,9 @@ from ivr.flows.common import (
     has_speech,
 )
 from ivr.flows.hotline import CLASSIFICATION, CONSULT_ANSWERS, estimate_wait
-from ivr.journal import CallJournal
 from ivr.schedule import WorkingHours
+from telephony.channel import AgiChannel, AgiResponse, parse_response
+from telephony.journal import CallJournal
 
 MSK = ZoneInfo("Europe/Moscow")
 

@@ -3,7 +3,7 @@ call's numbering, so the stored events keep every route's entries."""
 
 from __future__ import annotations
 
-from ivr.journal import JournalHub
+from telephony.journal import JournalHub
 
 
 def test_second_route_on_a_channel_continues_the_numbering() -> None:

@@ -1,4 +1,4 @@
-"""hotline/priority.py: the call-control process asks for CPU ahead of
+"""core/priority.py: the call-control process asks for CPU ahead of
 Asterisk's media threads (REQ-T1; measured by bench/ivr_load.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.priority import raise_cpu_priority
+from core.priority import raise_cpu_priority
 
 
 def _files(tmp_path: Path, group: str, enabled: str = "1") -> tuple[Path, Path]:
@@ -60,7 +60,7 @@ def test_without_the_right_it_says_so_and_goes_on(
     autogroup.chmod(0o444)
     if os.geteuid() == 0:  # root may write a read-only file: refuse the write itself
         monkeypatch.setattr(Path, "write_text", refuse)
-    with caplog.at_level("INFO", logger="hotline.priority"):
+    with caplog.at_level("INFO", logger="core.priority"):
         assert raise_cpu_priority(-5, autogroup=autogroup, autogroup_switch=switch) == []
     assert "CPUWeight" in caplog.text
     assert "Operation not permitted" in caplog.text

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.channel import AgiChannel, AgiResponse, CallerHangup, parse_response
-from ivr.journal import CallJournal
+from telephony.channel import AgiChannel, AgiResponse, CallerHangup, parse_response
+from telephony.journal import CallJournal
 
 
 class Scripted:

@@ -239,7 +239,7 @@ def test_policy_rejects_bad_settings(kwargs) -> None:
 
 
 def test_policy_from_settings() -> None:
-    from hotline.settings import Settings
+    from core.settings import Settings
 
     s = Settings(
         readings_period_start_day=10, readings_period_end_day=20, readings_max_daily_kwh=50

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import SettingsError, load_settings
 from hotline.cli import main as cli_main
 from hotline.sandbox import Sandbox, SandboxError
-from hotline.settings import SettingsError, load_settings
 
 
 def test_layers_in_order(tmp_path: Path) -> None:

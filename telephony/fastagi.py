@@ -27,8 +27,8 @@ from typing import Any
 
 from panoramisk.fast_agi import Application
 
-from ivr.callrunner import FAILED, HANGUP, CallEndHook, Flow, run_call
-from ivr.channel import (
+from telephony.callrunner import FAILED, HANGUP, CallEndHook, Flow, run_call
+from telephony.channel import (
     AgiChannel,
     AgiProtocolError,
     AgiResponse,
@@ -36,7 +36,7 @@ from ivr.channel import (
     PromptResolver,
     parse_response,
 )
-from ivr.journal import JournalHub
+from telephony.journal import JournalHub
 
 log = logging.getLogger(__name__)
 

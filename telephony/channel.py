@@ -2,8 +2,8 @@
 
 A flow never writes raw AGI strings: it calls :class:`Channel` methods (play,
 say, read digits, record, set variables, transfer). The same
-:class:`AgiChannel` runs over FastAGI (:mod:`ivr.fastagi`) and over process
-AGI with pyst2 (:mod:`ivr.process_agi`); only the :class:`AgiTransport`
+:class:`AgiChannel` runs over FastAGI (:mod:`telephony.fastagi`) and over process
+AGI with pyst2 (:mod:`telephony.process_agi`); only the :class:`AgiTransport`
 differs. Every method writes to the call journal what the caller heard or did.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from ivr.contract import Next, Var
-from ivr.journal import CallJournal
+from telephony.contract import Next, Var
+from telephony.journal import CallJournal
 
 ALL_KEYS = "0123456789*#"
 _RESULT_RE = re.compile(r"^(?P<code>\d{3})[ -](?P<rest>.*)$")

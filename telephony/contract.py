@@ -99,6 +99,15 @@ class Next(StrEnum):
     METER_READINGS = "meter-readings"
 
 
+class UserEvent(StrEnum):
+    """``UserEvent`` names the dialplan raises."""
+
+    CALL_END = "HotlineCallEnd"
+    """Every hotline call's hang-up handler (cause, ``HOTLINE_NEXT``)."""
+    FALLBACK = "HotlineFallback"
+    """The fallback branch ran (reason: ``AGISTATUS/HOTLINE_STATUS``)."""
+
+
 class Context(StrEnum):
     """Dialplan contexts the Python side refers to."""
 

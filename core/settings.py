@@ -82,7 +82,7 @@ class Settings:
     node_name: str = "node1"
     cpu_nice: int = -5
     """Nice value ``hotline run`` asks for at start: ahead of Asterisk's media
-    threads when the node's CPU is saturated (hotline/priority.py). Needs root
+    threads when the node's CPU is saturated (core/priority.py). Needs root
     or CAP_SYS_NICE, else unchanged; 0 leaves it alone."""
     # meter readings (REQ-T14; crm_bridge.readings, ivr.flows.meter_readings)
     readings_period_start_day: int = 15
@@ -182,8 +182,6 @@ class Settings:
                 f"asterisk_mode must be auto, system or sandbox, not {self.asterisk_mode!r}"
             )
         if self.asterisk_root is None:
-            from hotline.sandbox import system_asterisk
-
             use_system = self.asterisk_mode == "system" or (
                 self.asterisk_mode == "auto" and system_asterisk() is not None
             )
@@ -258,3 +256,25 @@ def load_settings(
             raise SettingsError(f"unknown setting {key!r}")
         values[key] = _convert(key, hints[key], value)
     return Settings(**values).resolve()
+
+
+def from_cli_args(args: Any, **extra: Any) -> Settings:
+    """The settings of a ``hotline`` command: its ``--config``, ``--data-dir``,
+    ``--database-url``, ``--asterisk`` and ``--log-level`` over the usual
+    layers, then ``extra``."""
+    overrides = {
+        "data_dir": getattr(args, "data_dir", None),
+        "database_url": getattr(args, "database_url", None),
+        "asterisk_mode": getattr(args, "asterisk", None),
+        "log_level": getattr(args, "log_level", None),
+        **extra,
+    }
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def system_asterisk() -> Path | None:
+    """The system-wide Asterisk binary, if one is installed."""
+    for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk"):
+        if Path(p).exists():
+            return Path(p)
+    return None

@@ -1,6 +1,6 @@
 """The structured call journal: what the caller heard and did, in order.
 
-Every :class:`~ivr.channel.Channel` writes here. Tests read it to assert what
+Every :class:`~telephony.channel.Channel` writes here. Tests read it to assert what
 the caller heard; the CRM stores it as ``call_events``; the operator card shows
 the caller's path through the menu.
 """

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ivr.channel import AgiChannel, CallerHangup, ChannelError
-from ivr.contract import STATUS_FAILED, STATUS_OK, Var
-from ivr.journal import CallJournal
+from telephony.channel import AgiChannel, CallerHangup, ChannelError
+from telephony.contract import STATUS_FAILED, STATUS_OK, Var
+from telephony.journal import CallJournal
 
 log = logging.getLogger(__name__)
 

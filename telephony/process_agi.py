@@ -15,9 +15,9 @@ from typing import IO, Any
 
 from asterisk.agi import AGI
 
-from ivr.callrunner import CallEndHook, Flow, run_call
-from ivr.channel import AgiChannel, AgiResponse, CallerHangup, PromptResolver, parse_response
-from ivr.journal import CallJournal
+from telephony.callrunner import CallEndHook, Flow, run_call
+from telephony.channel import AgiChannel, AgiResponse, CallerHangup, PromptResolver, parse_response
+from telephony.journal import CallJournal
 
 
 class Pyst2Transport:
@@ -46,7 +46,7 @@ class Pyst2Transport:
             if line.startswith("520-"):
                 while not (self.agi.stdin.readline() or "520 ").startswith("520 "):
                     pass
-                from ivr.channel import AgiProtocolError
+                from telephony.channel import AgiProtocolError
 
                 raise AgiProtocolError(f"AGI usage error for {command.split(' ', 1)[0]}")
             return parse_response(line)

@@ -1,4 +1,4 @@
-"""A standalone dialer worker: ``python -m autoinformer.worker``.
+"""A standalone dialer worker: ``python -m hotline.worker``.
 
 Runs the AMI connection and the dialer only (the message flow runs in
 whichever process serves FastAGI). Settings come from the usual layers
@@ -14,24 +14,23 @@ import asyncio
 import logging
 import sys
 
-from hotline.settings import SettingsError, load_settings
+from core.settings import SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="autoinformer.worker", description="Обзвон: рабочий процесс")
+    p = argparse.ArgumentParser(prog="hotline.worker", description="Обзвон: рабочий процесс")
     p.add_argument("--config", help="settings file (TOML)")
     p.add_argument("--node", help="node name (default: settings.node_name)")
     args = p.parse_args(argv)
     try:
         settings = load_settings(args.config, {"node_name": args.node})
     except SettingsError as exc:
-        print(f"autoinformer.worker: {exc}", file=sys.stderr)
+        print(f"hotline.worker: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    import hotline.wiring  # noqa: F401 - registers the dialer component
     from hotline.runner import run_forever
 
     asyncio.run(run_forever(settings, ("ami", "dialer")))

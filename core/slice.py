@@ -1,0 +1,59 @@
+"""What a capability (a slice: ``ivr``, ``crm_bridge``, ``autoinformer``, …)
+contributes to the running system, declared in one module of its own
+(``<slice>/plugin.py``, a module-level ``SLICE``).
+
+The composition root (:mod:`hotline.slices`) composes an explicit list of
+slices; nothing is registered by import side effects. A slice declares:
+
+- ``routes``: its FastAGI routes (route name → flow);
+- ``ami``: hooks called with the runtime before AMI connects (subscriptions);
+- ``components``: long-running parts by name (``async start()``/``stop()``),
+  started when the runtime is asked for that name;
+- ``web``: sub-apps by mount point, with the link the index page shows;
+- ``cli``: a hook adding its commands to the ``hotline`` command line;
+- ``metadata``: the SQLAlchemy metadata its tables live in (migrations).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import MetaData
+
+from telephony.callrunner import Flow
+
+
+class Component(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+AmiHook = Callable[[Any], None]
+ComponentFactory = Callable[[Any], Component]
+WebFactory = Callable[[Any, Any], Any]
+"""``(services, runtime) -> aiohttp.web.Application``."""
+CliHook = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+@dataclass(frozen=True)
+class WebApp:
+    mount: str
+    """e.g. ``/operator/``."""
+    factory: WebFactory
+    title: str
+    """The index page's link text (Russian)."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    name: str
+    routes: Callable[[], Mapping[str, Flow]] = dict
+    ami: Sequence[AmiHook] = ()
+    components: Mapping[str, ComponentFactory] = field(default_factory=dict)
+    web: Sequence[WebApp] = ()
+    cli: CliHook | None = None
+    metadata: Callable[[], Sequence[MetaData]] = tuple

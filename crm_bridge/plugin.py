@@ -1,0 +1,63 @@
+"""The CRM slice: accounts, appeals and calls; the operator card, the
+readings export, the AMI call listener and the billing webhook."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import MetaData
+
+from core.slice import Slice, WebApp
+
+
+def _call_listener(runtime: Any) -> None:
+    """The AMI listener (crm_bridge.ami_listener): call records and the
+    operator card's live events."""
+    from crm_bridge.ami_listener import CallListener
+
+    listener = CallListener.from_services(runtime.services)
+    listener.subscribe(runtime.ami)
+    runtime.services.extras["call_listener"] = listener
+
+
+def _webhook(runtime: Any) -> Any:
+    """The external CRM / billing webhook's outbox (idle without webhook_url)."""
+    from crm_bridge.webhook import WebhookDelivery
+
+    return WebhookDelivery.from_runtime(runtime)
+
+
+def _operator_app(services: Any, runtime: Any) -> Any:
+    from crm_bridge.web import create_operator_app
+
+    return create_operator_app(services, runtime)
+
+
+def _readings_app(services: Any, runtime: Any) -> Any:
+    from crm_bridge.readings_web import create_readings_app
+
+    return create_readings_app(services, runtime)
+
+
+def metadata() -> Sequence[MetaData]:
+    # Tables of the modules beside models.py (outages, readings, the
+    # webhook outbox) share its Base: importing them registers them.
+    import crm_bridge.outages
+    import crm_bridge.readings
+    import crm_bridge.webhook  # noqa: F401
+    from crm_bridge.models import Base
+
+    return (Base.metadata,)
+
+
+SLICE = Slice(
+    name="crm_bridge",
+    ami=(_call_listener,),
+    components={"webhook": _webhook},
+    web=(
+        WebApp("/operator/", _operator_app, "Рабочее место оператора"),
+        WebApp("/readings/", _readings_app, "Показания приборов учёта: выгрузка в биллинг"),
+    ),
+    metadata=metadata,
+)

@@ -1,0 +1,80 @@
+"""The composition of the running system: the explicit list of slices.
+
+Adding a capability is one new slice (``<package>/plugin.py`` with a
+``SLICE``, see :mod:`core.slice`) and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import MetaData
+
+from autoinformer.plugin import SLICE as AUTOINFORMER
+from core.slice import Component, ComponentFactory, Slice, WebApp
+from crm_bridge.plugin import SLICE as CRM
+from ivr.plugin import SLICE as IVR
+from telephony.callrunner import Flow
+from telephony.fastagi import RouteTable
+
+SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER)
+
+CORE_COMPONENTS = ("fastagi", "ami", "web")
+"""Started by the runtime itself; slices add theirs (``component_names``)."""
+
+
+def component_names() -> tuple[str, ...]:
+    """Every component a full ``hotline run`` starts."""
+    return (*CORE_COMPONENTS, *(name for sl in SLICES for name in sl.components))
+
+
+def component_factories() -> dict[str, ComponentFactory]:
+    out: dict[str, ComponentFactory] = {}
+    for sl in SLICES:
+        for name, factory in sl.components.items():
+            if name in out or name in CORE_COMPONENTS:
+                raise ValueError(f"component {name!r} declared twice (slice {sl.name})")
+            out[name] = factory
+    return out
+
+
+def build_routes() -> RouteTable:
+    """Every slice's FastAGI routes in one table (a duplicate is refused)."""
+    table = RouteTable()
+    for sl in SLICES:
+        for route, flow in sl.routes().items():
+            table.add(str(route), flow)
+    return table
+
+
+def flows_by_name() -> dict[str, Flow]:
+    """Route name → flow, for process AGI."""
+    table = build_routes()
+    return {name: flow for name in table if (flow := table.get(name)) is not None}
+
+
+def web_apps() -> tuple[WebApp, ...]:
+    return tuple(app for sl in SLICES for app in sl.web)
+
+
+def metadata() -> list[MetaData]:
+    """The metadata of every slice's tables, each once (migrations)."""
+    out: list[MetaData] = []
+    for sl in SLICES:
+        for md in sl.metadata():
+            if all(md is not seen for seen in out):
+                out.append(md)
+    return out
+
+
+__all__: Sequence[str] = (
+    "CORE_COMPONENTS",
+    "SLICES",
+    "Component",
+    "build_routes",
+    "component_factories",
+    "component_names",
+    "flows_by_name",
+    "metadata",
+    "web_apps",
+)
