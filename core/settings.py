@@ -56,6 +56,12 @@ class Settings:
     fastagi_port: int = 4573
     fastagi_advertise: str = ""
     """Address Asterisk uses to reach FastAGI (``host:port``); default the bind address."""
+    fastagi_allow: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    """Networks Asterisk connects to FastAGI from (every node's Asterisk, when
+    FastAGI listens on a network address); anything else is closed unread."""
+    fastagi_max_connections: int = 1000
+    """Calls served at once; a connection beyond them is refused (the caller
+    goes to the dialplan's fallback: apology and the operator queue)."""
     audiosocket_port: int = 4574
     web_host: str = "127.0.0.1"
     web_port: int = 8080

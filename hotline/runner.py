@@ -81,6 +81,8 @@ class Runtime:
                 spool_dir=services.spool_ast,
                 hub=services.hub,
                 on_call_end=services.save_journal,
+                allow=s.fastagi_allow,
+                max_connections=s.fastagi_max_connections,
             )
             await self.fastagi.start()
             self._stack.push_async_callback(self.fastagi.stop)

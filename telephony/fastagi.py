@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import ipaddress
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,13 @@ class FastAgiServer(Application):
         hub: JournalHub | None = None,
         on_call_end: CallEndHook | None = None,
         rtt_observer: RttObserver | None = None,
+        allow: Sequence[str] = ("127.0.0.1/32", "::1/128"),
+        max_connections: int = 1000,
     ) -> None:
+        """``allow``: the networks Asterisk may connect from (anything else is
+        closed before a byte is read); ``max_connections``: calls served at
+        once, a connection beyond them is closed at once (Asterisk's
+        ``AGISTATUS`` then sends the caller to the fallback branch)."""
         # panoramisk's Application needs a loop argument only for legacy use.
         super().__init__(loop=asyncio.get_running_loop())
         self.routes = routes
@@ -184,6 +191,8 @@ class FastAgiServer(Application):
         self.hub = hub or JournalHub()
         self.on_call_end = on_call_end
         self.rtt_observer = rtt_observer
+        self.allow = tuple(ipaddress.ip_network(n, strict=False) for n in allow)
+        self.max_connections = max_connections
         self.stats = ServerStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -226,7 +235,28 @@ class FastAgiServer(Application):
     def active_calls(self) -> int:
         return len(self._tasks)
 
+    def _refusal(self, peer: Any) -> str | None:
+        """Why a new connection is refused, or None."""
+        host = peer[0] if isinstance(peer, tuple) and peer else ""
+        try:
+            address = ipaddress.ip_address(str(host).split("%", 1)[0])
+        except ValueError:
+            return "peer address unknown"
+        if not any(address in net for net in self.allow):
+            return f"peer {address} not in the allow-list"
+        if len(self._tasks) >= self.max_connections:
+            return f"{self.max_connections} calls already served"
+        return None
+
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        refusal = self._refusal(writer.get_extra_info("peername"))
+        if refusal is not None:
+            self.stats.rejected += 1
+            log.warning("FastAGI: connection refused: %s", refusal)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)

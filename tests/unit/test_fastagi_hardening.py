@@ -173,3 +173,74 @@ async def test_shutdown_cancels_owned_calls() -> None:
     assert srv.active_calls == 0
     assert srv.hub.get("u-stuck").last("end").detail["outcome"] == "failed"
     w.close()
+
+
+async def closed_unanswered(reader: asyncio.StreamReader) -> bool:
+    """The server closed the connection without answering (EOF, or a reset
+    because our request was left unread)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_peer_outside_the_allow_list_is_closed_unread() -> None:
+    """Issue 11: only Asterisk's address may reach the flows; another peer
+    (here 127.0.0.2, a second loopback address) is closed before a byte is
+    read, and the flow never runs."""
+    ran: list[str] = []
+
+    async def flow(ch: Channel, deps: object) -> None:
+        ran.append(ch.call_id)
+
+    table = RouteTable()
+    table.add("short", flow)
+    srv = FastAgiServer(table, None, host="0.0.0.0", port=0, allow=("127.0.0.1/32",))
+    await srv.start()
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", srv.port, local_addr=("127.0.0.2", 0))
+        w.write(_headers("short", "refused-1"))
+        await w.drain()
+        assert await closed_unanswered(r)
+        w.close()
+        assert srv.stats.rejected == 1 and srv.stats.calls == 0 and ran == []
+        # Asterisk's own address is served.
+        commands = await fake_asterisk_call(srv.port, "allowed-1")
+        assert ran == ["allowed-1"] and commands
+    finally:
+        await srv.stop(grace=1)
+
+
+async def test_connections_beyond_the_cap_are_refused_at_once() -> None:
+    """A flood of connections cannot take the event loop: past
+    ``max_connections`` a new one is closed at once (Asterisk then runs the
+    fallback branch), and a served call goes on."""
+    release = asyncio.Event()
+
+    async def held(ch: Channel, deps: object) -> None:
+        await release.wait()
+
+    table = RouteTable()
+    table.add("held", held)
+    srv = FastAgiServer(table, None, host="127.0.0.1", port=0, max_connections=1)
+    await srv.start()
+    try:
+        _r1, w1 = await asyncio.open_connection("127.0.0.1", srv.port)
+        w1.write(_headers("held", "first"))
+        await w1.drain()
+        for _ in range(100):
+            if srv.stats.calls == 1:
+                break
+            await asyncio.sleep(0.01)
+        r2, w2 = await asyncio.open_connection("127.0.0.1", srv.port)
+        w2.write(_headers("held", "second"))
+        await w2.drain()
+        assert await closed_unanswered(r2)
+        w2.close()
+        assert srv.stats.rejected == 1 and srv.stats.calls == 1
+        release.set()
+        w1.write(b"200 result=1\n" * 4)
+        await w1.drain()
+        w1.close()
+    finally:
+        await srv.stop(grace=1)
