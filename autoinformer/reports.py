@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 from collections import Counter
@@ -10,6 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignService, Kind
+from core.export import safe_append, safe_writer
 
 __all__ = ["csv_report", "svg_chart", "xlsx_report"]
 
@@ -86,7 +86,7 @@ HEADER: Final = [
 
 def csv_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Moscow") -> bytes:
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=";")
+    w = safe_writer(buf, delimiter=";")
     c = service.get(campaign_id)
     st = service.stats(campaign_id)
     w.writerow(["Кампания", c.name, Kind(c.kind).label])
@@ -107,18 +107,18 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
     ws = wb.active
     assert ws is not None
     ws.title = "Итоги"
-    ws.append(["Кампания", c.name])
-    ws.append(["Вид", Kind(c.kind).label])
-    ws.append(["Утвердил", c.approved_by or "", str(c.approved_at or "")])
-    ws.append(["Контактов", st.total])
-    ws.append(["Завершено", st.finished])
-    ws.append(["Положительных звонков", st.positive])
-    ws.append(["Доля положительных", round(st.positive_rate, 4)])
-    ws.append([])
-    ws.append(["Результат", "Контактов"])
+    safe_append(ws, ["Кампания", c.name])
+    safe_append(ws, ["Вид", Kind(c.kind).label])
+    safe_append(ws, ["Утвердил", c.approved_by or "", str(c.approved_at or "")])
+    safe_append(ws, ["Контактов", st.total])
+    safe_append(ws, ["Завершено", st.finished])
+    safe_append(ws, ["Положительных звонков", st.positive])
+    safe_append(ws, ["Доля положительных", round(st.positive_rate, 4)])
+    safe_append(ws, [])
+    safe_append(ws, ["Результат", "Контактов"])
     first = ws.max_row + 1
     for result, n in sorted(st.final.items()):
-        ws.append([RESULT_TITLES.get(result, result), n])
+        safe_append(ws, [RESULT_TITLES.get(result, result), n])
     last = ws.max_row
     if last >= first:
         pie = PieChart()

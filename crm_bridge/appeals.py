@@ -29,7 +29,6 @@ into ``not_considered`` / ``no_contact`` (REQ-T5): marked, never dropped.
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -44,6 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.export import safe_append, safe_writer
 from crm_bridge import deadlines
 from crm_bridge.db import Database, utcnow
 from crm_bridge.errors import AppealNotFound, ExtensionNotAllowed, InvalidTransition
@@ -795,7 +795,7 @@ def export_csv(rows: Iterable[JournalRow], fp: TextIO, *, delimiter: str = ";") 
     """Write the journal as CSV with Russian headers (Excel-friendly: ``;``
     and a BOM, so open ``fp`` with ``newline=""``). Returns the row count."""
     fp.write("\ufeff")
-    writer = csv.writer(fp, delimiter=delimiter)
+    writer = safe_writer(fp, delimiter=delimiter)
     writer.writerow([header for _, header in JOURNAL_COLUMNS])
     count = 0
     for row in rows:
@@ -818,13 +818,13 @@ def export_xlsx(rows: Iterable[JournalRow], path: str | Path) -> int:
     ws = wb.active
     assert ws is not None
     ws.title = "Журнал обращений"
-    ws.append([header for _, header in JOURNAL_COLUMNS])
+    safe_append(ws, [header for _, header in JOURNAL_COLUMNS])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     count = 0
     for row in rows:
-        ws.append(row.values())
+        safe_append(ws, row.values())
         count += 1
     for column_cells in ws.iter_cols(min_row=2):
         for cell in column_cells:

@@ -44,7 +44,6 @@ Three parts, in dependency order:
 from __future__ import annotations
 
 import calendar
-import csv
 import io
 import logging
 import math
@@ -62,6 +61,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from core.export import safe_append, safe_writer
 from crm_bridge.db import Base, Database, UtcDateTime, utcnow
 from crm_bridge.errors import CrmError, NotFound
 from crm_bridge.identify import account_display_address
@@ -869,7 +869,7 @@ def _cells(row: ExportRow) -> list[str]:
 def export_csv(rows: Sequence[ExportRow], *, delimiter: str = ";") -> bytes:
     """CSV for billing: UTF-8 with a BOM (Excel opens it as UTF-8), ``;``-separated."""
     buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    writer = safe_writer(buf, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(EXPORT_HEADER)
     for row in rows:
         writer.writerow(_cells(row))
@@ -882,9 +882,10 @@ def export_xlsx(rows: Sequence[ExportRow]) -> bytes:
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Показания")
-    ws.append(list(EXPORT_HEADER))
+    safe_append(ws, list(EXPORT_HEADER))
     for row in rows:
-        ws.append(
+        safe_append(
+            ws,
             [
                 row.reading_id,
                 row.account_number,
@@ -897,7 +898,7 @@ def export_xlsx(rows: Sequence[ExportRow]) -> bytes:
                 row.status,
                 None if row.consumption is None else float(row.consumption),
                 row.call_uniqueid or "",
-            ]
+            ],
         )
     out = io.BytesIO()
     wb.save(out)

@@ -19,7 +19,6 @@ seconds.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from core.export import safe_append, safe_writer
 from crm_bridge.db import Database
 from crm_bridge.models import Call
 
@@ -136,7 +136,7 @@ def report_csv(rows: Iterable[MonthFigures], *, delimiter: str = ";") -> bytes:
     """The table as CSV (UTF-8 with BOM, ``;``: opens in Excel)."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out, delimiter=delimiter)
+    writer = safe_writer(out, delimiter=delimiter)
     writer.writerow(REPORT_HEADERS)
     for row in rows:
         writer.writerow(row.cells())
@@ -152,14 +152,14 @@ def report_xlsx(rows: Iterable[MonthFigures], *, year: int) -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = f"Ожидание и обслуживание {year}"
-    ws.append([f"{REPORT_TITLE} за {year} год"])
+    safe_append(ws, [f"{REPORT_TITLE} за {year} год"])
     ws["A1"].font = Font(bold=True)
-    ws.append(["Контакт-центр"])
-    ws.append(list(REPORT_HEADERS))
+    safe_append(ws, ["Контакт-центр"])
+    safe_append(ws, list(REPORT_HEADERS))
     for cell in ws[3]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append(list(row.cells()))
+        safe_append(ws, list(row.cells()))
     for letter, width in (("A", 14), ("B", 42), ("C", 30)):
         ws.column_dimensions[letter].width = width
     out = io.BytesIO()

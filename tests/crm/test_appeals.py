@@ -443,3 +443,34 @@ def test_call_link(appeals: AppealService, db: Database) -> None:
     )
     assert a.call_id == call.id
     assert appeals.register(channel=AppealChannel.PHONE, call_uniqueid="no.such").call_id is None
+
+
+HOSTILE = ('=HYPERLINK("http://evil.invalid","клик")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1)")
+
+
+def test_exports_neutralise_formula_cells(journal: AppealService, tmp_path: Path) -> None:
+    """Issue 11: text a caller or an operator typed (a name, an address, a
+    message) never becomes a formula in the journal's CSV or XLSX: cells
+    starting with = + - @ (or a tab, a CR) are prefixed with an apostrophe."""
+    import dataclasses
+
+    rows = journal.journal_rows(journal.search(newest_first=False))[:1]
+    hostile = [
+        dataclasses.replace(rows[0], applicant=text, address=text, content=text) for text in HOSTILE
+    ]
+    buffer = io.StringIO(newline="")
+    export_csv(hostile, buffer)
+    parsed = list(csv.reader(io.StringIO(buffer.getvalue().lstrip("\ufeff")), delimiter=";"))
+    for line, text in zip(parsed[1:], HOSTILE, strict=True):
+        row = dict(zip(parsed[0], line, strict=True))
+        assert row["ФИО заявителя (наименование предприятия)"] == "'" + text
+        assert row["Адрес"] == "'" + text and row["Краткое содержание"] == "'" + text
+    path = tmp_path / "journal.xlsx"
+    export_xlsx(hostile, path)
+    ws = load_workbook(path).active
+    assert ws is not None
+    for cells, text in zip(ws.iter_rows(min_row=2), HOSTILE, strict=True):
+        applicant = cells[2]
+        assert applicant.data_type == "s" and applicant.value == "'" + text
+    # Ordinary text is untouched.
+    assert parsed[0][0] == "Входящий регистрационный номер"
