@@ -66,6 +66,7 @@ SLICE = Slice(
     name="autoinformer",
     routes=routes,
     ami=(_dialer_ami,),
+    ami_events=("Shutdown", "Hangup", "Newstate"),
     components={"dialer": _dialer, "email": _email},
     web=(WebApp("/dispatcher/", _dispatcher_app, "Пульт диспетчера (автоинформатор)"),),
     cli=cli,

@@ -83,7 +83,7 @@ def run_generator(
         str(Path(__file__).resolve().parent / "_generator.py"),
         "--ami-port",
         str(settings.ami_port),
-        f"--secret={settings.secret()}",  # a secret may start with "-"
+        f"--secret={settings.test_secret()}",  # a secret may start with "-"
         "--context",
         context,
         "--calls",
@@ -114,7 +114,7 @@ async def generate(
     from hotline.callrig import CallRig
 
     s = load_settings(
-        overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
+        overrides={"ami_port": ami_port, "ami_test_secret": secret, "log_level": "WARNING"}
     )
     # the generator needs hangups and user events only
     rig = CallRig(s, events="call,user", only=("Hangup", "UserEvent"))

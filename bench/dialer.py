@@ -79,7 +79,7 @@ class Observer:
 
     def __init__(self, settings: Any) -> None:
         self.ami = AmiClient(
-            settings.ami_host, settings.ami_port, settings.ami_user, settings.secret()
+            settings.ami_host, settings.ami_port, settings.ami_test_user, settings.test_secret()
         )
         self.created: Counter[str] = Counter()
         self.ami.on_event("Newchannel", self._on)

@@ -128,7 +128,7 @@ async def drive(
     from hotline.callrig import CallRig
 
     s = load_settings(
-        overrides={"ami_port": ami_port, "ami_secret": secret, "log_level": "WARNING"}
+        overrides={"ami_port": ami_port, "ami_test_secret": secret, "log_level": "WARNING"}
     )
     rig = CallRig(
         s,
@@ -254,7 +254,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "--drive",
                 "--ami-port",
                 str(settings.ami_port),
-                f"--secret={settings.secret()}",  # a secret may start with "-"
+                f"--secret={settings.test_secret()}",  # a secret may start with "-"
                 "--calls",
                 str(args.calls),
                 "--concurrency",

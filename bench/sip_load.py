@@ -128,14 +128,14 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     hotline = load_settings(
         overrides={
             "ami_port": args.ami_port,
-            "ami_secret": args.secret,
+            "ami_test_secret": args.secret,
             "sip_port": args.sip_port,
             "sip_trunk_port": args.net_sip_port,
             "log_level": "WARNING",
         }
     )
     network = CallerNetwork(hotline, ami_port=args.net_ami_port)
-    network.s.ami_secret = args.net_secret
+    network.s.ami_test_secret = args.net_secret
 
     class Rig(SipCallRig):
         def _on_event(self, event: Any) -> None:
@@ -319,11 +319,11 @@ async def run_phase(
         str(SCRIPT),
         "--drive",
         f"--ami-port={settings.ami_port}",
-        f"--secret={settings.secret()}",  # a secret may start with "-"
+        f"--secret={settings.test_secret()}",  # a secret may start with "-"
         f"--sip-port={settings.sip_port}",
         f"--net-sip-port={settings.sip_trunk_port}",
         f"--net-ami-port={network.s.ami_port}",
-        f"--net-secret={network.s.secret()}",
+        f"--net-secret={network.s.test_secret()}",
         f"--calls={level}",
         f"--concurrency={level}",
         f"--ramp={level / args.rate:g}",

@@ -52,6 +52,10 @@ class Settings:
     ami_port: int = 5038
     ami_user: str = "hotline"
     ami_secret: str | None = None
+    ami_test_user: str = "hotline-test"
+    ami_test_secret: str | None = None
+    """Test mode only: a second AMI user for the test and bench tools (all
+    events; the service's user gets only those it handles)."""
     fastagi_host: str = "127.0.0.1"
     fastagi_port: int = 4573
     fastagi_advertise: str = ""
@@ -169,9 +173,15 @@ class Settings:
 
     def secret(self) -> str:
         """The AMI secret: from settings/env, else generated once into the data dir."""
-        if self.ami_secret:
-            return self.ami_secret
-        path = self.data / "ami.secret"
+        return self.ami_secret or self.generated_secret("ami")
+
+    def test_secret(self) -> str:
+        """The secret of the test-mode AMI user (``ami_test_user``)."""
+        return self.ami_test_secret or self.generated_secret("ami-test")
+
+    def generated_secret(self, name: str) -> str:
+        """A secret generated once into ``<data>/<name>.secret`` (created 0600)."""
+        path = self.data / f"{name}.secret"
         if path.exists():
             return path.read_text().strip()
         path.parent.mkdir(parents=True, exist_ok=True)

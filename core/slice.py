@@ -6,7 +6,9 @@ The composition root (:mod:`hotline.slices`) composes an explicit list of
 slices; nothing is registered by import side effects. A slice declares:
 
 - ``routes``: its FastAGI routes (route name → flow);
-- ``ami``: hooks called with the runtime before AMI connects (subscriptions);
+- ``ami``: hooks called with the runtime before AMI connects (subscriptions),
+  and ``ami_events``: the AMI events those subscriptions handle (the service's
+  AMI user is limited to them in manager.conf);
 - ``components``: long-running parts by name (``async start()``/``stop()``),
   started when the runtime is asked for that name;
 - ``web``: sub-apps by mount point, with the link the index page shows;
@@ -53,6 +55,7 @@ class Slice:
     name: str
     routes: Callable[[], Mapping[str, Flow]] = dict
     ami: Sequence[AmiHook] = ()
+    ami_events: Sequence[str] = ()
     components: Mapping[str, ComponentFactory] = field(default_factory=dict)
     web: Sequence[WebApp] = ()
     cli: CliHook | None = None

@@ -54,6 +54,21 @@ def metadata() -> Sequence[MetaData]:
 SLICE = Slice(
     name="crm_bridge",
     ami=(_call_listener,),
+    ami_events=(
+        "Newchannel",
+        "NewCallerid",
+        "Newstate",
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+        "AgentCalled",
+        "AgentConnect",
+        "AgentComplete",
+        "BridgeEnter",
+        "MixMonitorStart",
+        "UserEvent",
+        "Hangup",
+    ),
     components={"webhook": _webhook},
     web=(
         WebApp("/operator/", _operator_app, "Рабочее место оператора"),

@@ -94,8 +94,8 @@ class CallRig:
         self.ami = AmiClient(
             settings.ami_host,
             settings.ami_port,
-            settings.ami_user,
-            settings.secret(),
+            settings.ami_test_user,  # the test tools' AMI user (all events)
+            settings.test_secret(),
             events=events,
             only=only,
         )

@@ -28,6 +28,7 @@ from pathlib import Path
 from string import Template
 
 from core.settings import Settings, system_asterisk
+from hotline.slices import ami_events
 from telephony.contract import Var
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,10 @@ class Sandbox:
             "AMI_PORT": str(s.ami_port),
             "AMI_USER": s.ami_user,
             "AMI_SECRET": s.secret(),
+            "AMI_EVENTFILTERS": "\n".join(
+                f"eventfilter(action(include),name({name})) =" for name in ami_events()
+            ),
+            "AMI_TEST_USER": _test_ami_user(s) if s.test_mode else "",
             "SIP_PORT": str(s.sip_port),
             "TRUNK_HOST": s.sip_trunk_host,
             "TRUNK_PORT": str(s.sip_trunk_port),
@@ -474,3 +479,24 @@ def _unmount_under(path: Path) -> None:
     points = [m.split()[1] for m in mounts if len(m.split()) > 1]
     for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def _test_ami_user(s: Settings) -> str:
+    """The test-mode AMI user of the test and bench tools: every event but the
+    noisiest, and ``system`` write for the AMI ``Filter`` by which a tool
+    narrows its own session."""
+    return "\n".join(
+        [
+            f"[{s.ami_test_user}]",
+            f"secret = {s.test_secret()}",
+            "deny = 0.0.0.0/0.0.0.0",
+            "permit = 127.0.0.0/255.0.0.0",
+            "read = system,call,agent,user,dtmf,reporting,dialplan,originate,agi",
+            "write = system,call,agent,user,originate,reporting",
+            "writetimeout = 5000",
+            "eventfilter(action(exclude),name(RTCPSent)) =",
+            "eventfilter(action(exclude),name(RTCPReceived)) =",
+            "eventfilter(action(exclude),name(VarSet)) =",
+            "eventfilter(action(exclude),name(Newexten)) =",
+        ]
+    )

@@ -101,7 +101,12 @@ class SipCallRig(CallRig):
         net = network.s
         # Only the OriginateResponse of its own Originates (always received).
         self.net_ami = AmiClient(
-            net.ami_host, net.ami_port, net.ami_user, net.secret(), events="call", only=()
+            net.ami_host,
+            net.ami_port,
+            net.ami_test_user,
+            net.test_secret(),
+            events="call",
+            only=(),
         )
         self._tags: dict[str, PlacedCall] = {}
 

@@ -53,6 +53,14 @@ def flows_by_name() -> dict[str, Flow]:
     return {name: flow for name in table if (flow := table.get(name)) is not None}
 
 
+def ami_events() -> tuple[str, ...]:
+    """Every AMI event the service's subscriptions handle (and the
+    ``OriginateResponse`` that answers an async Originate)."""
+    from telephony.ami import ALWAYS_RECEIVED
+
+    return tuple(sorted({e for sl in SLICES for e in sl.ami_events} | set(ALWAYS_RECEIVED)))
+
+
 def web_apps() -> tuple[WebApp, ...]:
     return tuple(app for sl in SLICES for app in sl.web)
 
@@ -71,6 +79,7 @@ __all__: Sequence[str] = (
     "CORE_COMPONENTS",
     "SLICES",
     "Component",
+    "ami_events",
     "build_routes",
     "component_factories",
     "component_names",

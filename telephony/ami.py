@@ -168,15 +168,23 @@ class AmiClient:
         if wait:
             await self.wait_connected(wait)
 
-    def wanted_events(self) -> tuple[str, ...] | None:
-        """The event names this session asks Asterisk for (None: all)."""
-        if self.only is not None:
-            names = set(self.only)
-        else:
-            names = {pattern for pattern, _ in self._handlers}
-            if any(ch in name for name in names for ch in "*?[]().^$|+\\"):
-                return None
+    def handled_events(self) -> tuple[str, ...] | None:
+        """The event names this client's handlers take (None: a wildcard)."""
+        names = {pattern for pattern, _ in self._handlers}
+        if any(ch in name for name in names for ch in "*?[]().^$|+\\"):
+            return None
         return tuple(sorted(names | set(ALWAYS_RECEIVED)))
+
+    def wanted_events(self) -> tuple[str, ...] | None:
+        """The event names this session narrows itself to with AMI ``Filter``
+        (None: no Filter). Only a session given ``only`` does: the service's
+        own AMI user is narrowed by Asterisk itself (``eventfilter`` in
+        manager.conf, rendered from the slices' ``ami_events``), and has no
+        ``system`` write permission, which ``Filter`` needs. Test and bench
+        tools (the test AMI user) narrow their sessions this way."""
+        if self.only is None:
+            return None
+        return tuple(sorted(set(self.only) | set(ALWAYS_RECEIVED)))
 
     def _logged_in(self, manager: Manager) -> None:
         self.logins += 1
@@ -193,7 +201,14 @@ class AmiClient:
                 await asyncio.gather(
                     *(
                         self._send(
-                            {"Action": "Filter", "Operation": "Add", "Filter": f"Event: {name}"},
+                            # A Filter is a regex over the event's text: the
+                            # name ends where a non-word character follows
+                            # (else "Hangup" lets HangupRequest through too).
+                            {
+                                "Action": "Filter",
+                                "Operation": "Add",
+                                "Filter": f"Event: {name}[^A-Za-z0-9]",
+                            },
                             manager,
                         )
                         for name in wanted
@@ -252,10 +267,3 @@ class AmiClient:
             return await asyncio.wait_for(fut, timeout or self.action_timeout)
         except TimeoutError as exc:
             raise AmiError(f"AMI action {action.get('Action')} timed out") from exc
-
-    async def command(self, cli: str) -> str:
-        resp = await self.action({"Action": "Command", "Command": cli})
-        out = resp.get("Output") or resp.get("output") or ""
-        if isinstance(out, list):
-            return "\n".join(out)
-        return str(out)

@@ -16,6 +16,7 @@ import pytest
 
 from ivr.flows.selftest import SELFTEST_NUMBER
 from telephony.contract import Context
+from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -134,23 +135,37 @@ async def test_health_page_reports_the_parts(runtime) -> None:
     assert resp.status == 200, body
 
 
-async def test_ami_session_receives_only_the_events_it_handles(settings, rig, runtime) -> None:
-    """telephony.ami: after login Asterisk is told (AMI Filter) which events the
-    session handles, so it does not format and send every AGI and DTMF event
-    of every call to a listener that drops them. A catch-all session still
-    gets everything; an async Originate still gets its OriginateResponse."""
+async def test_service_ami_user_gets_only_what_the_code_uses(
+    settings, rig, runtime, asterisk
+) -> None:
+    """Issue 11: the service's AMI user has no ``system`` or ``command`` write
+    permission, and Asterisk sends its sessions only the events the slices'
+    subscriptions handle (``eventfilter`` in manager.conf): no AGI or DTMF
+    event of any call, and no AMI ``Filter`` action (which needs ``system``)."""
+    from hotline.slices import ami_events
     from telephony.ami import AmiClient
 
-    seen: list[str] = []
-    narrow = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.secret())
-    narrow.on_event("UserEvent", lambda e: seen.append(str(e.get("Event"))))
-    narrow.on_event("Hangup", lambda e: seen.append(str(e.get("Event"))))
-    raw: list[str] = []  # what arrives on the wire, before our dispatch
-    ended = asyncio.Event()  # this session's own copy of the call's end arrived
-    assert narrow.wanted_events() == ("Hangup", "OriginateResponse", "UserEvent")
-    await narrow.start(wait=20)
+    shown = asterisk.cli(f"manager show user {settings.ami_user}")
+    fields = {
+        k.strip().lower(): v.strip()
+        for k, sep, v in (line.partition(":") for line in shown.splitlines())
+        if sep
+    }
+    write = set(fields["write perm"].replace(" ", "").split(","))
+    assert write == {"call", "agent", "reporting", "originate"}, shown
+    assert "command" not in fields["read perm"].split(","), shown
+    # Every event the running service handles is let through, nothing else.
+    handled = runtime.ami.handled_events()
+    assert handled is not None and set(handled) <= set(ami_events())
+
+    raw: list[str] = []  # what arrives on the wire, before any dispatch
+    ended = asyncio.Event()
+    service = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.secret())
+    service.on_event("Hangup", lambda e: None)
+    assert service.wanted_events() is None  # no Filter action: Asterisk filters
+    await service.start(wait=20)
     try:
-        manager = narrow._manager
+        manager = service._manager
         assert manager is not None
         original = manager.dispatch
 
@@ -166,9 +181,42 @@ async def test_ami_session_receives_only_the_events_it_handles(settings, rig, ru
         await rig.wait_end(call, timeout=40)
         await asyncio.wait_for(ended.wait(), 10)
     finally:
-        await narrow.close()
+        await service.close()
     wide = {e.get("Event") for e in call.events}
-    assert {"AGIExecStart", "DTMFEnd", "Newchannel"} <= wide  # the catch-all rig got them
-    assert "UserEvent" in raw and "Hangup" in raw
-    assert not set(raw) & {"AGIExecStart", "AGIExecEnd", "DTMFBegin", "DTMFEnd", "Newchannel"}, raw
-    assert "UserEvent" in seen
+    assert {"AGIExecStart", "DTMFEnd", "Newchannel"} <= wide  # the test user's rig got them
+    assert set(raw) <= set(ami_events()), raw
+    assert not set(raw) & {"AGIExecStart", "AGIExecEnd", "DTMFBegin", "DTMFEnd", "VarSet"}, raw
+
+
+async def test_tool_session_narrows_itself_with_filter(settings, rig) -> None:
+    """The test and bench tools' AMI user narrows a session to the events it
+    names (AMI ``Filter``); an async Originate still gets its response."""
+    from telephony.ami import AmiClient
+
+    raw: list[str] = []
+    tool = AmiClient(
+        settings.ami_host,
+        settings.ami_port,
+        settings.ami_test_user,
+        settings.test_secret(),
+        only=("Hangup",),
+    )
+    assert tool.wanted_events() == ("Hangup", "OriginateResponse")
+    await tool.start(wait=20)
+    try:
+        manager = tool._manager
+        assert manager is not None
+        original = manager.dispatch
+
+        def record(event):  # type: ignore[no-untyped-def]
+            raw.append(str(event.event))
+            return original(event)
+
+        manager.dispatch = record  # type: ignore[method-assign]
+        call = await rig.place(Context.SELFTEST, "s")
+        await rig.answer(call, "selftest/enter_digits", "7#")
+        await rig.wait_end(call, timeout=40)
+        await until(lambda: "Hangup" in raw, 10, "the Hangup")
+    finally:
+        await tool.close()
+    assert set(raw) <= {"Hangup", "OriginateResponse"}, raw
