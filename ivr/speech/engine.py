@@ -34,7 +34,9 @@ depend on how fast audio is delivered):
   the last word counts at once); when part of it was filled in by the
   stream (no audio arrived: a stall, or silence suppression), the partial
   result decides, since a final decode there could cut a word that is still
-  on its way;
+  on its way. Time filled in moves the end-pointing clock only: it never
+  reaches the recogniser as audio (zeros fed into a word that arrives late,
+  after a stall under load, made Vosk lose the word; seen in the soak);
 * no speech at all within ``no_input_timeout`` -> ``EndReason.NO_SPEECH``;
 * speech longer than ``max_utterance`` -> ``EndReason.MAX_UTTERANCE``.
 
@@ -326,6 +328,8 @@ class Recogniser:
         """Some of the silence since the last voiced frame was filled in."""
         self._pause_decoded = False
         """This pause already had its final decode."""
+        self._filled_rest = 0
+        """Samples of filled-in time short of a whole frame, carried over."""
         self._segments: list[dict[str, Any]] = []
         self._started: float | None = None
         self._final: Final | None = None
@@ -347,7 +351,8 @@ class Recogniser:
         (and the same Final for every later call).
 
         ``filled``: the audio did not come from the line but stands for time
-        that passed with nothing received (zeros from the stream's gap fill)."""
+        that passed with nothing received (zeros from the stream's gap fill):
+        it advances the end-pointing clock as silence, and is not decoded."""
         with self._lock:
             if self._final is not None:
                 return self._final
@@ -355,6 +360,7 @@ class Recogniser:
                 self._started = self._clock()
             if filled:
                 self._pause_filled = True
+                return self._pass_time(len(pcm) // 2)
             self._buf += pcm
             fb = self._frame_bytes
             offset = 0
@@ -389,11 +395,28 @@ class Recogniser:
     def _convert(self, frame: bytes) -> bytes:
         return self._resampler.convert(frame) if self._resampler is not None else frame
 
-    def _process_frame(self, frame: bytes) -> Final | None:
+    def _pass_time(self, samples: int) -> Partial | Final:
+        """Time that passed with no audio from the line: end-pointing sees it
+        as silence, frame by frame; the recogniser sees nothing, so a word
+        whose rest arrives after a stall stays whole."""
+        frame_samples = self._frame_bytes // 2
+        samples += self._filled_rest
+        self._filled_rest = samples % frame_samples
+        for _ in range(samples // frame_samples):
+            final = self._process_frame(b"", samples=frame_samples)
+            if final is not None:
+                return final
+        return Partial("", self.audio_time, self.speech_started)
+
+    def _process_frame(self, frame: bytes, *, samples: int = 0) -> Final | None:
+        """One frame of line audio, or (``frame`` empty) ``samples`` of time
+        with no audio, which counts as silence and is not decoded."""
         ep = self.endpointing
-        self._samples += len(frame) // 2
+        self._samples += len(frame) // 2 if frame else samples
         now = self.audio_time
-        if rms(frame) >= ep.energy_threshold:
+        if not frame:
+            self._voiced_run = 0
+        elif rms(frame) >= ep.energy_threshold:
             self._voiced_run += 1
             self._last_voice_end = now
             self._pause_filled = self._pause_decoded = False
@@ -404,7 +427,7 @@ class Recogniser:
                 self._speech_start = now - self._voiced_run * self.FRAME_SECONDS
         else:
             self._voiced_run = 0
-        if self._kaldi.AcceptWaveform(self._convert(frame)):
+        if frame and self._kaldi.AcceptWaveform(self._convert(frame)):
             segment = json.loads(self._kaldi.Result())
             if segment.get("text"):
                 if ep.continuous:

@@ -524,6 +524,17 @@ async def test_a_real_pause_decodes_at_once_a_filled_one_is_left_alone(
     rec, none = await engine.run(run, endpointing(4), [(said, False), (pause, True)])
     assert none is None and rec._segments == []
 
+    # a stall inside a word (time filled in, the rest of the word arriving
+    # late): the filled time is not decoded, so the word stays whole
+    for fraction in (0.5, 0.85):
+        cut = int(spoken_until * fraction * RATE) * 2
+        _, stalled = await engine.run(
+            run,
+            endpointing(3),
+            [(clip[:cut], False), (pause, True), (clip[cut:] + noise(3.0, 40), False)],
+        )
+        assert stalled is not None and stalled.text == SPEECH_SEQ, (fraction, stalled)
+
     # six digits with a real pause in the middle: the second half is a new segment, all kept
     _, both = await engine.run(
         run, endpointing(6), [(clip, False), (pause, False), (clip + noise(3.0, 40), False)]
