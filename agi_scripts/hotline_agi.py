@@ -15,11 +15,12 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="hotline-agi: %(message)s")
-    from core.settings import load_settings
+    from core.settings import load_settings, private_files
     from hotline.services import Services
     from hotline.slices import flows_by_name
     from telephony.process_agi import run_process_agi
 
+    private_files()
     route = args[0] if args else ""
     settings = load_settings()
     services = Services.for_process_agi(settings)

@@ -288,6 +288,17 @@ def from_cli_args(args: Any, **extra: Any) -> Settings:
     return load_settings(getattr(args, "config", None), overrides)
 
 
+PRIVATE_UMASK = 0o027
+"""Files and directories the service creates are never readable by others
+(personal data under 152-FZ: the database, recordings, journals, secrets):
+directories 0750, files 0640 at most."""
+
+
+def private_files() -> None:
+    """Set the process umask (entry points call it first)."""
+    os.umask(PRIVATE_UMASK)
+
+
 def system_asterisk() -> Path | None:
     """The system-wide Asterisk binary, if one is installed."""
     for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk"):

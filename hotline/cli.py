@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.settings import SettingsError
+from core.settings import SettingsError, private_files
 from core.settings import from_cli_args as _settings
 
 log = logging.getLogger("hotline")
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_files()
     args = build_parser().parse_args(argv)
     level = getattr(logging, (args.log_level or "INFO").upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -58,6 +58,20 @@ ROOT_VERSION = "1:" + ",".join(SID_PACKAGES)
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 
+SECRET_CONF = frozenset({"manager.conf", "pjsip.conf"})
+"""Rendered configuration holding secrets (AMI, SIP): created 0640."""
+
+
+def write_file(path: Path, text: str, mode: int) -> None:
+    """Write ``path`` created with ``mode`` (never chmod-ed afterwards: a file
+    with a secret is never readable by others, even for a moment). An
+    existing file is replaced, so an older, wider mode does not survive."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 class SandboxError(RuntimeError):
     """Asterisk cannot be provided; the message says what to install or fix."""
 
@@ -237,6 +251,13 @@ class Sandbox:
             "AMI_PORT": str(s.ami_port),
             "AMI_USER": s.ami_user,
             "AMI_SECRET": s.secret(),
+            "OP1_SECRET": s.generated_secret("sip-op1"),
+            "OP2_SECRET": s.generated_secret("sip-op2"),
+            # Production logs keep no keys typed (account numbers) and no
+            # caller numbers (verbose lines); test mode reads played prompts.
+            "FULL_LOG": "notice,warning,error,verbose(3)"
+            if s.test_mode
+            else "notice,warning,error",
             "AMI_EVENTFILTERS": "\n".join(
                 f"eventfilter(action(include),name({name})) =" for name in ami_events()
             ),
@@ -272,8 +293,8 @@ class Sandbox:
             f.unlink()
         for src in sorted(CONF_SRC.glob("*.conf")):
             text = Template(src.read_text(encoding="utf-8")).substitute(values)
-            (self.etc / src.name).write_text(text, encoding="utf-8")
-        (self.etc / "manager.conf").chmod(0o600)
+            mode = 0o640 if src.name in SECRET_CONF else 0o644
+            write_file(self.etc / src.name, text, mode)
         # dialplan: globals carry the contract values, then the dialplan files
         lines = ["; rendered by hotline — do not edit, edit dialplans/ instead", "[globals]"]
         lines += [
@@ -339,8 +360,9 @@ class Sandbox:
         db_url = s.db_url
         if db_url.startswith("sqlite:///"):
             db_url = "sqlite:///" + s.ast_path(Path(db_url[len("sqlite:///") :]))
-        conf = self.base / "hotline-agi.toml"
-        conf.write_text(
+        conf = self.base / "hotline-agi.toml"  # holds the database URL and its password
+        write_file(
+            conf,
             "[hotline]\n"
             f'asterisk_root = "/"\n'
             f'asterisk_mode = "system"\n'
@@ -348,7 +370,7 @@ class Sandbox:
             f'database_url = "{db_url}"\n'
             f'timezone = "{s.timezone}"\n'
             f'working_hours = "{s.working_hours}"\n',
-            encoding="utf-8",
+            0o640,
         )
         wrapper = self.base / "agi-bin" / "hotline-agi"
         wrapper.write_text(

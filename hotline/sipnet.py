@@ -36,7 +36,7 @@ from typing import Any
 
 from core.settings import Settings
 from hotline.callrig import CallRig, PlacedCall
-from hotline.sandbox import CONF_SRC, Sandbox
+from hotline.sandbox import CONF_SRC, SECRET_CONF, Sandbox, write_file
 from telephony.ami import AmiClient
 from telephony.journal import JournalHub
 
@@ -80,8 +80,7 @@ class CallerNetwork(Sandbox):
                 shutil.copyfile(src, self.etc / src.name)
                 continue
             text = Template(src.read_text(encoding="utf-8")).substitute(values)
-            (self.etc / src.name).write_text(text, encoding="utf-8")
-        (self.etc / "manager.conf").chmod(0o600)
+            write_file(self.etc / src.name, text, 0o640 if src.name in SECRET_CONF else 0o644)
 
 
 class SipCallRig(CallRig):

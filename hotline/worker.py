@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sys
 
-from core.settings import SettingsError, load_settings
+from core.settings import SettingsError, load_settings, private_files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="settings file (TOML)")
     p.add_argument("--node", help="node name (default: settings.node_name)")
     args = p.parse_args(argv)
+    private_files()
     try:
         settings = load_settings(args.config, {"node_name": args.node})
     except SettingsError as exc:
