@@ -78,8 +78,33 @@ class SmtpConfig:
             s.smtp_from,
             s.smtp_user,
             s.smtp_password,
-            starttls=bool(getattr(s, "smtp_starttls", False)),
+            starttls=bool(s.smtp_starttls),
         )
+
+    def insecure(self) -> str | None:
+        """Why this configuration must not send (AUTH in clear to a relay
+        off this machine), or None."""
+        if not self.user or self.starttls or _loopback(self.host):
+            return None
+        return (
+            f"SMTP AUTH to {self.host} without TLS refused: set smtp_starttls "
+            "(or relay through a server on this machine)"
+        )
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SmtpInsecure(smtplib.SMTPException):
+    """The configuration would send a password or letters in clear."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,9 @@ def build_message(cfg: SmtpConfig, letter: Letter) -> EmailMessage:
 def send_letter(cfg: SmtpConfig, letter: Letter) -> None:
     """Blocking SMTP delivery of one letter. :class:`SmtpRejected` for a
     permanent refusal; OSError/SMTPException for temporary trouble."""
+    problem = cfg.insecure()
+    if problem is not None:
+        raise SmtpInsecure(problem)
     msg = build_message(cfg, letter)
     with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout) as smtp:
         if cfg.starttls:
@@ -302,6 +330,11 @@ class EmailSender:
     async def start(self) -> None:
         self._stopping = False
         await self.run_db(self.store.recover)
+        problem = self.cfg.insecure()
+        if problem is not None:
+            # Letters stay queued (nothing lost) until the settings are fixed.
+            log.error("e-mail sending disabled: %s", problem)
+            return
         self._task = asyncio.create_task(self._run(), name="autoinformer-email")
 
     async def stop(self) -> None:
@@ -328,11 +361,11 @@ class EmailSender:
             await asyncio.to_thread(send_letter, self.cfg, letter)
         except SmtpRejected as exc:
             self.rejected += 1
-            log.info("e-mail to %s rejected: %s", letter.to, exc)
+            log.info("e-mail of attempt %s rejected: %s", letter.attempt_id, exc)
             await self.run_db(self.store.finish, letter.attempt_id, Result.REJECTED, str(exc))
         except (OSError, smtplib.SMTPException) as exc:
             self.failed += 1
-            log.warning("e-mail to %s not sent (will retry): %s", letter.to, exc)
+            log.warning("e-mail of attempt %s not sent (will retry): %s", letter.attempt_id, exc)
             await self.run_db(self.store.finish, letter.attempt_id, None, f"temporary: {exc}")
         else:
             self.sent += 1

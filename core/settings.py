@@ -126,6 +126,10 @@ class Settings:
     smtp_from: str = "autoinform@example.invalid"
     smtp_user: str = ""
     smtp_password: str = ""
+    smtp_starttls: bool = False
+    """STARTTLS before anything else is sent. AUTH (``smtp_user``) to a relay
+    that is not on this machine is refused without it: the password and the
+    letters (personal data) never cross a network in clear."""
 
     # external CRM / billing webhook (crm_bridge.webhook)
     webhook_url: str = ""

@@ -12,7 +12,14 @@ import pytest
 
 from autoinformer.campaigns import CampaignService
 from autoinformer.contacts import ContactListService
-from autoinformer.email import EmailSender, EmailStore, SmtpConfig
+from autoinformer.email import (
+    EmailSender,
+    EmailStore,
+    Letter,
+    SmtpConfig,
+    SmtpInsecure,
+    send_letter,
+)
 from autoinformer.models import Attempt, Contact
 from crm_bridge.db import Database
 from tests.autoinformer.helpers import always_open, make_accounts
@@ -135,3 +142,43 @@ async def test_unreachable_server_loses_nothing(db: Database) -> None:
     with db.session() as s:
         c = s.query(Contact).one()
         assert c.email_status is None  # waits for the next try
+
+
+@pytest.mark.parametrize(
+    ("host", "user", "starttls", "refused"),
+    [
+        ("smtp.example.ru", "robot", False, True),  # a password in clear over a network
+        ("smtp.example.ru", "robot", True, False),
+        ("smtp.example.ru", "", False, False),  # no AUTH: a relay that trusts the address
+        ("127.0.0.1", "robot", False, False),  # a relay on this machine
+        ("localhost", "robot", False, False),
+    ],
+)
+def test_auth_without_tls_to_a_remote_relay_is_refused(
+    host: str, user: str, starttls: bool, refused: bool
+) -> None:
+    cfg = SmtpConfig(host, 587, "autoinform@energo.example", user, "secret", starttls=starttls)
+    assert (cfg.insecure() is not None) is refused
+    if refused:
+        letter = Letter(1, 1, "ivanov@example.ru", "Тема", "Текст", "<1@example>")
+        with pytest.raises(SmtpInsecure, match="smtp_starttls"):
+            send_letter(cfg, letter)  # refused before any connection
+
+
+async def test_insecure_settings_keep_letters_queued(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Misconfigured AUTH in clear: one clear error at start, the worker does
+    not run, the letters wait (nothing sent, nothing lost)."""
+    make_accounts(db, ["+79001110041"], prefix="81")
+    _campaign(db, [{"phone": "+79001110041", "email": "petrov@example.ru"}])
+    cfg = SmtpConfig("smtp.example.ru", 587, "autoinform@energo.example", "robot", "pw")
+    sender = EmailSender(_run_db, db, cfg, node="n1")
+    await sender.start()
+    try:
+        assert sender._task is None
+        assert "smtp_starttls" in caplog.text
+    finally:
+        await sender.stop()
+    with db.session() as s:
+        assert s.query(Contact).one().email_status is None
