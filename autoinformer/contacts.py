@@ -36,6 +36,14 @@ from autoinformer.campaigns import (
     step_tokens,
 )
 from autoinformer.models import Campaign, Contact, ContactImport, DoNotCall
+from core.tabular import (
+    MAX_CELL_CHARS,
+    MAX_ROWS,
+    TableLimitError,
+    check_xlsx,
+    long_cell,
+    shown,
+)
 from crm_bridge.db import Database
 from crm_bridge.models import Account, AccountPhone
 from crm_bridge.phones import InvalidPhone, normalize_phone
@@ -132,6 +140,10 @@ def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a CSV/XLSX file as ``(line number, {canonical header: value})``."""
     name = filename.lower()
     if name.endswith((".xlsx", ".xlsm")):
+        try:
+            check_xlsx(data)
+        except TableLimitError as exc:
+            raise CampaignError(str(exc)) from exc
         rows: Iterable[list[Any]] = _xlsx_rows(data)
     elif name.endswith((".csv", ".txt")):
         rows = _csv_rows(data)
@@ -150,6 +162,8 @@ def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
             continue
         if not any(str(v).strip() for v in row):
             continue
+        if len(out) >= MAX_ROWS:
+            raise CampaignError(f"в файле больше {MAX_ROWS} строк: разделите его на части")
         out.append((line, {h: v for h, v in zip(header, row, strict=False) if h}))
     if header is None:
         raise CampaignError("файл пуст")
@@ -223,7 +237,7 @@ class ContactListService:
             if parsed.house_key:
                 keys[parsed.house_key] = text
             else:
-                rejected.append(Rejection(i, text, "адрес не распознан (нужны улица и дом)"))
+                rejected.append(Rejection(i, shown(text), "адрес не распознан (нужны улица и дом)"))
         with self.db.session(readonly=True) as s:
             accounts = (
                 list(
@@ -298,10 +312,15 @@ class ContactListService:
             dnc = set(s.scalars(select(DoNotCall.phone)))
             accounts = _AccountIndex(s, records)
             for line, row in records:
+                too_long = long_cell(row.values())
+                if too_long is not None:
+                    reason = f"значение длиной {too_long} символов: не больше {MAX_CELL_CHARS}"
+                    rejected.append(Rejection(line, shown(row.get("phone")), reason))
+                    continue
                 try:
                     contact = self._contact(campaign, row, accounts, needed, kinds, existing, dnc)
                 except _Reject as r:
-                    rejected.append(Rejection(line, r.value, r.reason))
+                    rejected.append(Rejection(line, shown(r.value), r.reason))
                     continue
                 s.add(contact)
                 existing.add(contact.phone)

@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from core.tabular import MAX_CELL_CHARS, TableLimitError, check_rows, check_xlsx, long_cell
 from crm_bridge.accounts import (
     AccountData,
     MeterData,
@@ -395,6 +396,13 @@ class _Table:
     encoding: str | None
 
 
+def _check_rows(count: int) -> None:
+    try:
+        check_rows(count)
+    except TableLimitError as exc:
+        raise ImportFileError(str(exc)) from exc
+
+
 def _read_csv(data: bytes) -> _Table:
     text, encoding = decode_csv_bytes(data)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
@@ -416,6 +424,7 @@ def _read_csv(data: bytes) -> _Table:
         raise ImportFileError("файл пуст")
     header_line, headers = records[0]
     body = [(n, r) for n, r in records[1:] if any(c.strip() for c in r)]
+    _check_rows(len(body))
     return _Table(headers, header_line, len(body), lambda: iter(body), encoding)
 
 
@@ -444,6 +453,7 @@ def _read_xlsx(path: Path | io.BytesIO) -> _Table:
         raise UnsupportedFormat(f"файл XLSX не читается ({exc})") from exc
     if not headers:
         raise ImportFileError("лист пуст")
+    _check_rows(total)
 
     def body() -> Iterator[tuple[int, list[Any]]]:
         for number, row in rows_from_sheet():
@@ -472,6 +482,10 @@ def _open(source: str | Path | bytes, filename: str | None) -> tuple[_Table, str
             raise EncodingNotRecognised(
                 f"файл {name} — это книга Excel (XLSX), а не CSV: выберите её как .xlsx"
             )
+        try:
+            check_xlsx(data)
+        except TableLimitError as exc:
+            raise ImportFileError(str(exc)) from exc
         return _read_xlsx(io.BytesIO(data)), name
     return _read_csv(data), name
 
@@ -837,6 +851,17 @@ def _run(
         with db.session(write=True) as session:
             batch: list[Any] = []
             for line, row in table.rows():
+                too_long = long_cell(row)
+                if too_long is not None:
+                    report.rejected.append(
+                        RowError(
+                            line,
+                            None,
+                            f"значение длиной {too_long} символов: не больше {MAX_CELL_CHARS}",
+                        )
+                    )
+                    done += 1
+                    continue
                 item = validate(line, row)
                 if item is not None:
                     batch.append(item)
