@@ -127,6 +127,10 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    # retention of personal data (152-FZ; crm_bridge.retention), days, 0 = for ever
+    retention_recordings_days: int = 365
+    retention_journal_days: int = 365
+    retention_logs_days: int = 90
     """STARTTLS before anything else is sent. AUTH (``smtp_user``) to a relay
     that is not on this machine is refused without it: the password and the
     letters (personal data) never cross a network in clear."""

@@ -3,6 +3,7 @@ readings export, the AMI call listener and the billing webhook."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,48 @@ def _webhook(runtime: Any) -> Any:
     from crm_bridge.webhook import WebhookDelivery
 
     return WebhookDelivery.from_runtime(runtime)
+
+
+def _retention(settings: Any, db: Any) -> Any:
+    from crm_bridge.retention import Retention, RetentionPolicy
+
+    return Retention(
+        db,
+        settings.spool_dir,
+        [settings.data / "asterisk" / "log"],
+        RetentionPolicy.from_settings(settings),
+    )
+
+
+def _retention_job(runtime: Any) -> Any:
+    """Personal data kept no longer than configured: once a day."""
+    from crm_bridge.retention import RetentionJob
+
+    services = runtime.services
+    return RetentionJob(_retention(runtime.settings, services.db), services.run_db_background)
+
+
+def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    r = sub.add_parser(
+        "retention", help="delete recordings, call journals and logs past their retention"
+    )
+    r.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    r.set_defaults(fn=_cmd_retention)
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from core.settings import from_cli_args
+    from crm_bridge.db import Database
+
+    settings = from_cli_args(args)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    db.upgrade()
+    report = _retention(settings, db).run(dry_run=args.dry_run)
+    print(report.summary())
+    for path in (*report.recordings, *report.logs):
+        print(f"  {path}")
+    return 0
 
 
 def _operator_app(services: Any, runtime: Any) -> Any:
@@ -69,10 +112,11 @@ SLICE = Slice(
         "UserEvent",
         "Hangup",
     ),
-    components={"webhook": _webhook},
+    components={"webhook": _webhook, "retention": _retention_job},
     web=(
         WebApp("/operator/", _operator_app, "Рабочее место оператора"),
         WebApp("/readings/", _readings_app, "Показания приборов учёта: выгрузка в биллинг"),
     ),
+    cli=cli,
     metadata=metadata,
 )
