@@ -32,6 +32,12 @@ Restart semantics (our process killed, or Asterisk restarted):
 
 * An attempt whose Originate was never sent (AMI down at that moment) is
   finalised ``failed`` with the attempt refunded (it does not count).
+* From Asterisk's ``Shutdown`` event until it is ``FullyBooted`` again (the
+  event a new AMI session gets at once from a booted Asterisk, or the one
+  sent when its boot completes) nothing is dialled, and an Originate refused
+  meanwhile is refunded too: a restart of Asterisk never uses up a
+  contact's attempts (before, Originates sent into the shutdown were counted
+  as ``failed`` and a contact could run out of retries).
 * The same attempt row is never dialled twice: a new attempt is a new row
   with a new ChannelId. A running campaign resumes by itself: its state is
   in the database.
@@ -141,7 +147,9 @@ class Dialer:
         self.hold = False
         """Tests: True stops new claims (calls in flight continue)."""
         self._shutdown = asyncio.Event()
+        """Asterisk said it is shutting down, and has not said FullyBooted since."""
         ami.on_event("Shutdown", self._on_shutdown)
+        ami.on_event("FullyBooted", self._on_fully_booted)
         ami.on_event("Hangup", self._on_hangup)
         ami.on_event("Newstate", self._on_newstate)
         ami.on_login(self._on_login)
@@ -218,9 +226,15 @@ class Dialer:
             fl.restarted = True
             fl.ended.set()
 
-    async def _on_login(self) -> None:
-        # A new AMI session after a reconnect: Asterisk may have restarted.
+    def _on_fully_booted(self, event: Any) -> None:
+        if self._shutdown.is_set():
+            log.info("Asterisk fully booted again: dialling resumes")
         self._shutdown.clear()
+        self._wake.set()
+
+    async def _on_login(self) -> None:
+        # A new AMI session after a reconnect: Asterisk may have restarted
+        # (dialling waits for its FullyBooted).
         await self.reconcile()
 
     # -- the main loop -------------------------------------------------------------------
@@ -232,7 +246,12 @@ class Dialer:
                 if not self._ready.is_set() and self.ami.connected:
                     await self.reconcile()
                     self._ready.set()
-                if self._ready.is_set() and self.ami.connected and not self.hold:
+                if (
+                    self._ready.is_set()
+                    and self.ami.connected
+                    and not self.hold
+                    and not self._shutdown.is_set()
+                ):
                     await self._fill_lines()
                 if time.monotonic() - last_sweep > self.sweep_interval and self.ami.connected:
                     last_sweep = time.monotonic()
@@ -254,7 +273,12 @@ class Dialer:
         current one is still being paced (the claim's database time is hidden),
         but never more than :data:`LOOKAHEAD` seconds of slots ahead: a row
         claimed is a row about to be dialled."""
-        while not self._stopping and not self.hold and self.ami.connected:
+        while (
+            not self._stopping
+            and not self.hold
+            and self.ami.connected
+            and not self._shutdown.is_set()
+        ):
             free = self.lines - len(self._inflight)
             if free <= 0:
                 return
@@ -344,6 +368,15 @@ class Dialer:
                 if reason == -1:  # never sent
                     await self._finalise(fl, note="not sent: AMI unavailable", refund=True)
                     return
+                if reason in (0, 1) and not self._shutdown.is_set():
+                    # Asterisk fails its Originates before it reports its
+                    # Shutdown: give that event a moment to arrive.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._shutdown.wait(), 1.5)
+                if reason is not None and reason != 4 and self._shutdown.is_set():
+                    # Refused by an Asterisk on its way down: not the callee's doing.
+                    await self._finalise(fl, note="not dialled: Asterisk restarting", refund=True)
+                    return
                 if reason is not None and reason != 4:
                     await self._finalise(fl, originate_reason=reason)
                     return
@@ -373,7 +406,7 @@ class Dialer:
         if not self.ami.connected:
             return -1
         await self._window_guard()
-        if not self.ami.connected:
+        if not self.ami.connected or self._shutdown.is_set():
             return -1
         fut = asyncio.ensure_future(self.ami.action(action, timeout=cl.ring_timeout + 20))
         fl.sent = True
