@@ -169,14 +169,18 @@ class SipCallRig(CallRig):
         return call
 
     async def send_dtmf(self, call: PlacedCall, digits: str) -> None:
-        """The caller presses keys: the caller network sends them over the
-        trunk as RFC 4733 events (AMI PlayDTMF on the caller's channel,
-        addressed by its ChannelId)."""
-        for d in digits:
-            await self.net_ami.action(
-                {"Action": "PlayDTMF", "Channel": call.caller_id, "Digit": d, "Duration": "120"}
-            )
-            await asyncio.sleep(0.2)
+        """The caller presses keys: the caller's channel sends them over the
+        trunk as RFC 4733 events (its dialplan's ``SendDTMF``, reached by an
+        AMI Redirect addressed by its ChannelId; see CallRig.send_dtmf)."""
+        await self.net_ami.action(
+            {
+                "Action": "Redirect",
+                "Channel": call.caller_id,
+                "Context": CALLER_CONTEXT,
+                "Exten": f"k{digits}",
+                "Priority": "1",
+            }
+        )
 
     async def hangup_caller(self, call: PlacedCall) -> None:
         await self.net_ami.action({"Action": "Hangup", "Channel": call.caller_id})
