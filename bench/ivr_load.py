@@ -105,7 +105,7 @@ IN_HOURS = "2025-03-05T10:00:00+03:00"
 # -- the driver (a separate process) ---------------------------------------------------------
 
 
-def _latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
+def latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
     """Seconds from each received key to the next prompt start on the IVR channel."""
     out: list[float] = []
     pending: float | None = None
@@ -137,7 +137,7 @@ async def drive(
     )
     await rig.start()
     sem = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
+    samples: list[float] = []
     by_step: list[list[float]] = [[] for _ in STEPS]
     failures: dict[str, int] = {}
     durations: list[float] = []
@@ -173,8 +173,8 @@ async def drive(
             finally:
                 active -= 1
             durations.append(time.monotonic() - t0)
-            found = _latencies(call.call_id, call.events)
-            latencies.extend(found)
+            found = latencies(call.call_id, call.events)
+            samples.extend(found)
             for k, dt in enumerate(found[: len(STEPS)]):
                 by_step[k].append(dt)
             if call.user_events("HotlineFallback"):
@@ -192,7 +192,7 @@ async def drive(
         "failures": failures,
         "wall": wall,
         "peak_concurrency": peak,
-        "latencies": latencies,
+        "latencies": samples,
         "by_step": by_step,
         "call_p50": pct(durations, 50),
     }

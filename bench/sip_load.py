@@ -67,6 +67,7 @@ from ivr_load import (
     IN_HOURS,
     WALK,
     cpu_priority,
+    latencies,
     loop_lag,
     queue_joined,
     service_reaction,
@@ -85,22 +86,6 @@ TARGET_P99_MS = 150.0
 
 
 # -- the driver (a separate process) ---------------------------------------------------------
-
-
-def latencies(call_id: str, events: list[dict[str, str]]) -> list[float]:
-    """Seconds from each received key to the next prompt start on the hotline channel."""
-    out: list[float] = []
-    pending: float | None = None
-    for e in events:
-        if e.get("Uniqueid") != call_id:
-            continue
-        name = e.get("Event")
-        if name == "DTMFEnd" and e.get("Direction") == "Received":
-            pending = float(e["Timestamp"])
-        elif name == "AGIExecStart" and starts_prompt(e.get("Command", "")) and pending is not None:
-            out.append(float(e["Timestamp"]) - pending)
-            pending = None
-    return out
 
 
 def segments(events: list[dict[str, str]], call_id: str) -> list[list[str]]:
