@@ -173,7 +173,9 @@ async def test_voice_reading_over_audiosocket(rig, runtime, speech, voices, in_p
         await caller.step("readings/confirm", "1")
         journal = await caller.end()
     (heard,) = speech_entries(journal)
-    assert heard.detail["mode"] == "audiosocket" and heard.detail["text"] == "삼 육 이"
+    assert heard.detail["mode"] == "audiosocket" and heard.detail["text"] == "삼 육 이", (
+        heard.detail
+    )
     # end-pointing: the utterance ended on the end of speech, not on a timeout,
     # within ~1.5 s after the audio (the caller stays on the line, silent)
     assert heard.detail["reason"] in ("endpoint", "silence")
@@ -288,7 +290,7 @@ async def test_parallel_calls_share_one_model_and_do_not_block_the_loop(
     service = ReadingService(runtime.services.db)
     for (journal, caller), name in zip(results, ("ko362", "ko453", "ko4536"), strict=True):
         (heard,) = speech_entries(journal)
-        assert heard.detail["text"] == UTTERANCES[name][0]
+        assert heard.detail["text"] == UTTERANCES[name][0], heard.detail
         (stored,) = service.readings_of_call(caller.call.call_id)
         assert stored.value == UTTERANCES[name][1]
         assert_in_grammar(journal)
