@@ -483,6 +483,19 @@ class Sandbox:
         except ProcessLookupError:
             pass
 
+    def warnings(self, limit: int = 40) -> str:
+        """Asterisk's warnings and errors since it started (the module loader's
+        start-up noise left out): a failing test shows them, e.g. a voice
+        queue Asterisk had to cut ("Exceptionally long voice queue length")."""
+        if not self.messages_log.exists():
+            return "(no Asterisk messages log)"
+        lines = [
+            line
+            for line in self.messages_log.read_text(errors="replace").splitlines()
+            if ("WARNING" in line or "ERROR" in line) and "loader.c" not in line
+        ]
+        return "\n".join(lines[-limit:]) or "(none)"
+
     def log_tail(self, lines: int = 60) -> str:
         for f in (self.full_log, self.messages_log, self.log_dir / "console.log"):
             if f.exists():

@@ -166,3 +166,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         sb = getattr(item, "funcargs", {}).get("asterisk")
         if sb is not None:
             rep.sections.append(("asterisk log", sb.log_tail(80)))
+            rep.sections.append(("asterisk warnings", sb.warnings()))
