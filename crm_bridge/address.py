@@ -333,16 +333,6 @@ class _Parser:
 
     # -- token helpers ------------------------------------------------------
 
-    def peek(self, offset: int = 0, *, skip_dots: bool = True) -> _Tok | None:
-        j = self.i + offset
-        while j < len(self.toks):
-            t = self.toks[j]
-            if skip_dots and t.kind == "punct" and t.text in ".:#":
-                j += 1
-                continue
-            return t
-        return None
-
     def next_index(self, start: int) -> int:
         """Index of the next meaningful token at or after ``start`` (dots skipped)."""
         j = start

@@ -36,7 +36,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -49,7 +49,6 @@ from sqlalchemy import select
 
 from crm_bridge import reports
 from crm_bridge.ami_listener import (
-    CARD_VARS,
     VAR_ACCOUNT,
     VAR_APPEAL,
     VAR_CAMPAIGN,
@@ -1046,8 +1045,3 @@ def create_operator_app(services: Any, runtime: Any = None) -> web.Application:
     r.add_get("/reports/wait-handling.{fmt:csv|xlsx}", wait_report_export)
     r.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app
-
-
-def card_vars_names() -> Iterable[str]:
-    """The channel variables the card reads (for documentation and tests)."""
-    return CARD_VARS

@@ -10,7 +10,7 @@ differs. Every method writes to the call journal what the caller heard or did.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -154,7 +154,6 @@ class AgiChannel:
         self.resolver: PromptResolver = resolver or PlainResolver()
         self.spool_dir = spool_dir
         self.hung_up = False
-        self._next_set = False
 
     # -- identity -------------------------------------------------------
     @property
@@ -428,21 +427,10 @@ class AgiChannel:
             await self.set_var(k, v)
         self.journal.add("next", where=where.value)
         await self.command(f"SET VARIABLE {Var.NEXT} {where.value}")
-        self._next_set = True
 
     async def hangup(self) -> None:
         self.journal.add("next", where=Next.HANGUP.value)
         await self.command(f"SET VARIABLE {Var.NEXT} {Next.HANGUP.value}")
-        self._next_set = True
-
-    @property
-    def next_set(self) -> bool:
-        return self._next_set
-
-
-def journal_prompts(entries: Iterable[object]) -> list[str]:
-    """Prompt ids from journal entries (helper for reports)."""
-    return [e.detail["id"] for e in entries if getattr(e, "kind", "") == "prompt"]  # type: ignore[attr-defined]
 
 
 Channel = AgiChannel

@@ -158,10 +158,6 @@ class Final:
     dtmf: str | None = None
 
     @property
-    def digits_pressed(self) -> bool:
-        return self.reason is EndReason.DTMF
-
-    @property
     def recognised(self) -> bool:
         """True when words were recognised (whatever ended the utterance)."""
         return bool(self.text) and self.reason is not EndReason.DTMF
