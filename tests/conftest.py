@@ -7,41 +7,64 @@ provided; they are never silently skipped.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import pytest_asyncio
 
 from core.settings import Settings, load_settings
 
+_PORT_CLAIMS: list[IO[str]] = []
+"""Lock files of the ports this process claimed, held until it exits."""
+PORT_CLAIMS_DIR = Path(tempfile.gettempdir()) / "hotline-test-ports"
+
 
 def _free_port() -> int:
-    """A port free for both TCP and UDP on loopback (SIP uses UDP).
+    """A port free for both TCP and UDP on loopback (SIP uses UDP), claimed
+    for this process's lifetime.
 
     Chosen below the kernel's ephemeral range: a port from ``bind(0)`` is an
     ephemeral one, and between choosing it and Asterisk binding it an
     outgoing connection (a database or AMI client of a parallel session) may
-    take it as its local port (seen in CI: EADDRINUSE)."""
+    take it as its local port (seen in CI: EADDRINUSE). Free is not enough
+    either: several sessions start at once (xdist workers, the SQLite and
+    PostgreSQL runs, another engineer's run) and pick ports before any of
+    them binds, so two could pick the same one (seen in the soak: EADDRINUSE
+    on a FastAGI port). Each port is therefore claimed with an exclusive lock
+    on ``<tmp>/hotline-test-ports/<port>.lock``, held until the process exits
+    (the kernel drops it even after a crash): no two live sessions share one."""
     low = 20000
     try:
         low = min(low, int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]))
     except (OSError, ValueError, IndexError):
         pass
+    PORT_CLAIMS_DIR.mkdir(exist_ok=True)
     rnd = random.SystemRandom()
     while True:
         port = rnd.randrange(max(1024, low - 12000), low)
+        claim = open(PORT_CLAIMS_DIR / f"{port}.lock", "w")
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()  # another live session holds it
+            continue
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind(("127.0.0.1", port))
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.bind(("127.0.0.1", port))
         except OSError:
+            claim.close()
             continue
+        _PORT_CLAIMS.append(claim)
         return port
 
 
