@@ -155,3 +155,26 @@ async def generate(
         "call_p50": pct(durations, 50),
         "call_p99": pct(durations, 99),
     }
+
+
+async def run_driver(cmd: list[str]) -> dict[str, Any] | None:
+    """Run a bench's call driver (a separate process, in a session of its
+    own: the simulated callers are the outside world, not in the service's
+    scheduling group) and return the JSON of its last line; None, with its
+    error printed, when it failed."""
+    cp = await asyncio.to_thread(
+        subprocess.run,
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        start_new_session=True,
+    )
+    if cp.returncode != 0:
+        print(f"driver failed:\n{cp.stderr[-3000:]}", file=sys.stderr)
+        return None
+    if cp.stderr.strip():
+        print(cp.stderr.strip()[-3000:], file=sys.stderr)
+    result: dict[str, Any] = json.loads(cp.stdout.strip().splitlines()[-1])
+    return result

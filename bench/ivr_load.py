@@ -60,7 +60,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -68,7 +67,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bench_settings, pct, proc_cpu, self_cpu
+from _common import bench_settings, pct, proc_cpu, run_driver, self_cpu
 
 from crm_bridge.demo_data import DEMO_CALLER, load_demo
 from hotline.callrig import starts_prompt
@@ -262,23 +261,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 "--ramp",
                 str(args.ramp),
             ]
-            cp = await asyncio.to_thread(
-                subprocess.run,
-                cmd,
-                capture_output=True,
-                text=True,
-                timeout=1800,
-                check=False,
-                # The simulated callers are the outside world: not in the
-                # service's session (the kernel's scheduling group).
-                start_new_session=True,
-            )
-            if cp.returncode != 0:
-                print(f"driver failed:\n{cp.stderr[-3000:]}", file=sys.stderr)
+            result = await run_driver(cmd)
+            if result is None:
                 return 2
-            if cp.stderr.strip():
-                print(cp.stderr.strip()[-3000:], file=sys.stderr)
-            result = json.loads(cp.stdout.strip().splitlines()[-1])
             flow_failures = rt.fastagi.stats.failures - failures0
             reaction = await rt.services.run_db(service_reaction, rt.services.db)
             lag_task.cancel()

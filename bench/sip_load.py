@@ -51,7 +51,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -60,7 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bench_settings, free_port, pct, proc_cpu, self_cpu
+from _common import bench_settings, free_port, pct, proc_cpu, run_driver, self_cpu
 from ivr_load import (
     CALLER_NUMBER,
     HOLD,
@@ -318,24 +317,13 @@ async def run_phase(
         cmd.append("--floor")
     if calibrate:
         cmd.append("--calibrate")
-    cp = await asyncio.to_thread(
-        subprocess.run,
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-        start_new_session=True,  # the callers are the outside world
-    )
+    result = await run_driver(cmd)
     wall = time.monotonic() - t0
     cpu_ast, cpu_net, cpu_srv = proc_cpu(pids[0]) - a0, proc_cpu(pids[1]) - n0, self_cpu() - s0
     lag_task.cancel()
     rt.fastagi.rtt_observer = None
-    if cp.returncode != 0:
-        raise RuntimeError(f"driver failed:\n{cp.stderr[-3000:]}")
-    if cp.stderr.strip():
-        print(cp.stderr.strip()[-2000:], file=sys.stderr)
-    result = json.loads(cp.stdout.strip().splitlines()[-1])
+    if result is None:
+        raise RuntimeError("the call driver failed")
     reaction = (
         []
         if floor
