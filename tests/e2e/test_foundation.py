@@ -158,30 +158,10 @@ async def test_service_ami_user_gets_only_what_the_code_uses(
     handled = runtime.ami.handled_events()
     assert handled is not None and set(handled) <= set(ami_events())
 
-    raw: list[str] = []  # what arrives on the wire, before any dispatch
-    ended = asyncio.Event()
     service = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.secret())
     service.on_event("Hangup", lambda e: None)
     assert service.wanted_events() is None  # no Filter action: Asterisk filters
-    await service.start(wait=20)
-    try:
-        manager = service._manager
-        assert manager is not None
-        original = manager.dispatch
-
-        def record(event):  # type: ignore[no-untyped-def]
-            raw.append(str(event.event))
-            if {"UserEvent", "Hangup"} <= set(raw):
-                ended.set()
-            return original(event)
-
-        manager.dispatch = record  # type: ignore[method-assign]
-        call = await rig.place(Context.SELFTEST, "s")
-        await rig.answer(call, "selftest/enter_digits", "7#")
-        await rig.wait_end(call, timeout=40)
-        await asyncio.wait_for(ended.wait(), 10)
-    finally:
-        await service.close()
+    call, raw = await _wire_events(service, rig, {"UserEvent", "Hangup"})
     wide = {e.get("Event") for e in call.events}
     assert {"AGIExecStart", "DTMFEnd", "Newchannel"} <= wide  # the test user's rig got them
     assert set(raw) <= set(ami_events()), raw
@@ -193,7 +173,6 @@ async def test_tool_session_narrows_itself_with_filter(settings, rig) -> None:
     names (AMI ``Filter``); an async Originate still gets its response."""
     from telephony.ami import AmiClient
 
-    raw: list[str] = []
     tool = AmiClient(
         settings.ami_host,
         settings.ami_port,
@@ -202,9 +181,18 @@ async def test_tool_session_narrows_itself_with_filter(settings, rig) -> None:
         only=("Hangup",),
     )
     assert tool.wanted_events() == ("Hangup", "OriginateResponse")
-    await tool.start(wait=20)
+    _, raw = await _wire_events(tool, rig, {"Hangup"})
+    assert set(raw) <= {"Hangup", "OriginateResponse"}, raw
+
+
+async def _wire_events(client, rig, until_seen: set[str]):  # type: ignore[no-untyped-def]
+    """Start ``client``, place a selftest call that keys 7#, and return the
+    call and the names of the events that reached ``client`` on the wire
+    (before any dispatch), once ``until_seen`` all arrived."""
+    raw: list[str] = []
+    await client.start(wait=20)
     try:
-        manager = tool._manager
+        manager = client._manager
         assert manager is not None
         original = manager.dispatch
 
@@ -212,11 +200,11 @@ async def test_tool_session_narrows_itself_with_filter(settings, rig) -> None:
             raw.append(str(event.event))
             return original(event)
 
-        manager.dispatch = record  # type: ignore[method-assign]
+        manager.dispatch = record
         call = await rig.place(Context.SELFTEST, "s")
         await rig.answer(call, "selftest/enter_digits", "7#")
         await rig.wait_end(call, timeout=40)
-        await until(lambda: "Hangup" in raw, 10, "the Hangup")
+        await until(lambda: until_seen <= set(raw), 10, f"{until_seen} on the wire")
     finally:
-        await tool.close()
-    assert set(raw) <= {"Hangup", "OriginateResponse"}, raw
+        await client.close()
+    return call, raw
