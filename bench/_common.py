@@ -61,6 +61,24 @@ def self_cpu() -> float:
     return time.process_time()
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads by role: the event loop (the
+    main thread) and each executor lane by its thread-name prefix."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(task.name), "other")
+        role = "event loop" if name == "MainThread" else name.rsplit("_", 1)[0]
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def pct(samples: Sequence[float], p: float) -> float:
     if not samples:
         return float("nan")

@@ -59,7 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bench_settings, free_port, pct, proc_cpu, run_driver, self_cpu
+from _common import bench_settings, free_port, pct, proc_cpu, run_driver, self_cpu, thread_cpu
 from ivr_load import (
     CALLER_NUMBER,
     HOLD,
@@ -266,6 +266,7 @@ class Phase:
     rtt: list[float]
     reaction: list[float]
     lags: list[float]
+    threads: dict[str, float]
 
     @property
     def p99(self) -> float:
@@ -298,6 +299,7 @@ async def run_phase(
     lags: list[float] = []
     lag_task = asyncio.ensure_future(loop_lag(lags))
     a0, n0, s0, t0 = proc_cpu(pids[0]), proc_cpu(pids[1]), self_cpu(), time.monotonic()
+    th0 = thread_cpu()
     cmd = [
         sys.executable,
         str(SCRIPT),
@@ -320,6 +322,7 @@ async def run_phase(
     result = await run_driver(cmd)
     wall = time.monotonic() - t0
     cpu_ast, cpu_net, cpu_srv = proc_cpu(pids[0]) - a0, proc_cpu(pids[1]) - n0, self_cpu() - s0
+    threads = {k: v - th0.get(k, 0.0) for k, v in thread_cpu().items()}
     lag_task.cancel()
     rt.fastagi.rtt_observer = None
     if result is None:
@@ -329,7 +332,9 @@ async def run_phase(
         if floor
         else await rt.services.run_db(service_reaction, rt.services.db, set(result["call_ids"]))
     )
-    return Phase(name, level, result, cpu_ast, cpu_srv, cpu_net, wall, rtts, reaction, lags)
+    return Phase(
+        name, level, result, cpu_ast, cpu_srv, cpu_net, wall, rtts, reaction, lags, threads
+    )
 
 
 def report(p: Phase) -> None:
@@ -360,6 +365,10 @@ def report(p: Phase) -> None:
         f"{p.cpu_srv / p.wall:.3f}, caller network {p.cpu_net / p.wall:.2f}; CPU-ms per call: "
         f"Asterisk {1000 * p.cpu_ast / calls:.0f}, service {1000 * p.cpu_srv / calls:.0f}"
     )
+    split = ", ".join(
+        f"{k} {v / p.wall:.3f}" for k, v in sorted(p.threads.items(), key=lambda kv: -kv[1]) if v
+    )
+    print(f"  service cores by thread: {split}")
     detail = json.dumps(p.result["failures"], ensure_ascii=False) if p.failed else ""
     print(f"  failed calls: {p.failed} of {p.result['calls']} {detail}".rstrip())
 
