@@ -12,6 +12,10 @@ Life cycle: ``draft`` → (a supervisor approves, REQ-O10) ``approved`` →
 ``running`` ⇄ ``paused`` → ``stopped`` | ``completed``. Editing the scenario or
 the list of an approved campaign sends it back to ``draft``: what was approved
 is what is played.
+
+Four eyes (REQ-O10): whoever created the campaign or changed it (its
+settings or its contact list) is recorded as its editor
+(:class:`~autoinformer.models.CampaignEditor`) and may not approve it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from autoinformer.models import (
     Attempt,
     AttemptState,
     Campaign,
+    CampaignEditor,
     CampaignStatus,
     Contact,
     ContactStatus,
@@ -373,6 +378,7 @@ class CampaignService:
             )
             s.add(c)
             s.flush()
+            self.record_editor(s, c.id, created_by)
             log.info("campaign %s created (%s)", c.id, kind.value)
             return c.id
 
@@ -387,7 +393,8 @@ class CampaignService:
         with self.db.session() as s:
             return list(s.scalars(select(Campaign).order_by(Campaign.id.desc())))
 
-    def update_scenario(self, campaign_id: int, steps: Any) -> None:
+    def update_scenario(self, campaign_id: int, steps: Any, *, by: str | None = None) -> None:
+        """``by``: the login of who changes it (an editor: may not approve it)."""
         clean = validate_scenario(steps)
         with self.db.session(write=True) as s:
             c = self._locked(s, campaign_id)
@@ -395,6 +402,26 @@ class CampaignService:
                 raise CampaignError("сценарий запущенной кампании менять нельзя")
             c.scenario = clean
             self._back_to_draft(c)
+            self.record_editor(s, campaign_id, by)
+
+    @staticmethod
+    def record_editor(session: Session, campaign_id: int, login: str | None) -> None:
+        """Remember that ``login`` created or changed the campaign (REQ-O10)."""
+        login = (login or "").strip()[:64]
+        if login and session.get(CampaignEditor, (campaign_id, login)) is None:
+            session.add(CampaignEditor(campaign_id=campaign_id, login=login))
+            session.flush()
+
+    def editors(self, campaign_id: int) -> list[str]:
+        """Who created or changed the campaign, in the order they first did."""
+        with self.db.session(readonly=True) as s:
+            return list(
+                s.scalars(
+                    select(CampaignEditor.login)
+                    .where(CampaignEditor.campaign_id == campaign_id)
+                    .order_by(CampaignEditor.first_at, CampaignEditor.login)
+                )
+            )
 
     @staticmethod
     def _back_to_draft(c: Campaign) -> None:
@@ -403,11 +430,12 @@ class CampaignService:
             c.approved_by = None
             c.approved_at = None
 
-    def mark_list_changed(self, session: Session, campaign_id: int) -> None:
+    def mark_list_changed(self, session: Session, campaign_id: int, by: str | None = None) -> None:
         c = self._locked(session, campaign_id)
         if c.status not in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
             raise CampaignError("список запущенной кампании менять нельзя")
         self._back_to_draft(c)
+        self.record_editor(session, campaign_id, by)
 
     @staticmethod
     def _locked(s: Session, campaign_id: int) -> Campaign:
@@ -439,13 +467,29 @@ class CampaignService:
         )
 
     def approve(self, campaign_id: int, user: str, role: str) -> None:
-        """REQ-O10: only a supervisor/head approves; records who and when."""
-        if role not in APPROVER_ROLES:
+        """REQ-O10: only a supervisor/head approves, and not one who created or
+        changed the campaign (four eyes); records who and when.
+
+        ``user`` and ``role`` are those of an authenticated user (the console's
+        session, the command line's password), never declared ones."""
+        if str(role) not in APPROVER_ROLES:
             raise NotAllowed("утверждать кампании может только руководитель")
+        login = user.strip()
+        if not login:
+            raise NotAllowed("не указан утверждающий")
         with self.db.session(write=True) as s:
             c = self._locked(s, campaign_id)
             if c.status != CampaignStatus.DRAFT:
                 raise CampaignError(f"утвердить можно только черновик (сейчас: {c.status})")
+            edited = login == (c.created_by or "").strip() or (
+                s.get(CampaignEditor, (campaign_id, login[:64])) is not None
+            )
+            if edited:
+                raise NotAllowed(
+                    "нельзя утвердить кампанию, которую вы сами создали или изменяли "
+                    "(её настройки или список контактов): по правилу четырёх глаз "
+                    "её утверждает другой руководитель"
+                )
             n = s.scalar(select(func.count()).where(Contact.campaign_id == campaign_id)) or 0
             if n == 0:
                 raise CampaignError("в кампании нет ни одного контакта")

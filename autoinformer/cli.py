@@ -5,7 +5,8 @@
     hotline campaign import 7 list.xlsx [--rejected rejected.csv]
     hotline campaign import 7 --debt-over 1000      (debtors from the CRM)
     hotline campaign preview 7
-    hotline campaign approve 7 --user ivanova
+    hotline campaign approve 7 --user ivanova   (asks ivanova's password, or
+                                        takes it from HOTLINE_PASSWORD)
     hotline campaign start 7            (launch an approved one, resume a paused one)
     hotline campaign pause 7 | stop 7
     hotline campaign status 7 [--watch] (a progress bar until the campaign ends)
@@ -15,21 +16,34 @@
 The dialing itself is done by ``hotline run`` (or ``python -m hotline.worker``),
 which picks up a running campaign from the database within a second or two.
 Errors the user can act on print one line and exit with status 2.
+
+Approving (REQ-O10) is done as an authenticated user, never as a declared
+role: the password of ``--user`` is checked like the web log-in's
+(:meth:`webedge.sessions.SessionStore.check_password`: throttled, a refusal
+audited), and the user's own role and login go to the service — which also
+refuses a user who created or changed the campaign (four eyes).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
-__all__ = ["add_campaign_parser", "progress_bar"]
+if TYPE_CHECKING:
+    from webedge.sessions import Principal
+
+__all__ = ["PASSWORD_ENV", "add_campaign_parser", "progress_bar"]
 
 _FINAL = ("completed", "stopped")
+PASSWORD_ENV = "HOTLINE_PASSWORD"
+"""The approver's password for a script (else it is asked for, without echo)."""
 
 
 def add_campaign_parser(sub: Any) -> None:
@@ -52,21 +66,27 @@ def add_campaign_parser(sub: Any) -> None:
     cr.add_argument("--no-caps", action="store_true", help="switch off the 230-FZ call caps")
     cr.add_argument("--outage-start", help="planned outage start (local date-time)")
     cr.add_argument("--outage-end", help="planned outage end (local date-time)")
-    cr.add_argument("--user", default="cli")
+    cr.add_argument("--user", default="cli", help="who creates it (an editor: may not approve it)")
 
     im = csub.add_parser("import", help="add contacts from a CSV/XLSX file or from the CRM")
     im.add_argument("id", type=int)
     im.add_argument("file", type=Path, nargs="?")
     im.add_argument("--debt-over", type=float, help="instead of a file: CRM accounts with debt > N")
     im.add_argument("--rejected", type=Path, help="write the rejected rows here (CSV)")
+    im.add_argument(
+        "--user", default="cli", help="who changes the list (an editor: may not approve it)"
+    )
 
     pv = csub.add_parser("preview", help="the message as text")
     pv.add_argument("id", type=int)
 
-    ap = csub.add_parser("approve", help="approve a draft (supervisor, REQ-O10)")
+    ap = csub.add_parser(
+        "approve",
+        help="approve a draft (a supervisor who did not create or change it, REQ-O10)",
+        description=f"The password of --user is read from ${PASSWORD_ENV} or asked for.",
+    )
     ap.add_argument("id", type=int)
-    ap.add_argument("--user", required=True)
-    ap.add_argument("--role", default="supervisor")
+    ap.add_argument("--user", required=True, help="your login (the web console's)")
 
     for name, text in (
         ("start", "launch an approved campaign or resume a paused one"),
@@ -174,14 +194,14 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
     elif cmd == "import":
         lists = ContactListService(db, tz)
         if args.debt_over is not None:
-            res = lists.from_debtors(args.id, args.debt_over)
+            res = lists.from_debtors(args.id, args.debt_over, by=args.user)
             source = f"должники с долгом более {args.debt_over:g} ₽"
         elif args.file is None:
             raise CampaignError("укажите файл CSV/XLSX или --debt-over N")
         elif not args.file.is_file():
             raise CampaignError(f"нет файла {args.file}")
         else:
-            res = lists.import_file(args.id, args.file.read_bytes(), args.file.name)
+            res = lists.import_file(args.id, args.file.read_bytes(), args.file.name, by=args.user)
             source = args.file.name
         print(f"загрузка {source}: {res.summary()}", file=out)
         for r in res.rejected[:50]:
@@ -194,8 +214,9 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
     elif cmd == "preview":
         print(cs.preview(args.id), file=out)
     elif cmd == "approve":
-        cs.approve(args.id, args.user, args.role)
-        print(f"кампания № {args.id} утверждена ({args.user})", file=out)
+        who = _authenticate(db, settings, args.user)
+        cs.approve(args.id, who.login, who.role.value)
+        print(f"кампания № {args.id} утверждена ({who.login})", file=out)
     elif cmd == "start":
         c = cs.get(args.id)
         if c.status == "paused":
@@ -233,6 +254,27 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
                 file=out,
             )
     return 0
+
+
+def _authenticate(db: Any, settings: Any, login: str) -> Principal:
+    """The user behind ``--user``, by password (``$HOTLINE_PASSWORD`` or a
+    prompt); :class:`CampaignError` when refused."""
+    from autoinformer.campaigns import CampaignError
+    from webedge.sessions import SessionStore
+
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        try:
+            password = getpass.getpass(f"Пароль пользователя {login}: ")
+        except (EOFError, KeyboardInterrupt) as exc:
+            raise CampaignError("пароль не введён") from exc
+    who = SessionStore(db, settings).check_password(login, password, "cli")
+    if who is None:
+        raise CampaignError(
+            "неверный логин или пароль, пользователь отключён "
+            "или вход временно заблокирован после неудачных попыток"
+        )
+    return who
 
 
 def _status(cs: Any, args: argparse.Namespace, out: TextIO, titles: dict[str, str]) -> int:

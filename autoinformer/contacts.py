@@ -200,29 +200,46 @@ class ContactListService:
 
     # -- import -----------------------------------------------------------------------
 
-    def import_file(self, campaign_id: int, data: bytes, filename: str) -> ImportResult:
+    # ``by`` (every method that changes the list): the login of who changes
+    # it, recorded as the campaign's editor — who may then not approve it
+    # (REQ-O10, four eyes).
+
+    def import_file(
+        self, campaign_id: int, data: bytes, filename: str, *, by: str | None = None
+    ) -> ImportResult:
         rows = read_table(data, filename)
         records = [(line, {k: _text(v) for k, v in row.items()}) for line, row in rows]
-        return self._add(campaign_id, records, source=filename)
+        return self._add(campaign_id, records, source=filename, by=by)
 
     def import_rows(
-        self, campaign_id: int, rows: Sequence[Mapping[str, Any]], source: str = "rows"
+        self,
+        campaign_id: int,
+        rows: Sequence[Mapping[str, Any]],
+        source: str = "rows",
+        *,
+        by: str | None = None,
     ) -> ImportResult:
         records = [
             (i, {_norm_header(k): _text(v) for k, v in row.items()})
             for i, row in enumerate(rows, 2)
         ]
-        return self._add(campaign_id, records, source=source)
+        return self._add(campaign_id, records, source=source, by=by)
 
-    def from_debtors(self, campaign_id: int, min_debt: float) -> ImportResult:
+    def from_debtors(
+        self, campaign_id: int, min_debt: float, *, by: str | None = None
+    ) -> ImportResult:
         """Accounts whose debt is over ``min_debt`` (REQ-O1 debt notices)."""
         with self.db.session(readonly=True) as s:
             accounts = list(
                 s.scalars(select(Account).where(Account.debt > min_debt).order_by(Account.id))
             )
-        return self._add(campaign_id, self._account_records(accounts), source=f"долг > {min_debt}")
+        return self._add(
+            campaign_id, self._account_records(accounts), source=f"долг > {min_debt}", by=by
+        )
 
-    def from_addresses(self, campaign_id: int, addresses: Sequence[str]) -> ImportResult:
+    def from_addresses(
+        self, campaign_id: int, addresses: Sequence[str], *, by: str | None = None
+    ) -> ImportResult:
         """Accounts at the houses of ``addresses`` (planned outages; REQ-O9).
 
         An address is matched by house (street + house number, all flats);
@@ -251,12 +268,17 @@ class ContactListService:
                 else []
             )
         result = self._add(
-            campaign_id, self._account_records(accounts), source=f"адреса ({len(addresses)})"
+            campaign_id,
+            self._account_records(accounts),
+            source=f"адреса ({len(addresses)})",
+            by=by,
         )
         result.rejected[:0] = rejected
         return result
 
-    def from_outage(self, campaign_id: int, outage_id: int) -> ImportResult:
+    def from_outage(
+        self, campaign_id: int, outage_id: int, *, by: str | None = None
+    ) -> ImportResult:
         """Accounts affected by a planned outage of ``crm_bridge.outages``
         (REQ-O9); ``outage_from``/``outage_to`` become spoken variables."""
         try:
@@ -288,14 +310,18 @@ class ContactListService:
         for _, row in records:
             row["outage_from"] = outage.starts_at.isoformat()
             row["outage_to"] = outage.ends_at.isoformat()
-        return self._add(campaign_id, records, source=f"отключение {outage_id}")
+        return self._add(campaign_id, records, source=f"отключение {outage_id}", by=by)
 
     @staticmethod
     def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, str]]]:
         return [(i, {"account": a.number, "phone": ""}) for i, a in enumerate(accounts, 1)]
 
     def _add(
-        self, campaign_id: int, records: Sequence[tuple[int, dict[str, str]]], source: str
+        self,
+        campaign_id: int,
+        records: Sequence[tuple[int, dict[str, str]]],
+        source: str,
+        by: str | None = None,
     ) -> ImportResult:
         accepted = 0
         rejected: list[Rejection] = []
@@ -303,7 +329,7 @@ class ContactListService:
             campaign = s.get(Campaign, campaign_id)
             if campaign is None:
                 raise CampaignError(f"кампания {campaign_id} не найдена")
-            self.campaigns.mark_list_changed(s, campaign_id)
+            self.campaigns.mark_list_changed(s, campaign_id, by)
             needed = scenario_variables(campaign.scenario)
             kinds = {st["var"]: st["say"] for st in campaign.scenario if "say" in st}
             existing = set(

@@ -11,7 +11,10 @@ the migration is ``hotline/migrations/versions/0201_autoinformer.py``.
   sent, so no restart can dial the same attempt twice or lose its result;
   ``(contact_id, attempt_no)`` is unique;
 * :class:`DoNotCall` — numbers never to be called;
-* :class:`ContactImport` — one list import with its rejected-rows report.
+* :class:`ContactImport` — one list import with its rejected-rows report;
+* :class:`CampaignEditor` — who created or changed a campaign (its settings
+  or its list): none of them may approve it (REQ-O10, four eyes; migration
+  ``0602_campaign_editors``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "Attempt",
     "AttemptState",
     "Campaign",
+    "CampaignEditor",
     "CampaignStatus",
     "Contact",
     "ContactImport",
@@ -241,3 +245,18 @@ class ContactImport(Base):
     report: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     """Rejected rows: ``{"line": 7, "value": "...", "reason": "..."}``."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CampaignEditor(Base):
+    """One user who created or changed a campaign — its settings or its
+    contact list (REQ-O10: four eyes, none of them may approve it)."""
+
+    __tablename__ = "ai_campaign_editors"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("ai_campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``crm_bridge.models.Operator.login`` (as ``Campaign.created_by``)."""
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    """When this user first changed the campaign."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData
@@ -68,7 +69,15 @@ SLICE = Slice(
     ami=(_dialer_ami,),
     ami_events=("Shutdown", "FullyBooted", "Hangup", "Newstate"),
     components={"dialer": _dialer, "email": _email},
-    web=(WebApp("/dispatcher/", _dispatcher_app, "Пульт диспетчера (автоинформатор)"),),
+    web=(
+        WebApp(
+            "/dispatcher/",
+            _dispatcher_app,
+            "Пульт диспетчера (автоинформатор)",
+            roles=frozenset({"dispatcher", "supervisor"}),
+            templates=Path(__file__).with_name("templates"),
+        ),
+    ),
     cli=cli,
     metadata=metadata,
 )

@@ -1,17 +1,18 @@
-"""Campaign reports (REQ-O3): CSV, XLSX with charts, and an inline SVG chart."""
+"""Campaign reports (REQ-O3): CSV, XLSX with charts, and the data of the
+console's SVG chart (drawn by a template)."""
 
 from __future__ import annotations
 
-import html
 import io
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignService, Kind
 from core.export import safe_append, safe_writer
 
-__all__ = ["csv_report", "svg_chart", "xlsx_report"]
+__all__ = ["Bar", "Chart", "chart", "csv_report", "xlsx_report"]
 
 CHART_RESULTS: Final = (
     "completed",
@@ -157,16 +158,43 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
     return buf.getvalue()
 
 
-def svg_chart(timeline: list[tuple[datetime, Counter[str]]], width: int = 640) -> str:
-    """Stacked bars of results per hour, as inline SVG."""
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One result's part of an hour's stacked bar."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    colour: str
+    title: str
+    """e.g. ``Занято: 3`` (the bar's tooltip)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """Stacked bars of results per hour; drawn as SVG by the template
+    ``dispatcher/chart.html``."""
+
+    width: int
+    height: int
+    """Of the plot; the picture is 40 px taller for the hour labels."""
+    top: int
+    """The tallest bar's number of attempts."""
+    bars: list[Bar]
+    hours: list[tuple[int, str]]
+    """(x, ``чч:00``) under each bar."""
+
+
+def chart(timeline: list[tuple[datetime, Counter[str]]], width: int = 640) -> Chart | None:
+    """The chart of results per hour (None: no calls yet)."""
     height, pad = 220, 30
     if not timeline:
-        return '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="40"><text x="4" y="24">Звонков ещё не было</text></svg>'
+        return None
     top = max(sum(c.values()) for _, c in timeline) or 1
     bw = max(6, (width - 2 * pad) // len(timeline) - 4)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" id="chart" width="{width}" height="{height + 40}" role="img" aria-label="Результаты по часам">'
-    ]
+    bars: list[Bar] = []
+    hours: list[tuple[int, str]] = []
     for i, (start, counts) in enumerate(timeline):
         x = pad + i * (bw + 4)
         y = height
@@ -176,12 +204,6 @@ def svg_chart(timeline: list[tuple[datetime, Counter[str]]], width: int = 640) -
                 continue
             h = max(1, int((height - pad) * n / top))
             y -= h
-            parts.append(
-                f'<rect x="{x}" y="{y}" width="{bw}" height="{h}" fill="{COLOURS[r]}">'
-                f"<title>{html.escape(RESULT_TITLES[r])}: {n}</title></rect>"
-            )
-        parts.append(
-            f'<text x="{x}" y="{height + 14}" font-size="10">{start.strftime("%H:00")}</text>'
-        )
-    parts.append(f'<text x="4" y="14" font-size="11">макс. {top}</text></svg>')
-    return "".join(parts)
+            bars.append(Bar(x, y, bw, h, COLOURS[r], f"{RESULT_TITLES[r]}: {n}"))
+        hours.append((x, start.strftime("%H:00")))
+    return Chart(width, height, top, bars, hours)

@@ -1,33 +1,39 @@
 """The dispatcher console (REQ-O1–O4, O10): an aiohttp sub-app at /dispatcher/.
 
-Log-in with a crm_bridge ``Operator`` whose role is supervisor/dispatcher/head
-(a supervisor or head approves, REQ-O10). Pages in Russian: campaigns, create,
-import a list (CSV/XLSX) with the rejected-rows report, build from the CRM,
-preview, approve, launch, pause, resume, stop; live monitoring over a
-WebSocket (lines in use, calls in progress, progress, results, positive-call
-rate, ETA); reports as CSV/XLSX and an inline SVG chart.
+Behind the one web edge (:mod:`webedge`): the log-in page, the session, the
+roles, CSRF and the security headers are the edge's; every handler here
+declares its roles — dispatchers and supervisors — and the service decides
+who may approve (a supervisor who neither created nor changed the campaign,
+REQ-O10). Pages in Russian, rendered from the templates in
+``autoinformer/templates/dispatcher/``: campaigns, create, import a list
+(CSV/XLSX) with the rejected-rows report, build from the CRM, preview,
+approve, launch, pause, resume, stop; live monitoring over a WebSocket
+(lines in use, calls in progress, progress, results, positive-call rate,
+ETA; ``static/monitor.js``); reports as CSV/XLSX (audited: they carry phone
+numbers) and an SVG chart.
 
-Handlers are thin: they parse, call one service (through ``run_db``) and format.
-:class:`CampaignError` becomes a 400 with its Russian message, once, here.
+Handlers are thin: they parse, call one service (through ``run_db``) and
+render. :class:`CampaignError` becomes a 400 with its Russian message (a
+:class:`NotAllowed` a 403), once, here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
-import json
 import logging
-import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from autoinformer.campaigns import (
+    APPROVER_ROLES,
     KIND_TITLES,
     RESULT_TITLES,
     STATUS_TITLES,
@@ -39,29 +45,31 @@ from autoinformer.campaigns import (
 from autoinformer.contacts import ContactListService
 from autoinformer.models import ContactImport
 from autoinformer.monitor import Monitor
-from autoinformer.reports import csv_report, svg_chart, xlsx_report
+from autoinformer.reports import chart, csv_report, xlsx_report
+from crm_bridge.models import OperatorRole
+from webedge.edge import allow, audit, principal
+from webedge.shell import error_response, render
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOGIN_ROLES", "create_dispatcher_app"]
+__all__ = ["STAFF", "create_dispatcher_app"]
 
-LOGIN_ROLES = frozenset({"supervisor", "dispatcher", "head"})
-COOKIE = "hotline_dispatcher"
 SERVICES = web.AppKey("ai_services", object)
 RUNTIME = web.AppKey("ai_runtime", object)
-SESSIONS = web.AppKey("ai_sessions", dict)
-USER = web.RequestKey("ai_user", dict)
+STATIC: Final = Path(__file__).with_name("static")
+STAFF: Final = (OperatorRole.DISPATCHER, OperatorRole.SUPERVISOR)
+"""Who uses the console (approval is narrower: :meth:`CampaignService.approve`)."""
+REJECTED_SHOWN: Final = 200
+"""At most this many rejected rows of the last import are listed on the page."""
+
+staff = allow(*STAFF)
 
 
 def create_dispatcher_app(services: Any, runtime: Any = None) -> web.Application:
-    app = web.Application(middlewares=[_errors, _auth])
+    app = web.Application(middlewares=[_errors])
     app[SERVICES] = services
     app[RUNTIME] = runtime
-    app[SESSIONS] = {}
     r = app.router
-    r.add_get("/login", login_page)
-    r.add_post("/login", login)
-    r.add_post("/logout", logout)
     r.add_get("/", index)
     r.add_post("/campaigns", create)
     r.add_get("/campaigns/{id}", campaign_page)
@@ -74,41 +82,32 @@ def create_dispatcher_app(services: Any, runtime: Any = None) -> web.Application
     r.add_get("/campaigns/{id}/report.csv", report_csv)
     r.add_get("/campaigns/{id}/report.xlsx", report_xlsx)
     r.add_get("/ws", monitor_ws)
+    r.add_static("/static/", STATIC)  # the monitor's script (public, as every static file)
     return app
 
 
-# -- middlewares ---------------------------------------------------------------------
+# -- errors ----------------------------------------------------------------------------
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A refused campaign operation: its Russian message on the one error page."""
     try:
         return await handler(request)
     except NotAllowed as exc:
-        return _page("Недостаточно прав", f"<p class=error>{html.escape(str(exc))}</p>", 403)
+        return error_response(request, 403, _sentence(str(exc)))
     except CampaignError as exc:
-        return _page(
-            "Ошибка",
-            f"<p class=error>{html.escape(str(exc))}</p>"
-            '<p><a href="javascript:history.back()">Назад</a></p>',
-            400,
-        )
+        return error_response(request, 400, _sentence(str(exc)))
 
 
-@web.middleware
-async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path.endswith("/login"):
-        return await handler(request)
-    user = request.app[SESSIONS].get(request.cookies.get(COOKIE, ""))
-    if user is None:
-        if request.path.endswith("/ws") or request.method != "GET":
-            raise web.HTTPUnauthorized(text="нужен вход")
-        raise web.HTTPFound(_base(request) + "login")
-    request[USER] = user
-    return await handler(request)
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
 
 
 def _base(request: web.Request) -> str:
+    """Where the console is mounted (``/dispatcher/``)."""
     path = request.path
     idx = path.find("/dispatcher/")
     return path[: idx + len("/dispatcher/")] if idx >= 0 else "/"
@@ -122,102 +121,35 @@ async def _db(request: web.Request, fn: Any, *args: Any) -> Any:
     return await _svc(request).run_db(fn, *args)
 
 
+def _lists(request: web.Request) -> ContactListService:
+    svc = _svc(request)
+    return ContactListService(svc.db, svc.settings.timezone)
+
+
+def _to_campaign(request: web.Request, cid: int) -> web.HTTPFound:
+    return web.HTTPFound(_base(request) + f"campaigns/{cid}")
+
+
 # -- pages -----------------------------------------------------------------------------
 
-_STYLE = """
-body{font-family:sans-serif;margin:1.5em;max-width:1100px;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-.error{color:#b00}.counters span{display:inline-block;margin-right:1.5em}
-.counters b{font-size:1.4em}form.inline{display:inline}button{margin:2px}
-progress{width:300px}
-"""
 
-
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    doc = (
-        "<!doctype html><html lang=ru><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return web.Response(text=doc, content_type="text/html", status=status)
-
-
-async def login_page(request: web.Request) -> web.Response:
-    err = request.query.get("e")
-    msg = "<p class=error>Неверный логин или пароль, или нет прав диспетчера</p>" if err else ""
-    return _page(
-        "Пульт диспетчера: вход",
-        msg + '<form method=post action="login"><p>Логин <input name=login autofocus></p>'
-        "<p>Пароль <input name=password type=password></p><button>Войти</button></form>",
-    )
-
-
-async def login(request: web.Request) -> web.Response:
-    form = await request.post()
-    login_name = str(form.get("login", ""))
-    password = str(form.get("password", ""))
-    user = await _db(request, _check_login, _svc(request).db, login_name, password)
-    if user is None:
-        raise web.HTTPFound(_base(request) + "login?e=1")
-    token = secrets.token_urlsafe(24)
-    request.app[SESSIONS][token] = user
-    resp = web.HTTPFound(_base(request))
-    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
-    raise resp
-
-
-def _check_login(db: Any, login_name: str, password: str) -> dict[str, str] | None:
-    from crm_bridge.passwords import authenticate
-
-    with db.session(readonly=True) as s:
-        op = authenticate(s, login_name, password)
-        if op is None:
-            return None
-        role = str(getattr(op.role, "value", op.role))
-        if role not in LOGIN_ROLES:
-            return None
-        return {"login": op.login, "name": op.name, "role": role}
-
-
-async def logout(request: web.Request) -> web.Response:
-    request.app[SESSIONS].pop(request.cookies.get(COOKIE, ""), None)
-    raise web.HTTPFound(_base(request) + "login")
-
-
-def _fmt(dt: datetime | None, tz: str) -> str:
-    return dt.astimezone(ZoneInfo(tz)).strftime("%d.%m.%Y %H:%M") if dt else "—"
-
-
+@staff
 async def index(request: web.Request) -> web.Response:
     service = CampaignService(_svc(request).db)
-    tz = _svc(request).settings.timezone
     campaigns = await _db(request, service.all)
-    user = request[USER]
-    rows = "".join(
-        f'<tr><td><a href="campaigns/{c.id}">{c.id}</a></td><td>{html.escape(c.name)}</td>'
-        f"<td>{KIND_TITLES[Kind(c.kind)]}</td><td>{STATUS_TITLES.get(c.status, c.status)}</td>"
-        f"<td>{_fmt(c.start_at, tz)} — {_fmt(c.end_at, tz)}</td></tr>"
-        for c in campaigns
+    return render(
+        request,
+        "dispatcher/index.html",
+        {
+            "title": "Пульт диспетчера автоинформатора",
+            "base": _base(request),
+            "campaigns": campaigns,
+            "kinds": list(Kind),
+            "kind_titles": KIND_TITLES,
+            "status_titles": STATUS_TITLES,
+            "tz": _svc(request).settings.timezone,
+        },
     )
-    kinds = "".join(f'<option value="{k.value}">{k.label}</option>' for k in Kind)
-    body = (
-        f"<p>Вы вошли как {html.escape(user['name'])} ({html.escape(user['role'])}). "
-        '<form class=inline method=post action="logout"><button>Выйти</button></form></p>'
-        "<h2>Кампании</h2><table><tr><th>№</th><th>Название</th><th>Вид</th><th>Состояние</th>"
-        f"<th>Период</th></tr>{rows}</table>"
-        '<h2>Новая кампания</h2><form method=post action="campaigns">'
-        "<p>Название <input name=name required></p>"
-        f"<p>Вид <select name=kind>{kinds}</select></p>"
-        f"<p>Начало <input name=start type=datetime-local> окончание <input name=end type=datetime-local> ({html.escape(tz)})</p>"
-        "<p>Попыток <input name=max_attempts type=number value=3 min=1 max=10> "
-        "Автоответчик <select name=amd><option value=off>не определять</option>"
-        "<option value=message>оставить сообщение</option><option value=retry>перезвонить</option></select> "
-        "<label><input type=checkbox name=email_enabled value=1> и по эл. почте</label></p>"
-        "<p>Плановое отключение: с <input name=outage_start type=datetime-local> "
-        "по <input name=outage_end type=datetime-local></p>"
-        "<button id=create>Создать</button></form>"
-    )
-    return _page("Пульт диспетчера автоинформатора", body)
 
 
 def _local(value: str, tz: str) -> datetime | None:
@@ -229,12 +161,17 @@ def _local(value: str, tz: str) -> datetime | None:
         raise CampaignError(f"неверная дата: {value}") from exc
 
 
+@staff
 async def create(request: web.Request) -> web.Response:
     form = await request.post()
     tz = _svc(request).settings.timezone
     service = CampaignService(_svc(request).db)
+    try:
+        max_attempts = int(str(form.get("max_attempts") or 3))
+    except ValueError as exc:
+        raise CampaignError("число попыток — целое число") from exc
     options: dict[str, Any] = {
-        "max_attempts": int(str(form.get("max_attempts") or 3)),
+        "max_attempts": max_attempts,
         "amd": str(form.get("amd") or "off"),
         "email_enabled": bool(form.get("email_enabled")),
         "outage_start": _local(str(form.get("outage_start") or ""), tz),
@@ -242,6 +179,7 @@ async def create(request: web.Request) -> web.Response:
     }
     if options["outage_start"] is not None:
         options["outage_decided_at"] = datetime.now(ZoneInfo(tz))
+    who = principal(request)
     cid = await _db(
         request,
         lambda: service.create(
@@ -249,11 +187,11 @@ async def create(request: web.Request) -> web.Response:
             str(form.get("kind", "debt")),
             start_at=_local(str(form.get("start") or ""), tz),
             end_at=_local(str(form.get("end") or ""), tz),
-            created_by=request[USER]["login"],
+            created_by=who.login,
             **options,
         ),
     )
-    raise web.HTTPFound(_base(request) + f"campaigns/{cid}")
+    raise _to_campaign(request, cid)
 
 
 def _cid(request: web.Request) -> int:
@@ -273,6 +211,16 @@ def _last_import(db: Any, cid: int) -> ContactImport | None:
         ).first()
 
 
+_BUTTONS: Final = (
+    ("approve", "Утвердить", ("draft",)),
+    ("launch", "Запустить", ("approved",)),
+    ("pause", "Приостановить", ("running",)),
+    ("resume", "Продолжить", ("paused",)),
+    ("stop", "Остановить", ("running", "paused", "approved", "draft")),
+)
+
+
+@staff
 async def campaign_page(request: web.Request) -> web.Response:
     cid = _cid(request)
     svc = _svc(request)
@@ -282,132 +230,77 @@ async def campaign_page(request: web.Request) -> web.Response:
     st = await _db(request, service.stats, cid)
     preview = await _db(request, service.preview, cid)
     imp = await _db(request, _last_import, svc.db, cid)
+    editors = await _db(request, service.editors, cid)
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
-    report = ""
-    if imp is not None:
-        rej = "".join(
-            f"<tr><td>{r['line']}</td><td>{html.escape(str(r['value']))}</td>"
-            f"<td>{html.escape(r['reason'])}</td></tr>"
-            for r in imp.report[:200]
-        )
-        report = (
-            f"<p id=import-summary>Загрузка «{html.escape(imp.source)}»: принято {imp.accepted}, "
-            f"отклонено {imp.rejected}</p>"
-            + (
-                f"<table id=rejected><tr><th>Строка</th><th>Значение</th><th>Причина</th></tr>{rej}</table>"
-                if rej
-                else ""
-            )
-        )
-    buttons = "".join(
-        f'<form class=inline method=post action="{cid}/{a}"><button id="{a}">{t}</button></form>'
-        for a, t, ok in (
-            ("approve", "Утвердить", c.status == "draft"),
-            ("launch", "Запустить", c.status == "approved"),
-            ("pause", "Приостановить", c.status == "running"),
-            ("resume", "Продолжить", c.status == "paused"),
-            ("stop", "Остановить", c.status in ("running", "paused", "approved", "draft")),
-        )
-        if ok
-    )
-    approved = (
-        f"<p>Утвердил: {html.escape(c.approved_by)} {_fmt(c.approved_at, tz)}</p>"
-        if c.approved_by
-        else ""
-    )
-    editable = c.status in ("draft", "approved")
-    lists = (
-        (
-            f'<h2>Список контактов</h2><form method=post action="{cid}/import" enctype="multipart/form-data">'
-            "Файл CSV/XLSX <input type=file name=file id=file accept=.csv,.xlsx required> "
-            "<button id=upload>Загрузить</button></form>"
-            f'<form method=post action="{cid}/from-debtors">Должники с долгом более '
-            "<input name=min_debt type=number value=1000> ₽ <button>Добавить из CRM</button></form>"
-            f'<form method=post action="{cid}/from-addresses">Адреса отключения (по одному в строке)<br>'
-            "<textarea name=addresses rows=3 cols=60></textarea><br><button>Добавить жителей</button></form>"
-        )
-        if editable
-        else ""
-    )
-    body = (
-        '<p><a href="../">← все кампании</a></p>'
-        f"<p>{html.escape(c.name)} — {KIND_TITLES[Kind(c.kind)]}; состояние: "
-        f"<b id=status>{STATUS_TITLES.get(c.status, c.status)}</b>; период {_fmt(c.start_at, tz)} — {_fmt(c.end_at, tz)}</p>"
-        f"{approved}<p>{buttons}</p>"
-        f"<h2>Текст сообщения</h2><p id=preview>{html.escape(preview)}</p>"
-        f'<p>Прослушать: <audio id=preview-audio controls preload=none src="{cid}/preview.wav">'
-        "</audio></p>"
-        f"{lists}{report}"
-        "<h2>Ход обзвона</h2><div class=counters>"
-        f"<span>Линий занято <b id=lines>0</b></span>"
-        f"<span>Звонков идёт <b id=in_flight>{st.in_flight}</b></span>"
-        f"<span>Всего <b id=total>{st.total}</b></span>"
-        f"<span>Завершено <b id=finished>{st.finished}</b></span>"
-        f"<span>Положительных <b id=positive>{st.positive}</b></span>"
-        f"<span>Доля положительных <b id=rate>{st.positive_rate:.0%}</b></span>"
-        f"<span>Осталось <b id=eta>—</b></span></div>"
-        f"<p><progress id=progress max=1 value={st.progress}></progress></p>"
-        "<table id=results><tr><th>Результат</th><th>Попыток</th></tr></table>"
-        "<table id=calls><tr><th>Попытка</th><th>Состояние</th><th>Сек.</th></tr></table>"
-        f'<h2>Отчёт</h2><p><a id=report-csv href="{cid}/report.csv">CSV</a> · '
-        f'<a id=report-xlsx href="{cid}/report.xlsx">XLSX с диаграммами</a></p>'
-        f"<div>{svg_chart(timeline)}</div>"
-        f"<script>{_monitor_js(cid)}</script>"
-    )
-    return _page(f"Кампания № {cid}", body)
-
-
-def _monitor_js(cid: int) -> str:
-    titles = json.dumps(RESULT_TITLES, ensure_ascii=False)
-    statuses = json.dumps(STATUS_TITLES, ensure_ascii=False)
-    return (
-        f"const CID={cid}, TITLES={titles}, STATUSES={statuses};"
-        """
-function fmtEta(s){if(s==null)return '—';s=Math.round(s);return Math.floor(s/60)+' мин '+(s%60)+' с';}
-function render(m){
-  const st=m.stats; const set=(id,v)=>{document.getElementById(id).textContent=v;};
-  set('lines', m.lines_in_use+' из '+m.lines_limit); set('in_flight', st.in_flight);
-  set('total', st.total); set('finished', st.finished); set('positive', st.positive);
-  set('rate', Math.round(st.positive_rate*100)+'%'); set('eta', fmtEta(m.eta_seconds));
-  set('status', STATUSES[st.status]||st.status);
-  document.getElementById('progress').value=st.progress;
-  const rt=document.getElementById('results');
-  rt.innerHTML='<tr><th>Результат</th><th>Попыток</th></tr>'+Object.entries(st.results)
-    .map(([k,v])=>'<tr><td>'+(TITLES[k]||k)+'</td><td data-result="'+k+'">'+v+'</td></tr>').join('');
-  const ct=document.getElementById('calls');
-  ct.innerHTML='<tr><th>Попытка</th><th>Состояние</th><th>Сек.</th></tr>'+m.calls
-    .map(c=>'<tr><td>'+c.attempt_id+'</td><td>'+c.state+'</td><td>'+c.seconds+'</td></tr>').join('');
-  window.lastMonitor=m;
-}
-function connect(){
-  const proto=location.protocol==='https:'?'wss':'ws';
-  const base=location.pathname.replace(/campaigns\\/.*$/,'');
-  const ws=new WebSocket(proto+'://'+location.host+base+'ws?campaign='+CID);
-  ws.onmessage=e=>render(JSON.parse(e.data));
-  ws.onclose=()=>setTimeout(connect,1000);
-}
-connect();
-"""
+    who = principal(request)
+    edited = who.login in editors or who.login == c.created_by
+    may_approve = who.role.value in APPROVER_ROLES and not edited
+    buttons = [
+        (a, t)
+        for a, t, states in _BUTTONS
+        if c.status in states and (a != "approve" or may_approve)
+    ]
+    return render(
+        request,
+        "dispatcher/campaign.html",
+        {
+            "title": f"Кампания № {cid}",
+            "base": _base(request),
+            "c": c,
+            "kind_title": KIND_TITLES[Kind(c.kind)],
+            "status_title": STATUS_TITLES.get(c.status, c.status),
+            "buttons": buttons,
+            "approval_note": (
+                ""
+                if c.status != "draft" or may_approve
+                else "Утвердить кампанию может только руководитель, который её не создавал "
+                "и не изменял (правило четырёх глаз)."
+            ),
+            "editors": editors,
+            "editable": c.status in ("draft", "approved"),
+            "preview": preview,
+            "imp": imp,
+            "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
+            "st": st,
+            "chart": chart(timeline),
+            "monitor": {
+                "campaign": cid,
+                "ws": _base(request) + "ws",
+                "results": RESULT_TITLES,
+                "statuses": STATUS_TITLES,
+            },
+        },
     )
 
 
+# -- actions ---------------------------------------------------------------------------
+
+
+@staff
 async def import_list(request: web.Request) -> web.Response:
+    """A CSV/XLSX upload, streamed (the CSRF token comes in the query)."""
     cid = _cid(request)
-    reader = await request.multipart()
+    if not request.content_type.startswith("multipart/"):
+        raise CampaignError("выберите файл CSV или XLSX")
     data = b""
     filename = ""
-    while (part := await reader.next()) is not None:
-        if getattr(part, "name", None) == "file":
-            filename = getattr(part, "filename", None) or "list.csv"
-            data = await part.read(decode=False)  # type: ignore[union-attr]
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if getattr(part, "name", None) == "file":
+                filename = getattr(part, "filename", None) or "list.csv"
+                data = await part.read(decode=False)  # type: ignore[union-attr]
+    except ValueError as exc:
+        raise CampaignError("форма загрузки повреждена: выберите файл ещё раз") from exc
     if not data:
         raise CampaignError("файл не выбран или пуст")
-    svc = _svc(request)
-    lists = ContactListService(svc.db, svc.settings.timezone)
-    await _db(request, lists.import_file, cid, bytes(data), filename)
-    raise web.HTTPFound(_base(request) + f"campaigns/{cid}")
+    lists = _lists(request)
+    login = principal(request).login
+    await _db(request, lambda: lists.import_file(cid, bytes(data), filename, by=login))
+    raise _to_campaign(request, cid)
 
 
+@staff
 async def from_debtors(request: web.Request) -> web.Response:
     cid = _cid(request)
     form = await request.post()
@@ -415,37 +308,39 @@ async def from_debtors(request: web.Request) -> web.Response:
         min_debt = float(str(form.get("min_debt") or 0))
     except ValueError as exc:
         raise CampaignError("сумма долга — число") from exc
-    svc = _svc(request)
-    await _db(
-        request, ContactListService(svc.db, svc.settings.timezone).from_debtors, cid, min_debt
-    )
-    raise web.HTTPFound(_base(request) + f"campaigns/{cid}")
+    lists = _lists(request)
+    login = principal(request).login
+    await _db(request, lambda: lists.from_debtors(cid, min_debt, by=login))
+    raise _to_campaign(request, cid)
 
 
+@staff
 async def from_addresses(request: web.Request) -> web.Response:
     cid = _cid(request)
     form = await request.post()
     lines = [x.strip() for x in str(form.get("addresses") or "").splitlines() if x.strip()]
-    svc = _svc(request)
-    await _db(request, ContactListService(svc.db, svc.settings.timezone).from_addresses, cid, lines)
-    raise web.HTTPFound(_base(request) + f"campaigns/{cid}")
+    lists = _lists(request)
+    login = principal(request).login
+    await _db(request, lambda: lists.from_addresses(cid, lines, by=login))
+    raise _to_campaign(request, cid)
 
 
+@staff
 async def action(request: web.Request) -> web.Response:
     cid = _cid(request)
     what = request.match_info["action"]
     service = CampaignService(_svc(request).db)
-    user = request[USER]
+    who = principal(request)
     if what == "approve":
-        await _db(request, service.approve, cid, user["login"], user["role"])
+        await _db(request, service.approve, cid, who.login, who.role.value)
     elif what == "launch":
-        await _db(request, service.launch, cid, user["login"])
+        await _db(request, service.launch, cid, who.login)
         _after_launch(request, cid)
     else:
         await _db(request, getattr(service, what), cid)
         if what == "resume":
             _after_launch(request, cid)
-    raise web.HTTPFound(_base(request) + f"campaigns/{cid}")
+    raise _to_campaign(request, cid)
 
 
 def _after_launch(request: web.Request, cid: int) -> None:
@@ -458,6 +353,9 @@ def _after_launch(request: web.Request, cid: int) -> None:
     email = svc.extras.get("email_sender")
     if email is not None and runtime is not None:
         email.poke()
+
+
+# -- the monitor, the preview, the reports --------------------------------------------
 
 
 async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
@@ -537,15 +435,18 @@ def message_wav(services: Any, campaign_id: int) -> bytes:
     return out.getvalue()
 
 
+@staff
 async def preview_audio(request: web.Request) -> web.Response:
     data = await _db(request, message_wav, _svc(request), _cid(request))
     return web.Response(body=data, content_type="audio/wav")
 
 
+@staff
 async def stats_json(request: web.Request) -> web.Response:
     return web.json_response(await snapshot(request, _cid(request)))
 
 
+@staff
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     """Pushes a snapshot at once, then after every monitor event of the
     campaign (coalesced for 50 ms), and at least every 2 s. ``event_ts`` is
@@ -553,7 +454,8 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     try:
         cid = int(request.query.get("campaign", ""))
     except ValueError as exc:
-        raise web.HTTPBadRequest(text="campaign?") from exc
+        raise web.HTTPBadRequest(text="Не указана кампания") from exc
+    await _db(request, CampaignService(_svc(request).db).get, cid)  # 400 before the upgrade
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     monitor = Monitor.of(_svc(request))
@@ -592,10 +494,12 @@ async def _drain(ws: web.WebSocketResponse) -> None:
             break
 
 
+@staff
 async def report_csv(request: web.Request) -> web.Response:
     cid = _cid(request)
     svc = _svc(request)
     data = await _db(request, csv_report, CampaignService(svc.db), cid, svc.settings.timezone)
+    await audit(request, "campaign.report", f"campaign:{cid}")  # phone numbers (152-FZ)
     return web.Response(
         body=data,
         content_type="text/csv",
@@ -604,10 +508,12 @@ async def report_csv(request: web.Request) -> web.Response:
     )
 
 
+@staff
 async def report_xlsx(request: web.Request) -> web.Response:
     cid = _cid(request)
     svc = _svc(request)
     data = await _db(request, xlsx_report, CampaignService(svc.db), cid, svc.settings.timezone)
+    await audit(request, "campaign.report", f"campaign:{cid}")  # phone numbers (152-FZ)
     return web.Response(
         body=data,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -168,8 +168,9 @@ async def watch_dashboard(
     updates = 0
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        async with http.post(
-            url + "dispatcher/login", data={"login": login, "password": "bench-pass"}
+        async with http.post(  # the one log-in page (webedge)
+            url + "login",
+            data={"login": login, "password": "bench-pass", "next": "/dispatcher/"},
         ) as resp:
             resp.raise_for_status()
         ws_url = url.replace("http://", "ws://") + f"dispatcher/ws?campaign={cid}"

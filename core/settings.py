@@ -69,6 +69,17 @@ class Settings:
     audiosocket_port: int = 4574
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    web_session_idle_minutes: int = 30
+    """A web session unused this long ends (the next request asks to log in)."""
+    web_session_max_hours: int = 12
+    """A web session ends this long after log-in, used or not (one shift)."""
+    web_login_max_failures: int = 5
+    """Wrong passwords for one login within ``web_login_window_minutes``
+    before that login is refused without checking (per address: four times as many)."""
+    web_login_window_minutes: int = 15
+    web_trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses of TLS-terminating reverse proxies whose ``X-Forwarded-Proto``
+    and ``X-Forwarded-For`` are believed (cookies become ``Secure``)."""
     sip_port: int = 5060
     sip_trunk_host: str = "127.0.0.2"
     """The carrier's SIP address (the 8-800 trunk): calls from it land in the

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import MetaData
@@ -48,6 +49,11 @@ class WebApp:
     factory: WebFactory
     title: str
     """The index page's link text (Russian)."""
+    roles: frozenset[str] = frozenset()
+    """The staff roles (``crm_bridge.models.OperatorRole`` values) whose
+    navigation shows the link; each handler still declares its own roles."""
+    templates: Path | None = None
+    """The slice's Jinja2 templates (named ``<slice>/...`` inside), found by the one shell."""
 
 
 @dataclass(frozen=True)

@@ -619,6 +619,7 @@ class AppealService:
         category: Category | str | None = None,
         kind: AppealKind | str | None = None,
         account_id: int | None = None,
+        worked_by: int | None = None,
         newest_first: bool = True,
         limit: int = 100,
         offset: int = 0,
@@ -626,8 +627,15 @@ class AppealService:
         """The journal, filtered. ``text`` matches the number, applicant,
         company, address, content, note, executor, contact and transcript
         (case and ё-insensitive, every word must occur); dates bound
-        ``received_at`` as ``[date_from, date_to)``."""
+        ``received_at`` as ``[date_from, date_to)``; ``worked_by``: only the
+        appeals this operator works with (of a call the operator took, or
+        classified by the operator)."""
         stmt = select(Appeal)
+        if worked_by is not None:
+            from crm_bridge.models import Call
+
+            taken = select(Call.id).where(Call.operator_id == worked_by)
+            stmt = stmt.where((Appeal.classified_by_id == worked_by) | Appeal.call_id.in_(taken))
         if text:
             for word in _fold(text).split():
                 escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

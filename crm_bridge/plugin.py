@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData
 
 from core.slice import Slice, WebApp
+
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 def _call_listener(runtime: Any) -> None:
@@ -114,8 +117,20 @@ SLICE = Slice(
     ),
     components={"webhook": _webhook, "retention": _retention_job},
     web=(
-        WebApp("/operator/", _operator_app, "Рабочее место оператора"),
-        WebApp("/readings/", _readings_app, "Показания приборов учёта: выгрузка в биллинг"),
+        WebApp(
+            "/operator/",
+            _operator_app,
+            "Рабочее место оператора",
+            roles=frozenset({"operator", "supervisor"}),
+            templates=TEMPLATES,
+        ),
+        WebApp(
+            "/readings/",
+            _readings_app,
+            "Показания приборов учёта: выгрузка в биллинг",
+            roles=frozenset({"supervisor"}),
+            templates=TEMPLATES,
+        ),
     ),
     cli=cli,
     metadata=metadata,

@@ -2,12 +2,8 @@
 
 An aiohttp sub-app (:func:`create_operator_app`), Russian UI:
 
-* log-in with an :class:`~crm_bridge.models.Operator` row (role operator or
-  supervisor); the session is a signed cookie (HMAC-SHA256 with a secret
-  generated into the data directory; ``HttpOnly``, ``SameSite=Strict``);
-  every POST needs the session's CSRF token (``X-CSRF-Token`` header or a
-  ``csrf`` form field) and, when the browser sends one, a same-origin
-  ``Origin``;
+* log-in, sessions, roles, CSRF and Origin checks are the one web edge's
+  (:mod:`webedge`); every handler here declares its roles;
 * the caller card: when the AMI listener sees an operator connected to a
   queue call (``AgentConnect``), the operator's browser gets the card over
   the WebSocket ``/operator/ws`` — account (identified in the IVR, or
@@ -19,23 +15,20 @@ An aiohttp sub-app (:func:`create_operator_app`), Russian UI:
 * the appeals journal (search, CSV/XLSX export) and the monthly waiting and
   handling time report (seed 004, REQ-A10; supervisors).
 
-Operators see their own calls' cards and the journal; supervisors see all.
-Nothing personal is logged (logins and ids only).
+Operators see their own calls' cards and the appeals they work with;
+supervisors see all, and only they export the journal. Opening a card and
+exporting the journal are written to the audit log. Nothing personal is
+logged (logins and ids only). Pages are templates in
+``crm_bridge/templates/operator/`` rendered into the one shell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import html
 import json
 import logging
-import os
-import secrets
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -69,28 +62,24 @@ from crm_bridge.models import (
     ClassificationCode,
     Meter,
     NotConsideredReason,
-    Operator,
     OperatorRole,
     Reading,
 )
-from crm_bridge.passwords import authenticate
+from webedge.edge import allow, audit, principal
+from webedge.sessions import Principal
+from webedge.shell import error_response, render
 
-__all__ = ["OperatorSession", "SessionSigner", "build_card", "create_operator_app"]
+__all__ = ["build_card", "create_operator_app"]
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).with_name("web_static")
-COOKIE: Final = "hotline_operator"
-SESSION_TTL: Final = 12 * 3600
-SECRET_FILE: Final = "operator-web.secret"
 JOURNAL_LIMIT: Final = 500
 EXPORT_LIMIT: Final = 100_000
 
 SERVICES = web.AppKey("crm_services", object)
 RUNTIME = web.AppKey("crm_runtime", object)
-SIGNER = web.AppKey("crm_signer", object)
 BUS = web.AppKey("crm_bus", EventBus)
-OPERATOR_KEY = web.RequestKey("crm_operator", object)
 SOCKETS = web.AppKey("crm_sockets", set[web.WebSocketResponse])
 
 _STATUS_RU: Final = {
@@ -102,74 +91,12 @@ _STATUS_RU: Final = {
 }
 
 
+WORKPLACE: Final = (OperatorRole.OPERATOR, OperatorRole.SUPERVISOR)
+"""Who may use the operator's workplace (a dispatcher has the console only)."""
+
+
 class BadInput(CrmError, ValueError):
     """A request parameter that cannot be used (HTTP 400, message in Russian)."""
-
-
-# -- sessions ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorSession:
-    operator_id: int
-    login: str
-    name: str
-    role: OperatorRole
-    nonce: str
-    csrf: str
-
-    @property
-    def supervisor(self) -> bool:
-        return self.role is OperatorRole.SUPERVISOR
-
-
-class SessionSigner:
-    """Signs ``<operator id>.<issued>.<nonce>`` with HMAC-SHA256."""
-
-    def __init__(self, secret: bytes, *, ttl: int = SESSION_TTL) -> None:
-        if len(secret) < 16:
-            raise ValueError("the session secret is too short")
-        self._secret = secret
-        self.ttl = ttl
-
-    @classmethod
-    def from_data_dir(cls, data_dir: Path) -> SessionSigner:
-        """The secret from ``<data>/operator-web.secret``, generated (0600) once."""
-        path = data_dir / SECRET_FILE
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_hex(32))
-        return cls(bytes.fromhex(path.read_text().strip()))
-
-    def _sig(self, text: str) -> str:
-        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
-
-    def issue(self, operator_id: int, *, now: float | None = None) -> str:
-        issued = int(now if now is not None else time.time())
-        body = f"{operator_id}.{issued}.{secrets.token_hex(12)}"
-        return f"{body}.{self._sig(body)}"
-
-    def verify(self, value: str, *, now: float | None = None) -> tuple[int, str] | None:
-        """``(operator id, nonce)`` of a valid, unexpired cookie; else None."""
-        parts = value.split(".")
-        if len(parts) != 4:
-            return None
-        body = ".".join(parts[:3])
-        if not hmac.compare_digest(self._sig(body), parts[3]):
-            return None
-        try:
-            operator_id, issued = int(parts[0]), int(parts[1])
-        except ValueError:
-            return None
-        if (now if now is not None else time.time()) - issued > self.ttl:
-            return None
-        return operator_id, parts[2]
-
-    def csrf(self, nonce: str) -> str:
-        return self._sig(f"csrf.{nonce}")[:32]
 
 
 # -- the caller card ----------------------------------------------------------------
@@ -384,13 +311,6 @@ def _services(request: web.Request) -> Any:
     return request.app[SERVICES]
 
 
-def _session(request: web.Request) -> OperatorSession:
-    sess = request.get(OPERATOR_KEY)
-    if not isinstance(sess, OperatorSession):
-        raise web.HTTPUnauthorized(text="нужен вход")
-    return sess
-
-
 async def _db(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
     return await _services(request).run_db(fn, *args)
 
@@ -402,31 +322,6 @@ def _listener(request: web.Request) -> CallListener | None:
 
 def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(_services(request).settings.timezone)
-
-
-def _page(title: str, body: str, sess: OperatorSession | None = None) -> web.Response:
-    nav = ""
-    meta = ""
-    if sess is not None:
-        links = [("./", "Карточка звонка"), ("journal", "Журнал обращений")]
-        if sess.supervisor:
-            links.append(("reports/wait-handling", "Отчёт: ожидание и обслуживание"))
-        items = "".join(f'<a href="{h}">{html.escape(t)}</a>' for h, t in links)
-        role = "старший смены" if sess.supervisor else "оператор"
-        nav = (
-            f'<nav>{items}<span class="who">{html.escape(sess.name)} ({role})</span>'
-            f'<form method="post" action="logout" class="inline">'
-            f'<input type="hidden" name="csrf" value="{sess.csrf}">'
-            f'<button type="submit">Выйти</button></form></nav>'
-        )
-        meta = f'<meta name="csrf-token" content="{sess.csrf}">'
-    text = (
-        "<!doctype html><html lang=ru><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title>{meta}"
-        '<base href="/operator/"><link rel="stylesheet" href="static/operator.css">'
-        f"</head><body>{nav}<main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
-    )
-    return web.Response(text=text, content_type="text/html")
 
 
 def _parse_date(raw: str, tz: ZoneInfo, what: str) -> datetime | None:
@@ -490,100 +385,21 @@ class JournalQuery:
         )
 
 
-# -- middleware: sessions, CSRF, error translation --------------------------------------
-
-_PUBLIC: Final = ("/operator/login", "/operator/static/")
+# -- error translation -----------------------------------------------------------------
 
 
 @web.middleware
-async def _auth_middleware(
+async def _errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    path = request.path
-    public = any(path.startswith(p) for p in _PUBLIC)
-    sess = await _load_session(request)
-    if sess is not None:
-        request[OPERATOR_KEY] = sess
-    if not public:
-        if sess is None:
-            if path.startswith("/operator/api/") or path == "/operator/ws":
-                return web.json_response({"error": "нужен вход"}, status=401)
-            raise web.HTTPFound("/operator/login")
-        if request.method == "POST":
-            _check_post(request, sess)
-    elif request.method == "POST":
-        _check_origin(request)
     try:
         return await handler(request)
     except NotFound as exc:
-        return _error(request, 404, str(exc))
+        return error_response(request, 404, str(exc))
     except (InvalidTransition, ExtensionNotAllowed) as exc:
-        return _error(request, 409, str(exc))
+        return error_response(request, 409, str(exc))
     except BadInput as exc:
-        return _error(request, 400, str(exc))
-
-
-def _error(request: web.Request, status: int, message: str) -> web.Response:
-    if request.path.startswith("/operator/api/"):
-        return web.json_response({"error": message}, status=status)
-    return web.Response(
-        status=status,
-        text=f"<!doctype html><html lang=ru><meta charset=utf-8><p>{html.escape(message)}</p>",
-        content_type="text/html",
-    )
-
-
-_WORKPLACE_ROLES: Final = frozenset({OperatorRole.OPERATOR, OperatorRole.SUPERVISOR})
-"""Who may use the operator's workplace (a dispatcher has the console only)."""
-
-
-async def _load_session(request: web.Request) -> OperatorSession | None:
-    raw = request.cookies.get(COOKIE)
-    if not raw:
-        return None
-    signer: SessionSigner = request.app[SIGNER]  # type: ignore[assignment]
-    found = signer.verify(raw)
-    if found is None:
-        return None
-    operator_id, nonce = found
-    db = _services(request).db
-
-    def load() -> Operator | None:
-        with db.session() as session:
-            op = session.get(Operator, operator_id)
-            return op if op is not None and op.active else None
-
-    op = await _db(request, load)
-    if op is None or op.role not in _WORKPLACE_ROLES:
-        return None
-    return OperatorSession(op.id, op.login, op.name, op.role, nonce, signer.csrf(nonce))
-
-
-def _check_origin(request: web.Request) -> None:
-    origin = request.headers.get("Origin")
-    if origin and origin != "null":
-        from urllib.parse import urlsplit
-
-        if urlsplit(origin).netloc != request.host:
-            raise web.HTTPForbidden(text="запрос с чужого сайта отклонён")
-
-
-def _check_post(request: web.Request, sess: OperatorSession) -> None:
-    _check_origin(request)
-    token = request.headers.get("X-CSRF-Token", "")
-    if not token and request.content_type == "application/x-www-form-urlencoded":
-        # the form field is read by the handler; see _form()
-        return
-    if not hmac.compare_digest(token, sess.csrf):
-        raise web.HTTPForbidden(text="неверный токен CSRF")
-
-
-async def _form(request: web.Request, sess: OperatorSession) -> Mapping[str, str]:
-    form = await request.post()
-    token = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
-    if not hmac.compare_digest(token, sess.csrf):
-        raise web.HTTPForbidden(text="неверный токен CSRF")
-    return {k: str(v) for k, v in form.items()}
+        return error_response(request, 400, str(exc))
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
@@ -596,86 +412,27 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return data
 
 
-# -- log-in ---------------------------------------------------------------------------
-
-
-async def login_page(request: web.Request, *, error: str = "") -> web.Response:
-    err = f'<p class="error">{html.escape(error)}</p>' if error else ""
-    body = (
-        f"{err}<form method=post action=login class=login>"
-        "<label>Логин <input name=login autocomplete=username required></label>"
-        "<label>Пароль <input name=password type=password autocomplete=current-password "
-        "required></label><button type=submit>Войти</button></form>"
-    )
-    resp = _page("Вход: рабочее место оператора", body)
-    if error:
-        resp.set_status(401)
-    return resp
-
-
-async def login(request: web.Request) -> web.Response:
-    form = await request.post()
-    login_name = str(form.get("login", "")).strip()
-    password = str(form.get("password", ""))
-    db = _services(request).db
-
-    def check() -> int | None:
-        with db.session() as session:
-            op = authenticate(session, login_name, password)
-            return op.id if op is not None and op.role in _WORKPLACE_ROLES else None
-
-    operator_id = await _db(request, check) if login_name and password else None
-    if operator_id is None:
-        logger.info("operator log-in refused")
-        return await login_page(request, error="Неверный логин или пароль")
-    signer: SessionSigner = request.app[SIGNER]  # type: ignore[assignment]
-    resp = web.HTTPFound("/operator/")
-    resp.set_cookie(
-        COOKIE,
-        signer.issue(operator_id),
-        max_age=signer.ttl,
-        path="/operator/",
-        httponly=True,
-        samesite="Strict",
-        secure=request.secure,
-    )
-    logger.info("operator %s logged in", operator_id)
-    raise resp
-
-
-async def logout(request: web.Request) -> web.Response:
-    await _form(request, _session(request))
-    resp = web.HTTPFound("/operator/login")
-    resp.del_cookie(COOKIE, path="/operator/")
-    raise resp
-
-
 # -- the workplace and its WebSocket ----------------------------------------------------
 
 
+@allow(*WORKPLACE)
 async def workplace(request: web.Request) -> web.Response:
-    sess = _session(request)
-    codes = "".join(
-        f'<option value="{c.value}">{c.value} — {html.escape(c.title_ru)}</option>'
-        for c in ClassificationCode
+    sess = principal(request)
+    return render(
+        request,
+        "operator/workplace.html",
+        {
+            "title": "Карточка звонка",
+            "codes": list(ClassificationCode),
+            "reasons": list(NotConsideredReason),
+            "operator": {"id": sess.operator_id, "supervisor": sess.supervisor},
+        },
     )
-    reasons = "".join(
-        f'<option value="{r.value}">{html.escape(r.title_ru)}</option>' for r in NotConsideredReason
-    )
-    body = (
-        '<p id="status" class="status">Ожидание звонка…</p>'
-        '<section id="card" hidden></section>'
-        f'<template id="codes">{codes}</template><template id="reasons">{reasons}</template>'
-        f'<script>window.OPERATOR={{"id":{sess.operator_id},'
-        f'"supervisor":{"true" if sess.supervisor else "false"}}};</script>'
-        '<script src="static/operator.js"></script>'
-    )
-    return _page("Карточка звонка", body, sess)
 
 
+@allow(*WORKPLACE)
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    sess = _session(request)
-    _check_origin(request)
+    sess = principal(request)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     bus = request.app[BUS]
@@ -721,6 +478,7 @@ async def _send_card(
 ) -> None:
     db = _services(request).db
     card = await _db(request, lambda: build_card(db, uniqueid, vars=vars))
+    await audit(request, "card.view", f"call:{uniqueid}")
     if event is not None:
         card["connected_at"] = event.get("connected_at")
         card["hold_time"] = event.get("hold_time")
@@ -728,8 +486,9 @@ async def _send_card(
         await ws.send_json({"type": "card", "card": card})
 
 
+@allow(*WORKPLACE)
 async def card_json(request: web.Request) -> web.Response:
-    sess = _session(request)
+    sess = principal(request)
     uniqueid = request.match_info["uniqueid"]
     db = _services(request).db
     call = await _db(request, CallService(db).get, uniqueid)
@@ -741,13 +500,14 @@ async def card_json(request: web.Request) -> web.Response:
     st = listener.state(uniqueid) if listener else None
     vars = dict(st.vars) if st else {}
     card = await _db(request, lambda: build_card(db, uniqueid, vars=vars))
+    await audit(request, "card.view", f"call:{uniqueid}")
     return web.json_response(card)
 
 
 # -- appeal actions (REQ-A4, A8, T12) ---------------------------------------------------
 
 
-def _may_change(db: Any, appeal_id: int, sess: OperatorSession) -> None:
+def _may_change(db: Any, appeal_id: int, sess: Principal) -> None:
     if sess.supervisor:
         return
     with db.session() as session:
@@ -768,8 +528,9 @@ def _appeals(request: web.Request) -> AppealService:
     return found if isinstance(found, AppealService) else AppealService(services.db)
 
 
+@allow(*WORKPLACE)
 async def appeal_action(request: web.Request) -> web.Response:
-    sess = _session(request)
+    sess = principal(request)
     try:
         appeal_id = int(request.match_info["appeal_id"])
     except ValueError as exc:
@@ -805,10 +566,11 @@ async def appeal_action(request: web.Request) -> web.Response:
     return web.json_response(_appeal_full(view))
 
 
+@allow(*WORKPLACE)
 async def end_abusive(request: web.Request) -> web.Response:
     """REQ-T12: the operator ends the call for obscenities or threats; the call
     is recorded as such and its appeal marked not considered (REQ-A8)."""
-    sess = _session(request)
+    sess = principal(request)
     uniqueid = request.match_info["uniqueid"]
     data = await _json(request)
     db = _services(request).db
@@ -865,60 +627,42 @@ async def end_abusive(request: web.Request) -> web.Response:
 # -- the journal (REQ-A3) -------------------------------------------------------------
 
 
+@allow(*WORKPLACE)
 async def journal(request: web.Request) -> web.Response:
-    sess = _session(request)
+    """The registration journal (REQ-A3): an operator sees the appeals he
+    works with, a supervisor all of them."""
+    sess = principal(request)
     q = JournalQuery.from_request(request)
     service = _appeals(request)
     args = q.search_args(_tz(request))
+    if not sess.supervisor:
+        args["worked_by"] = sess.operator_id
     views = await _db(request, lambda: service.search(limit=JOURNAL_LIMIT, **args))
     rows = service.journal_rows(views)
-    status_opts = "".join(
-        f'<option value="{s.value}"{" selected" if q.status == s.value else ""}>'
-        f"{html.escape(_STATUS_RU[s])}</option>"
-        for s in AppealStatus
-    )
-    code_opts = "".join(
-        f'<option value="{c.value}"{" selected" if q.code == c.value else ""}>'
-        f"{c.value} — {html.escape(c.title_ru)}</option>"
-        for c in ClassificationCode
-    )
-    form = (
-        '<form method="get" action="journal" class="filters">'
-        f'<label>Поиск <input name="text" value="{html.escape(q.text)}"></label>'
-        f'<label>с <input type="date" name="from" value="{html.escape(q.date_from)}"></label>'
-        f'<label>по <input type="date" name="to" value="{html.escape(q.date_to)}"></label>'
-        f'<label>Статус <select name="status"><option value="">все</option>{status_opts}'
-        "</select></label>"
-        f'<label>Код <select name="code"><option value="">все</option>{code_opts}'
-        '</select></label><button type="submit">Найти</button></form>'
-    )
-    qs = q.query_string()
-    exports = (
-        f'<p class="exports">Выгрузить: <a href="journal.csv?{qs}">CSV</a> · '
-        f'<a href="journal.xlsx?{qs}">XLSX</a></p>'
-    )
     from crm_bridge.appeals import DATE_FORMAT, JOURNAL_COLUMNS
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in JOURNAL_COLUMNS[:11])
-    body_rows = []
-    for row in rows:
-        cells = []
-        for value in row.values()[:11]:
-            text = value.strftime(DATE_FORMAT) if isinstance(value, datetime) else (value or "")
-            cells.append(f"<td>{html.escape(str(text))}</td>")
-        body_rows.append(f"<tr>{''.join(cells)}</tr>")
-    table = (
-        f'<table class="journal"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body_rows)}</tbody></table>"
-        if body_rows
-        else '<p class="empty">Ничего не найдено.</p>'
+    def cell(value: object) -> str:
+        return value.strftime(DATE_FORMAT) if isinstance(value, datetime) else str(value or "")
+
+    await audit(request, "journal.view", q.query_string()[:128])
+    return render(
+        request,
+        "operator/journal.html",
+        {
+            "title": "Журнал регистрации обращений",
+            "q": q,
+            "qs": q.query_string(),
+            "statuses": [(st.value, _STATUS_RU[st]) for st in AppealStatus],
+            "codes": list(ClassificationCode),
+            "head": [h for _, h in JOURNAL_COLUMNS[:11]],
+            "rows": [[cell(v) for v in row.values()[:11]] for row in rows],
+            "may_export": sess.supervisor,
+        },
     )
-    count = f'<p class="count">Найдено: {len(rows)}</p>'
-    return _page("Журнал регистрации обращений", form + exports + count + table, sess)
 
 
+@allow(OperatorRole.SUPERVISOR)
 async def journal_export(request: web.Request) -> web.Response:
-    _session(request)
     fmt = request.match_info["fmt"]
     q = JournalQuery.from_request(request)
     service = _appeals(request)
@@ -939,6 +683,7 @@ async def journal_export(request: web.Request) -> web.Response:
             return path.read_bytes()
 
     data = await _db(request, produce)
+    await audit(request, "journal.export", f"{fmt} {q.query_string()}"[:128])
     return _download(data, f"journal.{fmt}", fmt)
 
 
@@ -960,11 +705,6 @@ def _download(data: bytes, filename: str, fmt: str) -> web.Response:
 # -- reports (REQ-A10, seed 004) ------------------------------------------------------
 
 
-def _require_supervisor(sess: OperatorSession) -> None:
-    if not sess.supervisor:
-        raise web.HTTPForbidden(text="отчёты доступны старшему смены")
-
-
 def _year(request: web.Request) -> int:
     raw = request.query.get("year", "")
     if not raw:
@@ -974,31 +714,25 @@ def _year(request: web.Request) -> int:
     return int(raw)
 
 
+@allow(OperatorRole.SUPERVISOR)
 async def wait_report(request: web.Request) -> web.Response:
-    sess = _session(request)
-    _require_supervisor(sess)
     year = _year(request)
     db = _services(request).db
     rows = await _db(request, lambda: reports.wait_and_handling(db, year, tz=_tz(request)))
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in reports.REPORT_HEADERS)
-    body_rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r.cells()) + "</tr>" for r in rows
+    return render(
+        request,
+        "operator/wait_report.html",
+        {
+            "title": reports.REPORT_TITLE,
+            "year": year,
+            "head": reports.REPORT_HEADERS,
+            "rows": [r.cells() for r in rows],
+        },
     )
-    body = (
-        f'<form method="get" action="reports/wait-handling"><label>Год '
-        f'<input name="year" value="{year}" size="4"></label>'
-        '<button type="submit">Показать</button></form>'
-        f"<h2>Контакт-центр, {year} год</h2>"
-        f'<table class="report"><thead><tr>{head}</tr></thead><tbody>{body_rows}</tbody></table>'
-        f'<p class="exports">Выгрузить: <a href="reports/wait-handling.csv?year={year}">CSV</a>'
-        f' · <a href="reports/wait-handling.xlsx?year={year}">XLSX</a></p>'
-    )
-    return _page(reports.REPORT_TITLE, body, sess)
 
 
+@allow(OperatorRole.SUPERVISOR)
 async def wait_report_export(request: web.Request) -> web.Response:
-    sess = _session(request)
-    _require_supervisor(sess)
     fmt = request.match_info["fmt"]
     year = _year(request)
     db = _services(request).db
@@ -1018,10 +752,9 @@ async def _close_sockets(app: web.Application) -> None:
 
 def create_operator_app(services: Any, runtime: Any = None) -> web.Application:
     """The ``/operator/`` sub-app (see the module docstring)."""
-    app = web.Application(middlewares=[_auth_middleware])
+    app = web.Application(middlewares=[_errors])
     app[SERVICES] = services
     app[RUNTIME] = runtime
-    app[SIGNER] = SessionSigner.from_data_dir(Path(services.settings.data))
     bus = services.extras.get("event_bus")
     if not isinstance(bus, EventBus):
         bus = services.extras["event_bus"] = EventBus()
@@ -1030,9 +763,6 @@ def create_operator_app(services: Any, runtime: Any = None) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     r = app.router
     r.add_get("/", workplace)
-    r.add_get("/login", login_page)
-    r.add_post("/login", login)
-    r.add_post("/logout", logout)
     r.add_get("/ws", websocket)
     r.add_get("/api/calls/{uniqueid}/card", card_json)
     r.add_post("/api/calls/{uniqueid}/end-abusive", end_abusive)

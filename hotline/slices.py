@@ -67,7 +67,9 @@ def web_apps() -> tuple[WebApp, ...]:
 
 def metadata() -> list[MetaData]:
     """The metadata of every slice's tables, each once (migrations)."""
-    out: list[MetaData] = []
+    import webedge.models  # the web edge's tables (sessions, log-in failures, audit)
+
+    out: list[MetaData] = [webedge.models.Base.metadata]
     for sl in SLICES:
         for md in sl.metadata():
             if all(md is not seen for seen in out):

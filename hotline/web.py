@@ -1,13 +1,14 @@
-"""The web application factory: a root app with sub-apps per capability.
+"""The web application: one edge (log-in, sessions, roles, CSRF, headers —
+:mod:`webedge`), one shell, and each slice's pages as a sub-app
+(``Slice.web``: the operator's workplace, the readings export, the
+dispatcher console).
 
-``/health`` reports the parts (AMI, FastAGI, database); each slice's pages
-(the operator card, the dispatcher console, the readings export) are its
-sub-apps (``Slice.web``), mounted here.
+``/`` lists what the logged-in user may open; ``/health`` reports the parts
+(AMI, FastAGI, database) and is public (it says nothing personal).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import Any
 
@@ -15,6 +16,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from hotline.slices import web_apps
+from webedge.app import create_root
+from webedge.edge import public
 
 log = logging.getLogger(__name__)
 
@@ -23,28 +26,15 @@ RUNTIME = web.AppKey("runtime", object)
 
 
 def create_app(services: Any, runtime: Any = None) -> web.Application:
-    app = web.Application(client_max_size=32 * 1024 * 1024)
+    # each slice's pages; a broken one fails the start
+    app = create_root(services, [(a, a.factory(services, runtime)) for a in web_apps()])
     app[SERVICES] = services
     app[RUNTIME] = runtime
-    app.router.add_get("/", index)
     app.router.add_get("/health", health)
-    for sub in web_apps():  # each slice's pages; a broken one fails the start
-        app.add_subapp(sub.mount, sub.factory(services, runtime))
     return app
 
 
-async def index(request: web.Request) -> web.Response:
-    links = "".join(
-        f'<li><a href="{html.escape(m)}">{html.escape(t)}</a></li>'
-        for m, t in (*((a.mount, a.title) for a in web_apps()), ("/health", "Состояние системы"))
-    )
-    body = (
-        "<!doctype html><html lang=ru><meta charset=utf-8><title>Горячая линия</title>"
-        f"<h1>Горячая линия энергоснабжающей компании</h1><ul>{links}</ul></html>"
-    )
-    return web.Response(text=body, content_type="text/html")
-
-
+@public
 async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     runtime = request.app[RUNTIME]

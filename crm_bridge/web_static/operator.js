@@ -95,8 +95,7 @@
     cardEl.dataset.uniqueid = card.uniqueid;
     statusEl.textContent = "Идёт разговор";
     wire(card);
-    window.__cardShownAt = Date.now() / 1000;
-    window.__cardUniqueid = card.uniqueid;
+    cardEl.dataset.shownAt = String(Date.now() / 1000);
   }
 
   function showAppeal(a) {
@@ -143,13 +142,13 @@
     const ws = new WebSocket(`${proto}//${location.host}/operator/ws`);
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
-      if (msg.type === "hello") { window.__wsReady = true; }
+      if (msg.type === "hello") { document.body.dataset.ws = "ready"; }
       else if (msg.type === "card") { render(msg.card); }
       else if (msg.type === "call_ended" && current && msg.uniqueid === current.uniqueid) {
         statusEl.textContent = "Звонок завершён";
       }
     };
-    ws.onclose = () => { window.__wsReady = false; setTimeout(connect, 2000); };
+    ws.onclose = () => { document.body.dataset.ws = "closed"; setTimeout(connect, 2000); };
   }
   connect();
 })();

@@ -1,6 +1,9 @@
 """``hotline campaign …`` (REQ-O1–O3, O10): the whole life of a campaign from
 the command line, with the progress bar following the results as the dialer
-stores them (the attempts are finished through the dialer's own store)."""
+stores them (the attempts are finished through the dialer's own store).
+Approving is done as an authenticated user (the password from
+``HOTLINE_PASSWORD`` or a prompt), never as a declared role, and not by one
+who created or changed the campaign (four eyes)."""
 
 from __future__ import annotations
 
@@ -14,23 +17,42 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
-from autoinformer.cli import progress_bar
+from autoinformer.campaigns import CampaignService
+from autoinformer.cli import PASSWORD_ENV, progress_bar
 from autoinformer.store import AttemptStore
 from crm_bridge.db import Database
+from crm_bridge.models import Operator, OperatorRole
+from crm_bridge.passwords import hash_password
 from hotline.cli import main
 from tests.autoinformer.helpers import make_accounts
+from webedge.models import AuditEvent
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY_NOON = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 """Inside every call window (the claim checks the call policy)."""
 
 
+PASSWORD = "верный-пароль"
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> tuple[list[str], Database]:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Database]:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     db = Database(url)
     db.upgrade()
+    with db.session(write=True) as s:
+        for login, role in (
+            ("petrova", OperatorRole.SUPERVISOR),
+            ("orlova", OperatorRole.SUPERVISOR),
+            ("sidorov", OperatorRole.OPERATOR),
+            ("kuznetsova", OperatorRole.DISPATCHER),
+        ):
+            s.add(
+                Operator(login=login, name=login, role=role, password_hash=hash_password(PASSWORD))
+            )
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     return ["--data-dir", str(tmp_path / "data"), "--database-url", url], db
 
 
@@ -81,10 +103,12 @@ def test_campaign_life_cycle_from_the_command_line(
     # Launching before approval is refused with a clear message (REQ-O10).
     rc, _, err = run(base, "start", cid, capsys=capsys)
     assert rc == 2 and "утверждённую" in err
-    rc, _, err = run(base, "approve", cid, "--user", "petrova", "--role", "operator", capsys=capsys)
+    # An operator's own password does not make a supervisor of them.
+    rc, _, err = run(base, "approve", cid, "--user", "sidorov", capsys=capsys)
     assert rc == 2 and "руководитель" in err
     rc, out, _ = run(base, "approve", cid, "--user", "petrova", capsys=capsys)
-    assert rc == 0 and "утверждена" in out
+    assert rc == 0 and "утверждена (petrova)" in out
+    assert CampaignService(db).get(int(cid)).approved_by == "petrova"
     rc, out, _ = run(base, "start", cid, capsys=capsys)
     assert rc == 0 and "запущена" in out
     rc, out, _ = run(base, "pause", cid, capsys=capsys)
@@ -146,6 +170,76 @@ def test_bad_input_gets_a_clear_error(
     assert rc == 2 and "неверная дата" in err
     rc, _, err = run(base, "import", "1", capsys=capsys)
     assert rc == 2 and "--debt-over" in err
+
+
+def test_approve_as_an_authenticated_user_only(
+    env: tuple[list[str], Database],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No declared role (``--role`` is gone), no approval without the user's
+    password; a refusal is audited like a web log-in's; the password may be
+    typed at a prompt."""
+    base, db = env
+    make_accounts(db, ["+79002220201"], prefix="69")
+    rc, out, _ = run(base, "create", "--name", "Кто утверждает", capsys=capsys)
+    cid = out.strip().splitlines()[-1]
+    rc, out, _ = run(base, "import", cid, "--debt-over", "0", capsys=capsys)
+    assert rc == 0 and "принято 1" in out
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, "campaign", "approve", cid, "--user", "sidorov", "--role", "supervisor"])
+    assert exit_.value.code == 2
+    capsys.readouterr()
+
+    monkeypatch.setenv(PASSWORD_ENV, "не-тот-пароль")
+    rc, _, err = run(base, "approve", cid, "--user", "petrova", capsys=capsys)
+    assert rc == 2 and "неверный логин или пароль" in err
+    rc, _, err = run(base, "approve", cid, "--user", "nobody", capsys=capsys)
+    assert rc == 2 and "неверный логин или пароль" in err
+    with db.session() as s:
+        refused = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "login.refused")))
+    assert [(a.login, a.address) for a in refused] == [("petrova", "cli"), ("nobody", "cli")]
+    assert CampaignService(db).get(int(cid)).status == "draft"
+
+    # No HOTLINE_PASSWORD: the password is asked for (without echo).
+    monkeypatch.delenv(PASSWORD_ENV)
+    prompts: list[str] = []
+
+    def typed(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return PASSWORD
+
+    monkeypatch.setattr("getpass.getpass", typed)
+    rc, out, err = run(base, "approve", cid, "--user", "petrova", capsys=capsys)
+    assert rc == 0 and "утверждена (petrova)" in out, err
+    assert prompts and "petrova" in prompts[0]
+
+
+def test_four_eyes_from_the_command_line(
+    env: tuple[list[str], Database], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Who created the campaign, or changed its list, cannot approve it."""
+    base, db = env
+    make_accounts(db, ["+79002220301"], prefix="70")
+    rc, out, _ = run(base, "create", "--name", "Сама себе", "--user", "petrova", capsys=capsys)
+    cid = out.strip().splitlines()[-1]
+    rc, _, _ = run(base, "import", cid, "--debt-over", "0", "--user", "orlova", capsys=capsys)
+    assert rc == 0
+    for login in ("petrova", "orlova"):
+        rc, _, err = run(base, "approve", cid, "--user", login, capsys=capsys)
+        assert rc == 2 and "четырёх глаз" in err, (login, err)
+    assert CampaignService(db).editors(int(cid)) == ["petrova", "orlova"]
+    with db.session(write=True) as s:
+        s.add(
+            Operator(
+                login="volkova",
+                name="volkova",
+                role=OperatorRole.SUPERVISOR,
+                password_hash=hash_password(PASSWORD),
+            )
+        )
+    rc, out, err = run(base, "approve", cid, "--user", "volkova", capsys=capsys)
+    assert rc == 0 and "утверждена (volkova)" in out, err
 
 
 def test_import_debtors_from_the_crm(

@@ -1,4 +1,4 @@
-"""The autoinformer's tables: the models and migration 0201 agree, on SQLite
+"""The autoinformer's tables: the models and migrations 0201 and 0602 agree, on SQLite
 and PostgreSQL (autogenerate finds nothing to do for ``ai_*``)."""
 
 from __future__ import annotations
@@ -10,7 +10,14 @@ from sqlalchemy import inspect
 import autoinformer.models  # noqa: F401 - the ai_* tables on Base.metadata
 from crm_bridge.db import Base, Database
 
-AI_TABLES = {"ai_campaigns", "ai_contacts", "ai_attempts", "ai_do_not_call", "ai_imports"}
+AI_TABLES = {
+    "ai_campaigns",
+    "ai_contacts",
+    "ai_attempts",
+    "ai_do_not_call",
+    "ai_imports",
+    "ai_campaign_editors",
+}
 
 
 def test_models_match_migration(any_db: Database) -> None:

@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from core.settings import Settings
 from crm_bridge.db import Database
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
+from tests import webtools
+from tests.webtools import root_app
 
 T = TypeVar("T")
 PASSWORD = "секрет-123"
@@ -86,22 +87,11 @@ def services(db: Database, tmp_path: Path) -> FakeServices:
 
 @pytest_asyncio.fixture
 async def client(services: FakeServices) -> AsyncIterator[TestClient]:
-    from crm_bridge.web import create_operator_app
-
-    root = web.Application()
-    root.add_subapp("/operator/", create_operator_app(services, None))
-    async with TestClient(TestServer(root)) as c:
+    """The whole web application (the edge, the shell, every slice's pages)."""
+    async with TestClient(TestServer(root_app(services))) as c:
         yield c
 
 
 async def log_in(client: TestClient, login: str, password: str = PASSWORD) -> str:
-    """Log in; returns the page's CSRF token."""
-    resp = await client.post(
-        "/operator/login", data={"login": login, "password": password}, allow_redirects=False
-    )
-    assert resp.status == 302, await resp.text()
-    page = await client.get("/operator/")
-    assert page.status == 200
-    text = await page.text()
-    token = text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    return token
+    """Log in at the one log-in page; returns the session's CSRF token."""
+    return await webtools.log_in(client, login, password)

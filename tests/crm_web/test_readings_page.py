@@ -1,7 +1,8 @@
 """The supervisor's readings page in headless Chromium (REQ-T14).
 
-The ``/readings/`` sub-app runs on a real aiohttp server, billing is a second
-real aiohttp server on loopback. The supervisor logs in, sees how many
+The ``/readings/`` sub-app runs behind the one web edge on a real aiohttp
+server, billing is a second real aiohttp server on loopback. The supervisor
+opens the page, lands on the one log-in page, logs in, sees how many
 readings wait, downloads the CSV export and sends the readings to billing
 with the button; billing down first (the page says so, nothing is lost),
 then up.
@@ -10,6 +11,7 @@ then up.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -18,9 +20,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from crm_bridge.readings_web import create_readings_app
 from tests.crm_web.conftest import PASSWORD
 from tests.crm_web.test_readings_web import readings  # noqa: F401 - fixture
+from tests.webtools import root_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("operators")]
 
@@ -77,18 +79,17 @@ async def test_supervisor_exports_and_pushes_from_the_page(
     far.router.add_post("/in", billing)
     far_runner, far_url = await _serve(far)
     services.settings = replace(services.settings, readings_billing_url=f"{far_url}/in")
-    root = web.Application()
-    root.add_subapp("/readings/", create_readings_app(services, None))
-    runner, base = await _serve(root)
+    runner, base = await _serve(root_app(services, "/readings/"))
     try:
         context = await browser.new_context(accept_downloads=True)
         page = await context.new_page()
         await page.goto(f"{base}/readings/")
-        assert page.url.endswith("/readings/login")
+        assert page.url == f"{base}/login?next=/readings/"
         await page.fill("input[name=login]", "boss")
         await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+        await page.click("form.login button[type=submit]")
         await page.wait_for_selector("#pending")
+        assert page.url == f"{base}/readings/"
         assert "ждут передачи в биллинг: 3" in await page.inner_text("#pending")
 
         async with page.expect_download() as download_info:
@@ -109,6 +110,7 @@ async def test_supervisor_exports_and_pushes_from_the_page(
         await page.click("#push-form button")
         await page.wait_for_selector("#push-result.ok")
         assert "Отправлено в биллинг: 3." in await page.inner_text("#push-result")
+        assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", await page.inner_text("#push-result"))
         assert "биллинг: 0" in await page.inner_text("#pending")
         ids = [r["reading_id"] for batch in received for r in batch["readings"]]
         assert ids == readings["accepted"]

@@ -1,9 +1,10 @@
 """Export of accepted meter readings for billing and the push to billing (REQ-T14).
 
-The sub-app is served by a real aiohttp server (``TestServer``); billing is a
-second real aiohttp server on loopback that checks the signature and can be
-down, slow or failing. Nothing may be lost: a failed push leaves every
-reading pending, a later push delivers each exactly once.
+The sub-app is served behind the one web edge (``tests.webtools.root_app``)
+by a real aiohttp server (``TestServer``); billing is a second real aiohttp
+server on loopback that checks the signature and can be down, slow or
+failing. Nothing may be lost: a failed push leaves every reading pending, a
+later push delivers each exactly once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import csv
 import io
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -25,14 +27,17 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from crm_bridge.accounts import AccountData, MeterData, upsert_accounts, upsert_meters
+from crm_bridge.billing_push import BillingPush
 from crm_bridge.db import Database
 from crm_bridge.models import Meter, ReadingSource, TariffZone
 from crm_bridge.readings import EXPORT_HEADER, ReadingService
-from crm_bridge.readings_web import BillingPush, create_readings_app
 from crm_bridge.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, webhook_secret
-from tests.crm_web.conftest import PASSWORD
+from tests.crm_web.conftest import PASSWORD, log_in
+from tests.webtools import root_app
+from webedge.models import AuditEvent
 
 pytestmark = pytest.mark.usefixtures("operators")
 
@@ -43,6 +48,7 @@ def basic(login: str, password: str = PASSWORD) -> dict[str, str]:
 
 
 BOSS = basic("boss")
+JSON = {"Accept": "application/json"}
 
 
 def _meter(db: Database, number: str, *, last: int = 1000, zones: int = 1) -> int:
@@ -156,9 +162,7 @@ async def billing(services: Any) -> AsyncIterator[tuple[Billing, str]]:
 
 @pytest_asyncio.fixture
 async def rclient(services: Any) -> AsyncIterator[TestClient]:
-    root = web.Application()
-    root.add_subapp("/readings/", create_readings_app(services, None))
-    async with TestClient(TestServer(root)) as c:
+    async with TestClient(TestServer(root_app(services, "/readings/"))) as c:
         yield c
 
 
@@ -176,38 +180,112 @@ def _closed_port() -> int:
 
 
 async def test_only_the_supervisor_gets_in(rclient: TestClient) -> None:
-    resp = await rclient.get("/readings/export.csv")
-    assert resp.status == 401 and "WWW-Authenticate" in resp.headers
-    resp = await rclient.get("/readings/export.csv", headers=basic("boss", "wrong"))
-    assert resp.status == 401
-    resp = await rclient.get("/readings/export.csv", headers=basic("ivanova"))
-    assert resp.status == 403 and "старшему смены" in (await resp.json())["error"]
-    resp = await rclient.post("/readings/push", headers=basic("ivanova"))
-    assert resp.status == 403
-    resp = await rclient.get("/readings/", allow_redirects=False)
-    assert resp.status == 302 and resp.headers["Location"] == "/readings/login"
-    # an operator cannot log in here
-    resp = await rclient.post(
-        "/readings/login", data={"login": "ivanova", "password": PASSWORD}, allow_redirects=False
-    )
-    assert resp.status == 401 and "старшему смены" in await resp.text()
-
-
-async def test_cookie_login_page_and_csrf(rclient: TestClient, readings: dict[str, Any]) -> None:
-    resp = await rclient.post(
-        "/readings/login", data={"login": "boss", "password": PASSWORD}, allow_redirects=False
+    # no credentials: a script gets 401 JSON with the Basic challenge, a
+    # browser goes to the one log-in page
+    for headers in (JSON, {}):
+        resp = await rclient.get("/readings/export.csv", headers=headers)
+        assert resp.status == 401 and (await resp.json())["status"] == 401
+        assert resp.headers["WWW-Authenticate"].startswith("Basic ")
+    resp = await rclient.get(
+        "/readings/export.csv", headers={"Accept": "text/html"}, allow_redirects=False
     )
     assert resp.status == 302
+    assert resp.headers["Location"] == "/login?next=/readings/export.csv"
+    resp = await rclient.get("/readings/", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/login?next=/readings/"
+    resp = await rclient.post("/readings/push")
+    assert resp.status == 401
+    # HTTP Basic: a wrong password is no log-in, an operator is no supervisor
+    resp = await rclient.get("/readings/export.csv", headers={**basic("boss", "wrong"), **JSON})
+    assert resp.status == 401
+    resp = await rclient.post("/readings/push", headers=basic("boss", "wrong"))
+    assert resp.status == 401
+    resp = await rclient.get("/readings/export.csv", headers=basic("ivanova"))
+    assert resp.status == 403 and "Недостаточно прав" in await resp.text()
+    resp = await rclient.get("/readings/export.csv", headers={**basic("sidorova"), **JSON})
+    assert resp.status == 403 and (await resp.json())["status"] == 403
+    resp = await rclient.post("/readings/push", headers=basic("ivanova"))
+    assert resp.status == 403
+
+
+async def test_an_operator_logged_in_gets_403(rclient: TestClient) -> None:
+    token = await log_in(rclient, "ivanova")
+    resp = await rclient.get("/readings/", allow_redirects=False)
+    assert resp.status == 403 and "Недостаточно прав" in await resp.text()
+    resp = await rclient.get("/readings/export.csv")
+    assert resp.status == 403
+    resp = await rclient.post("/readings/push", headers={"X-CSRF-Token": token})
+    assert resp.status == 403
+
+
+async def test_page_after_the_one_log_in(rclient: TestClient, readings: dict[str, Any]) -> None:
+    resp = await rclient.post(
+        "/login",
+        data={"login": "boss", "password": PASSWORD, "next": "/readings/"},
+        allow_redirects=False,
+    )
+    assert resp.status == 302 and resp.headers["Location"] == "/readings/"
     page = await rclient.get("/readings/")
     text = await page.text()
     assert page.status == 200 and "ждут передачи в биллинг: <b>3</b>" in text
-    assert "не настроен" in text
-    # POST with the cookie but without the CSRF token: refused
+    assert "не настроен" in text and 'action="/readings/push"' in text
+    assert "nonce-" in page.headers["Content-Security-Policy"]
+    token = text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    assert f'<input type="hidden" name="csrf" value="{token}">' in text
+
+
+async def test_post_needs_the_csrf_token_and_this_site(
+    rclient: TestClient, services: Any, readings: dict[str, Any], billing: tuple[Billing, str]
+) -> None:
+    far, url = billing
+    _configure(services, url)
+    token = await log_in(rclient, "boss")
+    # POST with the cookie but without the CSRF token (or a wrong one): refused
     resp = await rclient.post("/readings/push")
+    assert resp.status == 403 and "CSRF" in await resp.text()
+    resp = await rclient.post("/readings/push", data={"csrf": "forged"})
     assert resp.status == 403
-    # a cross-site POST: refused even with Basic credentials
-    resp = await rclient.post("/readings/push", headers={**BOSS, "Origin": "https://evil.example"})
+    # a cross-site POST: refused even with the token, and even with Basic credentials
+    evil = {"Origin": "https://evil.example"}
+    resp = await rclient.post("/readings/push", headers={**evil, "X-CSRF-Token": token})
     assert resp.status == 403
+    resp = await rclient.post(
+        "/readings/push", headers={"Referer": "https://evil.example/x", "X-CSRF-Token": token}
+    )
+    assert resp.status == 403
+    resp = await rclient.post("/readings/push", headers={**BOSS, **evil})
+    assert resp.status == 403
+    assert far.calls == 0 and readings["service"].pending_export() == 3
+    # the token in the header (a script of the page) is enough
+    resp = await rclient.post("/readings/push", headers={"X-CSRF-Token": token})
+    assert resp.status == 200 and (await resp.json())["sent"] == 3
+
+
+async def test_export_is_audited(
+    rclient: TestClient, db: Database, operators: dict[str, int], readings: dict[str, Any]
+) -> None:
+    resp = await rclient.get("/readings/export.csv?from=2025-01-01&to=2025-01-31", headers=BOSS)
+    assert resp.status == 200
+    await log_in(rclient, "boss")
+    resp = await rclient.get("/readings/export.xlsx?status=all")
+    assert resp.status == 200
+    # a person (a cookie session) gets the error page, not JSON
+    resp = await rclient.get("/readings/export.csv?from=31.12.2025")
+    text = await resp.text()
+    assert resp.status == 400 and "ГГГГ-ММ-ДД" in text and "<h1>Ошибка</h1>" in text
+    # a refused or bad request exports nothing and is not recorded as an export
+    resp = await rclient.get("/readings/export.csv?from=bad", headers=BOSS)
+    assert resp.status == 400
+    with db.session() as session:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "readings.export").order_by(AuditEvent.id)
+        ).all()
+        got = [(r.operator_id, r.login, r.subject) for r in rows]
+    boss = operators["boss"]
+    assert got == [
+        (boss, "boss", "2025-01-01..2025-01-31 accepted"),
+        (boss, "boss", ".. all"),
+    ]
 
 
 # -- export -------------------------------------------------------------------------------
@@ -356,11 +434,11 @@ async def test_push_from_the_page(
 ) -> None:
     far, url = billing
     _configure(services, url)
-    await rclient.post("/readings/login", data={"login": "boss", "password": PASSWORD})
-    page = await (await rclient.get("/readings/")).text()
-    token = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    resp = await rclient.post("/readings/push", data={"csrf": token})
-    assert resp.status == 200  # redirected back to the page
+    token = await log_in(rclient, "boss")
+    resp = await rclient.post("/readings/push", data={"csrf": token}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/readings/"
+    resp = await rclient.get("/readings/")
     text = await resp.text()
     assert "Отправлено в биллинг: 3." in text and "биллинг: <b>0</b>" in text
+    assert re.search(r"\(\d\d\.\d\d\.\d{4} \d\d:\d\d, Boss\)", text), text
     assert len(far.reading_ids()) == 3

@@ -1,6 +1,6 @@
-"""The operator web sub-app: log-in and roles, CSRF, the appeal journal with its
-exports, the monthly waiting/handling report, and appeal actions (REQ-A3,
-A4, A8, A10, T12)."""
+"""The operator web sub-app: roles, CSRF, the appeal journal with its exports,
+the monthly waiting/handling report, and appeal actions (REQ-A3, A4, A8, A10,
+T12). Log-in, sessions and the route × role matrix: tests/crm_web/test_edge.py."""
 
 from __future__ import annotations
 
@@ -15,49 +15,7 @@ from aiohttp.test_utils import TestClient
 from crm_bridge.appeals import AppealService
 from crm_bridge.calls import CallService
 from crm_bridge.models import AppealChannel, AppealKind, AppealStatus, ClassificationCode
-from crm_bridge.web import COOKIE, SessionSigner
 from tests.crm_web.conftest import log_in
-
-
-async def test_login_sets_a_strict_httponly_cookie(client: TestClient, operators: Any) -> None:
-    resp = await client.post(
-        "/operator/login",
-        data={"login": "ivanova", "password": "секрет-123"},
-        allow_redirects=False,
-    )
-    assert resp.status == 302
-    cookie = resp.headers["Set-Cookie"]
-    assert cookie.startswith(f"{COOKIE}=")
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/operator/" in cookie
-    page = await client.get("/operator/")
-    assert page.status == 200 and "Карточка звонка" in await page.text()
-
-
-async def test_wrong_password_and_unknown_login_are_refused(
-    client: TestClient, operators: Any
-) -> None:
-    for login, password in (("ivanova", "wrong"), ("nobody", "секрет-123"), ("", "")):
-        resp = await client.post(
-            "/operator/login", data={"login": login, "password": password}, allow_redirects=False
-        )
-        assert resp.status == 401
-        assert "Неверный логин или пароль" in await resp.text()
-    page = await client.get("/operator/", allow_redirects=False)
-    assert page.status == 302 and page.headers["Location"] == "/operator/login"
-    api = await client.get("/operator/api/calls/1.1/card")
-    assert api.status == 401
-
-
-async def test_forged_or_expired_cookie_is_no_session(client: TestClient, operators: Any) -> None:
-    other = SessionSigner(b"x" * 32)
-    client.session.cookie_jar.update_cookies({COOKIE: other.issue(operators["boss"])})
-    resp = await client.get("/operator/", allow_redirects=False)
-    assert resp.status == 302
-    signer = SessionSigner(b"y" * 32, ttl=10)
-    value = signer.issue(1, now=1000)
-    assert signer.verify(value, now=1005) is not None
-    assert signer.verify(value, now=1011) is None
-    assert signer.verify(value.replace(".", "-", 1), now=1005) is None
 
 
 async def test_roles_operator_vs_supervisor(client: TestClient, operators: Any) -> None:
@@ -188,7 +146,7 @@ async def test_journal_search_by_text_dates_status_code(
     client: TestClient, operators: Any, db: Any
 ) -> None:
     made = _journal_data(db)
-    await log_in(client, "ivanova")
+    await log_in(client, "boss")
 
     async def numbers(query: str) -> set[str]:
         resp = await client.get(f"/operator/journal?{query}")
@@ -211,7 +169,7 @@ async def test_journal_search_by_text_dates_status_code(
 
 async def test_journal_exports_csv_and_xlsx(client: TestClient, operators: Any, db: Any) -> None:
     made = _journal_data(db)
-    await log_in(client, "ivanova")
+    await log_in(client, "boss")
     resp = await client.get("/operator/journal.csv?code=КЭ")
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
     text = (await resp.read()).decode("utf-8-sig")
@@ -294,15 +252,32 @@ async def test_a_dispatcher_has_no_operator_workplace(
     appeal journal are for operators and the shift supervisor."""
     from crm_bridge.models import Operator, OperatorRole
 
-    resp = await client.post(
-        "/operator/login",
-        data={"login": "sidorova", "password": "секрет-123"},
-        allow_redirects=False,
-    )
-    assert resp.status == 401
-    # A session of someone whose role became dispatcher ends at once.
+    await log_in(client, "sidorova")
+    assert (await client.get("/operator/")).status == 403
+    assert (await client.get("/operator/api/calls/1.1/card")).status == 403
+    client.session.cookie_jar.clear()
+    # A session of someone whose role became dispatcher loses the workplace at once.
     await log_in(client, "petrov")
+    assert (await client.get("/operator/")).status == 200
     with db.session(write=True) as session:
         session.get(Operator, operators["petrov"]).role = OperatorRole.DISPATCHER
-    page = await client.get("/operator/", allow_redirects=False)
-    assert page.status == 302 and page.headers["Location"] == "/operator/login"
+    assert (await client.get("/operator/", allow_redirects=False)).status == 403
+
+
+async def test_operators_see_only_the_appeals_they_work_with(
+    client: TestClient, operators: Any, db: Any
+) -> None:
+    """An operator's journal holds the appeals of the calls the operator took
+    or classified; the journal export is the supervisor's (152-FZ)."""
+    calls = CallService(db)
+    calls.upsert("1700000000.21", operator_id=operators["ivanova"])
+    calls.upsert("1700000000.22", operator_id=operators["petrov"])
+    service = AppealService(db)
+    mine = service.register(channel=AppealChannel.PHONE, call_uniqueid="1700000000.21")
+    theirs = service.register(channel=AppealChannel.PHONE, call_uniqueid="1700000000.22")
+    await log_in(client, "ivanova")
+    text = await (await client.get("/operator/journal")).text()
+    assert f"<td>{mine.number}</td>" in text and f"<td>{theirs.number}</td>" not in text
+    assert "journal.csv" not in text
+    assert (await client.get("/operator/journal.csv")).status == 403
+    assert (await client.get("/operator/journal.xlsx")).status == 403

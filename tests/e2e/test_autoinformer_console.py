@@ -1,10 +1,13 @@
-"""The dispatcher console in headless Chromium (REQ-O3, O10): log in, create
-a campaign, upload its list, approve, launch; the live counters change as the
-simulated calls complete; the XLSX report downloads with its charts."""
+"""The dispatcher console in headless Chromium (REQ-O3, O10): a dispatcher
+logs in at the one log-in page, creates a campaign and uploads its list; she
+may not approve it; a supervisor logs in, approves and launches; the live
+counters change as the simulated calls complete; the XLSX report downloads
+with its charts."""
 
 from __future__ import annotations
 
 import io
+import re
 import wave
 from pathlib import Path
 from typing import Any
@@ -32,25 +35,36 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _supervisor(db: Any, login: str) -> None:
+def _staff(db: Any, login: str, name: str, role: OperatorRole) -> None:
     with db.session(write=True) as s:
         s.add(
-            Operator(
-                login=login,
-                name="Начальник смены",
-                role=OperatorRole.SUPERVISOR,
-                password_hash=hash_password("secret-pass"),
-            )
+            Operator(login=login, name=name, role=role, password_hash=hash_password("secret-pass"))
         )
+
+
+async def _log_in(page: Any, login: str) -> None:
+    """At the one log-in page (``/login?next=…``): back to the page asked for."""
+    assert "/login" in page.url, page.url
+    await page.fill("form.login input[name=login]", login)
+    await page.fill("form.login input[name=password]", "secret-pass")
+    async with page.expect_navigation():
+        await page.click("form.login button[type=submit]")
+    assert "/login" not in page.url, await page.content()
 
 
 async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path: Path) -> None:
     from openpyxl import load_workbook
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     services = runtime.services
-    login = f"boss{id(tmp_path) % 100000}"
-    await services.run_db(_supervisor, services.db, login)
+    suffix = id(tmp_path) % 100000
+    dispatcher, supervisor = f"disp{suffix}", f"boss{suffix}"
+    await services.run_db(
+        _staff, services.db, dispatcher, "Диспетчер Иванова", OperatorRole.DISPATCHER
+    )
+    await services.run_db(
+        _staff, services.db, supervisor, "Начальник смены", OperatorRole.SUPERVISOR
+    )
     numbers = [phone("01"), phone("03"), phone("05")]
     tz = daytime_zone()
     await services.run_db(lambda: make_accounts(services.db, numbers, timezone=tz, prefix="95"))
@@ -65,10 +79,8 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         try:
             page = await browser.new_page(accept_downloads=True)
             await page.goto(base_url)
-            assert "login" in page.url
-            await page.fill("input[name=login]", login)
-            await page.fill("input[name=password]", "secret-pass")
-            await page.click("button")
+            await _log_in(page, dispatcher)
+            assert page.url == base_url
             await page.fill("input[name=name]", "Долги, тест из браузера")
             await page.select_option("select[name=kind]", "debt")
             await page.fill("input[name=max_attempts]", "1")
@@ -92,26 +104,32 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
             with wave.open(io.BytesIO(await wav.body())) as w:
                 assert w.getframerate() == 8000 and w.getnframes() / 8000 > 5.0
             assert await page.get_attribute("#preview-audio", "src")
+            # Four eyes (REQ-O10): not the dispatcher who prepared it; a
+            # supervisor who did not change it approves.
+            campaign_url = page.url
+            assert await page.query_selector("#approve") is None
+            assert "четырёх глаз" in (await page.text_content("#approval-note") or "")
+            async with page.expect_navigation():
+                await page.click("nav form button[type=submit]")  # Выйти
+            await page.goto(campaign_url)
+            await _log_in(page, supervisor)
+            assert page.url == campaign_url
             await page.click("#approve")
             assert "Утвердил" in await page.content()
             await page.click("#launch")
             # The live counters follow the calls (WebSocket): lines in use and
             # the calls in progress with their state.
-            await page.wait_for_function(
-                "document.querySelector('#calls td:nth-child(2)')"
-                " && document.querySelector('#calls td:nth-child(2)').textContent === 'answered'",
-                timeout=60_000,
+            # (Polled with locators: the page's CSP forbids the eval that
+            # wait_for_function needs — no script but the page's own runs.)
+            await expect(page.locator("#calls td:nth-child(2)").first).to_have_text(
+                "answered", timeout=60_000
             )
             lines = await page.text_content("#lines")
             assert lines and lines.endswith("из 8") and not lines.startswith("0 "), lines
-            await page.wait_for_function(
-                "document.getElementById('finished').textContent === '1'"
-                " || Number(document.getElementById('finished').textContent) >= 1",
-                timeout=60_000,
+            await expect(page.locator("#finished")).to_have_text(
+                re.compile(r"^[1-9]\d*$"), timeout=60_000
             )
-            await page.wait_for_function(
-                "document.getElementById('finished').textContent === '3'", timeout=90_000
-            )
+            await expect(page.locator("#finished")).to_have_text("3", timeout=90_000)
             assert await page.text_content("#positive") == "1"
             assert await page.text_content("#rate") == "33%"
             assert await page.text_content("#status") == "Завершена"

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import expect
 
 from crm_bridge.appeals import AppealService
 from crm_bridge.calls import CallService
@@ -86,12 +87,15 @@ async def browser() -> AsyncIterator[Any]:
 async def operator_page(browser: Any, runtime: Any, login: str, password: str) -> Any:
     context = await browser.new_context()
     page = await context.new_page()
-    await page.goto(runtime.web_url + "operator/login")
+    await page.goto(runtime.web_url + "operator/")
+    await page.wait_for_url(re.compile(r"/login\?next="), timeout=10_000)  # the one log-in page
     await page.fill("input[name=login]", login)
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     await page.wait_for_url(re.compile(r"/operator/$"), timeout=10_000)
-    await page.wait_for_function("window.__wsReady === true", timeout=10_000)
+    # No script of the test's own runs in the page (its CSP allows none):
+    # the page shows its state in the DOM and the test reads that.
+    await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
     return page
 
 
@@ -179,8 +183,9 @@ async def test_queue_call_shows_card_and_completes_appeal(
         assert row.caller_number == DEMO_CALLER.phone
         await queue_member(runtime, add=True)
         connected_at = await until(lambda: agent_connect_time(call), 30, "AgentConnect")
-        await page.wait_for_function(f"window.__cardUniqueid === {call.call_id!r}", timeout=10_000)
-        shown_at = await page.evaluate("window.__cardShownAt")
+        card = page.locator(f'#card[data-uniqueid="{call.call_id}"]')
+        await card.wait_for(timeout=10_000)
+        shown_at = float(await card.get_attribute("data-shown-at") or "nan")
         assert shown_at - connected_at < 1.0, f"card shown {shown_at - connected_at:.3f}s late"
 
         # What the card shows.
@@ -194,19 +199,12 @@ async def test_queue_call_shows_card_and_completes_appeal(
         # The operator corrects the classification and completes the appeal.
         await page.select_option("#code", ClassificationCode.T.value)
         await page.click("#classify")
-        await page.wait_for_function(
-            "document.getElementById('appeal-class').textContent === 'Т'", timeout=5_000
-        )
+        await expect(page.locator("#appeal-class")).to_have_text("Т", timeout=5_000)
         await page.fill("#note", "Проверено, электромонтёр направлен")
         await page.click("#answer")
-        await page.wait_for_function(
-            "document.getElementById('appeal-status').textContent === 'дан ответ'",
-            timeout=5_000,
-        )
+        await expect(page.locator("#appeal-status")).to_have_text("дан ответ", timeout=5_000)
         await page.click("#close")
-        await page.wait_for_function(
-            "document.getElementById('appeal-status').textContent === 'закрыто'", timeout=5_000
-        )
+        await expect(page.locator("#appeal-status")).to_have_text("закрыто", timeout=5_000)
         await rig.hangup_caller(call)
         await rig.wait_end(call)
     finally:

@@ -3,6 +3,9 @@ inside functions):
 
     core, telephony          below everything: settings, the plugin contract;
                              dialplan contract, AMI, FastAGI, channel, journal
+    crm_bridge               the CRM slice: the database, the staff (users)
+    webedge                  the one web edge (log-in, sessions, roles, CSRF,
+                             the shell, the audit), on crm_bridge's staff table
     ivr, crm_bridge,         the slices: each imports the layers below, never
     autoinformer             the composition root; ivr nothing of autoinformer
     hotline                  the composition root and entry points
@@ -16,11 +19,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = {"core", "telephony", "hotline", "ivr", "crm_bridge", "autoinformer", "agi_scripts"}
+PROJECT = {
+    "core",
+    "telephony",
+    "webedge",
+    "hotline",
+    "ivr",
+    "crm_bridge",
+    "autoinformer",
+    "agi_scripts",
+}
 FORBIDDEN = {
-    "core": {"hotline", "ivr", "crm_bridge", "autoinformer"},
-    "telephony": {"hotline", "ivr", "crm_bridge", "autoinformer"},
-    "ivr": {"hotline", "autoinformer"},
+    "core": {"hotline", "ivr", "crm_bridge", "autoinformer", "webedge"},
+    "telephony": {"hotline", "ivr", "crm_bridge", "autoinformer", "webedge"},
+    "webedge": {"hotline", "ivr", "autoinformer"},
+    "ivr": {"hotline", "autoinformer", "webedge"},
     "crm_bridge": {"hotline", "ivr", "autoinformer"},
     "autoinformer": {"hotline"},
 }
