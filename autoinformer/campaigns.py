@@ -51,6 +51,7 @@ from autoinformer.policy import (
     check_outage_notice,
 )
 from crm_bridge.db import Database, utcnow
+from crm_bridge.models import OperatorRole
 from ivr import say_ru
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ __all__ = [
     "APPROVER_ROLES",
     "DEFAULT_RETRY_DELAYS",
     "SAY_KINDS",
+    "STAFF_ROLES",
     "CampaignError",
     "CampaignService",
     "CampaignStats",
@@ -73,6 +75,9 @@ __all__ = [
 
 APPROVER_ROLES: Final = frozenset({"supervisor", "head"})
 """Roles that may approve a campaign (REQ-O10)."""
+STAFF_ROLES: Final = (OperatorRole.DISPATCHER, OperatorRole.SUPERVISOR)
+"""Roles that create, change, launch, pause and stop campaigns and see their
+contacts (the dispatcher console's users and the command line's)."""
 
 DEFAULT_RETRY_DELAYS: Final[Mapping[str, int]] = {
     "busy": 300,

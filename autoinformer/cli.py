@@ -1,49 +1,55 @@
 """``hotline campaign …``: the dispatcher's actions from the command line
 (REQ-O1–O3, O10), the same services as the console.
 
-    hotline campaign create --name "Долги, май" --kind debt [--start ... --end ...]
-    hotline campaign import 7 list.xlsx [--rejected rejected.csv]
-    hotline campaign import 7 --debt-over 1000      (debtors from the CRM)
-    hotline campaign preview 7
-    hotline campaign approve 7 --user ivanova   (asks ivanova's password, or
-                                        takes it from HOTLINE_PASSWORD)
-    hotline campaign start 7            (launch an approved one, resume a paused one)
-    hotline campaign pause 7 | stop 7
+    hotline campaign create --user LOGIN --name "Долги, май" --kind debt [--start ... --end ...]
+    hotline campaign import 7 list.xlsx --user LOGIN [--rejected rejected.csv]
+    hotline campaign import 7 --debt-over 1000 --user LOGIN   (debtors from the CRM)
+    hotline campaign preview 7 --user LOGIN
+    hotline campaign approve 7 --user LOGIN
+    hotline campaign start 7 --user LOGIN   (launch an approved one, resume a paused one)
+    hotline campaign pause 7 --user LOGIN | stop 7 --user LOGIN
+    hotline campaign report 7 -o report.xlsx --user LOGIN   (or .csv)
     hotline campaign status 7 [--watch] (a progress bar until the campaign ends)
-    hotline campaign report 7 -o report.xlsx   (or .csv)
     hotline campaign list
 
 The dialing itself is done by ``hotline run`` (or ``python -m hotline.worker``),
 which picks up a running campaign from the database within a second or two.
 Errors the user can act on print one line and exit with status 2.
 
-Approving (REQ-O10) is done as an authenticated user, never as a declared
-role: the password of ``--user`` is checked like the web log-in's
-(:meth:`webedge.sessions.SessionStore.check_password`: throttled, a refusal
-audited), and the user's own role and login go to the service — which also
-refuses a user who created or changed the campaign (four eyes).
+The command line acts as an authenticated user, never as a role it declares
+for itself (:mod:`webedge.cli_auth`). Every command that changes a campaign
+(create, import, approve, start, pause, stop) or shows personal data
+(preview: the first contact's account and debt; report: phone numbers) needs
+``--user LOGIN``; the password is read from ``$HOTLINE_PASSWORD`` or asked for
+without echo, and checked like the web log-in's (throttled, a refusal audited).
+A wrong password prints one line and exits with status 2, having changed
+nothing. The roles are the console's: a dispatcher or a supervisor creates,
+imports, launches, pauses and stops; approving is for a supervisor who
+neither created nor changed the campaign (four eyes, REQ-O10, decided by
+:meth:`CampaignService.approve` from the authenticated user's login and
+role). The creator and the editors recorded are the authenticated login.
+Preview, report and an import that rejected rows (it lists them: phone
+numbers) are written to the audit log (``campaign.preview``,
+``campaign.report``, ``campaign.import``; address ``cli``). ``status`` and ``list`` show counts
+and names only and need no user.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from webedge.sessions import Principal
+from webedge.cli_auth import PASSWORD_ENV, CliAuthError, audit_cli, authenticate_cli
 
 __all__ = ["PASSWORD_ENV", "add_campaign_parser", "progress_bar"]
 
 _FINAL = ("completed", "stopped")
-PASSWORD_ENV = "HOTLINE_PASSWORD"
-"""The approver's password for a script (else it is asked for, without echo)."""
+_USER_HELP = f"your login (the web console's); the password from ${PASSWORD_ENV} or a prompt"
 
 
 def add_campaign_parser(sub: Any) -> None:
@@ -66,27 +72,24 @@ def add_campaign_parser(sub: Any) -> None:
     cr.add_argument("--no-caps", action="store_true", help="switch off the 230-FZ call caps")
     cr.add_argument("--outage-start", help="planned outage start (local date-time)")
     cr.add_argument("--outage-end", help="planned outage end (local date-time)")
-    cr.add_argument("--user", default="cli", help="who creates it (an editor: may not approve it)")
+    _user(cr, "the creator (an editor: may not approve it)")
 
     im = csub.add_parser("import", help="add contacts from a CSV/XLSX file or from the CRM")
     im.add_argument("id", type=int)
     im.add_argument("file", type=Path, nargs="?")
     im.add_argument("--debt-over", type=float, help="instead of a file: CRM accounts with debt > N")
     im.add_argument("--rejected", type=Path, help="write the rejected rows here (CSV)")
-    im.add_argument(
-        "--user", default="cli", help="who changes the list (an editor: may not approve it)"
-    )
+    _user(im, "who changes the list (an editor: may not approve it)")
 
-    pv = csub.add_parser("preview", help="the message as text")
+    pv = csub.add_parser("preview", help="the message as text (the first contact's data)")
     pv.add_argument("id", type=int)
+    _user(pv)
 
     ap = csub.add_parser(
-        "approve",
-        help="approve a draft (a supervisor who did not create or change it, REQ-O10)",
-        description=f"The password of --user is read from ${PASSWORD_ENV} or asked for.",
+        "approve", help="approve a draft (a supervisor who did not create or change it, REQ-O10)"
     )
     ap.add_argument("id", type=int)
-    ap.add_argument("--user", required=True, help="your login (the web console's)")
+    _user(ap)
 
     for name, text in (
         ("start", "launch an approved campaign or resume a paused one"),
@@ -95,6 +98,7 @@ def add_campaign_parser(sub: Any) -> None:
     ):
         p = csub.add_parser(name, help=text)
         p.add_argument("id", type=int)
+        _user(p)
 
     st = csub.add_parser("status", help="progress of a campaign")
     st.add_argument("id", type=int)
@@ -105,9 +109,23 @@ def add_campaign_parser(sub: Any) -> None:
     rp = csub.add_parser("report", help="the campaign report (CSV or XLSX)")
     rp.add_argument("id", type=int)
     rp.add_argument("-o", "--output", type=Path, required=True)
+    _user(rp)
 
     csub.add_parser("list", help="all campaigns")
     c.set_defaults(fn=cmd_campaign)
+
+
+def _user(parser: Any, text: str = "") -> None:
+    """``--user LOGIN``: the command acts as this user, after their password."""
+    parser.add_argument(
+        "--user",
+        required=True,
+        metavar="LOGIN",
+        help=f"{text}; {_USER_HELP}" if text else _USER_HELP,
+    )
+    parser.description = (
+        f"Acts as --user LOGIN: the password is read from ${PASSWORD_ENV} or asked for."
+    )
 
 
 def progress_bar(stats: Any, width: int = 30) -> str:
@@ -145,7 +163,7 @@ def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         db.upgrade()
         return _dispatch(args, db, settings, out)
-    except CampaignError as exc:
+    except (CampaignError, CliAuthError) as exc:
         print(f"hotline campaign: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -159,6 +177,7 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
     from autoinformer.campaigns import (
         KIND_TITLES,
         RESULT_TITLES,
+        STAFF_ROLES,
         STATUS_TITLES,
         CampaignError,
         CampaignService,
@@ -169,6 +188,26 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
     tz = settings.timezone
     cs = CampaignService(db)
     cmd = args.campaign_cmd
+    if cmd == "status":  # counts only: no user needed
+        return _status(cs, args, out, RESULT_TITLES)
+    if cmd == "list":  # names only
+        for c in cs.all():
+            print(
+                f"{c.id:5d}  {STATUS_TITLES.get(c.status, c.status):16s} "
+                f"{KIND_TITLES[Kind(c.kind)]:24s} {c.name}",
+                file=out,
+            )
+        return 0
+    # Every other command acts as a person: authenticated first, so a refused
+    # user changes nothing and sees nothing. The console's roles; approving is
+    # narrower, and the service decides it (a supervisor, four eyes).
+    who = authenticate_cli(
+        db,
+        settings,
+        args.user,
+        roles=None if cmd == "approve" else STAFF_ROLES,
+        doing="работать с кампаниями",
+    )
     if cmd == "create":
         options: dict[str, Any] = {
             "max_attempts": args.max_attempts,
@@ -186,7 +225,7 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
             args.kind,
             start_at=_local(args.start, tz),
             end_at=_local(args.end, tz),
-            created_by=args.user,
+            created_by=who.login,
             **options,
         )
         print(f"кампания № {cid} создана (черновик)", file=out)
@@ -194,15 +233,17 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
     elif cmd == "import":
         lists = ContactListService(db, tz)
         if args.debt_over is not None:
-            res = lists.from_debtors(args.id, args.debt_over, by=args.user)
+            res = lists.from_debtors(args.id, args.debt_over, by=who.login)
             source = f"должники с долгом более {args.debt_over:g} ₽"
         elif args.file is None:
             raise CampaignError("укажите файл CSV/XLSX или --debt-over N")
         elif not args.file.is_file():
             raise CampaignError(f"нет файла {args.file}")
         else:
-            res = lists.import_file(args.id, args.file.read_bytes(), args.file.name, by=args.user)
+            res = lists.import_file(args.id, args.file.read_bytes(), args.file.name, by=who.login)
             source = args.file.name
+        if res.rejected:  # the rejected rows show phone numbers (152-FZ)
+            audit_cli(db, settings, who, "campaign.import", f"campaign:{args.id}")
         print(f"загрузка {source}: {res.summary()}", file=out)
         for r in res.rejected[:50]:
             print(f"  строка {r.line}: {r.value!s} — {r.reason}", file=out)
@@ -212,9 +253,10 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
             args.rejected.write_bytes(write_rejections_csv(res.rejected))
             print(f"отклонённые строки: {args.rejected}", file=out)
     elif cmd == "preview":
-        print(cs.preview(args.id), file=out)
+        text = cs.preview(args.id)  # the first contact's account and debt
+        audit_cli(db, settings, who, "campaign.preview", f"campaign:{args.id}")
+        print(text, file=out)
     elif cmd == "approve":
-        who = _authenticate(db, settings, args.user)
         cs.approve(args.id, who.login, who.role.value)
         print(f"кампания № {args.id} утверждена ({who.login})", file=out)
     elif cmd == "start":
@@ -223,7 +265,7 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
             cs.resume(args.id)
             print(f"кампания № {args.id} продолжена", file=out)
         else:
-            cs.launch(args.id, "cli")
+            cs.launch(args.id, who.login)
             print(f"кампания № {args.id} запущена", file=out)
     elif cmd == "pause":
         cs.pause(args.id)
@@ -231,8 +273,6 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
     elif cmd == "stop":
         cs.stop(args.id)
         print(f"кампания № {args.id} остановлена", file=out)
-    elif cmd == "status":
-        return _status(cs, args, out, RESULT_TITLES)
     elif cmd == "report":
         from autoinformer.reports import csv_report, xlsx_report
 
@@ -245,36 +285,9 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
         else:
             raise CampaignError("отчёт: укажите файл .csv или .xlsx")
         args.output.write_bytes(data)
+        audit_cli(db, settings, who, "campaign.report", f"campaign:{args.id}")  # phone numbers
         print(f"отчёт по кампании № {args.id}: {args.output} ({len(data)} байт)", file=out)
-    elif cmd == "list":
-        for c in cs.all():
-            print(
-                f"{c.id:5d}  {STATUS_TITLES.get(c.status, c.status):16s} "
-                f"{KIND_TITLES[Kind(c.kind)]:24s} {c.name}",
-                file=out,
-            )
     return 0
-
-
-def _authenticate(db: Any, settings: Any, login: str) -> Principal:
-    """The user behind ``--user``, by password (``$HOTLINE_PASSWORD`` or a
-    prompt); :class:`CampaignError` when refused."""
-    from autoinformer.campaigns import CampaignError
-    from webedge.sessions import SessionStore
-
-    password = os.environ.get(PASSWORD_ENV)
-    if password is None:
-        try:
-            password = getpass.getpass(f"Пароль пользователя {login}: ")
-        except (EOFError, KeyboardInterrupt) as exc:
-            raise CampaignError("пароль не введён") from exc
-    who = SessionStore(db, settings).check_password(login, password, "cli")
-    if who is None:
-        raise CampaignError(
-            "неверный логин или пароль, пользователь отключён "
-            "или вход временно заблокирован после неудачных попыток"
-        )
-    return who
 
 
 def _status(cs: Any, args: argparse.Namespace, out: TextIO, titles: dict[str, str]) -> int:

@@ -9,8 +9,11 @@ REQ-O10). Pages in Russian, rendered from the templates in
 (CSV/XLSX) with the rejected-rows report, build from the CRM, preview,
 approve, launch, pause, resume, stop; live monitoring over a WebSocket
 (lines in use, calls in progress, progress, results, positive-call rate,
-ETA; ``static/monitor.js``); reports as CSV/XLSX (audited: they carry phone
-numbers) and an SVG chart.
+ETA; ``static/monitor.js``); reports as CSV/XLSX and an SVG chart. What
+shows personal data is audited (:func:`webedge.edge.audit`): the campaign
+page (``campaign.view``: the preview with a contact's account and debt, the
+rejected rows with phone numbers), the spoken preview (``campaign.preview``)
+and the reports (``campaign.report``).
 
 Handlers are thin: they parse, call one service (through ``run_db``) and
 render. :class:`CampaignError` becomes a 400 with its Russian message (a
@@ -36,6 +39,7 @@ from autoinformer.campaigns import (
     APPROVER_ROLES,
     KIND_TITLES,
     RESULT_TITLES,
+    STAFF_ROLES,
     STATUS_TITLES,
     CampaignError,
     CampaignService,
@@ -46,7 +50,6 @@ from autoinformer.contacts import ContactListService
 from autoinformer.models import ContactImport
 from autoinformer.monitor import Monitor
 from autoinformer.reports import chart, csv_report, xlsx_report
-from crm_bridge.models import OperatorRole
 from webedge.edge import allow, audit, principal
 from webedge.shell import error_response, render
 
@@ -57,7 +60,7 @@ __all__ = ["STAFF", "create_dispatcher_app"]
 SERVICES = web.AppKey("ai_services", object)
 RUNTIME = web.AppKey("ai_runtime", object)
 STATIC: Final = Path(__file__).with_name("static")
-STAFF: Final = (OperatorRole.DISPATCHER, OperatorRole.SUPERVISOR)
+STAFF: Final = STAFF_ROLES
 """Who uses the console (approval is narrower: :meth:`CampaignService.approve`)."""
 REJECTED_SHOWN: Final = 200
 """At most this many rejected rows of the last import are listed on the page."""
@@ -240,6 +243,9 @@ async def campaign_page(request: web.Request) -> web.Response:
         for a, t, states in _BUTTONS
         if c.status in states and (a != "approve" or may_approve)
     ]
+    # The preview shows a contact's account and debt, the rejected rows phone
+    # numbers (152-FZ).
+    await audit(request, "campaign.view", f"campaign:{cid}")
     return render(
         request,
         "dispatcher/campaign.html",
@@ -437,7 +443,9 @@ def message_wav(services: Any, campaign_id: int) -> bytes:
 
 @staff
 async def preview_audio(request: web.Request) -> web.Response:
-    data = await _db(request, message_wav, _svc(request), _cid(request))
+    cid = _cid(request)
+    data = await _db(request, message_wav, _svc(request), cid)
+    await audit(request, "campaign.preview", f"campaign:{cid}")  # a contact's account, debt
     return web.Response(body=data, content_type="audio/wav")
 
 

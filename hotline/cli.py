@@ -1,7 +1,8 @@
 """One command line: ``hotline <command>``.
 
-Errors the user can act on (settings, sandbox, database) print one clear
-message and exit with status 2 — no traceback.
+Errors the user can act on (settings, sandbox, database, a refused
+``--user``: :mod:`webedge.cli_auth`) print one clear message and exit with
+status 2 — no traceback.
 """
 
 from __future__ import annotations
@@ -121,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     level = getattr(logging, (args.log_level or "INFO").upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from hotline.sandbox import SandboxError
+    from webedge.cli_auth import CliAuthError
 
     try:
         return int(args.fn(args) or 0)
-    except (SettingsError, SandboxError) as exc:
+    except (SettingsError, SandboxError, CliAuthError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,9 +1,12 @@
 """``hotline campaign …`` (REQ-O1–O3, O10): the whole life of a campaign from
 the command line, with the progress bar following the results as the dialer
 stores them (the attempts are finished through the dialer's own store).
-Approving is done as an authenticated user (the password from
-``HOTLINE_PASSWORD`` or a prompt), never as a declared role, and not by one
-who created or changed the campaign (four eyes)."""
+The command line acts as an authenticated user (``--user`` and the password
+from ``HOTLINE_PASSWORD`` or a prompt), never as a role it declares: every
+command that changes a campaign or shows personal data; the roles are the
+console's (a dispatcher or a supervisor changes, a supervisor who neither
+created nor changed the campaign approves: four eyes), and what shows
+personal data is audited."""
 
 from __future__ import annotations
 
@@ -62,6 +65,16 @@ def run(base: list[str], *argv: str, capsys: pytest.CaptureFixture[str]) -> tupl
     return rc, out.out, out.err
 
 
+DISP = ("--user", "kuznetsova")
+"""A dispatcher: creates, imports, launches (never approves)."""
+
+
+def audited(db: Database, action: str) -> list[tuple[str, str, str]]:
+    with db.session() as s:
+        rows = s.scalars(select(AuditEvent).where(AuditEvent.action == action))
+        return [(a.login, a.subject, a.address) for a in rows]
+
+
 def test_campaign_life_cycle_from_the_command_line(
     env: tuple[list[str], Database], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,10 +95,12 @@ def test_campaign_life_cycle_from_the_command_line(
         "2000-01-01T00:00",
         "--end",
         "2100-01-01T00:00",
+        *DISP,
         capsys=capsys,
     )
     assert rc == 0 and "создана" in out
     cid = out.strip().splitlines()[-1]
+    assert CampaignService(db).get(int(cid)).created_by == "kuznetsova"
     listing = tmp_path / "list.csv"
     listing.write_text(
         "Телефон;Задолженность\n"
@@ -95,25 +110,30 @@ def test_campaign_life_cycle_from_the_command_line(
         encoding="utf-8",
     )
     rejected = tmp_path / "rejected.csv"
-    rc, out, _ = run(base, "import", cid, str(listing), "--rejected", str(rejected), capsys=capsys)
+    rc, out, _ = run(
+        base, "import", cid, str(listing), "--rejected", str(rejected), *DISP, capsys=capsys
+    )
     assert rc == 0 and "принято 3, отклонено 2" in out
     assert "дубликат" in out and "дубликат" in rejected.read_text(encoding="utf-8-sig")
-    rc, out, _ = run(base, "preview", cid, capsys=capsys)
+    rc, out, _ = run(base, "preview", cid, *DISP, capsys=capsys)
     assert "сто рублей пятьдесят копеек" in out
     # Launching before approval is refused with a clear message (REQ-O10).
-    rc, _, err = run(base, "start", cid, capsys=capsys)
+    rc, _, err = run(base, "start", cid, *DISP, capsys=capsys)
     assert rc == 2 and "утверждённую" in err
+    # The dispatcher who prepared it may not approve it (a role, and four eyes).
+    rc, _, err = run(base, "approve", cid, *DISP, capsys=capsys)
+    assert rc == 2 and "руководитель" in err
     # An operator's own password does not make a supervisor of them.
     rc, _, err = run(base, "approve", cid, "--user", "sidorov", capsys=capsys)
     assert rc == 2 and "руководитель" in err
     rc, out, _ = run(base, "approve", cid, "--user", "petrova", capsys=capsys)
     assert rc == 0 and "утверждена (petrova)" in out
     assert CampaignService(db).get(int(cid)).approved_by == "petrova"
-    rc, out, _ = run(base, "start", cid, capsys=capsys)
+    rc, out, _ = run(base, "start", cid, *DISP, capsys=capsys)
     assert rc == 0 and "запущена" in out
-    rc, out, _ = run(base, "pause", cid, capsys=capsys)
+    rc, out, _ = run(base, "pause", cid, *DISP, capsys=capsys)
     assert rc == 0
-    rc, out, _ = run(base, "start", cid, capsys=capsys)
+    rc, out, _ = run(base, "start", cid, "--user", "orlova", capsys=capsys)
     assert rc == 0 and "продолжена" in out
     rc, out, _ = run(base, "status", cid, capsys=capsys)
     assert rc == 0 and "0/3" in out and "Идёт" not in out and "running" in out
@@ -145,17 +165,26 @@ def test_campaign_life_cycle_from_the_command_line(
     assert "Прослушано до конца: 1" in out and "Занято: 1" in out
 
     xlsx = tmp_path / "r.xlsx"
-    rc, out, _ = run(base, "report", cid, "-o", str(xlsx), capsys=capsys)
+    rc, out, _ = run(base, "report", cid, "-o", str(xlsx), *DISP, capsys=capsys)
     assert rc == 0
     wb = load_workbook(xlsx)
     assert len(list(wb["Попытки"].iter_rows())) == 4
     csv_path = tmp_path / "r.csv"
-    rc, out, _ = run(base, "report", cid, "-o", str(csv_path), capsys=capsys)
+    rc, out, _ = run(base, "report", cid, "-o", str(csv_path), "--user", "petrova", capsys=capsys)
     assert rc == 0 and "Занято" in csv_path.read_text(encoding="utf-8-sig")
     rc, out, _ = run(base, "list", capsys=capsys)
     assert "Долги из консоли" in out and "Завершена" in out
-    rc, _, err = run(base, "stop", cid, capsys=capsys)
+    rc, _, err = run(base, "stop", cid, *DISP, capsys=capsys)
     assert rc == 2 and "уже завершена" in err
+
+    # What showed personal data is in the audit log, as the user who saw it.
+    subject = f"campaign:{cid}"
+    assert audited(db, "campaign.import") == [("kuznetsova", subject, "cli")]
+    assert audited(db, "campaign.preview") == [("kuznetsova", subject, "cli")]
+    assert audited(db, "campaign.report") == [
+        ("kuznetsova", subject, "cli"),
+        ("petrova", subject, "cli"),
+    ]
 
 
 def test_bad_input_gets_a_clear_error(
@@ -164,12 +193,14 @@ def test_bad_input_gets_a_clear_error(
     base, _ = env
     rc, _, err = run(base, "status", "999", capsys=capsys)
     assert rc == 2 and "не найдена" in err
-    rc, _, err = run(base, "import", "999", str(tmp_path / "nope.csv"), capsys=capsys)
+    rc, _, err = run(base, "import", "999", str(tmp_path / "nope.csv"), *DISP, capsys=capsys)
     assert rc == 2 and "нет файла" in err
-    rc, _, err = run(base, "create", "--name", "x", "--start", "завтра", capsys=capsys)
+    rc, _, err = run(base, "create", "--name", "x", "--start", "завтра", *DISP, capsys=capsys)
     assert rc == 2 and "неверная дата" in err
-    rc, _, err = run(base, "import", "1", capsys=capsys)
+    rc, _, err = run(base, "import", "1", *DISP, capsys=capsys)
     assert rc == 2 and "--debt-over" in err
+    rc, _, err = run(base, "pause", "999", *DISP, capsys=capsys)
+    assert rc == 2 and "не найдена" in err
 
 
 def test_approve_as_an_authenticated_user_only(
@@ -182,9 +213,9 @@ def test_approve_as_an_authenticated_user_only(
     typed at a prompt."""
     base, db = env
     make_accounts(db, ["+79002220201"], prefix="69")
-    rc, out, _ = run(base, "create", "--name", "Кто утверждает", capsys=capsys)
+    rc, out, _ = run(base, "create", "--name", "Кто утверждает", *DISP, capsys=capsys)
     cid = out.strip().splitlines()[-1]
-    rc, out, _ = run(base, "import", cid, "--debt-over", "0", capsys=capsys)
+    rc, out, _ = run(base, "import", cid, "--debt-over", "0", *DISP, capsys=capsys)
     assert rc == 0 and "принято 1" in out
     with pytest.raises(SystemExit) as exit_:
         main([*base, "campaign", "approve", cid, "--user", "sidorov", "--role", "supervisor"])
@@ -242,6 +273,107 @@ def test_four_eyes_from_the_command_line(
     assert rc == 0 and "утверждена (volkova)" in out, err
 
 
+def test_every_change_is_made_as_an_authenticated_user(
+    env: tuple[list[str], Database],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--user`` is required and proven by the password on every command that
+    changes a campaign or shows its contacts; a refusal exits with 2, a
+    Russian message, and changes nothing; the roles are the console's."""
+    base, db = env
+    cs = CampaignService(db)
+    make_accounts(db, ["+79002220401", "+79002220402"], prefix="71")
+    listing = tmp_path / "list.csv"
+    listing.write_text("Телефон;Задолженность\n+79002220401;10\n", encoding="utf-8")
+
+    # No --user: argparse refuses (status 2); no default such as "cli".
+    for argv in (
+        ["create", "--name", "Без пользователя"],
+        ["import", "1", str(listing)],
+        ["preview", "1"],
+        ["approve", "1"],
+        ["start", "1"],
+        ["pause", "1"],
+        ["stop", "1"],
+        ["report", "1", "-o", str(tmp_path / "r.csv")],
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main([*base, "campaign", *argv])
+        assert exit_.value.code == 2, argv
+        assert "--user" in capsys.readouterr().err, argv
+    assert cs.all() == []
+
+    # A wrong password, an unknown user, an operator: nothing is created.
+    monkeypatch.setenv(PASSWORD_ENV, "не-тот-пароль")
+    rc, out, err = run(base, "create", "--name", "Чужая", *DISP, capsys=capsys)
+    assert rc == 2 and out == "" and "неверный логин или пароль" in err
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    rc, _, err = run(base, "create", "--name", "Чужая", "--user", "nobody", capsys=capsys)
+    assert rc == 2 and "неверный логин или пароль" in err
+    rc, _, err = run(base, "create", "--name", "Чужая", "--user", "sidorov", capsys=capsys)
+    assert rc == 2 and "недостаточно прав" in err and "оператор" in err, err
+    assert cs.all() == []
+
+    # A dispatcher creates and imports: the creator and the editor are the
+    # authenticated login.
+    rc, out, err = run(base, "create", "--name", "Своя", *DISP, capsys=capsys)
+    assert rc == 0, err
+    cid = out.strip().splitlines()[-1]
+    assert cs.get(int(cid)).created_by == "kuznetsova"
+    rc, out, err = run(base, "import", cid, str(listing), *DISP, capsys=capsys)
+    assert rc == 0 and "принято 1" in out, err
+    assert cs.editors(int(cid)) == ["kuznetsova"]
+
+    # Refused imports change nothing (and make nobody an editor).
+    monkeypatch.setenv(PASSWORD_ENV, "не-тот-пароль")
+    rc, _, err = run(base, "import", cid, "--debt-over", "0", "--user", "orlova", capsys=capsys)
+    assert rc == 2 and "неверный логин или пароль" in err
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    rc, _, err = run(base, "import", cid, "--debt-over", "0", "--user", "sidorov", capsys=capsys)
+    assert rc == 2 and "недостаточно прав" in err
+    assert cs.stats(int(cid)).total == 1 and cs.editors(int(cid)) == ["kuznetsova"]
+
+    # ... and so do refused previews: no data shown, nothing audited.
+    rc, out, err = run(base, "preview", cid, "--user", "sidorov", capsys=capsys)
+    assert rc == 2 and out == "" and "недостаточно прав" in err
+    assert audited(db, "campaign.preview") == []
+
+    # The dispatcher cannot approve (a role); another supervisor can.
+    rc, _, err = run(base, "approve", cid, *DISP, capsys=capsys)
+    assert rc == 2 and "руководитель" in err
+    rc, out, err = run(base, "approve", cid, "--user", "orlova", capsys=capsys)
+    assert rc == 0 and "утверждена (orlova)" in out, err
+    assert cs.get(int(cid)).approved_by == "orlova"
+
+    # Launching, pausing, stopping: a wrong password or an operator changes nothing.
+    monkeypatch.setenv(PASSWORD_ENV, "не-тот-пароль")
+    for argv in (("start", cid, *DISP), ("stop", cid, "--user", "petrova")):
+        rc, _, err = run(base, *argv, capsys=capsys)
+        assert rc == 2 and "неверный логин или пароль" in err, argv
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    for cmd in ("start", "stop"):
+        rc, _, err = run(base, cmd, cid, "--user", "sidorov", capsys=capsys)
+        assert rc == 2 and "недостаточно прав" in err, cmd
+    assert cs.get(int(cid)).status == "approved"
+    rc, out, err = run(base, "start", cid, *DISP, capsys=capsys)
+    assert rc == 0 and "запущена" in out, err
+    rc, _, err = run(base, "pause", cid, "--user", "sidorov", capsys=capsys)
+    assert rc == 2 and "недостаточно прав" in err
+    assert cs.get(int(cid)).status == "running"
+    rc, out, err = run(base, "stop", cid, "--user", "petrova", capsys=capsys)
+    assert rc == 0 and "остановлена" in out, err
+
+    # Every wrong password is in the audit log, from the command line.
+    assert {(login, address) for login, _, address in audited(db, "login.refused")} == {
+        ("kuznetsova", "cli"),
+        ("nobody", "cli"),
+        ("orlova", "cli"),
+        ("petrova", "cli"),
+    }
+
+
 def test_import_debtors_from_the_crm(
     env: tuple[list[str], Database], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -250,10 +382,12 @@ def test_import_debtors_from_the_crm(
     base, db = env
     make_accounts(db, ["+79002220101", "+79002220102"], prefix="67", debt=Decimal("5000"))
     make_accounts(db, ["+79002220103"], prefix="68", debt=Decimal("10"))
-    rc, out, _ = run(base, "create", "--name", "Должники", capsys=capsys)
+    rc, out, _ = run(base, "create", "--name", "Должники", *DISP, capsys=capsys)
     cid = out.strip().splitlines()[-1]
-    rc, out, _ = run(base, "import", cid, "--debt-over", "1000", capsys=capsys)
+    rc, out, _ = run(base, "import", cid, "--debt-over", "1000", *DISP, capsys=capsys)
     assert rc == 0 and "принято 2, отклонено 0" in out, out
+    assert CampaignService(db).editors(int(cid)) == ["kuznetsova"]
+    assert audited(db, "campaign.import") == []  # nothing rejected, nothing shown
 
 
 def test_progress_bar_text() -> None:

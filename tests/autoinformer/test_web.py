@@ -406,3 +406,67 @@ async def test_import_approve_launch_watch_report(client: Any, db: Database) -> 
         rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "campaign.report")))
     assert [(a.login, a.subject) for a in rows] == [("boss", f"campaign:{cid}")] * 2
     assert all(a.operator_id is not None for a in rows)
+
+
+class _OneWav:
+    """A prompt resolver of one short WAV for every phrase (the spoken preview)."""
+
+    def __init__(self, path: Path) -> None:
+        import wave
+
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\x00\x00" * 80)
+        self.path = path
+
+    def prompt(self, prompt_id: str) -> str:
+        return prompt_id
+
+    def tokens(self, tokens: list[str]) -> list[str]:
+        return list(tokens)
+
+    def host_file(self, name: str) -> Path:
+        return self.path
+
+
+async def test_what_shows_a_contacts_data_is_audited(
+    client: Any, db: Database, tmp_path: Path
+) -> None:
+    """The campaign page (the preview: an account and a debt; the rejected
+    rows: phone numbers) and the spoken preview are in the audit log, as the
+    user who saw them (152-FZ); a page that was not shown is not."""
+    c, services = client
+    services.resolver = _OneWav(tmp_path / "beep.wav")
+    make_accounts(db, ["+79005550501"], prefix="85")
+    csrf = await _as(c, "disp")
+    url = await _create(c, csrf, "Кто смотрел")
+    cid = int(url.rsplit("/", 1)[1])
+    r = await _upload(c, url, csrf, _xlsx([["+79005550501", 10], ["+79990000001", 5]]))
+    assert r.status == 302
+    page = await (await c.get(url)).text()
+    assert "+79990000001" in page  # a rejected row: a phone number
+    await _as(c, "boss")
+    r = await c.get(f"{url}/preview.wav")
+    assert r.status == 200 and r.content_type == "audio/wav"
+    assert (await r.read())[:4] == b"RIFF"
+    r = await c.get(f"/dispatcher/campaigns/{cid + 100}")
+    assert r.status == 400  # no such campaign: nothing shown, nothing audited
+    r = await c.get(f"/dispatcher/campaigns/{cid + 100}/preview.wav")
+    assert r.status == 400
+
+    with db.session() as s:
+        rows = list(
+            s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.in_(["campaign.view", "campaign.preview"]))
+                .order_by(AuditEvent.id)
+            )
+        )
+    subject = f"campaign:{cid}"
+    assert [(a.action, a.login, a.subject) for a in rows] == [
+        ("campaign.view", "disp", subject),
+        ("campaign.preview", "boss", subject),
+    ]
+    assert all(a.operator_id is not None for a in rows)
