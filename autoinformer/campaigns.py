@@ -50,6 +50,7 @@ from autoinformer.policy import (
     OutageNoticeCheck,
     check_outage_notice,
 )
+from crm_bridge.calendar_ru import ProductionCalendar
 from crm_bridge.db import Database, utcnow
 from crm_bridge.models import OperatorRole
 from ivr import say_ru
@@ -310,6 +311,16 @@ class CampaignStats:
     def progress(self) -> float:
         return self.finished / self.total if self.total else 0.0
 
+    def eta_seconds(self, launched_at: datetime | None, now: float) -> float | None:
+        """Seconds until every contact is finished at the pace so far (None
+        while there is no pace yet; 0 once completed)."""
+        if self.status == "completed":
+            return 0.0
+        if launched_at is None or not self.finished or self.status != "running":
+            return None
+        elapsed = max(1.0, now - launched_at.timestamp())
+        return (self.total - self.finished) / (self.finished / elapsed)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "campaign_id": self.campaign_id,
@@ -338,8 +349,11 @@ FINAL_CONTACT_STATUSES: Final = frozenset(
 class CampaignService:
     """Blocking campaign operations (call through ``Services.run_db``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, calendar: ProductionCalendar | None = None) -> None:
         self.db = db
+        self.calendar = calendar if calendar is not None else ProductionCalendar()
+        """The company's production calendar (extra holidays included): the
+        call policy of every campaign is counted on it."""
 
     def create(
         self,
@@ -563,6 +577,7 @@ class CampaignService:
             Kind(c.kind).policy_kind,
             start=c.start_at,
             end=c.end_at,
+            calendar=self.calendar,
             enforce_230fz_caps=c.caps_230fz,
         )
 

@@ -131,8 +131,8 @@ class Dialer:
         self.caller_id = caller_id
         self.max_call_seconds = max_call_seconds
         self.sweep_interval = sweep_interval
-        self.store = AttemptStore(services.db, node)
-        self.monitor = monitor or Monitor.of(services)
+        self.store = AttemptStore(services.db, node, campaigns=services.campaigns)
+        self.monitor = monitor or services.campaign_monitor
         self.stats = DialerStats()
         self._inflight: dict[str, InFlight] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -595,7 +595,7 @@ def build_dialer(runtime: Any, *, hold: bool = False) -> Dialer:
         max_call_seconds=s.dialer_max_call_seconds,
     )
     d.hold = hold
-    runtime.services.extras["dialer"] = d
+    runtime.services.dialer = d
     return d
 
 

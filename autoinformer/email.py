@@ -324,7 +324,7 @@ class EmailSender:
         s = runtime.settings
         services = runtime.services
         sender = cls(services.run_db, services.db, SmtpConfig.from_settings(s), node=s.node_name)
-        services.extras["email_sender"] = sender
+        services.email_sender = sender
         return sender
 
     async def start(self) -> None:

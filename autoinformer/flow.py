@@ -27,6 +27,7 @@ import time
 from typing import Any, Final
 
 from autoinformer.campaigns import step_tokens
+from autoinformer.deps import AutoinformerDeps
 from autoinformer.store import AttemptStore, MessageContext
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Next, Var
@@ -43,10 +44,10 @@ class MessageNotFound(LookupError):
     """The call carries no (known) attempt id: the dialplan sends it to hangup."""
 
 
-async def outbound_message(ch: Channel, deps: Any) -> None:
+async def outbound_message(ch: Channel, deps: AutoinformerDeps) -> None:
     started = time.monotonic()
     raw = await ch.get_var(Var.ATTEMPT)
-    store = AttemptStore(deps.db, deps.settings.node_name)
+    store = AttemptStore(deps.db, deps.settings.node_name, campaigns=deps.campaigns)
     ctx: MessageContext | None = None
     if raw and raw.isdigit():
         ctx = await deps.run_db(store.message_context, int(raw))
@@ -57,7 +58,7 @@ async def outbound_message(ch: Channel, deps: Any) -> None:
 
 
 async def _deliver(
-    ch: Channel, deps: Any, store: AttemptStore, ctx: MessageContext, started: float
+    ch: Channel, deps: AutoinformerDeps, store: AttemptStore, ctx: MessageContext, started: float
 ) -> None:
     update = functools.partial(store.flow_update, ctx.attempt_id)
     amd = (await ch.get_var("AMDSTATUS")) or None

@@ -1,8 +1,7 @@
 """Real-time monitoring of campaigns (REQ-O3): an in-process publish/subscribe
 hub between the dialer and the dispatcher console's WebSockets.
 
-One :class:`Monitor` per :class:`hotline.services.Services` (kept in
-``services.extras``); subscribers get a bounded queue each (a slow browser
+One :class:`Monitor` per process (``Services.campaign_monitor``); subscribers get a bounded queue each (a slow browser
 loses old events, never blocks the dialer).
 """
 
@@ -18,8 +17,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Monitor"]
 
-_KEY = "autoinformer.monitor"
-
 
 class Monitor:
     def __init__(self, queue_size: int = 1000) -> None:
@@ -27,14 +24,6 @@ class Monitor:
         self.queue_size = queue_size
         self.lines: dict[str, tuple[int, int]] = {}
         """node → (lines in use, line limit)."""
-
-    @classmethod
-    def of(cls, services: Any) -> Monitor:
-        m = services.extras.get(_KEY)
-        if m is None:
-            m = cls()
-            services.extras[_KEY] = m
-        return m
 
     def publish(self, event: dict[str, Any]) -> None:
         for q in list(self._subscribers):

@@ -31,7 +31,7 @@ def _dialer_ami(runtime: Any) -> None:
 
 
 def _dialer(runtime: Any) -> Any:
-    dialer = runtime.services.extras.get("dialer")
+    dialer = runtime.services.dialer
     if dialer is None:
         raise RuntimeError("the dialer component needs the ami component")
     return dialer

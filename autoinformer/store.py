@@ -167,10 +167,13 @@ class MessageContext:
 
 
 class AttemptStore:
-    def __init__(self, db: Database, node: str) -> None:
+    def __init__(
+        self, db: Database, node: str, *, campaigns: CampaignService | None = None
+    ) -> None:
         self.db = db
         self.node = node
-        self.campaigns = CampaignService(db)
+        self.campaigns = campaigns if campaigns is not None else CampaignService(db)
+        """Its call policy decides what may be dialled now (the company's calendar)."""
 
     # -- claiming --------------------------------------------------------------------
 

@@ -42,13 +42,13 @@ from autoinformer.campaigns import (
     STAFF_ROLES,
     STATUS_TITLES,
     CampaignError,
-    CampaignService,
     Kind,
     NotAllowed,
 )
 from autoinformer.contacts import ContactListService
+from autoinformer.deps import AutoinformerDeps
 from autoinformer.models import ContactImport
-from autoinformer.monitor import Monitor
+from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
 from webedge.edge import allow, audit, principal
 from webedge.shell import error_response, render
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["STAFF", "create_dispatcher_app"]
 
-SERVICES = web.AppKey("ai_services", object)
+SERVICES = web.AppKey("ai_services", AutoinformerDeps)
 RUNTIME = web.AppKey("ai_runtime", object)
 STATIC: Final = Path(__file__).with_name("static")
 STAFF: Final = STAFF_ROLES
@@ -68,7 +68,7 @@ REJECTED_SHOWN: Final = 200
 staff = allow(*STAFF)
 
 
-def create_dispatcher_app(services: Any, runtime: Any = None) -> web.Application:
+def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app[SERVICES] = services
     app[RUNTIME] = runtime
@@ -116,7 +116,7 @@ def _base(request: web.Request) -> str:
     return path[: idx + len("/dispatcher/")] if idx >= 0 else "/"
 
 
-def _svc(request: web.Request) -> Any:
+def _svc(request: web.Request) -> AutoinformerDeps:
     return request.app[SERVICES]
 
 
@@ -138,7 +138,7 @@ def _to_campaign(request: web.Request, cid: int) -> web.HTTPFound:
 
 @staff
 async def index(request: web.Request) -> web.Response:
-    service = CampaignService(_svc(request).db)
+    service = _svc(request).campaigns
     campaigns = await _db(request, service.all)
     return render(
         request,
@@ -168,7 +168,7 @@ def _local(value: str, tz: str) -> datetime | None:
 async def create(request: web.Request) -> web.Response:
     form = await request.post()
     tz = _svc(request).settings.timezone
-    service = CampaignService(_svc(request).db)
+    service = _svc(request).campaigns
     try:
         max_attempts = int(str(form.get("max_attempts") or 3))
     except ValueError as exc:
@@ -227,7 +227,7 @@ _BUTTONS: Final = (
 async def campaign_page(request: web.Request) -> web.Response:
     cid = _cid(request)
     svc = _svc(request)
-    service = CampaignService(svc.db)
+    service = svc.campaigns
     tz = svc.settings.timezone
     c = await _db(request, service.get, cid)
     st = await _db(request, service.stats, cid)
@@ -335,7 +335,7 @@ async def from_addresses(request: web.Request) -> web.Response:
 async def action(request: web.Request) -> web.Response:
     cid = _cid(request)
     what = request.match_info["action"]
-    service = CampaignService(_svc(request).db)
+    service = _svc(request).campaigns
     who = principal(request)
     if what == "approve":
         await _db(request, service.approve, cid, who.login, who.role.value)
@@ -351,12 +351,12 @@ async def action(request: web.Request) -> web.Response:
 
 def _after_launch(request: web.Request, cid: int) -> None:
     svc = _svc(request)
-    dialer = svc.extras.get("dialer")
+    dialer = svc.dialer
     if dialer is not None:
         dialer.poke()
-    Monitor.of(svc).publish({"type": "campaign", "campaign_id": cid, "ts": time.time()})
+    svc.campaign_monitor.publish({"type": "campaign", "campaign_id": cid, "ts": time.time()})
     runtime = request.app[RUNTIME]
-    email = svc.extras.get("email_sender")
+    email = svc.email_sender
     if email is not None and runtime is not None:
         email.poke()
 
@@ -366,22 +366,16 @@ def _after_launch(request: web.Request, cid: int) -> None:
 
 async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
     svc = _svc(request)
-    service = CampaignService(svc.db)
+    service = svc.campaigns
     st = await svc.run_db(service.stats, cid)
     c = await svc.run_db(service.get, cid)
-    dialer = svc.extras.get("dialer")
+    dialer = svc.dialer
     calls = [x for x in dialer.calls() if x["campaign_id"] == cid] if dialer else []
-    monitor = Monitor.of(svc)
+    monitor = svc.campaign_monitor
     in_use = sum(u for u, _ in monitor.lines.values()) if monitor.lines else 0
     limit = sum(lim for _, lim in monitor.lines.values()) if monitor.lines else 0
     if dialer is not None:
         in_use, limit = dialer.in_flight, dialer.lines
-    eta: float | None = None
-    if c.launched_at is not None and st.finished and st.status == "running":
-        elapsed = max(1.0, time.time() - c.launched_at.timestamp())
-        eta = (st.total - st.finished) / (st.finished / elapsed)
-    elif st.status == "completed":
-        eta = 0.0
     return {
         "type": "snapshot",
         "campaign_id": cid,
@@ -389,62 +383,15 @@ async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
         "lines_in_use": in_use,
         "lines_limit": limit,
         "calls": calls[:100],
-        "eta_seconds": eta,
+        "eta_seconds": st.eta_seconds(c.launched_at, time.time()),
     }
-
-
-def message_wav(services: Any, campaign_id: int) -> bytes:
-    """The message of the campaign's first contact as one WAV: the same files
-    Asterisk plays, in the same order (blocking)."""
-    import io
-    import wave
-
-    from autoinformer.campaigns import step_tokens
-
-    service = CampaignService(services.db)
-    c = service.get(campaign_id)
-    contacts = service.contacts(campaign_id)
-    contact = contacts[0] if contacts else None
-    variables = dict(contact.variables) if contact else {}
-    tz = contact.timezone if contact else None
-    resolver = services.resolver
-    names: list[str] = []
-    for step in c.scenario:
-        if "prompt" in step:
-            names.append(resolver.prompt(step["prompt"]))
-        else:
-            try:
-                tokens = step_tokens(step["say"], variables.get(step["var"]), tz)
-            except (ValueError, TypeError):
-                continue
-            names.extend(resolver.tokens(tokens))
-    out = io.BytesIO()
-    params: Any = None
-    with wave.open(out, "wb") as w:
-        for name in names:
-            path = resolver.host_file(name)
-            if path is None or path.suffix != ".wav":
-                continue
-            with wave.open(str(path), "rb") as r:
-                if params is None:
-                    params = r.getparams()
-                    w.setparams(params)
-                elif (r.getnchannels(), r.getsampwidth(), r.getframerate()) != (
-                    params.nchannels,
-                    params.sampwidth,
-                    params.framerate,
-                ):
-                    continue
-                w.writeframes(r.readframes(r.getnframes()))
-        if params is None:
-            raise CampaignError("звукозаписи сообщения не найдены (hotline prompts generate)")
-    return out.getvalue()
 
 
 @staff
 async def preview_audio(request: web.Request) -> web.Response:
     cid = _cid(request)
-    data = await _db(request, message_wav, _svc(request), cid)
+    svc = _svc(request)
+    data = await _db(request, message_wav, svc.campaigns, svc.resolver, cid)
     await audit(request, "campaign.preview", f"campaign:{cid}")  # a contact's account, debt
     return web.Response(body=data, content_type="audio/wav")
 
@@ -463,10 +410,10 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
         cid = int(request.query.get("campaign", ""))
     except ValueError as exc:
         raise web.HTTPBadRequest(text="Не указана кампания") from exc
-    await _db(request, CampaignService(_svc(request).db).get, cid)  # 400 before the upgrade
+    await _db(request, _svc(request).campaigns.get, cid)  # 400 before the upgrade
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    monitor = Monitor.of(_svc(request))
+    monitor = _svc(request).campaign_monitor
     async with monitor.subscribe() as queue:
         reader = asyncio.create_task(_drain(ws))
         try:
@@ -506,7 +453,7 @@ async def _drain(ws: web.WebSocketResponse) -> None:
 async def report_csv(request: web.Request) -> web.Response:
     cid = _cid(request)
     svc = _svc(request)
-    data = await _db(request, csv_report, CampaignService(svc.db), cid, svc.settings.timezone)
+    data = await _db(request, csv_report, svc.campaigns, cid, svc.settings.timezone)
     await audit(request, "campaign.report", f"campaign:{cid}")  # phone numbers (152-FZ)
     return web.Response(
         body=data,
@@ -520,7 +467,7 @@ async def report_csv(request: web.Request) -> web.Response:
 async def report_xlsx(request: web.Request) -> web.Response:
     cid = _cid(request)
     svc = _svc(request)
-    data = await _db(request, xlsx_report, CampaignService(svc.db), cid, svc.settings.timezone)
+    data = await _db(request, xlsx_report, svc.campaigns, cid, svc.settings.timezone)
     await audit(request, "campaign.report", f"campaign:{cid}")  # phone numbers (152-FZ)
     return web.Response(
         body=data,

@@ -52,7 +52,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from sqlalchemy import or_, select, true
 
@@ -69,6 +69,9 @@ __all__ = [
     "ChannelState",
     "Outcome",
 ]
+
+if TYPE_CHECKING:
+    from crm_bridge.services import CrmDeps
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -234,12 +237,13 @@ class CallListener:
         self._resynced = asyncio.Event()
 
     @classmethod
-    def from_services(cls, services: Any) -> CallListener:
-        bus = services.extras.get("event_bus")
-        if bus is None:
-            bus = services.extras["event_bus"] = EventBus()
-        node = getattr(getattr(services, "settings", None), "node_name", None)
-        return cls(CallService(services.db), bus=bus, run_db=services.run_db_background, node=node)
+    def from_services(cls, services: CrmDeps) -> CallListener:
+        return cls(
+            services.crm.calls,
+            bus=services.event_bus,
+            run_db=services.run_db_background,
+            node=services.settings.node_name,
+        )
 
     # -- wiring ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ it never slows the publisher (the AMI event loop) down or grows memory.
 Topics are plain strings: ``operator:<id>`` for one operator's calls, and
 :data:`ALL` for a subscriber that wants everything (a supervisor).
 
-One bus per process (kept in ``Services.extras["event_bus"]``); several
+One bus per process (``Services.event_bus``); several
 service processes behind one database would need a shared channel instead
 (e.g. PostgreSQL ``LISTEN/NOTIFY``).
 """

@@ -22,7 +22,7 @@ def _call_listener(runtime: Any) -> None:
 
     listener = CallListener.from_services(runtime.services)
     listener.subscribe(runtime.ami)
-    runtime.services.extras["call_listener"] = listener
+    runtime.services.call_listener = listener
 
 
 def _webhook(runtime: Any) -> Any:

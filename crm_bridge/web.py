@@ -32,7 +32,6 @@ import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -42,34 +41,28 @@ from sqlalchemy import select
 
 from crm_bridge import reports
 from crm_bridge.ami_listener import (
-    VAR_ACCOUNT,
-    VAR_APPEAL,
-    VAR_CAMPAIGN,
-    VAR_CONTACT,
     CallListener,
     Outcome,
 )
 from crm_bridge.appeals import AppealService, AppealView, export_csv, export_xlsx
 from crm_bridge.calls import CallService
+from crm_bridge.card import STATUS_RU, appeal_full, build_card
 from crm_bridge.errors import CrmError, ExtensionNotAllowed, InvalidTransition, NotFound
-from crm_bridge.identify import Identifier, account_display_address
 from crm_bridge.live import ALL, EventBus, LiveEvent, operator_topic
 from crm_bridge.models import (
-    Account,
     Appeal,
     AppealStatus,
     Call,
     ClassificationCode,
-    Meter,
     NotConsideredReason,
     OperatorRole,
-    Reading,
 )
+from crm_bridge.services import CrmDeps
 from webedge.edge import allow, audit, principal
 from webedge.sessions import Principal
 from webedge.shell import error_response, render
 
-__all__ = ["build_card", "create_operator_app"]
+__all__ = ["create_operator_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,18 +70,10 @@ STATIC_DIR: Final = Path(__file__).with_name("web_static")
 JOURNAL_LIMIT: Final = 500
 EXPORT_LIMIT: Final = 100_000
 
-SERVICES = web.AppKey("crm_services", object)
+SERVICES = web.AppKey("crm_services", CrmDeps)
 RUNTIME = web.AppKey("crm_runtime", object)
 BUS = web.AppKey("crm_bus", EventBus)
 SOCKETS = web.AppKey("crm_sockets", set[web.WebSocketResponse])
-
-_STATUS_RU: Final = {
-    AppealStatus.REGISTERED: "зарегистрировано",
-    AppealStatus.IN_PROGRESS: "в работе",
-    AppealStatus.ANSWERED: "дан ответ",
-    AppealStatus.CLOSED: "закрыто",
-    AppealStatus.NOT_CONSIDERED: "не рассматривается",
-}
 
 
 WORKPLACE: Final = (OperatorRole.OPERATOR, OperatorRole.SUPERVISOR)
@@ -99,215 +84,10 @@ class BadInput(CrmError, ValueError):
     """A request parameter that cannot be used (HTTP 400, message in Russian)."""
 
 
-# -- the caller card ----------------------------------------------------------------
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt else None
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
-def _journal_line(kind: str, detail: Mapping[str, Any]) -> str | None:
-    """One IVR journal entry as a line for the operator (None: not shown)."""
-    if kind == "prompt":
-        return f"прослушано: {detail.get('id', '')}"
-    if kind == "say":
-        return f"произнесено: {detail.get('what', '')} {detail.get('value', '')}".strip()
-    if kind == "dtmf":
-        return f"нажата клавиша {detail.get('digits', '')}"
-    if kind == "input":
-        digits = detail.get("digits") or "—"
-        return f"введено: {digits} ({detail.get('reason', '')})"
-    if kind == "step":
-        rest = ", ".join(f"{k}={v}" for k, v in detail.items() if k != "name")
-        return f"шаг меню «{detail.get('name', '')}»" + (f": {rest}" if rest else "")
-    if kind == "record":
-        return "записано сообщение"
-    if kind == "speech":
-        return f"распознано: {detail.get('text', '')}"
-    if kind == "next":
-        return f"далее: {detail.get('where', '')}"
-    if kind in ("queue_join", "operator_connected", "queue_abandon", "hangup"):
-        names = {
-            "queue_join": "поставлен в очередь операторов",
-            "operator_connected": "соединён с оператором",
-            "queue_abandon": "покинул очередь",
-            "hangup": "звонок завершён",
-        }
-        return names[kind]
-    return None
-
-
-def build_card(
-    db: Any,
-    uniqueid: str,
-    *,
-    vars: Mapping[str, str] | None = None,
-    caller_number: str | None = None,
-) -> dict[str, Any]:
-    """The caller card of call ``uniqueid`` as JSON-ready data (blocking: run
-    it in the DB thread pool). ``vars`` are the call's ``HOTLINE_*`` variables."""
-    vars = dict(vars or {})
-    calls = CallService(db)
-    call = calls.get(uniqueid)
-    caller = caller_number or (call.caller_number if call else None)
-    card: dict[str, Any] = {
-        "uniqueid": uniqueid,
-        "call": {
-            "caller_number": caller,
-            "started_at": _iso(call.started_at) if call else None,
-            "queue": call.queue_name if call else None,
-            "wait_seconds": call.wait_seconds if call else None,
-            "direction": str(call.direction) if call else "in",
-            "operator_id": call.operator_id if call else None,
-        },
-        "ident": {"method": "none", "confidence": 0.0, "verified": False, "candidates": []},
-        "account": None,
-        "open_appeals": [],
-        "appeal": None,
-        "ivr": [],
-        "outbound": None,
-    }
-    account_id: int | None = None
-    ident = card["ident"]
-    if vars.get(VAR_ACCOUNT):
-        found = Identifier(db).by_account(vars[VAR_ACCOUNT])
-        if found.account_id is not None:
-            account_id = found.account_id
-            ident.update(method="account", confidence=found.confidence, verified=True)
-    if account_id is None and call is not None and call.account_id is not None:
-        account_id = call.account_id
-        ident.update(method="call", confidence=1.0, verified=True)
-    if account_id is None and caller:
-        found = Identifier(db).by_phone(caller)
-        ident["candidates"] = [
-            {"account_id": c.account_id, "number": c.number, "address": c.address}
-            for c in found.candidates
-        ]
-        if found.account_id is not None:
-            account_id = found.account_id
-            ident.update(method="phone", confidence=found.confidence, verified=False)
-    with db.session() as session:
-        if account_id is not None:
-            card["account"] = _account_data(session, account_id)
-            rows = session.execute(
-                select(Appeal)
-                .where(
-                    Appeal.account_id == account_id,
-                    Appeal.status.in_((AppealStatus.REGISTERED, AppealStatus.IN_PROGRESS)),
-                )
-                .order_by(Appeal.seq.desc())
-                .limit(10)
-            ).scalars()
-            card["open_appeals"] = [_appeal_brief(a) for a in rows]
-        appeal = None
-        if vars.get(VAR_APPEAL):
-            appeal = session.execute(
-                select(Appeal).where(Appeal.number == vars[VAR_APPEAL])
-            ).scalar_one_or_none()
-        if appeal is None and call is not None:
-            appeal = (
-                session.execute(
-                    select(Appeal).where(Appeal.call_id == call.id).order_by(Appeal.seq.desc())
-                )
-                .scalars()
-                .first()
-            )
-        if appeal is not None:
-            card["appeal"] = _appeal_full(appeal)
-    for event in calls.events(uniqueid):
-        line = _journal_line(event.kind, event.detail)
-        if line:
-            card["ivr"].append({"ts": _iso(event.ts), "source": event.source, "text": line})
-    if vars.get(VAR_CAMPAIGN) or vars.get(VAR_CONTACT):
-        card["outbound"] = {"campaign": vars.get(VAR_CAMPAIGN), "contact": vars.get(VAR_CONTACT)}
-    return card
-
-
-def _account_data(session: Any, account_id: int) -> dict[str, Any] | None:
-    account = session.get(Account, account_id)
-    if account is None:
-        return None
-    meters = session.execute(
-        select(Meter).where(Meter.account_id == account_id).order_by(Meter.id)
-    ).scalars()
-    meter_data = []
-    for meter in meters:
-        readings = session.execute(
-            select(Reading)
-            .where(Reading.meter_id == meter.id)
-            .order_by(Reading.taken_at.desc(), Reading.id.desc())
-            .limit(6)
-        ).scalars()
-        meter_data.append(
-            {
-                "serial": meter.serial,
-                "zones": meter.zones,
-                "last": [
-                    [f"T{i}", _money(v) if v is not None else None]
-                    for i, v in enumerate((meter.last_t1, meter.last_t2, meter.last_t3), 1)
-                    if i <= max(1, meter.zones)
-                ],
-                "last_reading_at": _iso(meter.last_reading_at),
-                "readings": [
-                    {
-                        "zone": str(r.zone),
-                        "value": f"{r.value:f}",
-                        "taken_at": _iso(r.taken_at),
-                        "source": str(r.source),
-                        "status": str(r.status),
-                    }
-                    for r in readings
-                ],
-            }
-        )
-    return {
-        "id": account.id,
-        "number": account.number,
-        "holder": account.holder_name,
-        "category": str(account.category),
-        "address": account_display_address(account),
-        "debt": _money(account.debt),
-        "debt_as_of": account.debt_as_of.isoformat() if account.debt_as_of else None,
-        "meters": meter_data,
-    }
-
-
-def _appeal_brief(a: Appeal) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "number": a.number,
-        "received_at": _iso(a.received_at),
-        "status": str(a.status),
-        "status_ru": _STATUS_RU[a.status],
-        "classification": str(a.classification) if a.classification else None,
-        "content": a.content,
-    }
-
-
-def _appeal_full(a: Appeal | AppealView) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "number": a.number,
-        "received_at": _iso(a.received_at),
-        "status": str(a.status),
-        "status_ru": _STATUS_RU[a.status],
-        "classification": str(a.classification) if a.classification else None,
-        "classification_corrected": a.classification_corrected,
-        "kind": str(a.kind),
-        "content": a.content,
-        "note": a.note,
-        "not_considered_reason": str(a.not_considered_reason) if a.not_considered_reason else None,
-    }
-
-
 # -- helpers --------------------------------------------------------------------------
 
 
-def _services(request: web.Request) -> Any:
+def _services(request: web.Request) -> CrmDeps:
     return request.app[SERVICES]
 
 
@@ -316,8 +96,7 @@ async def _db(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _listener(request: web.Request) -> CallListener | None:
-    found = _services(request).extras.get("call_listener")
-    return found if isinstance(found, CallListener) else None
+    return _services(request).call_listener
 
 
 def _tz(request: web.Request) -> ZoneInfo:
@@ -523,9 +302,7 @@ def _may_change(db: Any, appeal_id: int, sess: Principal) -> None:
 
 
 def _appeals(request: web.Request) -> AppealService:
-    services = _services(request)
-    found = services.extras.get("appeals")
-    return found if isinstance(found, AppealService) else AppealService(services.db)
+    return _services(request).crm.appeals
 
 
 @allow(*WORKPLACE)
@@ -563,7 +340,7 @@ async def appeal_action(request: web.Request) -> web.Response:
     else:
         raise web.HTTPNotFound()
     logger.info("appeal %s: %s by operator %s", appeal_id, action, sess.operator_id)
-    return web.json_response(_appeal_full(view))
+    return web.json_response(appeal_full(view))
 
 
 @allow(*WORKPLACE)
@@ -607,12 +384,12 @@ async def end_abusive(request: web.Request) -> web.Response:
         view = _appeals(request).not_considered(
             appeal_id, NotConsideredReason.OBSCENE_OR_THREATENING, note=note
         )
-        return _appeal_full(view)
+        return appeal_full(view)
 
     appeal = await _db(request, mark_appeal)
     listener = _listener(request)
     st = listener.state(uniqueid) if listener else None
-    ami = _services(request).extras.get("ami")
+    ami = _services(request).ami
     hung_up = False
     if st is not None and st.channel and ami is not None and not st.ended:
         try:
@@ -652,7 +429,7 @@ async def journal(request: web.Request) -> web.Response:
             "title": "Журнал регистрации обращений",
             "q": q,
             "qs": q.query_string(),
-            "statuses": [(st.value, _STATUS_RU[st]) for st in AppealStatus],
+            "statuses": [(st.value, STATUS_RU[st]) for st in AppealStatus],
             "codes": list(ClassificationCode),
             "head": [h for _, h in JOURNAL_COLUMNS[:11]],
             "rows": [[cell(v) for v in row.values()[:11]] for row in rows],
@@ -750,15 +527,12 @@ async def _close_sockets(app: web.Application) -> None:
         await ws.close(code=1001, message=b"server shutdown")
 
 
-def create_operator_app(services: Any, runtime: Any = None) -> web.Application:
+def create_operator_app(services: CrmDeps, runtime: Any = None) -> web.Application:
     """The ``/operator/`` sub-app (see the module docstring)."""
     app = web.Application(middlewares=[_errors])
     app[SERVICES] = services
     app[RUNTIME] = runtime
-    bus = services.extras.get("event_bus")
-    if not isinstance(bus, EventBus):
-        bus = services.extras["event_bus"] = EventBus()
-    app[BUS] = bus
+    app[BUS] = services.event_bus
     app[SOCKETS] = set()
     app.on_shutdown.append(_close_sockets)
     r = app.router

@@ -67,7 +67,7 @@ class Runtime:
         services = self.services
         if "ami" in self.components:
             self.ami = AmiClient(s.ami_host, s.ami_port, s.ami_user, s.secret())
-            services.extras["ami"] = self.ami
+            services.ami = self.ami
             for sl in SLICES:  # each slice's AMI subscriptions, before AMI starts
                 for hook in sl.ami:
                     hook(self)

@@ -1,8 +1,14 @@
-"""The services handed to every call flow and web handler (composition).
+"""The services handed to every call flow, web handler, listener and job
+(composition).
 
-Built once per process from :class:`~core.settings.Settings`: the
-database, the prompt resolver, the journal hub, and the CRM services. Flows
-receive this object as ``deps``.
+Built once per process from :class:`~core.settings.Settings`: the database,
+the prompt resolver, the journal hub, the CRM's services with the company's
+calendar and deadline rules, the working hours, the campaign service (the
+same calendar); and, typed, the parts the runtime starts (AMI, the call
+listener, speech, the dialer, e-mail). Each slice states what it needs as a
+Protocol (``ivr.deps.IvrDeps``, ``crm_bridge.services.CrmDeps``,
+``autoinformer.deps.AutoinformerDeps``); mypy checks below that this class
+gives each of them all of it.
 """
 
 from __future__ import annotations
@@ -12,11 +18,27 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from autoinformer.campaigns import CampaignService
+from autoinformer.monitor import Monitor
 from core.settings import Settings
+from crm_bridge.db import Database
+from crm_bridge.live import EventBus
+from crm_bridge.services import CrmServices
+from ivr.schedule import WorkingHours
+from telephony.ami import AmiClient
 from telephony.channel import PromptResolver
 from telephony.journal import CallJournal, JournalHub
+
+if TYPE_CHECKING:
+    from autoinformer.deps import AutoinformerDeps
+    from autoinformer.dialer import Dialer
+    from autoinformer.email import EmailSender
+    from crm_bridge.ami_listener import CallListener
+    from crm_bridge.services import CrmDeps
+    from ivr.deps import IvrDeps
+    from ivr.speech_lang import SpeechComponent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,7 +50,11 @@ class Services:
     resolver: PromptResolver
     hub: JournalHub
     spool_ast: str
-    db: Any = None
+    db: Database
+    crm: CrmServices
+    hours: WorkingHours
+    """The hotline's working hours (REQ-T2) on the company's calendar."""
+    campaigns: CampaignService
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="db")
     )
@@ -39,7 +65,16 @@ class Services:
     )
     """Bookkeeping nobody waits for (the AMI call listener, call journals):
     its own lane, so a burst of writes never queues a caller's lookup."""
-    extras: dict[str, Any] = field(default_factory=dict)
+    event_bus: EventBus = field(default_factory=EventBus)
+    """The operator card's live events (call listener → browsers)."""
+    campaign_monitor: Monitor = field(default_factory=Monitor)
+    """The dispatcher console's live events (dialer → browsers)."""
+    # the parts the runtime starts, when it starts them
+    ami: AmiClient | None = None
+    call_listener: CallListener | None = None
+    speech: SpeechComponent | None = None
+    dialer: Dialer | None = None
+    email_sender: EmailSender | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -50,12 +85,18 @@ class Services:
         if migrate:
             db.upgrade()
         resolver = build_resolver(settings)
+        crm = CrmServices.from_settings(db, settings)
         return cls(
             settings=settings,
             resolver=resolver,
             hub=JournalHub(),
             spool_ast=settings.ast_path(settings.spool_dir),
             db=db,
+            crm=crm,
+            hours=WorkingHours.from_config(
+                settings.working_hours, tz=settings.timezone, calendar=crm.calendar
+            ),
+            campaigns=CampaignService(db, calendar=crm.calendar),
         )
 
     @classmethod
@@ -72,19 +113,20 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.background, fn, *args)
 
     async def save_journal(self, journal: CallJournal) -> None:
-        if self.db is None:
-            return
-        from crm_bridge.calls import CallService
-
         await self.run_db_background(
-            CallService(self.db).append_events, journal.call_id, list(journal.entries)
+            self.crm.calls.append_events, journal.call_id, list(journal.entries)
         )
 
     async def aclose(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=False)
         self.background.shutdown(wait=True, cancel_futures=False)
-        if self.db is not None:
-            self.db.engine.dispose()
+        self.db.engine.dispose()
+
+
+if TYPE_CHECKING:
+
+    def _gives_every_slice_what_it_needs(s: Services) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps]:
+        return s, s, s
 
 
 def build_resolver(settings: Settings) -> PromptResolver:

@@ -11,7 +11,7 @@ Korean digits through Asterisk.
 (the ``speech`` component of the ivr slice, :mod:`ivr.plugin`): one
 :class:`~ivr.speech.SpeechEngine` (the Vosk model, loaded once) and one
 :class:`~ivr.speech.AudioSocketServer`, exposed to flows as
-``services.extras["speech"]``. With no model configured the engine logs one
+``services.speech``. With no model configured the engine logs one
 clear message and the flow stays keypad-only.
 """
 
@@ -171,7 +171,7 @@ READINGS_ENDPOINTING = Endpointing(
 
 class SpeechComponent:
     """The speech engine + AudioSocket server of one process (start/stop owned
-    by the runtime); what the readings flow finds in ``extras["speech"]``."""
+    by the runtime); what the readings flow finds in ``deps.speech``."""
 
     def __init__(
         self,
@@ -241,5 +241,5 @@ def create_speech_component(runtime: Any) -> SpeechComponent:
     """The ``speech`` component (:mod:`ivr.plugin`): builds the component and exposes it to flows."""
     component = SpeechComponent.from_settings(runtime.settings)
     if runtime.services is not None:
-        runtime.services.extras["speech"] = component
+        runtime.services.speech = component
     return component

@@ -13,19 +13,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telephony.channel import AgiChannel, CallerHangup, ChannelError
+from telephony.channel import CallerHangup, Channel, ChannelError
 from telephony.contract import STATUS_FAILED, STATUS_OK, Var
 from telephony.journal import CallJournal
 
 log = logging.getLogger(__name__)
 
-Flow = Callable[[AgiChannel, Any], Awaitable[None]]
+Flow = Callable[[Channel, Any], Awaitable[None]]
+"""A call flow: any :class:`~telephony.channel.Channel` and the services (``deps``)."""
 CallEndHook = Callable[[CallJournal], Awaitable[None]]
 
 COMPLETED, HANGUP, FAILED = "completed", "hangup", "failed"
 
 
-async def fail_call(channel: AgiChannel, reason: str) -> None:
+async def fail_call(channel: Channel, reason: str) -> None:
     """Send the caller to the dialplan's fallback branch, if still there."""
     channel.journal.add("error", reason=reason[:300])
     if channel.hung_up:
@@ -36,7 +37,7 @@ async def fail_call(channel: AgiChannel, reason: str) -> None:
 
 async def run_call(
     flow: Flow | None,
-    channel: AgiChannel,
+    channel: Channel,
     deps: Any,
     *,
     refuse: str | None = None,

@@ -1,10 +1,12 @@
 """The channel interface that call flows use, over any AGI transport.
 
 A flow never writes raw AGI strings: it calls :class:`Channel` methods (play,
-say, read digits, record, set variables, transfer). The same
-:class:`AgiChannel` runs over FastAGI (:mod:`telephony.fastagi`) and over process
-AGI with pyst2 (:mod:`telephony.process_agi`); only the :class:`AgiTransport`
-differs. Every method writes to the call journal what the caller heard or did.
+say, read digits, record, set variables, transfer). :class:`Channel` is a
+protocol with two implementations: :class:`AgiChannel`, a real call, which runs
+over FastAGI (:mod:`telephony.fastagi`) and over process AGI with pyst2
+(:mod:`telephony.process_agi`), only the :class:`AgiTransport` differing; and
+:class:`telephony.fakechannel.FakeChannel`, a scripted caller for tests. Every
+method writes to the call journal what the caller heard or did.
 """
 
 from __future__ import annotations
@@ -125,6 +127,163 @@ class PlainResolver:
 
     def tokens(self, tokens: Sequence[str]) -> list[str]:
         return [self.prompt(f"words/{t}") for t in tokens]
+
+
+class Channel(Protocol):
+    """One call as a flow sees it: exactly what the flows (and the call
+    runner, :mod:`telephony.callrunner`) use. Flows are typed against this,
+    never against :class:`AgiChannel`; :class:`AgiChannel` and
+    :class:`telephony.fakechannel.FakeChannel` implement it.
+
+    Prompts are prompt ids (``menu/main``), never file names or AGI strings;
+    every method journals what the caller heard or did (see :class:`AgiChannel`
+    for the entries). A caller who hung up makes any method raise
+    :class:`CallerHangup`."""
+
+    @property
+    def journal(self) -> CallJournal: ...
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def linked_id(self) -> str: ...
+
+    @property
+    def caller_number(self) -> str | None: ...
+
+    @property
+    def route(self) -> str: ...
+
+    @property
+    def arguments(self) -> list[str]: ...
+
+    @property
+    def spool_dir(self) -> str:
+        """Where :meth:`record` writes, as Asterisk sees it."""
+        ...
+
+    @property
+    def hung_up(self) -> bool:
+        """The caller is known to have hung up (read by the call runner)."""
+        ...
+
+    async def answer(self) -> None: ...
+
+    async def play(self, *prompt_ids: str, escape: str = ALL_KEYS) -> str | None: ...
+
+    async def say(
+        self, what: str, value: str, tokens: Sequence[str], escape: str = ALL_KEYS
+    ) -> str | None: ...
+
+    async def say_number(self, number: int, escape: str = ALL_KEYS) -> str | None: ...
+
+    async def say_digits(self, digits: str, escape: str = ALL_KEYS) -> str | None: ...
+
+    async def wait_digit(self, timeout: float) -> str | None: ...
+
+    async def read_digits(
+        self,
+        prompts: Sequence[str] | str,
+        *,
+        max_digits: int = 1,
+        timeout: float = 5.0,
+        inter_digit_timeout: float = 3.0,
+        attempts: int = 3,
+        terminator: str = "#",
+        valid: Callable[[str], bool] | None = None,
+        retry_prompt: str | None = "common/invalid_input",
+        allow_empty_terminator: bool = False,
+    ) -> DigitsResult: ...
+
+    async def collect_digits(
+        self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
+    ) -> str: ...
+
+    async def record(
+        self,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_seconds: float = 60.0,
+        silence_seconds: float = 3.0,
+        beep: bool = True,
+        escape: str = "#",
+    ) -> Recording: ...
+
+    async def set_var(self, name: str | Var, value: str) -> None: ...
+
+    async def get_var(self, name: str | Var) -> str | None: ...
+
+    async def exec(self, app: str, args: str = "", *, check_hangup: bool = True) -> int: ...
+
+    async def next(self, where: Next, **variables: str) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+
+async def read_digits_on(
+    ch: Channel,
+    prompts: Sequence[str] | str,
+    *,
+    max_digits: int = 1,
+    timeout: float = 5.0,
+    inter_digit_timeout: float = 3.0,
+    attempts: int = 3,
+    terminator: str = "#",
+    valid: Callable[[str], bool] | None = None,
+    retry_prompt: str | None = "common/invalid_input",
+    allow_empty_terminator: bool = False,
+) -> DigitsResult:
+    """:meth:`Channel.read_digits` built on the channel's own :meth:`~Channel.play`,
+    :meth:`~Channel.wait_digit` and :meth:`~Channel.collect_digits`: one set of
+    retry and validation rules for every :class:`Channel`.
+
+    Play ``prompts`` (interruptible) and collect up to ``max_digits``.
+    Silence, or input refused by ``valid``, repeats the prompt up to
+    ``attempts`` times (REQ: limited retries). ``*`` and ``#`` typed as the
+    first key of a one-key menu are returned as such (repeat / back).
+    """
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    # Several digits: collected inside Asterisk by Read() (the prompts,
+    # barge-in and every digit up to "#"). Asterisk's AGI loop discards
+    # DTMF that arrives between two AGI commands, so a WAIT FOR DIGIT per
+    # digit loses keys when the machine is busy.
+    in_asterisk = max_digits > 1 and terminator == "#"
+    reason = "timeout"
+    for attempt in range(1, attempts + 1):
+        buf = ""
+        if in_asterisk:
+            buf = await ch.collect_digits(prompts, max_digits=max_digits, timeout=timeout)
+        else:
+            first = await ch.play(*prompts)
+            if first is None:
+                first = await ch.wait_digit(timeout)
+            if first is not None:
+                buf = first
+                while len(buf) < max_digits and not (max_digits > 1 and buf.endswith(terminator)):
+                    d = await ch.wait_digit(inter_digit_timeout)
+                    if d is None:
+                        break
+                    buf += d
+        digits = buf
+        if max_digits > 1 and digits.endswith(terminator):
+            digits = digits[: -len(terminator)]
+            if not digits and not allow_empty_terminator:
+                reason = "invalid"
+                digits = ""
+        if digits and (valid is None or valid(digits)):
+            ch.journal.add("input", digits=digits, attempt=attempt, reason="ok")
+            return DigitsResult(digits, "ok", attempt)
+        if digits == "" and max_digits > 1 and buf == terminator and allow_empty_terminator:
+            ch.journal.add("input", digits="", attempt=attempt, reason="ok")
+            return DigitsResult("", "ok", attempt)
+        reason = "timeout" if not buf else "invalid"
+        ch.journal.add("input", digits=buf, attempt=attempt, reason=reason)
+        if attempt < attempts and retry_prompt and reason == "invalid":
+            await ch.play(retry_prompt)
+    return DigitsResult(None, reason, attempts)
 
 
 _READ_VAR = "HOTLINE_KEYS"
@@ -278,54 +437,21 @@ class AgiChannel:
         retry_prompt: str | None = "common/invalid_input",
         allow_empty_terminator: bool = False,
     ) -> DigitsResult:
-        """Play ``prompts`` (interruptible) and collect up to ``max_digits``.
-
-        Silence, or input refused by ``valid``, repeats the prompt up to
-        ``attempts`` times (REQ: limited retries). ``*`` and ``#`` typed as the
-        first key of a one-key menu are returned as such (repeat / back).
-        """
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        # Several digits: collected inside Asterisk by Read() (the prompts,
-        # barge-in and every digit up to "#"). Asterisk's AGI loop discards
-        # DTMF that arrives between two AGI commands, so a WAIT FOR DIGIT per
-        # digit loses keys when the machine is busy.
-        in_asterisk = max_digits > 1 and terminator == "#"
-        reason = "timeout"
-        for attempt in range(1, attempts + 1):
-            buf = ""
-            if in_asterisk:
-                buf = await self._get_data(prompts, timeout, max_digits)
-            else:
-                first = await self.play(*prompts)
-                if first is None:
-                    first = await self.wait_digit(timeout)
-                if first is not None:
-                    buf = first
-                    while len(buf) < max_digits and not (
-                        max_digits > 1 and buf.endswith(terminator)
-                    ):
-                        d = await self.wait_digit(inter_digit_timeout)
-                        if d is None:
-                            break
-                        buf += d
-            digits = buf
-            if max_digits > 1 and digits.endswith(terminator):
-                digits = digits[: -len(terminator)]
-                if not digits and not allow_empty_terminator:
-                    reason = "invalid"
-                    digits = ""
-            if digits and (valid is None or valid(digits)):
-                self.journal.add("input", digits=digits, attempt=attempt, reason="ok")
-                return DigitsResult(digits, "ok", attempt)
-            if digits == "" and max_digits > 1 and buf == terminator and allow_empty_terminator:
-                self.journal.add("input", digits="", attempt=attempt, reason="ok")
-                return DigitsResult("", "ok", attempt)
-            reason = "timeout" if not buf else "invalid"
-            self.journal.add("input", digits=buf, attempt=attempt, reason=reason)
-            if attempt < attempts and retry_prompt and reason == "invalid":
-                await self.play(retry_prompt)
-        return DigitsResult(None, reason, attempts)
+        """Play ``prompts`` (interruptible) and collect up to ``max_digits``
+        (:func:`read_digits_on`): several digits in one ``Read()``, one key
+        with barge-in and ``WAIT FOR DIGIT``."""
+        return await read_digits_on(
+            self,
+            prompts,
+            max_digits=max_digits,
+            timeout=timeout,
+            inter_digit_timeout=inter_digit_timeout,
+            attempts=attempts,
+            terminator=terminator,
+            valid=valid,
+            retry_prompt=retry_prompt,
+            allow_empty_terminator=allow_empty_terminator,
+        )
 
     async def collect_digits(
         self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
@@ -413,9 +539,14 @@ class AgiChannel:
             return resp.data
         return None
 
-    async def exec(self, app: str, args: str = "") -> int:
+    async def exec(self, app: str, args: str = "", *, check_hangup: bool = True) -> int:
+        """Run a dialplan application; returns its result. ``check_hangup=False``:
+        -1 is returned, not taken for a hang-up (``AudioSocket()`` ends with -1
+        when its stream closes; a caller who left makes the next command
+        raise :class:`CallerHangup`)."""
         resp = await self.command(f"EXEC {app} {_quote(args)}" if args else f"EXEC {app}")
-        self._check_hangup(resp)
+        if check_hangup:
+            self._check_hangup(resp)
         return resp.result_int
 
     async def verbose(self, message: str, level: int = 3) -> None:
@@ -433,5 +564,5 @@ class AgiChannel:
         await self.command(f"SET VARIABLE {Var.NEXT} {Next.HANGUP.value}")
 
 
-Channel = AgiChannel
-"""Flows are typed against this name."""
+_AGI_CHANNEL_IS_A_CHANNEL: type[Channel] = AgiChannel
+"""Checked by mypy: :class:`AgiChannel` implements :class:`Channel`."""

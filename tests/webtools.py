@@ -3,10 +3,53 @@ chosen slices' sub-apps, and a log-in through the one log-in page."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
+from autoinformer.campaigns import CampaignService
+from autoinformer.monitor import Monitor
+from core.settings import Settings
+from crm_bridge.db import Database
+from crm_bridge.live import EventBus
+from crm_bridge.services import CrmServices
+
+T = TypeVar("T")
+
+
+@dataclass
+class FakeServices:
+    """The shape of ``hotline.services.Services`` the web sub-apps use, over
+    a real database and real services, without Asterisk (no AMI, no
+    listener, no dialer unless a test sets one)."""
+
+    settings: Settings
+    db: Database
+    crm: CrmServices
+    campaigns: CampaignService
+    resolver: Any = None
+    event_bus: EventBus = field(default_factory=EventBus)
+    campaign_monitor: Monitor = field(default_factory=Monitor)
+    ami: Any = None
+    call_listener: Any = None
+    dialer: Any = None
+    email_sender: Any = None
+    speech: Any = None
+
+    @classmethod
+    def create(cls, settings: Settings, db: Database, **kw: Any) -> FakeServices:
+        crm = CrmServices.from_settings(db, settings)
+        return cls(settings, db, crm, CampaignService(db, calendar=crm.calendar), **kw)
+
+    async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    async def run_db_background(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
 
 
 def root_app(services: Any, *mounts: str, runtime: Any = None) -> web.Application:

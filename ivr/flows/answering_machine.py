@@ -18,7 +18,7 @@ A8) — kept with its recordings, never dropped — and the caller is told why.
 
 The appeal (channel ``answering_machine``, kind
 ``answering_machine_message``) holds the recordings and, when a Vosk model
-is configured (``extras["speech"]``), their transcripts, decoded off the
+is configured (``deps.speech``), their transcripts, decoded off the
 event loop. With a phone, a callback task is created in the next working
 hours (REQ-T6); its window ends at the appeal's deadline (10 days, the last
 working hours before it, :mod:`crm_bridge.deadlines`). A caller who hangs
@@ -32,20 +32,20 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from crm_bridge.appeals import AppealService, AppealView
+from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.models import AppealChannel, AppealKind, Category, ReplyChannel
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import say_ru
+from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
     callback_window,
     choose,
     create_callback,
-    deadline_rules,
     has_speech_async,
     host_path,
     working_hours,
@@ -80,7 +80,7 @@ class _Answer:
 @dataclass(slots=True)
 class _Message:
     ch: Channel
-    deps: Any
+    deps: IvrDeps
     now: datetime
     answers: dict[str, _Answer] = field(default_factory=dict)
     phone: str | None = None
@@ -94,7 +94,7 @@ class _Message:
         return bool(self.phone) or bool(contact and contact.speech)
 
 
-async def flow(ch: Channel, deps: Any) -> None:
+async def flow(ch: Channel, deps: IvrDeps) -> None:
     now = await call_now(ch, deps)
     msg = _Message(ch, deps, now)
     ch.journal.add("step", name="answering-machine")
@@ -180,7 +180,7 @@ async def _contact(msg: _Message) -> None:
 
 async def _transcribe(msg: _Message) -> None:
     """Transcripts of the recordings with speech, when a Vosk model is loaded."""
-    speech = msg.deps.extras.get("speech")
+    speech = msg.deps.speech
     engine = getattr(speech, "engine", None)
     if engine is None or not getattr(speech, "available", False):
         return
@@ -228,7 +228,7 @@ async def _register(msg: _Message, *, hung_up: bool = False) -> None:
         "\n".join(f"{labels[a.name]}: {a.transcript}" for a in answers.values() if a.transcript)
         or None
     )
-    service = AppealService(deps.db, rules=deadline_rules(deps))
+    service = deps.crm.appeals
     name = answers.get("name")
     account = answers.get("account")
     msg.appeal = await deps.run_db(

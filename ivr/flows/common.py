@@ -27,11 +27,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from crm_bridge.calendar_ru import ProductionCalendar
 from crm_bridge.db import Database, utcnow
 from crm_bridge.deadlines import DeadlineRules
 from crm_bridge.models import Callback, CallbackStatus
 from ivr import say_ru
+from ivr.deps import IvrDeps
 from ivr.schedule import WorkingHours
 from telephony.channel import Channel
 from telephony.contract import Var
@@ -61,8 +61,6 @@ MAX_REPEATS: Final = 5
 
 P_INVALID: Final = "common/invalid_choice"
 P_NO_INPUT: Final = "common/no_input"
-
-_EXTRAS_HOURS: Final = "hotline.working_hours"
 
 
 class ChoiceStatus(StrEnum):
@@ -140,37 +138,20 @@ async def choose(
 # -- time -------------------------------------------------------------------------------
 
 
-def working_hours(deps: Any) -> WorkingHours:
-    """The hotline's working hours (REQ-T2) from the settings, built once per
-    process and kept in ``deps.extras``."""
-    cached = deps.extras.get(_EXTRAS_HOURS)
-    if isinstance(cached, WorkingHours):
-        return cached
-    s = deps.settings
-    calendar = ProductionCalendar(
-        extra_holidays=frozenset(_dates(s.extra_holidays)),
-        extra_working_days=frozenset(_dates(s.extra_working_days)),
-    )
-    hours = WorkingHours.from_config(s.working_hours, tz=s.timezone, calendar=calendar)
-    deps.extras[_EXTRAS_HOURS] = hours
-    return hours
+def working_hours(deps: IvrDeps) -> WorkingHours:
+    """The hotline's working hours (REQ-T2), built once from the settings
+    with the company's calendar (``Services.hours``)."""
+    return deps.hours
 
 
-def _dates(values: Sequence[str]) -> list[Any]:
-    from datetime import date
-
-    return [date.fromisoformat(v) for v in values]
-
-
-def deadline_rules(deps: Any) -> DeadlineRules:
+def deadline_rules(deps: IvrDeps) -> DeadlineRules:
     """Deadline rules in the company's zone with the same production calendar."""
-    hours = working_hours(deps)
-    return DeadlineRules(tz=hours.tz, calendar=hours.calendar)
+    return deps.crm.rules
 
 
-async def call_now(ch: Channel, deps: Any) -> datetime:
+async def call_now(ch: Channel, deps: IvrDeps) -> datetime:
     """ "Now" for this call: the real time, or ``HOTLINE_TEST_NOW`` in test mode."""
-    if getattr(deps.settings, "test_mode", False):
+    if deps.settings.test_mode:
         raw = await ch.get_var(Var.TEST_NOW)
         if raw:
             try:

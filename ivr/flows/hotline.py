@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from crm_bridge.appeals import AppealService, AppealView
+from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
 from crm_bridge.errors import NotIdentified
@@ -60,11 +60,11 @@ from crm_bridge.identify import (
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.outages import OutageKind, OutageService, OutageView
 from ivr import say_ru
+from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
     choose,
-    deadline_rules,
     host_path,
     say_datetime,
     working_hours,
@@ -164,7 +164,7 @@ def _caller_context(db: Any, phone: str | None, now: datetime) -> _CallerContext
 @dataclass(slots=True)
 class _Call:
     ch: Channel
-    deps: Any
+    deps: IvrDeps
     now: datetime
     hours: WorkingHours
     recording: str = ""
@@ -205,7 +205,7 @@ class _Call:
 # -- the flow -----------------------------------------------------------------------------
 
 
-async def flow(ch: Channel, deps: Any) -> None:
+async def flow(ch: Channel, deps: IvrDeps) -> None:
     hours = working_hours(deps)
     call = _Call(ch, deps, utcnow(), hours)
     try:
@@ -633,7 +633,7 @@ async def _register(call: _Call, *, hung_up: bool = False) -> None:
     call.registered = True
     ch, deps = call.ch, call.deps
     await _upsert_call(call, ended=hung_up)
-    service = AppealService(deps.db, rules=deadline_rules(deps))
+    service = deps.crm.appeals
     topics = "; ".join(dict.fromkeys(call.topics)) or "без выбора пункта меню"
     content = f"Звонок на горячую линию: {topics}."
     if hung_up:

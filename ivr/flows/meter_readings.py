@@ -14,7 +14,7 @@ must be entered again and is stored flagged for review; outside the reading
 period the reading is accepted and the caller is told when it counts.
 
 Speech: streamed from Asterisk over AudioSocket to the Vosk recogniser
-(``extras["speech"]``, :class:`ivr.speech_lang.SpeechComponent`), or, if
+(``deps.speech``, :class:`ivr.speech_lang.SpeechComponent`), or, if
 streaming is not available, recorded then recognised. Two failed recognitions
 switch the call to keypad-only; failed keypad input sends the caller to an
 operator (``HOTLINE_NEXT=queue``). No model configured: keypad only.
@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from crm_bridge.appeals import AppealService
 from crm_bridge.calls import CallService
 from crm_bridge.identify import Identifier
 from crm_bridge.models import (
@@ -60,6 +58,7 @@ from crm_bridge.readings import (
     Verdict,
 )
 from ivr import say_ru
+from ivr.deps import IvrDeps
 from ivr.speech import EndReason, Final, SpeechUnavailable
 from ivr.speech_lang import LanguagePack, SpeechComponent
 from telephony.channel import Channel
@@ -152,7 +151,7 @@ class Heard:
 @dataclass
 class _Call:
     ch: Channel
-    deps: Any
+    deps: IvrDeps
     readings: ReadingService
     speech: SpeechComponent | None
     lang: LanguagePack | None
@@ -173,15 +172,9 @@ class _Call:
         )
 
 
-def _speech_of(deps: Any) -> SpeechComponent | None:
-    extras = getattr(deps, "extras", None) or {}
-    speech = extras.get("speech")
-    return speech if isinstance(speech, SpeechComponent) else None
-
-
-async def flow(ch: Channel, deps: Any) -> None:
+async def flow(ch: Channel, deps: IvrDeps) -> None:
     """The ``meter-readings`` route (REQ-T14)."""
-    speech = _speech_of(deps)
+    speech = deps.speech
     lang = speech.lang if speech is not None else None
     call = _Call(
         ch,
@@ -319,9 +312,7 @@ async def _address_prompt(call: _Call, address: str) -> str | None:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(TTS_TIMEOUT):
-            await loop.run_in_executor(
-                call.deps.executor, prompts.synthesise, synth, sox, text, target
-            )
+            await loop.run_in_executor(None, prompts.synthesise, synth, sox, text, target)
     except (TimeoutError, prompts.TTSFailedError, OSError) as exc:
         log.warning("address synthesis failed: %s", type(exc).__name__)
         return None
@@ -713,8 +704,9 @@ async def _listen_audiosocket(
             session=expectation.uuid,
             complete_digits=digits,
         )
+        # -1 is how AudioSocket() ends when the stream closes: not a hang-up.
         exec_task = asyncio.create_task(
-            ch.command(f"EXEC AudioSocket {expectation.dialplan_args}"),
+            ch.exec("AudioSocket", expectation.dialplan_args, check_hangup=False),
             name=f"audiosocket-exec-{ch.call_id}",
         )
         result_task = asyncio.create_task(
@@ -731,7 +723,7 @@ async def _listen_audiosocket(
             # The server hangs the stream up after the result: AudioSocket() returns.
             try:
                 async with asyncio.timeout(EXEC_GRACE):
-                    response = await asyncio.shield(exec_task)
+                    exit_code = await asyncio.shield(exec_task)
             except TimeoutError:
                 log.error("AudioSocket() did not return after the result; call %s", ch.call_id)
                 raise
@@ -746,10 +738,10 @@ async def _listen_audiosocket(
         "step",
         name="audiosocket",
         connected=connected,
-        result=response.result,
+        result=str(exit_code),
         reason=final.reason.value,
     )
-    if response.result == "-1":
+    if exit_code == -1:
         # AudioSocket() ends with -1 when the stream is closed; a hung-up caller
         # makes the next command raise CallerHangup.
         await ch.get_var("CHANNEL(state)")
@@ -833,7 +825,7 @@ async def _register_appeal(call: _Call, account: AccountBrief) -> None:
                 caller_number=ch.caller_number,
             )
         )
-    service = AppealService(deps.db)
+    service = deps.crm.appeals
     view = await deps.run_db(
         lambda: service.register(
             channel=AppealChannel.PHONE,

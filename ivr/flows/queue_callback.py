@@ -20,6 +20,7 @@ from crm_bridge.calls import CallService
 from crm_bridge.errors import AppealNotFound
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import say_ru
+from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
@@ -36,7 +37,7 @@ __all__ = ["flow"]
 log = logging.getLogger(__name__)
 
 
-async def flow(ch: Channel, deps: Any) -> None:
+async def flow(ch: Channel, deps: IvrDeps) -> None:
     ch.journal.add("step", name="callback-offer")
     offer = await choose(
         ch,

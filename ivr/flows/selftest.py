@@ -8,8 +8,7 @@ that a failing flow lands the caller in the fallback branch.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ivr.deps import IvrDeps
 from telephony.channel import Channel
 from telephony.contract import Next
 
@@ -17,7 +16,7 @@ SELFTEST_NUMBER = 2026
 PROMPTS = ("selftest/hello", "selftest/enter_digits", "selftest/you_entered", "selftest/goodbye")
 
 
-async def selftest(ch: Channel, deps: Any) -> None:
+async def selftest(ch: Channel, deps: IvrDeps) -> None:
     rounds = 1
     for arg in ch.arguments[1:] if ch.arguments[:1] == ["selftest"] else ch.arguments:
         if arg.startswith("rounds="):
@@ -39,12 +38,12 @@ class SelftestFailure(RuntimeError):
     pass
 
 
-async def selftest_fail(ch: Channel, deps: Any) -> None:
+async def selftest_fail(ch: Channel, deps: IvrDeps) -> None:
     await ch.play("selftest/hello")
     raise SelftestFailure("deliberate failure (selftest-fail route)")
 
 
-async def bench_menu(ch: Channel, deps: Any) -> None:
+async def bench_menu(ch: Channel, deps: IvrDeps) -> None:
     """The benchmark menu; ``dialplans/test-bench.conf`` has the same menu in
     pure dialplan (the CPU floor) and over process AGI."""
     caller = await ch.get_var("CALLERID(num)")

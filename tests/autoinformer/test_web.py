@@ -6,13 +6,10 @@ is tests/e2e/test_autoinformer_console.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,14 +23,13 @@ from sqlalchemy import select
 
 from autoinformer.campaigns import CampaignService, NotAllowed
 from autoinformer.contacts import ContactListService
-from autoinformer.monitor import Monitor
 from autoinformer.store import AttemptStore
 from core.settings import Settings
 from crm_bridge.db import Database
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
 from tests.autoinformer.helpers import make_accounts
-from tests.webtools import log_in, root_app
+from tests.webtools import FakeServices, log_in, root_app
 from webedge.edge import PUBLIC, declared_roles
 from webedge.models import AuditEvent
 
@@ -49,20 +45,6 @@ USERS = {
 }
 
 
-@dataclass
-class _Services:
-    """What the console and the edge take from hotline.services.Services."""
-
-    db: Database
-    settings: Settings
-    extras: dict[str, Any] = field(default_factory=dict)
-    resolver: Any = None
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4))
-
-    async def run_db(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-
-
 def _operators(db: Database) -> None:
     with db.session(write=True) as s:
         for login, role in USERS.items():
@@ -74,15 +56,14 @@ def _operators(db: Database) -> None:
 @pytest.fixture
 async def client(
     db: Database, tmp_path: Path
-) -> AsyncIterator[tuple[TestClient[Any, Any], _Services]]:
+) -> AsyncIterator[tuple[TestClient[Any, Any], FakeServices]]:
     _operators(db)
     settings = Settings(asterisk_root=tmp_path, data_dir=tmp_path / "data").resolve()
-    services = _Services(db, settings)
+    services = FakeServices.create(settings, db)
     c: TestClient[Any, Any] = TestClient(TestServer(root_app(services, "/dispatcher/")))
     await c.start_server()
     yield c, services
     await c.close()
-    services.executor.shutdown()
 
 
 async def _as(c: TestClient[Any, Any], login: str) -> str:
@@ -376,8 +357,8 @@ async def test_import_approve_launch_watch_report(client: Any, db: Database) -> 
             lambda: store.finalise(cl.channel_id, originate_reason=5, hangup_cause=17)
         )
         ts = time.time()
-        Monitor.of(services).publish({"type": "call", "campaign_id": cid, "ts": ts})
-        Monitor.of(services).publish({"type": "call", "campaign_id": cid + 1, "ts": ts})
+        services.campaign_monitor.publish({"type": "call", "campaign_id": cid, "ts": ts})
+        services.campaign_monitor.publish({"type": "call", "campaign_id": cid + 1, "ts": ts})
         upd = await sock.receive_json(timeout=5)
         assert upd["event_ts"] == ts and upd["stats"]["finished"] == 1
         assert upd["stats"]["results"] == {"busy": 1}

@@ -4,12 +4,10 @@ web sub-app receives, and an aiohttp test client on the mounted sub-app."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import pytest_asyncio
@@ -20,22 +18,10 @@ from crm_bridge.db import Database
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
 from tests import webtools
-from tests.webtools import root_app
+from tests.webtools import FakeServices, root_app
 
 T = TypeVar("T")
 PASSWORD = "секрет-123"
-
-
-@dataclass
-class FakeServices:
-    """What :func:`crm_bridge.web.create_operator_app` uses of ``hotline.services.Services``."""
-
-    settings: Settings
-    db: Database
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +68,7 @@ def operators(db: Database) -> dict[str, int]:
 @pytest.fixture
 def services(db: Database, tmp_path: Path) -> FakeServices:
     settings = Settings(asterisk_root=tmp_path, data_dir=tmp_path / "data").resolve()
-    return FakeServices(settings=settings, db=db)
+    return FakeServices.create(settings, db)
 
 
 @pytest_asyncio.fixture

@@ -41,7 +41,7 @@ async def test_restart_mid_call_neither_duplicates_nor_loses(
 ) -> None:
     services = runtime.services
     calls = CallService(services.db)
-    listener = services.extras["call_listener"]
+    listener = services.call_listener
     await listener.wait_resynced(15)
     call = await rig.place(TEST_CONTEXT, "s", caller_number="79001112299", variables=NO_IVR)
     waiting = await until(
@@ -88,7 +88,7 @@ async def test_call_ending_while_disconnected_is_closed_as_lost(rig: Any, runtim
     its Hangup to nobody; the resync after the reconnect closes it, once."""
     services = runtime.services
     calls = CallService(services.db)
-    listener = services.extras["call_listener"]
+    listener = services.call_listener
     call = await rig.place(TEST_CONTEXT, "s", caller_number="79001112297", variables=NO_IVR)
     await until(
         lambda: (c := calls.get(call.call_id)) and c.queue_entered_at, 20, "the caller in the queue"

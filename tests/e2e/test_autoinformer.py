@@ -266,10 +266,10 @@ async def test_zero_transfers_to_operator_with_campaign_on_card(
             "Interface", connect.get("MemberName", "")
         )
         # The operator's card shows the campaign and the contact (REQ-O5).
-        from crm_bridge.web import build_card
+        from crm_bridge.card import build_card
 
         contact_id = row.contact_id
-        listener = runtime.services.extras["call_listener"]
+        listener = runtime.services.call_listener
 
         async def card() -> dict[str, Any] | None:
             st = listener.state(uid)

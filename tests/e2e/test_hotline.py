@@ -490,7 +490,7 @@ async def test_operator_answers_a_queued_call(place, rig, runtime, demo) -> None
     ami, queue, services = rig.ami, runtime.settings.queue_name, runtime.services
     operator = DEMO_OPERATORS[0]
     member = "Local/101@hotline-test-operator/n"
-    await services.extras["call_listener"].wait_resynced(15)
+    await services.call_listener.wait_resynced(15)
     # as_list=False: panoramisk takes "Added interface to queue" for the start
     # of an event list and would wait for more.
     await ami.action(
@@ -540,7 +540,7 @@ async def test_caller_abandons_the_queue(place, rig, runtime, demo) -> None:
     """Hanging up while waiting in the queue (nobody logged in): the record
     says abandoned, with the wait; not answered, so no service-level success."""
     services = runtime.services
-    await services.extras["call_listener"].wait_resynced(15)
+    await services.call_listener.wait_resynced(15)
     c = await place(IN_HOURS)
     await c.press("menu/main", "0")
     journal = await c.journal("inbound")
@@ -778,7 +778,7 @@ async def test_caller_hangs_up_during_the_answering_machine(
     registered with what was recorded, and the call record is complete."""
     services = runtime.services
     failures = runtime.fastagi.stats.failures
-    await services.extras["call_listener"].wait_resynced(15)
+    await services.call_listener.wait_resynced(15)
     c = await place(OUT_OF_HOURS)
     await c.speak("name", "amname")
     await c.started("-account ")
@@ -849,13 +849,13 @@ async def korean_speech(runtime: Any, korean_voice: Path) -> AsyncIterator[Any]:
     engine = SpeechEngine(model, workers=1)
     component = SpeechComponent(engine, None, korean_pack(), mode="record")
     await component.start()
-    extras = runtime.services.extras
-    saved = extras.get("speech")
-    extras["speech"] = component
+    services = runtime.services
+    saved = services.speech
+    services.speech = component
     try:
         yield component
     finally:
-        extras["speech"] = saved
+        services.speech = saved
         await component.stop()
 
 

@@ -142,7 +142,7 @@ async def test_queue_call_shows_card_and_completes_appeal(
     services = runtime.services
     calls = CallService(services.db)
     appeals = AppealService(services.db)
-    listener = services.extras["call_listener"]
+    listener = services.call_listener
     await listener.wait_resynced(15)
     page = await operator_page(browser, runtime, OPERATOR.login, OPERATOR.password)
     assert DEMO_CALLER.phone is not None

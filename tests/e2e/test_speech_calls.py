@@ -90,24 +90,24 @@ async def speech(runtime: Any, voices: dict[str, float]) -> AsyncIterator[dict[s
     streaming = SpeechComponent(engine, server, korean_pack(), mode="auto")
     recording = SpeechComponent(engine, None, korean_pack(), mode="record")
     await streaming.start()
-    extras = runtime.services.extras
-    saved = extras.get("speech")
+    services = runtime.services
+    saved = services.speech
     try:
         yield {"auto": streaming, "record": recording, "engine": engine}
     finally:
-        extras["speech"] = saved
+        services.speech = saved
         await streaming.stop()
 
 
 @contextlib.contextmanager
 def using(runtime: Any, component: SpeechComponent) -> Iterator[None]:
-    extras = runtime.services.extras
-    saved = extras.get("speech")
-    extras["speech"] = component
+    services = runtime.services
+    saved = services.speech
+    services.speech = component
     try:
         yield
     finally:
-        extras["speech"] = saved
+        services.speech = saved
 
 
 @pytest.fixture
@@ -342,7 +342,7 @@ async def test_record_fallback_key_wins(rig, runtime, speech, in_period) -> None
 
 async def test_no_model_means_keypad_only(rig, runtime) -> None:
     """The session runtime has no model: one log line at start, keypad prompts, no crash."""
-    component = runtime.services.extras["speech"]
+    component = runtime.services.speech
     assert isinstance(component, SpeechComponent) and not component.available
     acc = make_account(runtime.services.db)
     call = await rig.place("hotline-meter-readings", "s", caller_number=acc.phone.lstrip("+"))

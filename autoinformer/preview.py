@@ -1,0 +1,54 @@
+"""The campaign's message as the callee will hear it, for the dispatcher's
+preview before approval (REQ-O10): the same prompt files Asterisk plays, in
+the same order, filled with the first contact's data, joined into one WAV.
+Service logic, no HTTP (the console serves it as ``preview.wav``)."""
+
+from __future__ import annotations
+
+import io
+import wave
+from typing import Any
+
+from autoinformer.campaigns import CampaignError, CampaignService, step_tokens
+
+
+def message_wav(campaigns: CampaignService, resolver: Any, campaign_id: int) -> bytes:
+    """The message of the campaign's first contact as one WAV: the same files
+    Asterisk plays, in the same order (blocking)."""
+    service = campaigns
+    c = service.get(campaign_id)
+    contacts = service.contacts(campaign_id)
+    contact = contacts[0] if contacts else None
+    variables = dict(contact.variables) if contact else {}
+    tz = contact.timezone if contact else None
+    names: list[str] = []
+    for step in c.scenario:
+        if "prompt" in step:
+            names.append(resolver.prompt(step["prompt"]))
+        else:
+            try:
+                tokens = step_tokens(step["say"], variables.get(step["var"]), tz)
+            except (ValueError, TypeError):
+                continue
+            names.extend(resolver.tokens(tokens))
+    out = io.BytesIO()
+    params: Any = None
+    with wave.open(out, "wb") as w:
+        for name in names:
+            path = resolver.host_file(name)
+            if path is None or path.suffix != ".wav":
+                continue
+            with wave.open(str(path), "rb") as r:
+                if params is None:
+                    params = r.getparams()
+                    w.setparams(params)
+                elif (r.getnchannels(), r.getsampwidth(), r.getframerate()) != (
+                    params.nchannels,
+                    params.sampwidth,
+                    params.framerate,
+                ):
+                    continue
+                w.writeframes(r.readframes(r.getnframes()))
+        if params is None:
+            raise CampaignError("звукозаписи сообщения не найдены (hotline prompts generate)")
+    return out.getvalue()

@@ -1,0 +1,245 @@
+"""The caller card (REQ-T9, A4): what the operator's screen shows for a call —
+the account identified in the IVR (or suggested by the calling number with
+its confidence), address, debt, meters and last readings, open appeals, the
+caller's path through the IVR, the appeal of the call; the campaign
+and contact of an outbound call. Service logic, no HTTP: the workplace
+(:mod:`crm_bridge.web`) sends it over its WebSocket and its JSON API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import select
+
+from crm_bridge.ami_listener import (
+    VAR_ACCOUNT,
+    VAR_APPEAL,
+    VAR_CAMPAIGN,
+    VAR_CONTACT,
+)
+from crm_bridge.appeals import AppealView
+from crm_bridge.calls import CallService
+from crm_bridge.identify import Identifier, account_display_address
+from crm_bridge.models import (
+    Account,
+    Appeal,
+    AppealStatus,
+    Meter,
+    Reading,
+)
+
+__all__ = ["STATUS_RU", "appeal_full", "build_card"]
+
+STATUS_RU: Final = {
+    AppealStatus.REGISTERED: "зарегистрировано",
+    AppealStatus.IN_PROGRESS: "в работе",
+    AppealStatus.ANSWERED: "дан ответ",
+    AppealStatus.CLOSED: "закрыто",
+    AppealStatus.NOT_CONSIDERED: "не рассматривается",
+}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _journal_line(kind: str, detail: Mapping[str, Any]) -> str | None:
+    """One IVR journal entry as a line for the operator (None: not shown)."""
+    if kind == "prompt":
+        return f"прослушано: {detail.get('id', '')}"
+    if kind == "say":
+        return f"произнесено: {detail.get('what', '')} {detail.get('value', '')}".strip()
+    if kind == "dtmf":
+        return f"нажата клавиша {detail.get('digits', '')}"
+    if kind == "input":
+        digits = detail.get("digits") or "—"
+        return f"введено: {digits} ({detail.get('reason', '')})"
+    if kind == "step":
+        rest = ", ".join(f"{k}={v}" for k, v in detail.items() if k != "name")
+        return f"шаг меню «{detail.get('name', '')}»" + (f": {rest}" if rest else "")
+    if kind == "record":
+        return "записано сообщение"
+    if kind == "speech":
+        return f"распознано: {detail.get('text', '')}"
+    if kind == "next":
+        return f"далее: {detail.get('where', '')}"
+    if kind in ("queue_join", "operator_connected", "queue_abandon", "hangup"):
+        names = {
+            "queue_join": "поставлен в очередь операторов",
+            "operator_connected": "соединён с оператором",
+            "queue_abandon": "покинул очередь",
+            "hangup": "звонок завершён",
+        }
+        return names[kind]
+    return None
+
+
+def build_card(
+    db: Any,
+    uniqueid: str,
+    *,
+    vars: Mapping[str, str] | None = None,
+    caller_number: str | None = None,
+) -> dict[str, Any]:
+    """The caller card of call ``uniqueid`` as JSON-ready data (blocking: run
+    it in the DB thread pool). ``vars`` are the call's ``HOTLINE_*`` variables."""
+    vars = dict(vars or {})
+    calls = CallService(db)
+    call = calls.get(uniqueid)
+    caller = caller_number or (call.caller_number if call else None)
+    card: dict[str, Any] = {
+        "uniqueid": uniqueid,
+        "call": {
+            "caller_number": caller,
+            "started_at": _iso(call.started_at) if call else None,
+            "queue": call.queue_name if call else None,
+            "wait_seconds": call.wait_seconds if call else None,
+            "direction": str(call.direction) if call else "in",
+            "operator_id": call.operator_id if call else None,
+        },
+        "ident": {"method": "none", "confidence": 0.0, "verified": False, "candidates": []},
+        "account": None,
+        "open_appeals": [],
+        "appeal": None,
+        "ivr": [],
+        "outbound": None,
+    }
+    account_id: int | None = None
+    ident = card["ident"]
+    if vars.get(VAR_ACCOUNT):
+        found = Identifier(db).by_account(vars[VAR_ACCOUNT])
+        if found.account_id is not None:
+            account_id = found.account_id
+            ident.update(method="account", confidence=found.confidence, verified=True)
+    if account_id is None and call is not None and call.account_id is not None:
+        account_id = call.account_id
+        ident.update(method="call", confidence=1.0, verified=True)
+    if account_id is None and caller:
+        found = Identifier(db).by_phone(caller)
+        ident["candidates"] = [
+            {"account_id": c.account_id, "number": c.number, "address": c.address}
+            for c in found.candidates
+        ]
+        if found.account_id is not None:
+            account_id = found.account_id
+            ident.update(method="phone", confidence=found.confidence, verified=False)
+    with db.session() as session:
+        if account_id is not None:
+            card["account"] = _account_data(session, account_id)
+            rows = session.execute(
+                select(Appeal)
+                .where(
+                    Appeal.account_id == account_id,
+                    Appeal.status.in_((AppealStatus.REGISTERED, AppealStatus.IN_PROGRESS)),
+                )
+                .order_by(Appeal.seq.desc())
+                .limit(10)
+            ).scalars()
+            card["open_appeals"] = [_appeal_brief(a) for a in rows]
+        appeal = None
+        if vars.get(VAR_APPEAL):
+            appeal = session.execute(
+                select(Appeal).where(Appeal.number == vars[VAR_APPEAL])
+            ).scalar_one_or_none()
+        if appeal is None and call is not None:
+            appeal = (
+                session.execute(
+                    select(Appeal).where(Appeal.call_id == call.id).order_by(Appeal.seq.desc())
+                )
+                .scalars()
+                .first()
+            )
+        if appeal is not None:
+            card["appeal"] = appeal_full(appeal)
+    for event in calls.events(uniqueid):
+        line = _journal_line(event.kind, event.detail)
+        if line:
+            card["ivr"].append({"ts": _iso(event.ts), "source": event.source, "text": line})
+    if vars.get(VAR_CAMPAIGN) or vars.get(VAR_CONTACT):
+        card["outbound"] = {"campaign": vars.get(VAR_CAMPAIGN), "contact": vars.get(VAR_CONTACT)}
+    return card
+
+
+def _account_data(session: Any, account_id: int) -> dict[str, Any] | None:
+    account = session.get(Account, account_id)
+    if account is None:
+        return None
+    meters = session.execute(
+        select(Meter).where(Meter.account_id == account_id).order_by(Meter.id)
+    ).scalars()
+    meter_data = []
+    for meter in meters:
+        readings = session.execute(
+            select(Reading)
+            .where(Reading.meter_id == meter.id)
+            .order_by(Reading.taken_at.desc(), Reading.id.desc())
+            .limit(6)
+        ).scalars()
+        meter_data.append(
+            {
+                "serial": meter.serial,
+                "zones": meter.zones,
+                "last": [
+                    [f"T{i}", _money(v) if v is not None else None]
+                    for i, v in enumerate((meter.last_t1, meter.last_t2, meter.last_t3), 1)
+                    if i <= max(1, meter.zones)
+                ],
+                "last_reading_at": _iso(meter.last_reading_at),
+                "readings": [
+                    {
+                        "zone": str(r.zone),
+                        "value": f"{r.value:f}",
+                        "taken_at": _iso(r.taken_at),
+                        "source": str(r.source),
+                        "status": str(r.status),
+                    }
+                    for r in readings
+                ],
+            }
+        )
+    return {
+        "id": account.id,
+        "number": account.number,
+        "holder": account.holder_name,
+        "category": str(account.category),
+        "address": account_display_address(account),
+        "debt": _money(account.debt),
+        "debt_as_of": account.debt_as_of.isoformat() if account.debt_as_of else None,
+        "meters": meter_data,
+    }
+
+
+def _appeal_brief(a: Appeal) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "number": a.number,
+        "received_at": _iso(a.received_at),
+        "status": str(a.status),
+        "status_ru": STATUS_RU[a.status],
+        "classification": str(a.classification) if a.classification else None,
+        "content": a.content,
+    }
+
+
+def appeal_full(a: Appeal | AppealView) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "number": a.number,
+        "received_at": _iso(a.received_at),
+        "status": str(a.status),
+        "status_ru": STATUS_RU[a.status],
+        "classification": str(a.classification) if a.classification else None,
+        "classification_corrected": a.classification_corrected,
+        "kind": str(a.kind),
+        "content": a.content,
+        "note": a.note,
+        "not_considered_reason": str(a.not_considered_reason) if a.not_considered_reason else None,
+    }
