@@ -585,6 +585,9 @@ async def _listen(
         text=final.text,
         confidence=round(final.confidence, 3),
         elapsed=round(final.elapsed, 3),
+        # the line's audio decoded, and the time filled in where nothing came
+        heard=round(final.audio_time - final.filled_time, 2),
+        filled=round(final.filled_time, 2),
     )
     if final.reason is EndReason.DTMF and final.dtmf:
         ch.journal.add("dtmf", digits=final.dtmf, barge_in=True)

@@ -156,6 +156,10 @@ class Final:
     decided_at: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when the result was decided."""
     dtmf: str | None = None
+    filled_time: float = 0.0
+    """Seconds of ``audio_time`` that were filled in (nothing came from the
+    line: silence suppression, or a stall of the stream); the rest was
+    heard and decoded."""
 
     @property
     def recognised(self) -> bool:
@@ -317,6 +321,7 @@ class Recogniser:
         self._frame_bytes = int(sample_rate * self.FRAME_SECONDS) * 2
         self._buf = bytearray()
         self._samples = 0
+        self._filled_samples = 0
         self._voiced_run = 0
         self._speech_start: float | None = None
         self._last_voice_end: float | None = None
@@ -409,6 +414,8 @@ class Recogniser:
         with no audio, which counts as silence and is not decoded."""
         ep = self.endpointing
         self._samples += len(frame) // 2 if frame else samples
+        if not frame:
+            self._filled_samples += samples
         now = self.audio_time
         if not frame:
             self._voiced_run = 0
@@ -492,6 +499,7 @@ class Recogniser:
             speech_end=speech_end,
             elapsed=decided - (self._started if self._started is not None else decided),
             decided_at=decided,
+            filled_time=self._filled_samples / self.sample_rate,
         )
         # Free the decoder (a few MB) as soon as the session is over.
         self._kaldi = None
