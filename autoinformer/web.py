@@ -50,7 +50,7 @@ from autoinformer.deps import AutoinformerDeps
 from autoinformer.models import ContactImport
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
-from webedge.edge import allow, audit, principal
+from webedge.edge import allow, audit, guard_socket, principal
 from webedge.shell import error_response, render
 
 log = logging.getLogger(__name__)
@@ -416,6 +416,7 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     monitor = _svc(request).campaign_monitor
     async with monitor.subscribe() as queue:
         reader = asyncio.create_task(_drain(ws))
+        guard = asyncio.create_task(guard_socket(request, ws))
         try:
             await ws.send_json({**await snapshot(request, cid), "event_ts": None})
             while not ws.closed and not reader.done():
@@ -437,9 +438,10 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
         except (ConnectionResetError, RuntimeError):
             log.debug("monitor socket closed")
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, guard):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     return ws
 
 

@@ -58,7 +58,7 @@ from crm_bridge.models import (
     OperatorRole,
 )
 from crm_bridge.services import CrmDeps
-from webedge.edge import allow, audit, principal
+from webedge.edge import allow, audit, guard_socket, principal, still_allowed
 from webedge.sessions import Principal
 from webedge.shell import error_response, render
 
@@ -220,6 +220,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     sockets.add(ws)
     with bus.subscribe(topics) as sub:
         pump = asyncio.create_task(_pump(request, ws, sub), name="operator-ws-pump")
+        guard = asyncio.create_task(guard_socket(request, ws), name="operator-ws-guard")
         try:
             await ws.send_json({"type": "hello", "operator": sess.operator_id})
             listener = _listener(request)
@@ -230,9 +231,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 if msg.type == WSMsgType.ERROR:
                     break
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            for task in (pump, guard):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             sockets.discard(ws)
     return ws
 
@@ -242,6 +244,9 @@ async def _pump(request: web.Request, ws: web.WebSocketResponse, sub: Any) -> No
     while not ws.closed:
         event: LiveEvent = await sub.get()
         if event.type == "call_connected":
+            if not await still_allowed(request):  # a card is personal data
+                await ws.close(code=1008, message=b"session ended")
+                return
             data = event.data
             await _send_card(request, ws, str(data["uniqueid"]), data.get("vars") or {}, data)
         else:

@@ -24,18 +24,21 @@ On every request:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
 import hmac
 import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Final, TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from yarl import URL
 
 from core.settings import Settings
 from crm_bridge.models import OperatorRole
@@ -51,6 +54,7 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES: Final = frozenset(OperatorRole)
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RunDb = Callable[..., Awaitable[object]]
 
@@ -95,11 +99,34 @@ PRINCIPAL: Final = web.RequestKey("hotline_principal", Principal)
 NONCE: Final = web.RequestKey("hotline_csp_nonce", str)
 
 
+PASSWORD_CHECKS_AT_ONCE: Final = 2
+"""Password hashes (scrypt, ~0.1 s and 16 MB each) computed at once; more
+wait, and beyond :data:`PASSWORD_CHECKS_WAITING` the edge answers 429, so a
+flood of log-ins never takes the threads the calls' database work needs."""
+PASSWORD_CHECKS_WAITING: Final = 16
+LOGIN_BODY_MAX: Final = 8 * 1024
+
+
 @dataclass
 class Edge:
     store: SessionStore
     settings: Settings
     run_db: RunDb
+    _slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
+    )
+    _waiting: int = 0
+
+    async def password_check(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """``fn`` (a password check) in a bounded lane; None when too many wait."""
+        if self._waiting >= PASSWORD_CHECKS_WAITING:
+            return None
+        self._waiting += 1
+        try:
+            async with self._slots:
+                return cast(T, await self.run_db(fn, *args))
+        finally:
+            self._waiting -= 1
 
     def trusted(self, address: str | None) -> bool:
         if not address:
@@ -160,6 +187,33 @@ async def audit(request: web.Request, action: str, subject: str = "") -> None:
     )
 
 
+SOCKET_RECHECK: Final = 30.0
+"""Seconds between re-checks of the session behind an open WebSocket."""
+
+
+async def still_allowed(request: web.Request) -> bool:
+    """Whether the session behind this request still may use its route
+    (revoked, expired, deactivated or a changed role: no)."""
+    edge = edge_of(request)
+    token = request.cookies.get(COOKIE, "")
+    who = await edge.run_db(edge.store.load, token) if token else None
+    roles = declared_roles(request.match_info.route)
+    return isinstance(who, Principal) and (
+        roles == PUBLIC or (isinstance(roles, frozenset) and who.role in roles)
+    )
+
+
+async def guard_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
+    """Run beside an open WebSocket: close it (1008) once its session ends,
+    so a revoked or expired user stops receiving personal data."""
+    while not ws.closed:
+        await asyncio.sleep(SOCKET_RECHECK)
+        if not ws.closed and not await still_allowed(request):
+            log.info("closing a WebSocket: its session ended")
+            await ws.close(code=1008, message=b"session ended")
+            return
+
+
 def wants_json(request: web.Request) -> bool:
     path = request.path
     accept = request.headers.get("Accept", "")
@@ -204,10 +258,19 @@ async def _basic_principal(edge: Edge, request: web.Request) -> Principal | None
         login, password = raw.split(":", 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    result = await edge.run_db(
+    if not (edge.secure(request) or _loopback(request.remote)):
+        return None  # a password in clear over a network: refused
+    result = await edge.password_check(
         edge.store.check_password, login, password, edge.client_address(request)
     )
     return result if isinstance(result, Principal) else None
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 @web.middleware
@@ -238,6 +301,8 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     if roles is None:
         log.error("route %s declares no roles: refused", match.route.resource)
         return error_response(request, 403, "Доступ к этой странице не настроен")
+    if isinstance(match.route.resource, web.StaticResource):
+        return await handler(request)  # public files: no session lookup
     token = request.cookies.get(COOKIE, "")
     who = await edge.run_db(edge.store.load, token) if token else None
     if isinstance(who, Principal):
@@ -302,10 +367,15 @@ def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def _local_next(raw: str) -> str:
-    """Only a path of this site (no ``//host``, no scheme): no open redirect."""
-    if raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw
-    return ""
+    """Only a path of this site (no ``//host``, no scheme, no control
+    characters, which a URL parser drops: slash, tab, slash would become
+    ``//evil``): no open redirect."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw) or "\\" in raw:
+        return ""
+    if not raw.startswith("/") or raw.startswith("//"):
+        return ""
+    normal = str(URL(raw))
+    return raw if normal.startswith("/") and not normal.startswith("//") else ""
 
 
 HOME: Final = {
@@ -330,14 +400,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     from webedge.shell import render
 
     edge = edge_of(request)
+    if (request.content_length or 0) > LOGIN_BODY_MAX:
+        raise web.HTTPRequestEntityTooLarge(LOGIN_BODY_MAX, request.content_length or 0)
     form = await request.post()
     name = str(form.get("login", ""))
     password = str(form.get("password", ""))
     nxt = _local_next(str(form.get("next", "")))
-    result = cast(
-        LoginResult,
-        await edge.run_db(edge.store.log_in, name, password, edge.client_address(request)),
+    checked = await edge.password_check(
+        functools.partial(edge.store.log_in, replaces=request.cookies.get(COOKIE, "")),
+        name,
+        password,
+        edge.client_address(request),
     )
+    if checked is None:
+        context = {"title": "Вход", "next": nxt, "error": "Сервер занят, повторите вход"}
+        return render(request, "login.html", context, status=429)
+    result = cast(LoginResult, checked)
     if result.outcome is not LoginOutcome.OK or result.principal is None:
         throttled = result.outcome is LoginOutcome.THROTTLED
         message = (

@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Final
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
@@ -36,7 +37,13 @@ log = logging.getLogger(__name__)
 TOUCH_EVERY: Final = timedelta(seconds=60)
 """``last_seen`` is written at most this often per session (reads stay reads)."""
 ADDRESS_FACTOR: Final = 4
-"""An address may fail this many times more than one login (a shared office NAT)."""
+"""An address may fail this many times more than one login from it (a shared
+office NAT guessing at several logins)."""
+LOGIN_FACTOR: Final = 10
+"""One login may fail this many times more from all addresses together: a
+stranger who knows a login cannot lock its owner out with a few guesses, yet
+a guesser rotating addresses meets a ceiling."""
+PURGE_EVERY: Final = timedelta(hours=1)
 
 _DUMMY_HASH: Final = hash_password(secrets.token_hex(16))
 """Checked against for an unknown login, so it costs what a known one costs."""
@@ -56,6 +63,22 @@ class Principal:
     @property
     def supervisor(self) -> bool:
         return self.role is OperatorRole.SUPERVISOR
+
+
+@dataclass(frozen=True, slots=True)
+class _Staff:
+    """What the check needs of a staff row, read before the hash is computed."""
+
+    id: int
+    login: str
+    name: str
+    role: OperatorRole
+    password_hash: str
+    active: bool
+
+    @classmethod
+    def of(cls, op: Operator) -> _Staff:
+        return cls(op.id, op.login, op.name, op.role, op.password_hash, op.active)
 
 
 class LoginOutcome(Enum):
@@ -82,19 +105,27 @@ class SessionStore:
         self.lifetime = timedelta(hours=settings.web_session_max_hours)
         self.window = timedelta(minutes=settings.web_login_window_minutes)
         self.max_failures = settings.web_login_max_failures
+        self._purged_at: datetime | None = None
 
     # -- log-in ---------------------------------------------------------------------
 
     def log_in(
-        self, login: str, password: str, address: str, *, now: datetime | None = None
+        self,
+        login: str,
+        password: str,
+        address: str,
+        *,
+        now: datetime | None = None,
+        replaces: str = "",
     ) -> LoginResult:
-        """Check the password (throttled) and open a session."""
+        """Check the password (throttled) and open a session; ``replaces``:
+        the browser's previous session token, revoked on success."""
         now = now or utcnow()
+        op = self._check(login, password, address, now)
+        if isinstance(op, LoginOutcome):
+            return LoginResult(op)
+        token = secrets.token_urlsafe(32)
         with self.db.session(write=True) as session:
-            op = self._check(session, login, password, address, now)
-            if isinstance(op, LoginOutcome):
-                return LoginResult(op)
-            token = secrets.token_urlsafe(32)
             row = WebSession(
                 id=_digest(token),
                 operator_id=op.id,
@@ -104,54 +135,89 @@ class SessionStore:
                 address=address[:64],
             )
             session.add(row)
+            if replaces:
+                session.execute(
+                    update(WebSession)
+                    .where(WebSession.id == _digest(replaces), WebSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
             self._audit(session, op.id, op.login, "login", "", address, now)
             principal = Principal(op.id, op.login, op.name, op.role, row.id, row.csrf)
         log.info("web log-in: operator %s", op.id)
+        self._purge_now_and_then(now)
         return LoginResult(LoginOutcome.OK, token, principal)
 
     def check_password(
         self, login: str, password: str, address: str, *, now: datetime | None = None
     ) -> Principal | None:
-        """HTTP Basic: the same throttled check, no session (and no CSRF token:
-        nothing a foreign site could ride on)."""
-        now = now or utcnow()
-        with self.db.session(write=True) as session:
-            op = self._check(session, login, password, address, now)
-            if isinstance(op, LoginOutcome):
-                return None
-            return Principal(op.id, op.login, op.name, op.role, "", "")
+        """HTTP Basic and the CLI: the same throttled check, no session (and
+        no CSRF token: nothing a foreign site could ride on)."""
+        op = self._check(login, password, address, now or utcnow())
+        if isinstance(op, LoginOutcome):
+            return None
+        return Principal(op.id, op.login, op.name, op.role, "", "")
 
     def _check(
-        self, session: Session, login: str, password: str, address: str, now: datetime
-    ) -> Operator | LoginOutcome:
+        self, login: str, password: str, address: str, now: datetime
+    ) -> _Staff | LoginOutcome:
+        """Throttle, then verify. The password hash (scrypt, ~0.1 s) is never
+        computed inside a transaction: the counts and the user row are read
+        in a short read, the failure is recorded *before* the hash (so
+        parallel guesses all count) and taken back on success."""
         login = login.strip()[:64]
         address = address[:64]
         since = now - self.window
-        by_login = session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.login == login, LoginFailure.at >= since)
-        )
-        by_address = session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.address == address, LoginFailure.at >= since)
-        )
-        if (by_login or 0) >= self.max_failures or (
-            by_address or 0
-        ) >= self.max_failures * ADDRESS_FACTOR:
-            verify_password(password, _DUMMY_HASH)  # a refused guess costs the same
-            self._audit(session, None, login, "login.throttled", "", address, now)
+        with self.db.session(readonly=True) as session:
+            pair, by_login, by_address = (
+                session.scalar(select(func.count()).select_from(LoginFailure).where(*cond)) or 0
+                for cond in (
+                    (
+                        LoginFailure.login == login,
+                        LoginFailure.address == address,
+                        LoginFailure.at >= since,
+                    ),
+                    (LoginFailure.login == login, LoginFailure.at >= since),
+                    (LoginFailure.address == address, LoginFailure.at >= since),
+                )
+            )
+            found = session.execute(
+                select(Operator).where(Operator.login == login)
+            ).scalar_one_or_none()
+            staff = _Staff.of(found) if found is not None else None
+        if (
+            pair >= self.max_failures
+            or by_login >= self.max_failures * LOGIN_FACTOR
+            or by_address >= self.max_failures * ADDRESS_FACTOR
+        ):
+            # Throttled for this login (from here, or from everywhere) or for
+            # this address, whatever the password: no hash is computed.
+            with self.db.session(write=True) as session:
+                self._audit(session, None, login, "login.throttled", "", address, now)
             return LoginOutcome.THROTTLED
-        op = session.execute(select(Operator).where(Operator.login == login)).scalar_one_or_none()
-        good = verify_password(password, op.password_hash if op else _DUMMY_HASH)
-        if op is None or not good or not op.active or not password:
-            session.add(LoginFailure(login=login, address=address, at=now))
-            session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-            self._audit(session, None, login, "login.refused", "", address, now)
-            return LoginOutcome.REFUSED
-        session.execute(delete(LoginFailure).where(LoginFailure.login == login))
-        return op
+        with self.db.session(write=True) as session:
+            failure = LoginFailure(login=login, address=address, at=now)
+            session.add(failure)
+            session.flush()
+            failure_id = failure.id
+        good = verify_password(password, staff.password_hash if staff else _DUMMY_HASH)
+        with self.db.session(write=True) as session:
+            if staff is None or not good or not staff.active or not password:
+                session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+                self._audit(session, None, login, "login.refused", "", address, now)
+                return LoginOutcome.REFUSED
+            session.execute(delete(LoginFailure).where(LoginFailure.id == failure_id))
+            session.execute(
+                delete(LoginFailure).where(
+                    LoginFailure.login == login, LoginFailure.address == address
+                )
+            )
+        return staff
+
+    def _purge_now_and_then(self, now: datetime) -> None:
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return
+        self._purged_at = now
+        self.purge(now=now)
 
     # -- every request --------------------------------------------------------------
 
@@ -179,10 +245,13 @@ class SessionStore:
         ):
             return None
         if now - row.last_seen > TOUCH_EVERY:
-            with self.db.session(write=True) as session:
-                session.execute(
-                    update(WebSession).where(WebSession.id == sid).values(last_seen=now)
-                )
+            try:
+                with self.db.session(write=True) as session:
+                    session.execute(
+                        update(WebSession).where(WebSession.id == sid).values(last_seen=now)
+                    )
+            except OperationalError:  # busy: the next request touches it
+                log.warning("web session last_seen not updated (database busy)")
         return Principal(op.id, op.login, op.name, op.role, sid, row.csrf)
 
     def revoke(self, session_id: str, *, now: datetime | None = None) -> None:

@@ -311,7 +311,13 @@ async def test_login_goes_back_to_the_page_asked_for_and_nowhere_else(
     )
     assert resp.headers["Location"] == "/operator/journal?text=x"
     client.session.cookie_jar.clear()
-    for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+    for evil in (
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\r\n/evil.example",
+    ):
         resp = await client.post(
             "/login",
             data={"login": "boss", "password": PASSWORD, "next": evil},
@@ -371,3 +377,81 @@ def test_edge_tables_match_their_migration(db: Any) -> None:
             conn, opts={"compare_type": True, "include_object": ours}
         )
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_stranger_cannot_lock_an_owner_out_from_elsewhere(services: Any, operators: Any) -> None:
+    """Failures count per login *and address*: guesses from one place lock
+    that place out, not the owner elsewhere; a guesser rotating addresses
+    meets the login's overall ceiling (ten times the limit)."""
+    store = SessionStore(services.db, services.settings)
+    limit = services.settings.web_login_max_failures
+    for _ in range(limit):
+        assert store.log_in("petrov", "x", "203.0.113.9").outcome is LoginOutcome.REFUSED
+    assert store.log_in("petrov", PASSWORD, "203.0.113.9").outcome is LoginOutcome.THROTTLED
+    assert store.log_in("petrov", PASSWORD, "10.1.1.1").outcome is LoginOutcome.OK
+    for i in range(limit * 10):
+        store.log_in("ivanova", "x", f"198.51.100.{i}")
+    assert store.log_in("ivanova", PASSWORD, "10.1.1.1").outcome is LoginOutcome.THROTTLED
+
+
+async def test_no_password_hash_inside_a_write_transaction(
+    services: Any, operators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scrypt takes ~0.1 s; on SQLite a write transaction holds the one write
+    lock: while a password is hashed, another writer must get through."""
+    import threading
+
+    import webedge.sessions as sessions
+    from crm_bridge.calls import CallService
+
+    real = sessions.verify_password
+    wrote: list[bool] = []
+
+    def meanwhile(password: str, stored: str) -> bool:
+        def write() -> None:
+            CallService(services.db).upsert("1700000000.77", caller_number="+79990000000")
+            wrote.append(True)
+
+        t = threading.Thread(target=write)
+        t.start()
+        t.join(5)  # would wait out the busy timeout if the lock were held
+        return real(password, stored)
+
+    monkeypatch.setattr(sessions, "verify_password", meanwhile)
+    store = SessionStore(services.db, services.settings)
+    assert store.log_in("ivanova", PASSWORD, "127.0.0.1").outcome is LoginOutcome.OK
+    assert wrote == [True]
+
+
+async def test_a_second_log_in_ends_the_browsers_first_session(
+    client: TestClient, operators: Any, services: Any
+) -> None:
+    await log_in(client, "ivanova")
+    first = client.session.cookie_jar.filter_cookies(client.make_url("/"))[COOKIE].value
+    await log_in(client, "boss")
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies({COOKIE: first})
+    resp = await client.get("/operator/", allow_redirects=False)
+    assert resp.status == 302  # the replaced session is no session
+
+
+async def test_log_in_body_is_small(client: TestClient) -> None:
+    resp = await client.post("/login", data={"login": "x" * 9000, "password": "y"})
+    assert resp.status == 413
+
+
+async def test_an_open_websocket_closes_when_its_session_ends(
+    client: TestClient, operators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller card is personal data: a revoked session stops receiving them."""
+    import webedge.edge as edge
+
+    monkeypatch.setattr(edge, "SOCKET_RECHECK", 0.1)
+    token = await log_in(client, "ivanova")
+    ws = await client.ws_connect("/operator/ws")
+    hello = await ws.receive_json(timeout=5)
+    assert hello["type"] == "hello"
+    resp = await client.post("/logout", data={"csrf": token}, allow_redirects=False)
+    assert resp.status == 302
+    msg = await ws.receive(timeout=5)
+    assert ws.closed and ws.close_code == 1008, msg
