@@ -50,7 +50,7 @@ from autoinformer.deps import AutoinformerDeps
 from autoinformer.models import ContactImport
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
-from webedge.edge import allow, audit, guard_socket, principal
+from webedge.edge import allow, audit, guard_socket, principal, streams_upload
 from webedge.shell import error_response, render
 
 log = logging.getLogger(__name__)
@@ -283,6 +283,7 @@ async def campaign_page(request: web.Request) -> web.Response:
 
 
 @staff
+@streams_upload
 async def import_list(request: web.Request) -> web.Response:
     """A CSV/XLSX upload, streamed (the CSRF token comes in the query)."""
     cid = _cid(request)

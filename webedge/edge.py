@@ -84,6 +84,17 @@ def basic_auth(handler: H) -> H:
     return handler
 
 
+UPLOAD_ATTR: Final = "__hotline_streams_upload__"
+
+
+def streams_upload(handler: H) -> H:
+    """The handler streams a multipart upload (``request.multipart()``), so
+    its form's CSRF token comes in the query (``?csrf=``): accepted there for
+    this handler only."""
+    setattr(handler, UPLOAD_ATTR, True)
+    return handler
+
+
 def declared_roles(route: web.AbstractRoute) -> frozenset[OperatorRole] | str | None:
     """The route's declaration: a set of roles, :data:`PUBLIC`, or None (undeclared)."""
     if isinstance(route.resource, web.StaticResource):
@@ -245,7 +256,9 @@ async def _csrf_token(request: web.Request) -> str:
     if request.content_type == "application/x-www-form-urlencoded":
         return str((await request.post()).get("csrf", ""))
     if request.content_type.startswith("multipart/"):
-        return request.query.get("csrf", "")
+        if getattr(request.match_info.route.handler, UPLOAD_ATTR, False):
+            return request.query.get("csrf", "")
+        return str((await request.post()).get("csrf", ""))
     return ""
 
 
@@ -358,6 +371,9 @@ def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Referrer-Policy", "same-origin")
+    edge = request.config_dict.get(EDGE)
+    if edge is not None and edge.secure(request):
+        h.setdefault("Strict-Transport-Security", "max-age=31536000")
     static = isinstance(request.match_info.route.resource, web.StaticResource)
     if not static:
         h["Cache-Control"] = "no-store"

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -182,6 +183,12 @@ async def test_csrf_and_origin_on_every_state_changing_request(
         url, json=body, headers={"X-CSRF-Token": token, "Referer": "http://evil.example/x"}
     )
     assert resp.status == 403
+    # the query-string token is for streamed uploads only
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="list.csv")  # multipart/form-data
+    resp = await client.post(f"{url}?csrf={token}", data=form)
+    assert resp.status == 403
+    assert (await resp.json())["error"].startswith("Неверный токен CSRF")
     # with the token and from this site it reaches the handler (no such appeal)
     resp = await client.post(url, json=body, headers={"X-CSRF-Token": token})
     assert resp.status == 404
@@ -290,6 +297,7 @@ async def test_secure_cookie_behind_a_trusted_tls_proxy(
         cookie = resp.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
         assert ("Secure" in cookie) is trusted
+        assert ("Strict-Transport-Security" in resp.headers) is trusted
     with services.db.session() as s:
         (row,) = s.execute(select(WebSession)).scalars()
     assert row.address == ("203.0.113.7" if trusted else "127.0.0.1")
