@@ -22,7 +22,9 @@ depend on how fast audio is delivered):
   (the model's ``conf/model.conf`` rules; ``rule2`` = 0.5 s of trailing
   silence after a word in the small models);
 * trailing silence by energy: ``Endpointing.trailing_silence`` seconds below
-  ``energy_threshold`` after speech started (a backstop for noisy lines where
+  ``energy_threshold`` after speech started, of which time filled in (no
+  audio arrived) counts only beyond ``Endpointing.stall_grace`` (a stall is
+  not a pause) (a backstop for noisy lines where
   Vosk keeps decoding, and the knob for a shorter cut than the model's rules;
   with the grammar-constrained Korean model Vosk's own endpoint was measured
   0.9-1.0 s after the speech, so the 0.8 s default usually decides first);
@@ -192,6 +194,14 @@ class Endpointing:
     has"): when it holds at a pause of ``complete_silence``, the utterance ends
     there (``ENDPOINT``) instead of waiting for the model's or the energy rule."""
     complete_silence: float = 0.2
+    stall_grace: float = 1.0
+    """Time filled in (no audio arrived) that the trailing-silence rule does
+    not count. A stream that stalls (the caller's channel thread starved on a
+    busy machine, its audio arriving later in a burst) looks exactly like a
+    line that went quiet; counting the stall cut words in two (the soak:
+    «삼 육 이» heard as «삼 이»). A line that really stops sending (silence
+    suppression) ends the utterance ``stall_grace`` later; a line that sends
+    its silence is not affected."""
     continuous: bool = False
     """Record mode: keep every Vosk segment until :meth:`Recogniser.finish`;
     no endpoint/timeout rules apply (used by :meth:`SpeechEngine.recognise_file`)."""
@@ -322,6 +332,8 @@ class Recogniser:
         self._buf = bytearray()
         self._samples = 0
         self._filled_samples = 0
+        self._pause_filled_time = 0.0
+        """Seconds filled in since the last voiced frame."""
         self._voiced_run = 0
         self._speech_start: float | None = None
         self._last_voice_end: float | None = None
@@ -416,6 +428,7 @@ class Recogniser:
         self._samples += len(frame) // 2 if frame else samples
         if not frame:
             self._filled_samples += samples
+            self._pause_filled_time += samples / self.sample_rate
         now = self.audio_time
         if not frame:
             self._voiced_run = 0
@@ -423,6 +436,7 @@ class Recogniser:
             self._voiced_run += 1
             self._last_voice_end = now
             self._pause_filled = self._pause_decoded = False
+            self._pause_filled_time = 0.0
             if (
                 self._speech_start is None
                 and self._voiced_run * self.FRAME_SECONDS >= ep.min_speech - 1e-9
@@ -455,7 +469,8 @@ class Recogniser:
                         return self._conclude({}, EndReason.ENDPOINT)
                 elif ep.complete(self._said_so_far()):
                     return self._conclude(json.loads(self._kaldi.FinalResult()), EndReason.ENDPOINT)
-            if silent_for >= ep.trailing_silence - 1e-9:
+            heard_silence = silent_for - min(self._pause_filled_time, ep.stall_grace)
+            if heard_silence >= ep.trailing_silence - 1e-9:
                 return self._conclude(json.loads(self._kaldi.FinalResult()), EndReason.SILENCE)
             if now - self._speech_start >= ep.max_utterance - 1e-9:
                 return self._conclude(

@@ -31,7 +31,7 @@ from crm_bridge.models import ReadingSource
 from crm_bridge.readings import ReadingService
 from ivr.speech import AudioSocketServer, SpeechEngine
 from ivr.speech.testmodels import korean_model_path
-from ivr.speech_lang import KOREAN_DIGIT_VALUES, SpeechComponent, korean_pack
+from ivr.speech_lang import KOREAN_DIGIT_VALUES, READINGS_ENDPOINTING, SpeechComponent, korean_pack
 from telephony.contract import Context
 from tests.e2e.test_meter_readings import Caller, make_account, reading_settings, steps
 
@@ -152,8 +152,26 @@ async def start_call(rig: Any, runtime: Any, digits: int = 6) -> tuple[Caller, A
     return caller, acc
 
 
+LISTENING_COMMANDS = ("EXEC AudioSocket", "RECORD FILE")
+"""The AGI commands with which Asterisk starts taking the caller's speech."""
+
+
 async def wait_listening(caller: Caller, count: int = 1) -> Any:
-    return await caller.journal(lambda j: len(listens(j)) >= count, 40)
+    """The flow listens (its journal) *and* Asterisk has started the command
+    that takes the speech (AGIExecStart of the AudioSocket or the recording):
+    the simulated caller speaks only then, never into the gap between the
+    flow deciding to listen and the line being open, where Asterisk throws
+    the audio away (a word lost at the start under load)."""
+    journal = await caller.journal(lambda j: len(listens(j)) >= count, 40)
+
+    def started() -> int:
+        return sum(c.startswith(LISTENING_COMMANDS) for c in caller.call.agi_commands())
+
+    deadline = asyncio.get_running_loop().time() + 40
+    while started() < count:
+        assert asyncio.get_running_loop().time() < deadline, "the line never opened"
+        await asyncio.sleep(0.02)
+    return journal
 
 
 def assert_in_grammar(journal: Any) -> None:
@@ -176,10 +194,14 @@ async def test_voice_reading_over_audiosocket(rig, runtime, speech, voices, in_p
     assert heard.detail["mode"] == "audiosocket" and heard.detail["text"] == "삼 육 이", (
         heard.detail
     )
-    # end-pointing: the utterance ended on the end of speech, not on a timeout,
-    # within ~1.5 s after the audio (the caller stays on the line, silent)
+    # end-pointing: the utterance ended on the end of speech, not on a
+    # timeout, ~1 s after the audio (the caller stays on the line, silent;
+    # were its silence not sent, the stall grace would add to that)
     assert heard.detail["reason"] in ("endpoint", "silence")
-    assert heard.ts - _listen_ts(journal) < voices["ko362"] + 2.5
+    ep = READINGS_ENDPOINTING
+    assert heard.ts - _listen_ts(journal) < voices["ko362"] + ep.trailing_silence + 1.5
+    # the whole utterance came from the line (nothing lost on the way)
+    assert heard.detail["heard"] >= voices["ko362"] - 0.1, heard.detail
     assert steps(journal, "audiosocket")[0]["connected"] is True
     assert listens(journal)[0]["complete_digits"] == 6  # 3 digits said: not complete
     assert "reading:362" in journal.heard()

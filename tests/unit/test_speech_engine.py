@@ -535,6 +535,27 @@ async def test_a_real_pause_decodes_at_once_a_filled_one_is_left_alone(
         )
         assert stalled is not None and stalled.text == SPEECH_SEQ, (fraction, stalled)
 
+    # a stall longer than the trailing silence inside a word (the soak's
+    # «삼 이»): the filled time up to ``stall_grace`` is no pause, so the
+    # utterance goes on and the word stays whole
+    long_stall = bytes(int(1.5 * RATE) * 2)
+    cut = int(spoken_until * 0.5 * RATE) * 2
+    _, stalled = await engine.run(
+        run,
+        endpointing(3),
+        [(clip[:cut], False), (long_stall, True), (clip[cut:] + noise(3.0, 40), False)],
+    )
+    assert stalled is not None and stalled.text == SPEECH_SEQ, stalled
+    assert stalled.filled_time == pytest.approx(1.5, abs=0.03)
+    # a line that goes quiet without sending (silence suppression): the
+    # utterance still ends, ``stall_grace`` after the trailing silence
+    ep = endpointing(6)
+    _, quiet = await engine.run(run, ep, [(said, False), (bytes(int(4.0 * RATE) * 2), True)])
+    assert quiet is not None and quiet.reason is EndReason.SILENCE and quiet.text == SPEECH_SEQ
+    assert quiet.audio_time - spoken_until == pytest.approx(
+        ep.trailing_silence + ep.stall_grace, abs=0.15
+    )
+
     # six digits with a real pause in the middle: the second half is a new segment, all kept
     _, both = await engine.run(
         run, endpointing(6), [(clip, False), (pause, False), (clip + noise(3.0, 40), False)]
