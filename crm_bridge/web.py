@@ -45,7 +45,6 @@ from crm_bridge.ami_listener import (
     Outcome,
 )
 from crm_bridge.appeals import AppealService, AppealView, export_csv, export_xlsx
-from crm_bridge.calls import CallService
 from crm_bridge.card import STATUS_RU, appeal_full, build_card
 from crm_bridge.errors import CrmError, ExtensionNotAllowed, InvalidTransition, NotFound
 from crm_bridge.live import ALL, EventBus, LiveEvent, operator_topic
@@ -275,7 +274,7 @@ async def card_json(request: web.Request) -> web.Response:
     sess = principal(request)
     uniqueid = request.match_info["uniqueid"]
     db = _services(request).db
-    call = await _db(request, CallService(db).get, uniqueid)
+    call = await _db(request, _services(request).crm.calls.get, uniqueid)
     if call is None:
         raise NotFound("звонок не найден")
     if not sess.supervisor and call.operator_id != sess.operator_id:
@@ -356,7 +355,7 @@ async def end_abusive(request: web.Request) -> web.Response:
     uniqueid = request.match_info["uniqueid"]
     data = await _json(request)
     db = _services(request).db
-    calls = CallService(db)
+    calls = _services(request).crm.calls
     call = await _db(request, calls.get, uniqueid)
     if call is None:
         raise NotFound("звонок не найден")
