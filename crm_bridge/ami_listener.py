@@ -24,9 +24,15 @@ The listener never registers appeals: the IVR does (``AppealService.register``);
 the listener only links what it sees.
 
 Ordering: handlers update the in-memory state synchronously, in event order,
-and return a coroutine (owned by :class:`telephony.ami.AmiClient`) for the
-database work; the coroutines of one call run one at a time, in event order
-(a per-call FIFO lock), different calls run concurrently.
+and queue the call's database writes (:class:`_Write`) in the same order; the
+returned coroutine (owned by :class:`telephony.ami.AmiClient`) flushes them.
+The writes of one call are flushed one transaction at a time (a per-call
+lock), and whatever has queued up meanwhile goes in one transaction
+(:meth:`crm_bridge.calls.CallService.record`): a call's burst of events —
+channel, answer, recording; the hotline's end event and the hangup — costs
+one write, not one per event. A handler that must ask Asterisk first
+(``Getvar``) reserves its place in the queue, so later writes never overtake
+it. Different calls are written concurrently.
 
 Asterisk restarts: the AMI client reconnects and calls :meth:`resync`, which
 compares the live channels (``CoreShowChannels``) and queue entries
@@ -47,7 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -98,6 +104,21 @@ _RECENT_KEEP: Final = 2000
 _STATE_UP: Final = "6"
 
 
+@dataclass(eq=False)
+class _Write:
+    """One queued write of a call: fields, journal entries, the end outcome."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    first: bool = False
+    """The call's first write: the state's initial fields go with it."""
+    events: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
+    end_outcome: str | None = None
+    """Store this outcome unless another writer set its own (the hangup)."""
+    ready: bool = True
+    """False while the handler still asks Asterisk (its place is kept)."""
+    written: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class Outcome(StrEnum):
     """``calls.outcome`` values written by the listener."""
 
@@ -116,6 +137,9 @@ class Outcome(StrEnum):
 
 
 _OWN_OUTCOMES: Final = frozenset(o.value for o in Outcome)
+_REPLACEABLE_OUTCOMES: Final = _OWN_OUTCOMES - {Outcome.ENDED_ABUSIVE.value}
+"""Outcomes the hangup may replace: the listener's own, except the operator's
+ended-abusive (REQ-T12); an outcome another writer (the IVR) set is kept."""
 
 
 class AmiLike(Protocol):
@@ -160,6 +184,7 @@ class ChannelState:
     vars: dict[str, str] = field(default_factory=dict)
     ended: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    writes: deque[_Write] = field(default_factory=deque)
 
     def initial_fields(self) -> dict[str, Any]:
         values: dict[str, Any] = {"linkedid": self.linkedid or self.uniqueid}
@@ -309,11 +334,6 @@ class CallListener:
             return await self._run_db(lambda: fn(*args, **kwargs))
         return await self._run_db(fn, *args)
 
-    async def _serial(self, st: ChannelState, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` after every earlier job of the same call."""
-        async with st.lock:
-            await work()
-
     def _track(self, st: ChannelState) -> bool:
         """Mark as a hotline call; True when it was not tracked before."""
         if st.tracked or st.member_leg:
@@ -322,6 +342,7 @@ class CallListener:
         return True
 
     async def _upsert(self, st: ChannelState, values: dict[str, Any], *, first: bool) -> None:
+        """A direct write (resync, under the call's lock)."""
         if first:
             values = {**st.initial_fields(), **values}
             if self.node:
@@ -330,8 +351,68 @@ class CallListener:
             return
         await self._db(self.calls.upsert, st.uniqueid, **values)
 
-    async def _journal(self, uid: str, kind: str, detail: Mapping[str, Any]) -> None:
-        await self._db(self.calls.append_event, uid, kind, dict(detail), source="ami")
+    def _enqueue(
+        self,
+        st: ChannelState,
+        values: dict[str, Any] | None = None,
+        *,
+        first: bool = False,
+        kind: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        ready: bool = True,
+    ) -> _Write:
+        """Queue a write of ``st`` in event order (see the module docstring)."""
+        write = _Write(dict(values or {}), first=first, ready=ready)
+        if kind:
+            write.events.append((kind, dict(detail or {}), utcnow()))
+        st.writes.append(write)
+        return write
+
+    async def _commit(self, st: ChannelState, write: _Write) -> None:
+        """Flush the call's queued writes; return once ``write`` is stored."""
+        async with st.lock:
+            await self._flush(st)
+        await write.written.wait()
+
+    async def _flush(self, st: ChannelState) -> None:
+        """Store every ready write at the head of the queue in one transaction
+        (the caller holds ``st.lock``)."""
+        batch: list[_Write] = []
+        while st.writes and st.writes[0].ready:
+            batch.append(st.writes.popleft())
+        if not batch:
+            return
+        values: dict[str, Any] = {}
+        events: list[tuple[str, dict[str, Any], datetime]] = []
+        first = False
+        end_outcome: str | None = None
+        for write in batch:
+            first = first or write.first
+            if write.end_outcome is not None:
+                values.pop("outcome", None)
+                end_outcome = write.end_outcome
+            values |= write.values
+            events += write.events
+        if first:
+            values = {**st.initial_fields(), **values}
+            if self.node:
+                values["node"] = self.node
+        try:
+            if values or events or end_outcome:
+                await self._db(
+                    lambda: self.calls.record(
+                        st.uniqueid,
+                        values,
+                        events,
+                        source="ami",
+                        outcome_unless_set=(end_outcome, _REPLACEABLE_OUTCOMES)
+                        if end_outcome
+                        else None,
+                    )
+                )
+        finally:
+            for write in batch:
+                write.written.set()
 
     def _job(
         self,
@@ -344,14 +425,7 @@ class CallListener:
     ) -> Coroutine[Any, Any, None] | None:
         if not st.tracked:
             return None
-        vals = dict(values or {})
-
-        async def work() -> None:
-            await self._upsert(st, vals, first=first)
-            if kind:
-                await self._journal(st.uniqueid, kind, detail or {})
-
-        return self._serial(st, work)
+        return self._commit(st, self._enqueue(st, values, first=first, kind=kind, detail=detail))
 
     async def getvars(self, channel: str, names: tuple[str, ...] = CARD_VARS) -> dict[str, str]:
         """Channel variables by AMI ``Getvar`` (concurrently; missing → absent)."""
@@ -413,23 +487,25 @@ class CallListener:
             "queue_name": st.queue,
             "queue_entered_at": st.queue_entered_at,
         }
-        job = self._job(
+        joined = self._enqueue(
             st,
             values,
             first=first,
             kind="queue_join",
             detail={"queue": st.queue, "position": _field(event, "Position")},
         )
+        card = self._enqueue(st, ready=False)
         channel = _field(event, "Channel") or st.channel
 
         async def with_vars() -> None:
-            if job is not None:
-                await job
-            found = await self.getvars(channel)
-            st.vars.update(found)
-            extra = await self._db(self._vars_fields, found)
-            if extra:
-                await self._serial(st, lambda: self._upsert(st, extra, first=False))
+            await self._commit(st, joined)
+            try:
+                found = await self.getvars(channel)
+                st.vars.update(found)
+                card.values = await self._db(self._vars_fields, found)
+            finally:
+                card.ready = True
+                await self._commit(st, card)
 
         return with_vars()
 
@@ -484,8 +560,16 @@ class CallListener:
         interface = _field(event, "Interface")
         channel = _field(event, "Channel") or st.channel
         hold_time = _field(event, "HoldTime")
+        write = self._enqueue(st, first=first, ready=False)
 
         async def work() -> None:
+            try:
+                await connect()
+            finally:
+                write.ready = True
+                await self._commit(st, write)
+
+        async def connect() -> None:
             found, operator_id = await asyncio.gather(
                 self.getvars(channel),
                 self._db(self._resolve_operator, interface, st.operator_member),
@@ -520,14 +604,20 @@ class CallListener:
             if operator_id is not None:
                 values["operator_id"] = operator_id
             values |= await self._db(self._vars_fields, found)
-            await self._upsert(st, values, first=first)
-            await self._journal(
-                st.uniqueid,
-                "operator_connected",
-                {"operator_id": operator_id, "member": st.operator_member, "hold_time": hold_time},
+            write.values = values
+            write.events.append(
+                (
+                    "operator_connected",
+                    {
+                        "operator_id": operator_id,
+                        "member": st.operator_member,
+                        "hold_time": hold_time,
+                    },
+                    utcnow(),
+                )
             )
 
-        return self._serial(st, work)
+        return work()
 
     def on_agent_complete(self, event: Mapping[str, Any]) -> Coroutine[Any, Any, None] | None:
         st = self._get(event)
@@ -557,16 +647,21 @@ class CallListener:
             return None
         first = self._track(st)
         channel = _field(event, "Channel") or st.channel
+        write = self._enqueue(st, first=first, ready=False)
 
         async def work() -> None:
-            found = await self.getvars(channel, ("MIXMONITOR_FILENAME", VAR_RECORDING))
-            path = found.get("MIXMONITOR_FILENAME") or (
-                f"{found[VAR_RECORDING]}.wav" if found.get(VAR_RECORDING) else None
-            )
-            values: dict[str, Any] = {"recording_file": path} if path else {}
-            await self._upsert(st, values, first=first)
+            try:
+                found = await self.getvars(channel, ("MIXMONITOR_FILENAME", VAR_RECORDING))
+                path = found.get("MIXMONITOR_FILENAME") or (
+                    f"{found[VAR_RECORDING]}.wav" if found.get(VAR_RECORDING) else None
+                )
+                if path:
+                    write.values["recording_file"] = path
+            finally:
+                write.ready = True
+                await self._commit(st, write)
 
-        return self._serial(st, work)
+        return work()
 
     def on_user_event(self, event: Mapping[str, Any]) -> Coroutine[Any, Any, None] | None:
         if _field(event, "UserEvent") != CALL_END_EVENT:
@@ -606,11 +701,15 @@ class CallListener:
             st.queue_left_at = at
             values["queue_left_at"] = at
 
+        # End time and outcome in one write: no reader sees an ended call
+        # without its outcome.
+        write = self._enqueue(
+            st, values, kind="hangup", detail={"cause": cause, "outcome": outcome.value}
+        )
+        write.end_outcome = outcome.value
+
         async def work() -> None:
-            # End time and outcome in one write: no reader sees an ended call
-            # without its outcome.
-            await self._db(self._end_call, st.uniqueid, values, outcome)
-            await self._journal(st.uniqueid, "hangup", {"cause": cause, "outcome": outcome.value})
+            await self._commit(st, write)
             if self.bus is not None and st.operator_id is not None:
                 self.bus.publish(
                     operator_topic(st.operator_id),
@@ -618,7 +717,7 @@ class CallListener:
                     {"uniqueid": st.uniqueid, "outcome": outcome.value},
                 )
 
-        return self._serial(st, work)
+        return work()
 
     # -- database helpers (run in the DB thread pool) -------------------------
 
@@ -662,17 +761,6 @@ class CallListener:
         if found.get(VAR_RECORDING):
             values["recording_file"] = f"{found[VAR_RECORDING]}.wav"
         return values
-
-    def _end_call(self, uniqueid: str, values: dict[str, Any], outcome: Outcome) -> None:
-        """Store the end of a call with its outcome, unless another writer (the
-        IVR) set its own outcome."""
-        current = self.calls.get(uniqueid)
-        keep = (
-            current is not None
-            and bool(current.outcome)
-            and (current.outcome not in _OWN_OUTCOMES or current.outcome == Outcome.ENDED_ABUSIVE)
-        )
-        self.calls.upsert(uniqueid, **(values if keep else {**values, "outcome": outcome.value}))
 
     def _open_calls(self, before: datetime) -> list[str]:
         with self.db.session() as session:

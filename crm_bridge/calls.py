@@ -24,9 +24,10 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,6 +108,12 @@ class CallView:
     node: str | None = None
 
     @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CallView:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["ivr_path"] = tuple(row["ivr_path"] or ())
+        return cls(**values)
+
+    @classmethod
     def from_model(cls, call: Call) -> CallView:
         values = {f.name: getattr(call, f.name) for f in fields(cls)}
         values["ivr_path"] = tuple(call.ivr_path or ())
@@ -137,6 +144,7 @@ class CallService:
     def __init__(self, db: Database, *, sla_seconds: float = SLA_SECONDS) -> None:
         self.db = db
         self.sla_seconds = sla_seconds
+        self._stmts = _RecordStatements(self._insert())
 
     def _insert(self) -> Any:
         return pg_insert if self.db.dialect == "postgresql" else sqlite_insert
@@ -153,9 +161,29 @@ class CallService:
         from AMI ``AgentConnect``) is resolved to ``operator_id``. The caller
         number is stored in E.164 when it is a valid phone number.
         """
+        return self.record(uniqueid, values, operator_interface=operator_interface)
+
+    def record(
+        self,
+        uniqueid: str,
+        values: Mapping[str, Any],
+        events: Iterable[tuple[str, Mapping[str, Any], datetime]] = (),
+        *,
+        source: str = "ami",
+        outcome_unless_set: tuple[str, frozenset[str]] | None = None,
+        operator_interface: str | None = None,
+    ) -> CallView:
+        """:meth:`upsert` ``values`` and append ``events`` (kind, detail, time;
+        numbered after the last of ``source``) in one transaction: the AMI
+        listener's writes of one call, coalesced.
+
+        ``outcome_unless_set`` = (outcome, writer's own outcomes): store that
+        outcome unless ``values`` name one or the row already holds an outcome
+        another writer set (one not in the given set)."""
         uniqueid = uniqueid.strip()
         if not uniqueid:
             raise ValueError("empty Uniqueid")
+        values = dict(values)
         unknown = set(values) - _UPDATABLE
         if unknown:
             raise TypeError(f"unknown call fields: {sorted(unknown)}")
@@ -166,45 +194,75 @@ class CallService:
             values["direction"] = CallDirection(values["direction"])
         if "ivr_path" in values:
             values["ivr_path"] = list(values["ivr_path"] or [])
-        with self.db.session(write=True) as session:
-            session.execute(
-                self._insert()(Call)
-                .values(
-                    uniqueid=uniqueid,
-                    direction=values.get("direction") or CallDirection.IN,
-                    ivr_path=[],
-                    started_at=values.get("started_at") or utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["uniqueid"])
+        entries = list(events)
+        # Core, not the ORM's unit of work: the listener writes every call
+        # several times, and this is the service's hottest write.
+        q = self._stmts
+        with self.db.transaction(write=True) as conn:
+            conn.execute(
+                q.create,
+                {
+                    "uniqueid": uniqueid,
+                    "direction": values.get("direction") or CallDirection.IN,
+                    "ivr_path": [],
+                    "started_at": values.get("started_at") or utcnow(),
+                },
             )
-            call = session.execute(
-                select(Call).where(Call.uniqueid == uniqueid).with_for_update()
-            ).scalar_one()
+            current = dict(conn.execute(q.row, {"b_uniqueid": uniqueid}).one()._mapping)
             if operator_interface:
-                operator_id = session.execute(
+                operator_id = conn.execute(
                     select(Operator.id).where(Operator.interface == operator_interface)
                 ).scalar_one_or_none()
                 if operator_id is not None:
                     values.setdefault("operator_id", operator_id)
-            for name, value in values.items():
-                setattr(call, name, value)
-            self._derive(call, explicit_sla="answered_within_sla" in values)
-            session.flush()
-            return CallView.from_model(call)
+            if outcome_unless_set is not None and "outcome" not in values:
+                outcome, own = outcome_unless_set
+                if not current["outcome"] or current["outcome"] in own:
+                    values["outcome"] = outcome
+            row = current | values
+            values |= self._derived(row, explicit_sla="answered_within_sla" in values)
+            row |= values
+            if values:
+                conn.execute(q.change, {"b_uniqueid": uniqueid, **values})
+            if entries:
+                _lock_call_journal(conn, uniqueid, source)
+                last = conn.execute(
+                    q.last_seq, {"b_uniqueid": uniqueid, "b_source": source}
+                ).scalar_one()
+                seq = int(last or 0)
+                rows = []
+                for kind, detail, ts in entries:
+                    seq += 1
+                    rows.append(
+                        {
+                            "call_uniqueid": uniqueid,
+                            "source": source,
+                            "seq": seq,
+                            "ts": ts,
+                            "kind": kind,
+                            "detail": dict(detail),
+                        }
+                    )
+                conn.execute(q.add_events, rows)
+        return CallView.from_row(row)
 
-    def _derive(self, call: Call, *, explicit_sla: bool) -> None:
-        if call.queue_entered_at and call.queue_left_at:
-            call.wait_seconds = max(
-                0.0, (call.queue_left_at - call.queue_entered_at).total_seconds()
+    def _derived(self, row: Mapping[str, Any], *, explicit_sla: bool) -> dict[str, Any]:
+        """``wait_seconds`` and ``answered_within_sla`` of a call row (REQ-T7)."""
+        out: dict[str, Any] = {}
+        wait = row["wait_seconds"]
+        if row["queue_entered_at"] and row["queue_left_at"]:
+            wait = out["wait_seconds"] = max(
+                0.0, (row["queue_left_at"] - row["queue_entered_at"]).total_seconds()
             )
-        if explicit_sla or call.wait_seconds is None:
-            return
-        if call.operator_id is not None:
-            call.answered_within_sla = call.wait_seconds <= self.sla_seconds
-        elif call.ended_at is not None and call.queue_left_at is not None:
+        if explicit_sla or wait is None:
+            return out
+        if row["operator_id"] is not None:
+            out["answered_within_sla"] = wait <= self.sla_seconds
+        elif row["ended_at"] is not None and row["queue_left_at"] is not None:
             # Abandoned in the queue: a miss once the caller waited past the
             # target; shorter abandons are not counted either way.
-            call.answered_within_sla = False if call.wait_seconds > self.sla_seconds else None
+            out["answered_within_sla"] = False if wait > self.sla_seconds else None
+        return out
 
     def get(self, uniqueid: str) -> CallView | None:
         with self.db.session() as session:
@@ -311,14 +369,34 @@ class CallService:
             ]
 
 
-def _lock_call_journal(session: Session, uniqueid: str, source: str) -> None:
+class _RecordStatements:
+    """:meth:`CallService.record`'s statements, built once with bound
+    parameters (building a statement per call costs more than running it)."""
+
+    def __init__(self, insert_fn: Any) -> None:
+        table = Call.__table__
+        self.create = insert_fn(table).on_conflict_do_nothing(index_elements=["uniqueid"])
+        self.row = (
+            select(table).where(table.c.uniqueid == bindparam("b_uniqueid")).with_for_update()
+        )
+        # No SET clause: the columns set are the parameters given (besides b_*).
+        self.change = update(Call).where(Call.uniqueid == bindparam("b_uniqueid"))
+        self.last_seq = select(func.max(CallEvent.seq)).where(
+            CallEvent.call_uniqueid == bindparam("b_uniqueid"),
+            CallEvent.source == bindparam("b_source"),
+        )
+        self.add_events = insert(CallEvent)
+
+
+def _lock_call_journal(session: Session | Connection, uniqueid: str, source: str) -> None:
     """Serialise appends to one call's journal of one source, so the next
     ``seq`` read is the one written. On PostgreSQL a transaction-level
     advisory lock (held to commit): without it concurrent appenders collide
     on the unique key and retry in rounds, and under contention one of them
     can lose every round. SQLite already serialises writers (``BEGIN
     IMMEDIATE`` of a write session)."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect if isinstance(session, Session) else session.dialect
+    if dialect.name == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
             {"key": f"call_events:{source}:{uniqueid}"},

@@ -287,3 +287,100 @@ async def test_resync_gives_up_after_its_retries_without_closing_anything(db: Da
     assert listener.resyncs == 0
     call = CallService(db).get("4.1")
     assert call is not None and call.ended_at is None  # nothing guessed from no answer
+
+
+class CountingCalls(CallService):
+    """Counts the listener's write transactions."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.writes = 0
+
+    def record(self, *args: Any, **kwargs: Any) -> Any:
+        self.writes += 1
+        return super().record(*args, **kwargs)
+
+
+async def test_a_burst_of_events_is_one_write_in_event_order(db: Database) -> None:
+    """Events dispatched before the first write ran are stored together, in
+    one transaction, with the later event's values winning (issue 10: the
+    service's CPU per call)."""
+    calls = CountingCalls(db)
+    listener = CallListener(calls)
+    ami = FakeAmi()
+    listener.subscribe(ami)
+    uid, chan = "1767000000.301", "PJSIP/trunk-0301"
+    # Dispatched like telephony.ami under load: the handlers run in order,
+    # their coroutines are scheduled afterwards.
+    pending = [
+        ami.handlers["Newchannel"](
+            ev("Newchannel", uid, T0, Channel=chan, Context="hotline-inbound", CallerIDNum="112")
+        ),
+        ami.handlers["Newstate"](ev("Newstate", uid, T0 + 0.2, Channel=chan, ChannelState="6")),
+        ami.handlers["UserEvent"](
+            ev("UserEvent", uid, T0 + 9, Channel=chan, UserEvent="HotlineCallEnd", Cause="16")
+        ),
+        ami.handlers["Hangup"](ev("Hangup", uid, T0 + 9, Channel=chan, Cause="16")),
+    ]
+    for coro in pending:
+        assert coro is not None
+        await coro
+    assert calls.writes == 1
+    call = calls.get(uid)
+    assert call is not None and call.outcome == Outcome.IVR and call.hangup_cause == "16"
+    assert call.answered_at is not None and call.ended_at is not None
+    assert [e.kind for e in calls.events(uid, source="ami")] == ["hangup"]
+
+
+async def test_a_write_waiting_for_asterisk_is_not_overtaken(db: Database) -> None:
+    """MixMonitorStart asks Asterisk for the file name; the hangup that
+    arrives meanwhile is stored after it, and its coroutine returns only once
+    it is stored."""
+    import asyncio
+
+    calls = CountingCalls(db)
+    listener = CallListener(calls)
+    ami = FakeAmi()
+    listener.subscribe(ami)
+    uid, chan = "1767000000.311", "PJSIP/trunk-0311"
+    ami.vars[chan] = {"MIXMONITOR_FILENAME": "/rec/311.wav"}
+    answer = asyncio.Event()
+    plain_action = ami.action
+
+    async def slow_action(action: dict[str, Any], **kw: Any) -> Any:
+        await answer.wait()
+        return await plain_action(action, **kw)
+
+    ami.action = slow_action  # type: ignore[method-assign]
+    await ami.emit(
+        **ev("Newchannel", uid, T0, Channel=chan, Context="hotline-inbound", CallerIDNum="112")
+    )
+    recording = asyncio.ensure_future(
+        ami.handlers["MixMonitorStart"](ev("MixMonitorStart", uid, T0 + 1, Channel=chan))
+    )
+    hangup = asyncio.ensure_future(
+        ami.handlers["Hangup"](ev("Hangup", uid, T0 + 5, Channel=chan, Cause="16"))
+    )
+    await asyncio.sleep(0.05)
+    assert not hangup.done()
+    stored = calls.get(uid)
+    assert stored is not None and stored.ended_at is None
+    answer.set()
+    await asyncio.gather(recording, hangup)
+    call = calls.get(uid)
+    assert call is not None
+    assert call.recording_file == "/rec/311.wav" and call.ended_at is not None
+    assert call.outcome == Outcome.IVR
+
+
+async def test_the_hangup_keeps_an_outcome_the_ivr_set(db: Database) -> None:
+    calls = CallService(db)
+    _, ami, _ = make(db)
+    uid, chan = "1767000000.321", "PJSIP/trunk-0321"
+    await ami.emit(
+        **ev("Newchannel", uid, T0, Channel=chan, Context="hotline-inbound", CallerIDNum="112")
+    )
+    calls.upsert(uid, outcome="appeal-registered")
+    await ami.emit(**ev("Hangup", uid, T0 + 5, Channel=chan, Cause="16"))
+    call = calls.get(uid)
+    assert call is not None and call.outcome == "appeal-registered" and call.ended_at
