@@ -161,7 +161,7 @@ def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     db = Database(settings.db_url)
     try:
-        db.upgrade()
+        args.migrate(db)
         return _dispatch(args, db, settings, out)
     except (CampaignError, CliAuthError) as exc:
         print(f"hotline campaign: {exc}", file=sys.stderr)

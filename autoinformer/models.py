@@ -1,7 +1,7 @@
 """Tables of the autoinformer (REQ-O1–O4, O8, O10, O11).
 
 They share :class:`crm_bridge.db.Base` (one database, one Alembic history);
-the migration is ``hotline/migrations/versions/0201_autoinformer.py``.
+the migrations are in ``autoinformer/migrations/``.
 
 * :class:`Campaign` — kind, scenario, schedule, call rules, approval (O10);
 * :class:`Contact` — one line of the campaign's list: whom to call, the

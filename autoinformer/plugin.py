@@ -80,4 +80,5 @@ SLICE = Slice(
     ),
     cli=cli,
     metadata=metadata,
+    migrations=Path(__file__).with_name("migrations"),
 )

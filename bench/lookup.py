@@ -41,6 +41,7 @@ from crm_bridge.db import Database
 from crm_bridge.demo_data import generate, generated_count
 from crm_bridge.identify import Identification, Identifier
 from crm_bridge.models import Account, AccountPhone, Appeal, Counter
+from hotline.slices import upgrade
 
 logger = logging.getLogger("bench.lookup")
 
@@ -76,7 +77,7 @@ def open_sqlite(cache_dir: Path, n: int, seed: int) -> Database:
     db = Database(f"sqlite:///{path}")
     if path.exists():
         try:
-            db.upgrade()
+            upgrade(db)
             if generated_count(db) == n:
                 print(f"sqlite: reusing {path}")
                 return db
@@ -93,7 +94,7 @@ def open_sqlite(cache_dir: Path, n: int, seed: int) -> Database:
 def open_postgres(url: str, n: int, seed: int) -> Database:
     db = Database(url)
     try:
-        db.upgrade()
+        upgrade(db)
         if generated_count(db) == n:
             print("postgresql: reusing the generated tables")
             return db
@@ -111,7 +112,7 @@ def open_postgres(url: str, n: int, seed: int) -> Database:
 
 
 def build(db: Database, n: int, seed: int, label: str) -> None:
-    db.upgrade()
+    upgrade(db)
     print(f"{label}: generating {n:,} accounts (seed {seed}) …", flush=True)
     started = time.perf_counter()
     last = [0.0]

@@ -13,7 +13,13 @@ slices; nothing is registered by import side effects. A slice declares:
   started when the runtime is asked for that name;
 - ``web``: sub-apps by mount point, with the link the index page shows;
 - ``cli``: a hook adding its commands to the ``hotline`` command line;
-- ``metadata``: the SQLAlchemy metadata its tables live in (migrations).
+- ``metadata``: the SQLAlchemy metadata its tables live in (migrations), and
+  ``migrations``: the directory of its Alembic revisions (``<slice>/migrations``).
+  Every slice's revisions run in the one environment of the composition root
+  (``hotline/migrations/env.py``). A new slice's first revision branches off
+  the revision its tables depend on (``down_revision``) with its own
+  ``branch_labels``; ``hotline db revision --slice NAME`` writes the file
+  into the slice's directory.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ ComponentFactory = Callable[[Any], Component]
 WebFactory = Callable[[Any, Any], Any]
 """``(services, runtime) -> aiohttp.web.Application``."""
 CliHook = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+"""Adds a slice's commands. A command that needs the database migrated calls
+``args.migrate(db)``: the composition root's :func:`hotline.slices.upgrade`
+(a default of the top-level parser)."""
 
 
 @dataclass(frozen=True)
@@ -66,3 +75,4 @@ class Slice:
     web: Sequence[WebApp] = ()
     cli: CliHook | None = None
     metadata: Callable[[], Sequence[MetaData]] = tuple
+    migrations: Path | None = None

@@ -2,9 +2,9 @@
 
 SQLite is the embedded default (one machine), PostgreSQL the shared database
 for several machines (``postgresql+psycopg://user:pass@host/db``). The schema
-is owned by Alembic; :meth:`Database.upgrade` migrates to the head revision
-from any working directory (the migration environment is located through the
-installed ``hotline`` package, see :func:`migrations_dir`).
+is owned by Alembic; :meth:`Database.upgrade` migrates to the head revisions
+of a :class:`MigrationSet` — the composition root's environment and every
+slice's revision directory (:func:`hotline.slices.migrations`).
 
 SQLite specifics, set on every new connection:
 
@@ -20,10 +20,11 @@ SQLite specifics, set on every new connection:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -36,12 +37,11 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "MIGRATIONS_PACKAGE",
     "NAMING_CONVENTION",
     "Base",
     "Database",
+    "MigrationSet",
     "UtcDateTime",
-    "migrations_dir",
     "utcnow",
 ]
 
@@ -58,27 +58,35 @@ NAMING_CONVENTION: Final = MappingProxyType(
 )
 """Constraint names, so that migrations can drop/alter them on every dialect."""
 
-MIGRATIONS_PACKAGE: Final = "hotline"
-"""The installed package whose ``migrations/`` directory is the Alembic
-environment. Located with :func:`importlib.util.find_spec`, which does not
-import it (``crm_bridge`` does not import ``hotline``), and which also works
-when the package is installed in editable mode as a namespace package."""
-
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 
 
-def migrations_dir() -> Path:
-    """The Alembic environment directory (``<hotline package>/migrations``)."""
-    spec = importlib.util.find_spec(MIGRATIONS_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / "migrations"
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise RuntimeError(
-        f"the migration environment was not found: no {MIGRATIONS_PACKAGE}/migrations/env.py "
-        f"in {locations or 'an installed ' + MIGRATIONS_PACKAGE + ' package'}"
-    )
+@dataclass(frozen=True)
+class MigrationSet:
+    """The whole database's migrations: the composition root's Alembic
+    environment and every slice's revision directory (``Slice.migrations``).
+    Built by :func:`hotline.slices.migrations`; this module knows no slice."""
+
+    env: Path
+    """The Alembic environment directory (its ``env.py``)."""
+    versions: tuple[Path, ...]
+    """The revision directories, one per slice that has tables."""
+
+    def config(self) -> Any:
+        """An Alembic ``Config`` for this set (no ``alembic.ini`` read)."""
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", _ini_escape(self.env))
+        config.set_main_option("path_separator", "os")
+        config.set_main_option(
+            "version_locations", os.pathsep.join(_ini_escape(p) for p in self.versions)
+        )
+        return config
+
+
+def _ini_escape(path: Path) -> str:
+    return str(path).replace("%", "%%")
 
 
 class Base(DeclarativeBase):
@@ -232,14 +240,12 @@ class Database:
         with (self._write_engine if write else self.engine).begin() as connection:
             yield connection
 
-    def upgrade(self, revision: str = "heads") -> None:
+    def upgrade(self, migrations: MigrationSet, revision: str = "heads") -> None:
         """Run the Alembic migrations up to ``revision`` (default: every head —
-        capabilities add their own revision branches off the initial schema)."""
+        slices add their own revision branches off the initial schema)."""
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
+        config = migrations.config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

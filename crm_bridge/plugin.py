@@ -66,7 +66,7 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     settings = from_cli_args(args)
     settings.data.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
-    db.upgrade()
+    args.migrate(db)
     report = _retention(settings, db).run(dry_run=args.dry_run)
     print(report.summary())
     for path in (*report.recordings, *report.logs):
@@ -134,4 +134,5 @@ SLICE = Slice(
     ),
     cli=cli,
     metadata=metadata,
+    migrations=Path(__file__).with_name("migrations"),
 )

@@ -62,17 +62,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from crm_bridge.db import Database
+    from hotline.slices import SLICES, migrations, upgrade
 
     settings = _settings(args)
     settings.data.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
+    if args.action == "revision":
+        # A new revision file in one slice's directory, compared with the
+        # database at ``--database-url`` (migrated first) when --autogenerate.
+        from alembic import command
+
+        by_name = {sl.name: sl.migrations for sl in SLICES if sl.migrations is not None}
+        if args.slice not in by_name or not args.message:
+            print(
+                f"hotline db revision: --slice {{{','.join(sorted(by_name))}}} and -m are needed",
+                file=sys.stderr,
+            )
+            return 2
+        config = migrations().config()
+        if args.autogenerate:
+            upgrade(db)
+        with db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            script = command.revision(
+                config,
+                message=args.message,
+                autogenerate=args.autogenerate,
+                head=args.head,
+                version_path=str(by_name[args.slice]),
+            )
+        print(f"new revision: {getattr(script, 'path', script)}")
+        return 0
     if args.action == "upgrade":
-        db.upgrade()
+        upgrade(db)
         print(f"database at head: {db.engine.url.render_as_string(hide_password=True)}")
     elif args.action == "demo-data":
         from crm_bridge import demo_data
 
-        db.upgrade()
+        upgrade(db)
         demo_data.load_demo(db)
         print("demo data loaded")
     return 0
@@ -105,11 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     db = sub.add_parser("db", help="database")
-    db.add_argument("action", choices=["upgrade", "demo-data"])
+    db.add_argument("action", choices=["upgrade", "demo-data", "revision"])
+    db.add_argument("--slice", help="revision: the slice whose directory gets the file")
+    db.add_argument("-m", "--message", help="revision: what it changes")
+    db.add_argument("--autogenerate", action="store_true", help="revision: compare with models")
+    db.add_argument("--head", default="head", help="revision: parent (default: the one head)")
     db.set_defaults(fn=cmd_db)
 
-    from hotline.slices import SLICES
+    from hotline.slices import SLICES, upgrade
 
+    p.set_defaults(migrate=upgrade)  # args.migrate(db) for the slices' commands
     for sl in SLICES:  # each capability's own commands
         if sl.cli is not None:
             sl.cli(sub)

@@ -83,7 +83,9 @@ class Services:
         settings.data.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
         if migrate:
-            db.upgrade()
+            from hotline.slices import upgrade
+
+            upgrade(db)
         resolver = build_resolver(settings)
         crm = CrmServices.from_settings(db, settings)
         return cls(

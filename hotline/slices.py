@@ -7,11 +7,13 @@ Adding a capability is one new slice (``<package>/plugin.py`` with a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import MetaData
 
 from autoinformer.plugin import SLICE as AUTOINFORMER
 from core.slice import Component, ComponentFactory, Slice, WebApp
+from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
 from ivr.plugin import SLICE as IVR
 from telephony.callrunner import Flow
@@ -77,6 +79,23 @@ def metadata() -> list[MetaData]:
     return out
 
 
+def migrations() -> MigrationSet:
+    """The whole database's migrations: this package's Alembic environment,
+    the web edge's revisions and every slice's."""
+    import webedge
+
+    edge = Path(webedge.__file__).with_name("migrations")
+    return MigrationSet(
+        env=Path(__file__).with_name("migrations"),
+        versions=(edge, *(sl.migrations for sl in SLICES if sl.migrations is not None)),
+    )
+
+
+def upgrade(db: Database, revision: str = "heads") -> None:
+    """Migrate ``db`` with every slice's revisions (:func:`migrations`)."""
+    db.upgrade(migrations(), revision)
+
+
 __all__: Sequence[str] = (
     "CORE_COMPONENTS",
     "SLICES",
@@ -87,5 +106,7 @@ __all__: Sequence[str] = (
     "component_names",
     "flows_by_name",
     "metadata",
+    "migrations",
+    "upgrade",
     "web_apps",
 )

@@ -1,11 +1,14 @@
 """Alembic environment of the shared database (REQ-T15).
 
-Run programmatically by :meth:`crm_bridge.db.Database.upgrade` (which passes an
-open connection in ``config.attributes["connection"]``), or from the command
-line for new revisions::
+The one environment for every slice's revisions: each slice keeps its own in
+``<slice>/migrations`` (``Slice.migrations``), composed with the web edge's
+by :func:`hotline.slices.migrations`. Run programmatically by
+:meth:`crm_bridge.db.Database.upgrade` (which passes an open connection in
+``config.attributes["connection"]``); from the command line::
 
-    HOTLINE_DB_URL=sqlite:////tmp/dev.db alembic -c hotline/migrations/alembic.ini \
-        revision --autogenerate -m "add something"
+    hotline --database-url sqlite:////tmp/dev.db db upgrade
+    hotline --database-url sqlite:////tmp/dev.db db revision --slice crm_bridge \
+        --autogenerate -m "add something"
 
 SQLite cannot ``ALTER`` most things, so migrations run in batch mode there
 (``render_as_batch``); the same revision files run on PostgreSQL unchanged.

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from crm_bridge.db import Database
+from hotline.slices import upgrade
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'ai.db'}")
-    database.upgrade()
+    upgrade(database)
     yield database
     database.dispose()
 
@@ -50,10 +51,10 @@ def pg_ai_url() -> Iterator[str]:
 def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         database = Database(f"sqlite:///{tmp_path / 'ai.db'}")
-        database.upgrade()
+        upgrade(database)
     else:
         database = Database(request.getfixturevalue("pg_ai_url"))
-        database.upgrade()
+        upgrade(database)
         from sqlalchemy import text
 
         with database.engine.begin() as conn:

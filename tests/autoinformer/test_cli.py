@@ -29,6 +29,7 @@ from crm_bridge.db import Database
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
 from hotline.cli import main
+from hotline.slices import upgrade
 from tests.autoinformer.helpers import make_accounts
 from webedge.models import AuditEvent
 
@@ -44,7 +45,7 @@ PASSWORD = "верный-пароль"
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Database]:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     db = Database(url)
-    db.upgrade()
+    upgrade(db)
     with db.session(write=True) as s:
         for login, role in (
             ("petrova", OperatorRole.SUPERVISOR),

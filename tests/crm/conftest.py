@@ -25,6 +25,7 @@ from crm_bridge.accounts import AccountData, MeterData, upsert_accounts, upsert_
 from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database
 from crm_bridge.identify import Identifier
+from hotline.slices import upgrade
 
 PG_ENV = "HOTLINE_TEST_PG_URL"
 PG_HELP = (
@@ -48,7 +49,7 @@ NOW = datetime(2025, 3, 3, 10, 0, tzinfo=MSK)
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crm-template") / "template.db"
     db = Database(f"sqlite:///{path}")
-    db.upgrade()
+    upgrade(db)
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
@@ -83,7 +84,7 @@ def pg_database() -> Iterator[Database]:
     if tables:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
-    db.upgrade()
+    upgrade(db)
     yield db
     db.dispose()
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
-from crm_bridge.db import Database, migrations_dir
+from crm_bridge.db import Database
 from crm_bridge.models import Base, Call, Counter
+from hotline.slices import migrations, upgrade
 
 EXPECTED_TABLES = {
     "accounts",
@@ -30,9 +30,7 @@ EXPECTED_TABLES = {
 
 
 def _head() -> str:
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(migrations().config()).get_current_head()
     assert head is not None
     return head
 
@@ -65,21 +63,20 @@ def test_models_match_migrations(db: Database) -> None:
 
 
 def test_downgrade_and_upgrade_again(db: Database) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
+    config = migrations().config()
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "base")
     assert EXPECTED_TABLES.isdisjoint(inspect(db.engine).get_table_names())
-    db.upgrade()
+    upgrade(db)
     assert db.current_revision() == _head()
 
 
 def test_upgrade_works_from_any_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
-    db.upgrade()
-    db.upgrade()  # idempotent
+    upgrade(db)
+    upgrade(db)  # idempotent
     assert db.current_revision() == _head()
     db.dispose()
 
@@ -130,3 +127,39 @@ def test_ci_requires_postgres_url() -> None:
     """The PostgreSQL half must not be silently skipped in CI."""
     if os.environ.get("CI", "").lower() == "true":
         assert os.environ.get("HOTLINE_TEST_PG_URL"), "CI must set HOTLINE_TEST_PG_URL"
+
+
+def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
+    """Issue 11: a slice's revisions live in its own directory; the root's
+    environment has none, and a new slice's directory joins the one history."""
+    from dataclasses import replace
+
+    from hotline.slices import SLICES
+
+    found = migrations()
+    assert not (found.env / "versions").exists()
+    assert {p.parent.name for p in found.versions} == {"crm_bridge", "autoinformer", "webedge"}
+    for sl in SLICES:
+        if sl.metadata():
+            assert sl.migrations is not None and any(sl.migrations.glob("*.py")), sl.name
+    # A new slice: its first revision, written into its own directory.
+    new_dir = tmp_path / "newslice"
+    new_dir.mkdir()
+    extended = replace(found, versions=(*found.versions, new_dir))
+    script = command.revision(
+        extended.config(), message="new slice", head=_head(), version_path=str(new_dir)
+    )
+    assert script is not None and Path(str(script.path)).parent == new_dir
+    db = Database(f"sqlite:///{tmp_path / 'n.db'}")
+    db.upgrade(extended)
+    assert db.current_revision() == script.revision
+    db.dispose()
+
+
+def test_cli_revision_names_a_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hotline.cli import main
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    code = main(["--database-url", url, "--data-dir", str(tmp_path), "db", "revision", "-m", "x"])
+    assert code == 2
+    assert "--slice" in capsys.readouterr().err

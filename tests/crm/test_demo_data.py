@@ -14,6 +14,7 @@ from crm_bridge.identify import Identifier
 from crm_bridge.models import Account, AccountPhone, Meter, Operator
 from crm_bridge.passwords import verify_password
 from crm_bridge.phones import normalize_phone
+from hotline.slices import upgrade
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     snapshots = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         db = Database(f"sqlite:///{tmp_path / name}.db")
-        db.upgrade()
+        upgrade(db)
         assert demo.generate(db, 500, seed) == 500
         assert demo.generated_count(db) == 500
         snapshots.append(_snapshot(db))

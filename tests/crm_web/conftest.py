@@ -17,6 +17,7 @@ from core.settings import Settings
 from crm_bridge.db import Database
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
+from hotline.slices import upgrade
 from tests import webtools
 from tests.webtools import FakeServices, root_app
 
@@ -28,7 +29,7 @@ PASSWORD = "секрет-123"
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crm-web-template") / "template.db"
     db = Database(f"sqlite:///{path}")
-    db.upgrade("heads")  # every branch (this slice's outbox revision is one)
+    upgrade(db)  # every branch (this slice's outbox revision is one)
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()

@@ -52,6 +52,7 @@ from crm_bridge.models import (
     ReadingSource,
     TariffZone,
 )
+from hotline.slices import upgrade
 from ivr.flows import answering_machine, hotline, meter_readings
 from telephony.callrunner import COMPLETED, HANGUP, Flow, run_call
 from telephony.contract import Route, Var
@@ -75,7 +76,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite database with the named demo accounts, made once."""
     path = tmp_path_factory.mktemp("flows") / "template.db"
     db = Database(f"sqlite:///{path}")
-    db.upgrade()
+    upgrade(db)
     load_demo(db, size=len(DEMO_ACCOUNTS))
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

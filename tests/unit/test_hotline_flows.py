@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hotline.slices import upgrade
 from ivr.flows.common import (
     MAX_ATTEMPTS,
     ChoiceStatus,
@@ -226,7 +227,7 @@ def test_caller_context_is_what_the_branches_would_look_up(tmp_path: Path) -> No
     from ivr.flows.hotline import _caller_context
 
     db = Database(f"sqlite:///{tmp_path / 'crm.db'}")
-    db.upgrade()
+    upgrade(db)
     load_demo(db)
     now = datetime(2026, 11, 30, 12, 0, tzinfo=MSK)
     ctx = _caller_context(db, DEMO_CALLER.phone, now)

@@ -26,6 +26,7 @@ from crm_bridge.readings import (
     export_csv,
     export_xlsx,
 )
+from hotline.slices import upgrade
 
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, inside 15–25
 
@@ -41,7 +42,7 @@ class Clock:
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'readings.db'}")
-    database.upgrade()
+    upgrade(database)
     yield database
     database.dispose()
 

@@ -18,6 +18,7 @@ from core.tabular import (
     long_cell,
     shown,
 )
+from hotline.slices import upgrade
 
 
 def zip_bomb(unpacked: int) -> bytes:
@@ -61,7 +62,7 @@ def test_account_import_refuses_a_bomb_and_rejects_a_long_cell(tmp_path) -> None
     from crm_bridge.importers import ImportFileError, import_accounts
 
     db = Database(f"sqlite:///{tmp_path / 'crm.db'}")
-    db.upgrade()
+    upgrade(db)
     with pytest.raises(ImportFileError, match="распаковывается"):
         import_accounts(db, zip_bomb(300 * 2**20), filename="accounts.xlsx")
     long_name = "Я" * 5000
@@ -82,7 +83,7 @@ def test_contact_list_rejections_keep_a_short_value(tmp_path) -> None:  # type: 
     from tests.autoinformer.helpers import always_open
 
     db = Database(f"sqlite:///{tmp_path / 'crm.db'}")
-    db.upgrade()
+    upgrade(db)
     start, end = always_open()
     cid = CampaignService(db).create("Долги", "debt", start_at=start, end_at=end)
     hostile_phone = "=HYPERLINK(" + "x" * 5000 + ")"
