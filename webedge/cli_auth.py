@@ -6,14 +6,16 @@ personal data, takes ``--user LOGIN`` and calls :func:`authenticate_cli`: the
 password comes from ``$HOTLINE_PASSWORD`` (a script) or is asked for without
 echo, and is checked exactly like the web log-in's
 (:meth:`webedge.sessions.SessionStore.check_password`: throttled per login and
-per address, a refusal written to the audit log, address ``cli``). What the
+per address, a refusal written to the audit log). The command line's
+"address" is the operating-system account on this node (:func:`cli_address`,
+``cli:UID@HOST``), so one account's failed attempts never lock out another's. What the
 command then records — a creator, an editor, an approver — is the returned
 principal's login, and what it may do is decided by the principal's role as
 the users table says now. A refusal raises :class:`CliAuthError` with a
 Russian message; ``hotline`` prints it and exits with status 2.
 
 Reading personal data from the command line is audited like the web's:
-:func:`audit_cli` (``SessionStore.audit`` with the address ``cli``).
+:func:`audit_cli` (``SessionStore.audit`` with the same address).
 
 The module imports nothing heavy at import time, so any slice's CLI (and
 ``hotline.cli``) may import it cheaply.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
@@ -32,12 +35,26 @@ if TYPE_CHECKING:
     from crm_bridge.models import OperatorRole
     from webedge.sessions import Principal
 
-__all__ = ["CLI_ADDRESS", "PASSWORD_ENV", "CliAuthError", "audit_cli", "authenticate_cli"]
+__all__ = [
+    "CLI_ADDRESS",
+    "PASSWORD_ENV",
+    "CliAuthError",
+    "audit_cli",
+    "authenticate_cli",
+    "cli_address",
+]
 
 PASSWORD_ENV: Final = "HOTLINE_PASSWORD"
 """The user's password for a script (else it is asked for, without echo)."""
 CLI_ADDRESS: Final = "cli"
-"""The "address" of the command line in the throttle and the audit log."""
+"""The prefix of the command line's "address" in the throttle and the audit log."""
+
+
+def cli_address() -> str:
+    """``cli:UID@HOST``: the operating-system account running the command on
+    this node (fits the 64 characters of an address)."""
+    return f"{CLI_ADDRESS}:{os.getuid()}@{socket.gethostname()}"[:64]
+
 
 REFUSED: Final = (
     "неверный логин или пароль, пользователь отключён "
@@ -75,7 +92,7 @@ def authenticate_cli(
             password = getpass.getpass(f"Пароль пользователя {login}: ")
         except (EOFError, KeyboardInterrupt) as exc:
             raise CliAuthError("пароль не введён") from exc
-    who = SessionStore(db, settings).check_password(login, password, CLI_ADDRESS)
+    who = SessionStore(db, settings).check_password(login, password, cli_address())
     if who is None:
         raise CliAuthError(REFUSED)
     if roles is not None:
@@ -89,7 +106,7 @@ def audit_cli(db: Database, settings: Settings, who: Principal, action: str, sub
     """Record that ``who`` read personal data from the command line (152-FZ)."""
     from webedge.sessions import SessionStore
 
-    SessionStore(db, settings).audit(who, action, subject, CLI_ADDRESS)
+    SessionStore(db, settings).audit(who, action, subject, cli_address())
 
 
 def _forbidden(who: Principal, allowed: frozenset[OperatorRole], doing: str) -> str:

@@ -31,6 +31,7 @@ from crm_bridge.passwords import hash_password
 from hotline.cli import main
 from hotline.slices import upgrade
 from tests.autoinformer.helpers import make_accounts
+from webedge.cli_auth import cli_address
 from webedge.models import AuditEvent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +40,8 @@ MONDAY_NOON = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
 PASSWORD = "верный-пароль"
+CLI = cli_address()
+"""The command line's address: this OS account on this node."""
 
 
 @pytest.fixture
@@ -180,11 +183,11 @@ def test_campaign_life_cycle_from_the_command_line(
 
     # What showed personal data is in the audit log, as the user who saw it.
     subject = f"campaign:{cid}"
-    assert audited(db, "campaign.import") == [("kuznetsova", subject, "cli")]
-    assert audited(db, "campaign.preview") == [("kuznetsova", subject, "cli")]
+    assert audited(db, "campaign.import") == [("kuznetsova", subject, CLI)]
+    assert audited(db, "campaign.preview") == [("kuznetsova", subject, CLI)]
     assert audited(db, "campaign.report") == [
-        ("kuznetsova", subject, "cli"),
-        ("petrova", subject, "cli"),
+        ("kuznetsova", subject, CLI),
+        ("petrova", subject, CLI),
     ]
 
 
@@ -230,7 +233,7 @@ def test_approve_as_an_authenticated_user_only(
     assert rc == 2 and "неверный логин или пароль" in err
     with db.session() as s:
         refused = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "login.refused")))
-    assert [(a.login, a.address) for a in refused] == [("petrova", "cli"), ("nobody", "cli")]
+    assert [(a.login, a.address) for a in refused] == [("petrova", CLI), ("nobody", CLI)]
     assert CampaignService(db).get(int(cid)).status == "draft"
 
     # No HOTLINE_PASSWORD: the password is asked for (without echo).
@@ -368,10 +371,10 @@ def test_every_change_is_made_as_an_authenticated_user(
 
     # Every wrong password is in the audit log, from the command line.
     assert {(login, address) for login, _, address in audited(db, "login.refused")} == {
-        ("kuznetsova", "cli"),
-        ("nobody", "cli"),
-        ("orlova", "cli"),
-        ("petrova", "cli"),
+        ("kuznetsova", CLI),
+        ("nobody", CLI),
+        ("orlova", CLI),
+        ("petrova", CLI),
     }
 
 
