@@ -23,7 +23,6 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -186,18 +185,6 @@ class ContactListService:
         self.default_timezone = default_timezone
         self.campaigns = CampaignService(db)
 
-    # -- do-not-call ------------------------------------------------------------------
-
-    def add_do_not_call(self, phones: Iterable[str], reason: str = "") -> int:
-        n = 0
-        with self.db.session(write=True) as s:
-            for raw in phones:
-                phone = normalize_phone(raw)
-                if s.get(DoNotCall, phone) is None:
-                    s.add(DoNotCall(phone=phone, reason=reason or None))
-                    n += 1
-        return n
-
     # -- import -----------------------------------------------------------------------
 
     # ``by`` (every method that changes the list): the login of who changes
@@ -275,42 +262,6 @@ class ContactListService:
         )
         result.rejected[:0] = rejected
         return result
-
-    def from_outage(
-        self, campaign_id: int, outage_id: int, *, by: str | None = None
-    ) -> ImportResult:
-        """Accounts affected by a planned outage of ``crm_bridge.outages``
-        (REQ-O9); ``outage_from``/``outage_to`` become spoken variables."""
-        try:
-            from crm_bridge.outages import Outage, OutageService
-        except ImportError as exc:
-            raise CampaignError("модуль плановых отключений недоступен") from exc
-        with self.db.session(readonly=True) as s:
-            outage = s.get(Outage, outage_id)
-            if outage is None:
-                raise CampaignError(f"отключение {outage_id} не найдено")
-            q = select(Account).order_by(Account.id)
-            if outage.house_key:
-                q = q.where(Account.house_key == outage.house_key)
-            elif outage.settlement_key:
-                q = q.where(Account.settlement_key == outage.settlement_key)
-            candidates = list(s.scalars(q))
-        service = OutageService(self.db)
-        affected = [
-            a
-            for a in candidates
-            if any(
-                o.id == outage_id
-                for o in service.affecting(
-                    account_id=a.id, now=outage.starts_at, horizon=timedelta(0)
-                )
-            )
-        ]
-        records = self._account_records(affected)
-        for _, row in records:
-            row["outage_from"] = outage.starts_at.isoformat()
-            row["outage_to"] = outage.ends_at.isoformat()
-        return self._add(campaign_id, records, source=f"отключение {outage_id}", by=by)
 
     @staticmethod
     def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, str]]]:

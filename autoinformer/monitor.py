@@ -43,7 +43,3 @@ class Monitor:
             yield q
         finally:
             self._subscribers.discard(q)
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)

@@ -422,17 +422,6 @@ class AppealService:
 
         return self._change(appeal_id, change)
 
-    def set_complaint_category(
-        self, appeal_id: int, category: ComplaintCategory | str
-    ) -> AppealView:
-        """А typical / Б needs analysis (REQ-A6)."""
-        value = ComplaintCategory(category)
-
-        def change(appeal: Appeal) -> None:
-            appeal.complaint_category = value
-
-        return self._change(appeal_id, change)
-
     def pass_to(self, appeal_id: int, to: str, *, at: datetime | None = None) -> AppealView:
         """Pass to an executor (journal columns 7 and 9); status → in progress."""
         when = at or self.now()

@@ -15,23 +15,21 @@ import functools
 import logging
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from hotline.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def _load_demo_data(services: Any) -> str:
-    try:
-        from crm_bridge import demo_data
-    except ImportError:
-        return "демо-данные недоступны (crm_bridge.demo_data отсутствует)"
-    loader = getattr(demo_data, "load_demo", None) or getattr(demo_data, "load_demo_set", None)
-    if loader is None:
-        return "демо-данные: нет функции загрузки"
-    result = loader(services.db)
-    return f"демо-данные загружены: {result}" if result is not None else "демо-данные загружены"
+def _load_demo_data(services: Services) -> str:
+    from crm_bridge import demo_data
+
+    demo_data.load_demo(services.db)
+    return "демо-данные загружены"
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Scenario:
     """Out of hours: the caller answers the answering machine live."""
 
 
-def _scenario(services: Any) -> Scenario:
+def _scenario(services: Services) -> Scenario:
     from datetime import UTC, datetime
 
     from hotline.slices import build_routes
