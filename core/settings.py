@@ -80,6 +80,9 @@ class Settings:
     web_trusted_proxies: list[str] = field(default_factory=list)
     """Addresses of TLS-terminating reverse proxies whose ``X-Forwarded-Proto``
     and ``X-Forwarded-For`` are believed (cookies become ``Secure``)."""
+    sip_host: str = "127.0.0.1"
+    """The address of the SIP transport: operators' phones register to
+    ``sip_host:sip_port`` (a deployment gives the operators' LAN address)."""
     sip_port: int = 5060
     sip_trunk_host: str = "127.0.0.2"
     """The carrier's SIP address (the 8-800 trunk): calls from it land in the
@@ -95,6 +98,9 @@ class Settings:
     queue_name: str = "operators"
     queue_callback_after: int = 120
     """Seconds in the queue before a callback is offered (REQ-T8)."""
+    shift_wrapup_seconds: int = 300
+    """An operator's wrap-up after a call (post-processing, REQ-T7: 5 minutes
+    at most) before the queue offers them the next one; they may end it sooner."""
     vosk_model: Path | None = None
     prefer_asterisk_digits: bool = False
     test_mode: bool = False

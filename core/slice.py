@@ -11,7 +11,10 @@ slices; nothing is registered by import side effects. A slice declares:
   AMI user is limited to them in manager.conf);
 - ``components``: long-running parts by name (``async start()``/``stop()``),
   started when the runtime is asked for that name;
-- ``web``: sub-apps by mount point, with the link the index page shows;
+- ``web``: sub-apps by mount point, with the link the index page shows, and
+  the panels they add to other slices' pages (``Panel``: a template in a
+  named slot, e.g. the operator's workplace);
+- ``asterisk_conf``: sections it adds to Asterisk's rendered configuration;
 - ``cli``: a hook adding its commands to the ``hotline`` command line;
 - ``metadata``: the SQLAlchemy metadata its tables live in (migrations), and
   ``migrations``: the directory of its Alembic revisions (``<slice>/migrations``).
@@ -46,9 +49,24 @@ ComponentFactory = Callable[[Any], Component]
 WebFactory = Callable[[Any, Any], Any]
 """``(services, runtime) -> aiohttp.web.Application``."""
 CliHook = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-"""Adds a slice's commands. A command that needs the database migrated calls
-``args.migrate(db)``: the composition root's :func:`hotline.slices.upgrade`
-(a default of the top-level parser)."""
+"""Adds a slice's commands. What a command may ask of the composition root
+comes as defaults of the top-level parser: ``args.migrate(db)`` (every
+slice's migrations) and ``args.apply_asterisk(settings)`` (re-render
+Asterisk's configuration and reload a running instance)."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A part of another slice's page: a template included in the page's
+    ``slot`` (e.g. ``workplace``: the operator's workplace) and its script."""
+
+    slot: str
+    template: str
+    """``<slice>/panel.html`` in the slice's templates."""
+    script: str
+    """The script's URL, served by the slice's own sub-app."""
+    roles: frozenset[str] = frozenset()
+    """Who sees it (staff roles); each of its routes still declares its own."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,10 @@ class WebApp:
     navigation shows the link; each handler still declares its own roles."""
     templates: Path | None = None
     """The slice's Jinja2 templates (named ``<slice>/...`` inside), found by the one shell."""
+    panels: Sequence[Panel] = ()
+    """Parts of other slices' pages this sub-app provides (:class:`Panel`)."""
+    in_nav: bool = True
+    """Shown in the navigation (a sub-app that only serves panels is not)."""
 
 
 @dataclass(frozen=True)
@@ -76,3 +98,6 @@ class Slice:
     cli: CliHook | None = None
     metadata: Callable[[], Sequence[MetaData]] = tuple
     migrations: Path | None = None
+    asterisk_conf: Callable[[Any], Mapping[str, str]] | None = None
+    """``settings -> {file name: sections}`` appended to Asterisk's rendered
+    configuration files (e.g. the operators' endpoints in ``pjsip.conf``)."""

@@ -251,12 +251,12 @@ class Database:
             command.upgrade(config, revision)
         logger.info("database migrated to %s (%s)", revision, self.dialect)
 
-    def current_revision(self) -> str | None:
-        """The Alembic revision the database is at (None before the first)."""
+    def current_heads(self) -> frozenset[str]:
+        """The Alembic revisions the database is at (one per branch; empty before the first)."""
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return frozenset(MigrationContext.configure(connection).get_current_heads())
 
     def dispose(self) -> None:
         """Close every pooled connection (call on shutdown)."""

@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from core.settings import SettingsError, private_files
+from core.settings import Settings, SettingsError, private_files
 from core.settings import from_cli_args as _settings
 
 log = logging.getLogger("hotline")
@@ -39,6 +39,18 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     elif args.action == "log":
         print(sb.log_tail(args.lines))
     return 0
+
+
+def apply_asterisk(settings: Settings) -> str:
+    """Re-render Asterisk's configuration and reload a running instance
+    (``args.apply_asterisk`` of the slices' commands)."""
+    from hotline.sandbox import Sandbox
+
+    sb = Sandbox(settings)
+    if not sb.status().running:
+        return "Asterisk не запущен: изменения вступят в силу при его запуске."
+    sb.up()
+    return "Конфигурация Asterisk обновлена."
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -89,6 +101,8 @@ def cmd_db(args: argparse.Namespace) -> int:
                 message=args.message,
                 autogenerate=args.autogenerate,
                 head=args.head,
+                splice=args.branch is not None,
+                branch_label=args.branch,
                 version_path=str(by_name[args.slice]),
             )
         print(f"new revision: {getattr(script, 'path', script)}")
@@ -136,12 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--slice", help="revision: the slice whose directory gets the file")
     db.add_argument("-m", "--message", help="revision: what it changes")
     db.add_argument("--autogenerate", action="store_true", help="revision: compare with models")
-    db.add_argument("--head", default="head", help="revision: parent (default: the one head)")
+    db.add_argument("--head", default="head", help="revision: parent (e.g. shift@head)")
+    db.add_argument("--branch", help="revision: a new slice's branch label (off --head)")
     db.set_defaults(fn=cmd_db)
 
     from hotline.slices import SLICES, upgrade
 
-    p.set_defaults(migrate=upgrade)  # args.migrate(db) for the slices' commands
+    # What the slices' commands may ask of the root: args.migrate(db),
+    # args.apply_asterisk(settings).
+    p.set_defaults(migrate=upgrade, apply_asterisk=apply_asterisk)
     for sl in SLICES:  # each capability's own commands
         if sl.cli is not None:
             sl.cli(sub)

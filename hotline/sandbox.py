@@ -28,7 +28,7 @@ from pathlib import Path
 from string import Template
 
 from core.settings import Settings, system_asterisk
-from hotline.slices import ami_events
+from hotline.slices import SLICES, ami_events
 from telephony.contract import Var
 
 log = logging.getLogger(__name__)
@@ -251,8 +251,6 @@ class Sandbox:
             "AMI_PORT": str(s.ami_port),
             "AMI_USER": s.ami_user,
             "AMI_SECRET": s.secret(),
-            "OP1_SECRET": s.generated_secret("sip-op1"),
-            "OP2_SECRET": s.generated_secret("sip-op2"),
             # Production logs keep no keys typed (account numbers) and no
             # caller numbers (verbose lines); test mode reads played prompts.
             "FULL_LOG": "notice,warning,error,verbose(3)"
@@ -263,6 +261,7 @@ class Sandbox:
             ),
             "AMI_TEST_USER": _test_ami_user(s) if s.test_mode else "",
             "SIP_PORT": str(s.sip_port),
+            "SIP_HOST": s.sip_host,
             "TRUNK_HOST": s.sip_trunk_host,
             "TRUNK_PORT": str(s.sip_trunk_port),
             "QUEUE": s.queue_name,
@@ -295,6 +294,16 @@ class Sandbox:
             text = Template(src.read_text(encoding="utf-8")).substitute(values)
             mode = 0o640 if src.name in SECRET_CONF else 0o644
             write_file(self.etc / src.name, text, mode)
+        # What the slices add (e.g. the operators' phones in pjsip.conf).
+        for sl in SLICES:
+            if sl.asterisk_conf is None:
+                continue
+            for name, extra in sl.asterisk_conf(self.s).items():
+                target = self.etc / name
+                if not target.is_file():
+                    raise SandboxError(f"slice {sl.name} adds to {name}, which is not rendered")
+                with open(target, "a", encoding="utf-8") as conf:
+                    conf.write(f"\n; ---- added by the {sl.name} slice\n{extra}")
         # dialplan: globals carry the contract values, then the dialplan files
         lines = ["; rendered by hotline — do not edit, edit dialplans/ instead", "[globals]"]
         lines += [
@@ -323,15 +332,9 @@ class Sandbox:
             if src_dst.exists():
                 shutil.rmtree(src_dst)
             src_dst.mkdir(parents=True)
-            for pkg in (
-                "core",
-                "telephony",
-                "hotline",
-                "ivr",
-                "crm_bridge",
-                "autoinformer",
-                "agi_scripts",
-            ):
+            # The layers below the slices, every slice (its package is its
+            # name), the composition root and the AGI entry point.
+            for pkg in ("core", "telephony", *(sl.name for sl in SLICES), "hotline", "agi_scripts"):
                 shutil.copytree(
                     REPO / pkg, src_dst / pkg, ignore=shutil.ignore_patterns("__pycache__")
                 )

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from crm_bridge.services import CrmDeps
     from ivr.deps import IvrDeps
     from ivr.speech_lang import SpeechComponent
+    from shift.deps import ShiftDeps
+    from shift.presence import ShiftService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,6 +77,8 @@ class Services:
     speech: SpeechComponent | None = None
     dialer: Dialer | None = None
     email_sender: EmailSender | None = None
+    shift: ShiftService | None = None
+    """Operators' presence in the queue (built with the ami component)."""
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -127,8 +131,10 @@ class Services:
 
 if TYPE_CHECKING:
 
-    def _gives_every_slice_what_it_needs(s: Services) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps]:
-        return s, s, s
+    def _gives_every_slice_what_it_needs(
+        s: Services,
+    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps]:
+        return s, s, s, s
 
 
 def build_resolver(settings: Settings) -> PromptResolver:

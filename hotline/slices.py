@@ -16,10 +16,11 @@ from core.slice import Component, ComponentFactory, Slice, WebApp
 from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
 from ivr.plugin import SLICE as IVR
+from shift.plugin import SLICE as SHIFT
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER)
+SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""

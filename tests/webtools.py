@@ -39,6 +39,7 @@ class FakeServices:
     dialer: Any = None
     email_sender: Any = None
     speech: Any = None
+    shift: Any = None
 
     @classmethod
     def create(cls, settings: Settings, db: Database, **kw: Any) -> FakeServices:

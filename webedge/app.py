@@ -31,9 +31,11 @@ def create_root(
         nav=[
             shell.NavItem(a.mount, a.title, frozenset(OperatorRole(r) for r in a.roles))
             for a, _ in mounted
+            if a.in_nav
         ],
         template_dirs=list(dict.fromkeys(a.templates for a, _ in mounted if a.templates)),
         zone=ZoneInfo(settings.timezone),
+        panels=[p for a, _ in mounted for p in a.panels],
     )
     app.router.add_get("/", index)
     for declared, sub in mounted:

@@ -25,6 +25,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from core.slice import Panel
 from crm_bridge.models import OperatorRole
 from webedge.edge import NONCE, PRINCIPAL, wants_json
 
@@ -46,6 +47,7 @@ class NavItem:
 
 
 NAV: Final = web.AppKey("hotline_nav", tuple[NavItem, ...])
+PANELS: Final = web.AppKey("hotline_panels", tuple[Panel, ...])
 ZONE: Final = web.AppKey("hotline_zone", ZoneInfo)
 
 
@@ -78,12 +80,17 @@ def rub(value: Decimal | float | None) -> str:
 async def _context(request: web.Request) -> dict[str, Any]:
     who = request.get(PRINCIPAL)
     items = request.config_dict.get(NAV, ())
+    panels: dict[str, list[Panel]] = {}
+    for panel in request.config_dict.get(PANELS, ()):
+        if who is not None and who.role in panel.roles:
+            panels.setdefault(panel.slot, []).append(panel)
     return {
         "user": who,
         "csrf": who.csrf if who is not None else "",
         "role_title": ROLE_TITLES.get(who.role, "") if who is not None else "",
         "csp_nonce": request.get(NONCE, ""),
         "nav": [i for i in items if who is not None and who.role in i.roles],
+        "panels": panels,
     }
 
 
@@ -93,6 +100,7 @@ def setup(
     nav: Sequence[NavItem],
     template_dirs: Sequence[Path],
     zone: ZoneInfo,
+    panels: Sequence[Panel] = (),
 ) -> None:
     """Install the shell on the root application."""
     env = aiohttp_jinja2.setup(
@@ -105,6 +113,7 @@ def setup(
     env.filters["dmy_hm"] = lambda v: dmy_hm(v, zone)
     env.filters["rub"] = rub
     app[NAV] = tuple(nav)
+    app[PANELS] = tuple(panels)
     app[ZONE] = zone
     app.router.add_static("/static/", STATIC)
 

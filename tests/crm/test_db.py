@@ -29,15 +29,16 @@ EXPECTED_TABLES = {
 }
 
 
-def _head() -> str:
-    head = ScriptDirectory.from_config(migrations().config()).get_current_head()
-    assert head is not None
-    return head
+def _heads() -> frozenset[str]:
+    """Every branch's head: the slices' own branches (the shift's) and the main line."""
+    heads = frozenset(ScriptDirectory.from_config(migrations().config()).get_heads())
+    assert len(heads) >= 2
+    return heads
 
 
 def test_migrated_to_head_on_both_dialects(db: Database) -> None:
     """REQ-T15: one schema, created by the migrations, on either database."""
-    assert db.current_revision() == _head()
+    assert db.current_heads() == _heads()
     tables = set(inspect(db.engine).get_table_names())
     assert EXPECTED_TABLES <= tables
     with db.session() as session:
@@ -69,7 +70,7 @@ def test_downgrade_and_upgrade_again(db: Database) -> None:
         command.downgrade(config, "base")
     assert EXPECTED_TABLES.isdisjoint(inspect(db.engine).get_table_names())
     upgrade(db)
-    assert db.current_revision() == _head()
+    assert db.current_heads() == _heads()
 
 
 def test_upgrade_works_from_any_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +78,7 @@ def test_upgrade_works_from_any_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(db)
     upgrade(db)  # idempotent
-    assert db.current_revision() == _head()
+    assert db.current_heads() == _heads()
     db.dispose()
 
 
@@ -138,7 +139,12 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
 
     found = migrations()
     assert not (found.env / "versions").exists()
-    assert {p.parent.name for p in found.versions} == {"crm_bridge", "autoinformer", "webedge"}
+    assert {p.parent.name for p in found.versions} == {
+        "crm_bridge",
+        "autoinformer",
+        "shift",
+        "webedge",
+    }
     for sl in SLICES:
         if sl.metadata():
             assert sl.migrations is not None and any(sl.migrations.glob("*.py")), sl.name
@@ -147,12 +153,17 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
     new_dir.mkdir()
     extended = replace(found, versions=(*found.versions, new_dir))
     script = command.revision(
-        extended.config(), message="new slice", head=_head(), version_path=str(new_dir)
+        extended.config(),
+        message="new slice",
+        head="0001",
+        splice=True,
+        branch_label="newslice",
+        version_path=str(new_dir),
     )
     assert script is not None and Path(str(script.path)).parent == new_dir
     db = Database(f"sqlite:///{tmp_path / 'n.db'}")
     db.upgrade(extended)
-    assert db.current_revision() == script.revision
+    assert db.current_heads() == _heads() | {script.revision}
     db.dispose()
 
 

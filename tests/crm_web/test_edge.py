@@ -46,7 +46,7 @@ def _routes(app: web.Application) -> list[tuple[str, str, web.AbstractRoute]]:
     return out
 
 
-CANDIDATES = ("1", "1.1", "csv", "classify", "approve", "x")
+CANDIDATES = ("1", "1.1", "csv", "classify", "approve", "resume", "x")
 """Values tried for a route's variable parts until the route matches the path."""
 
 

@@ -7,7 +7,7 @@ inside functions):
     webedge                  the one web edge (log-in, sessions, roles, CSRF,
                              the shell, the audit), on crm_bridge's staff table
     ivr, crm_bridge,         the slices: each imports the layers below, never
-    autoinformer             the composition root; ivr nothing of autoinformer
+    autoinformer, shift      the composition root; ivr nothing of autoinformer
     hotline                  the composition root and entry points
 """
 
@@ -27,6 +27,7 @@ PROJECT = {
     "ivr",
     "crm_bridge",
     "autoinformer",
+    "shift",
     "agi_scripts",
 }
 FORBIDDEN = {
@@ -36,6 +37,7 @@ FORBIDDEN = {
     "ivr": {"hotline", "autoinformer", "webedge"},
     "crm_bridge": {"hotline", "ivr", "autoinformer"},
     "autoinformer": {"hotline"},
+    "shift": {"hotline", "ivr", "autoinformer"},
 }
 
 

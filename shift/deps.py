@@ -1,0 +1,25 @@
+"""What the shift slice uses of the house's services (``hotline.services.Services``
+gives it; its ``TYPE_CHECKING`` check proves so)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from core.settings import Settings
+from crm_bridge.db import Database
+from crm_bridge.live import EventBus
+
+if TYPE_CHECKING:
+    from shift.presence import ShiftService
+
+T = TypeVar("T")
+
+
+class ShiftDeps(Protocol):
+    settings: Settings
+    db: Database
+    event_bus: EventBus
+    shift: ShiftService | None
+
+    def run_db(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]: ...

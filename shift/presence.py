@@ -1,0 +1,547 @@
+"""Operators' presence in the queue (issue 12, REQ-T7): log-in, pauses with a
+reason, the talk and the wrap-up after it, and the intervals they leave.
+
+Asterisk keeps the queue's members; this service drives them over AMI and
+keeps what it saw as intervals (``presence_intervals``: who, state, reason,
+from, to):
+
+* **log-in** ``QueueAdd`` of the operator's own PJSIP endpoint, member name =
+  the login (the call listener finds the operator by either); **log-out**
+  ``QueueRemove``;
+* **pause** ``QueuePause`` with a reason (break, lunch, training,
+  post-processing); **resume** unpauses;
+* **talking** from ``AgentConnect`` of the member to ``AgentComplete``;
+* **wrap-up** after every call: the member is paused (reason ``wrapup``) for at
+  most ``shift_wrapup_seconds`` (5 minutes by default, REQ-T7's
+  post-processing target) and back in the queue when the operator ends it or
+  the time is up. The queue's own ``wrapuptime`` (a few seconds) only covers
+  the moment between the call's end and that pause.
+
+Every change is published on the operator's topic of the
+:class:`~crm_bridge.live.EventBus` (``presence``), which the workplace shows
+live. The phone's registration comes from ``ContactStatus`` events and, when
+asked, the ``DEVICE_STATE()`` of the endpoint; a logged-in operator whose
+phone is not registered is told so.
+
+After an (re)connection to Asterisk :meth:`ShiftService.reconcile` compares
+the queue's members (``QueueStatus``) with the open intervals: a member
+Asterisk still has is adopted with its pause; an operator the database says
+is logged in but Asterisk lost (it restarted; members are not persistent) is
+added again with the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final, Protocol, TypeVar
+
+from sqlalchemy import select, update
+
+from crm_bridge.db import Database, utcnow
+from crm_bridge.live import EventBus, operator_topic
+from crm_bridge.models import Operator
+from shift.models import PresenceInterval
+
+__all__ = [
+    "PAUSE_REASONS",
+    "PauseReason",
+    "Presence",
+    "PresenceError",
+    "ShiftService",
+    "State",
+]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class State(StrEnum):
+    OFFLINE = "offline"
+    READY = "ready"
+    PAUSED = "paused"
+    TALKING = "talking"
+    WRAPUP = "wrapup"
+
+
+STATE_TITLES: Final = {
+    State.OFFLINE: "Не в очереди",
+    State.READY: "Готов принимать звонки",
+    State.PAUSED: "Пауза",
+    State.TALKING: "Разговор",
+    State.WRAPUP: "Обработка после звонка",
+}
+
+
+class PauseReason(StrEnum):
+    BREAK = "break"
+    LUNCH = "lunch"
+    TRAINING = "training"
+    POSTPROCESSING = "postprocessing"
+
+
+PAUSE_REASONS: Final[dict[str, str]] = {
+    PauseReason.BREAK: "Перерыв",
+    PauseReason.LUNCH: "Обед",
+    PauseReason.TRAINING: "Обучение",
+    PauseReason.POSTPROCESSING: "Постобработка",
+}
+WRAPUP_REASON: Final = "wrapup"
+"""The member's pause reason in Asterisk while the operator wraps up."""
+
+_PHONE_UP: Final = frozenset({"Created", "Reachable", "NonQualified", "Updated"})
+_PHONE_DOWN: Final = frozenset({"Removed", "Unreachable"})
+
+
+class PresenceError(Exception):
+    """A presence change that cannot be made (message in Russian)."""
+
+
+class AmiLike(Protocol):
+    def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None: ...
+    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None: ...
+    async def action(
+        self, action: dict[str, Any], *, as_list: bool | None = None, timeout: float | None = None
+    ) -> Any: ...
+
+
+RunDb = Callable[..., Awaitable[Any]]
+
+
+async def _inline(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
+
+
+@dataclass
+class Presence:
+    """What the workplace shows of one operator."""
+
+    operator_id: int
+    login: str
+    interface: str | None
+    state: State = State.OFFLINE
+    reason: str | None = None
+    since: datetime = field(default_factory=utcnow)
+    wrapup_until: datetime | None = None
+    phone: str = "unknown"
+    """``registered``, ``unregistered`` or ``unknown`` (not asked yet)."""
+    resume_to: State = State.READY
+    """The state a call's wrap-up returns to (a pause asked for during the call)."""
+    resume_reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "operator_id": self.operator_id,
+            "state": self.state.value,
+            "state_title": STATE_TITLES[self.state],
+            "reason": self.reason,
+            "reason_title": PAUSE_REASONS.get(self.reason) if self.reason else None,
+            "since": self.since.isoformat(),
+            "wrapup_until": self.wrapup_until.isoformat() if self.wrapup_until else None,
+            "phone": self.phone,
+            "interface": self.interface,
+            "pending": self.resume_to.value if self.state is State.TALKING else None,
+            "pause_reasons": [[r, title] for r, title in PAUSE_REASONS.items()],
+        }
+
+
+def _field(event: Mapping[str, Any], name: str) -> str:
+    value = event.get(name)
+    return "" if value is None else str(value).strip()
+
+
+def _ok(resp: Any) -> tuple[bool, str]:
+    first = resp[0] if isinstance(resp, list) and resp else resp
+    if first is None:
+        return False, "нет ответа"
+    return str(first.get("Response", "")).lower() == "success", str(first.get("Message", ""))
+
+
+class ShiftService:
+    """Presence of every operator who works a shift on this node."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        queue: str,
+        bus: EventBus | None = None,
+        run_db: RunDb = _inline,
+        wrapup_seconds: float = 300.0,
+        node: str | None = None,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.bus = bus
+        self._run_db = run_db
+        self.wrapup_seconds = wrapup_seconds
+        self.node = node
+        self.ami: AmiLike | None = None
+        self._people: dict[int, Presence] = {}
+        self._by_interface: dict[str, int] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._lock = asyncio.Lock()
+
+    # -- wiring ---------------------------------------------------------------
+
+    def subscribe(self, ami: AmiLike) -> None:
+        self.ami = ami
+        ami.on_event("AgentConnect", self.on_agent_connect)
+        ami.on_event("AgentComplete", self.on_agent_complete)
+        ami.on_event("ContactStatus", self.on_contact_status)
+        ami.on_login(self.reconcile)
+
+    # -- queries --------------------------------------------------------------
+
+    async def presence(self, operator_id: int) -> Presence:
+        person = await self._person(operator_id)
+        if person.interface and person.phone == "unknown":
+            await self.refresh_phone(person)
+        return person
+
+    async def refresh_phone(self, person: Presence) -> None:
+        """The phone's registration, from the endpoint's device state."""
+        if self.ami is None or not person.interface:
+            return
+        try:
+            resp = await self.ami.action(
+                {"Action": "Getvar", "Variable": f"DEVICE_STATE({person.interface})"},
+                timeout=2.0,
+            )
+        except (RuntimeError, OSError) as exc:
+            logger.debug("device state of operator %s: %s", person.operator_id, exc)
+            return
+        value = _field(resp, "Value").upper()
+        phone = "unregistered" if value in ("UNAVAILABLE", "INVALID") else "registered"
+        if value and phone != person.phone:
+            person.phone = phone
+            self._publish(person)
+
+    # -- the operator's actions -----------------------------------------------
+
+    async def log_in(self, operator_id: int) -> Presence:
+        person = await self._person(operator_id)
+        if not person.interface:
+            raise PresenceError("у вас нет телефона (SIP): попросите администратора его выдать")
+        if person.state is not State.OFFLINE:
+            return person
+        await self._queue_add(person, paused=False)
+        await self._enter(person, State.READY, None)
+        await self.refresh_phone(person)
+        return person
+
+    async def log_out(self, operator_id: int) -> Presence:
+        person = await self._person(operator_id)
+        if person.state is State.OFFLINE:
+            return person
+        if person.state is State.TALKING:
+            raise PresenceError("сначала завершите разговор")
+        await self._action(
+            {"Action": "QueueRemove", "Queue": self.queue, "Interface": person.interface},
+            tolerate=("Not there",),
+        )
+        self._cancel_timer(operator_id)
+        await self._enter(person, State.OFFLINE, None)
+        return person
+
+    async def pause(self, operator_id: int, reason: str) -> Presence:
+        try:
+            why = PauseReason(reason)
+        except ValueError as exc:
+            raise PresenceError(f"неизвестная причина паузы «{reason}»") from exc
+        person = await self._person(operator_id)
+        if person.state is State.OFFLINE:
+            raise PresenceError("вы не в очереди: сначала войдите в очередь")
+        if person.state is State.TALKING:
+            # Taken after the call's wrap-up.
+            person.resume_to, person.resume_reason = State.PAUSED, why.value
+            self._publish(person)
+            return person
+        self._cancel_timer(operator_id)
+        await self._queue_pause(person, True, why.value)
+        await self._enter(person, State.PAUSED, why.value)
+        return person
+
+    async def resume(self, operator_id: int) -> Presence:
+        person = await self._person(operator_id)
+        if person.state is State.TALKING:
+            person.resume_to, person.resume_reason = State.READY, None
+            self._publish(person)
+            return person
+        if person.state not in (State.PAUSED, State.WRAPUP):
+            return person
+        self._cancel_timer(operator_id)
+        await self._queue_pause(person, False, "")
+        await self._enter(person, State.READY, None)
+        return person
+
+    async def end_wrapup(self, operator_id: int) -> Presence:
+        """The card is filled: back to the queue (or to the pause asked for)."""
+        person = await self._person(operator_id)
+        if person.state is not State.WRAPUP:
+            return person
+        self._cancel_timer(operator_id)
+        target, reason = person.resume_to, person.resume_reason
+        person.resume_to, person.resume_reason = State.READY, None
+        if target is State.PAUSED and reason:
+            await self._queue_pause(person, True, reason)
+            await self._enter(person, State.PAUSED, reason)
+        else:
+            await self._queue_pause(person, False, "")
+            await self._enter(person, State.READY, None)
+        return person
+
+    # -- AMI events -----------------------------------------------------------
+
+    def _member(self, event: Mapping[str, Any]) -> Presence | None:
+        if _field(event, "Queue") not in ("", self.queue):
+            return None
+        interface = _field(event, "Interface")
+        operator_id = self._by_interface.get(interface)
+        if operator_id is None:
+            for person in self._people.values():
+                if person.login == _field(event, "MemberName"):
+                    return person
+            return None
+        return self._people.get(operator_id)
+
+    def on_agent_connect(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
+        person = self._member(event)
+        if person is None or person.state is State.OFFLINE:
+            return None
+        return self._enter(person, State.TALKING, None)
+
+    def on_agent_complete(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
+        person = self._member(event)
+        if person is None or person.state is not State.TALKING:
+            return None
+        return self._start_wrapup(person)
+
+    def on_contact_status(self, event: Mapping[str, Any]) -> None:
+        aor = _field(event, "AOR")
+        status = _field(event, "ContactStatus")
+        for person in self._people.values():
+            if person.interface == f"PJSIP/{aor}":
+                phone = (
+                    "registered"
+                    if status in _PHONE_UP
+                    else "unregistered"
+                    if status in _PHONE_DOWN
+                    else person.phone
+                )
+                if phone != person.phone:
+                    person.phone = phone
+                    self._publish(person)
+
+    async def _start_wrapup(self, person: Presence) -> None:
+        await self._queue_pause(person, True, WRAPUP_REASON)
+        await self._enter(person, State.WRAPUP, None)
+        person.wrapup_until = person.since + timedelta(seconds=self.wrapup_seconds)
+        self._publish(person)
+        loop = asyncio.get_running_loop()
+        self._cancel_timer(person.operator_id)
+        self._timers[person.operator_id] = loop.call_later(
+            self.wrapup_seconds,
+            lambda: asyncio.ensure_future(self._wrapup_over(person.operator_id)),
+        )
+
+    async def _wrapup_over(self, operator_id: int) -> None:
+        self._timers.pop(operator_id, None)
+        try:
+            await self.end_wrapup(operator_id)
+        except (PresenceError, RuntimeError, OSError) as exc:
+            logger.warning("wrap-up of operator %s could not end: %s", operator_id, exc)
+
+    # -- after (re)connecting ---------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Asterisk's members against the open intervals (module docstring)."""
+        if self.ami is None:
+            return
+        try:
+            resp = await self.ami.action(
+                {"Action": "QueueStatus", "Queue": self.queue}, as_list=True, timeout=8.0
+            )
+        except RuntimeError as exc:
+            logger.warning("presence: QueueStatus failed: %s", exc)
+            return
+        members = {
+            _field(m, "Location") or _field(m, "StateInterface"): m
+            for m in (resp if isinstance(resp, list) else [resp])
+            if m is not None and _field(m, "Event") == "QueueMember"
+        }
+        open_rows = await self._run_db(self._open_intervals)
+        for operator_id, (state, reason) in open_rows.items():
+            person = await self._person(operator_id)
+            member = members.pop(person.interface or "", None)
+            if member is not None:
+                paused = _field(member, "Paused") == "1"
+                member_reason = _field(member, "PausedReason")
+                if paused and member_reason in PAUSE_REASONS:
+                    person.state, person.reason = State.PAUSED, member_reason
+                elif paused:  # a wrap-up that outlived us: ends now
+                    person.state = State.WRAPUP
+                    await self.end_wrapup(operator_id)
+                    continue
+                else:
+                    person.state, person.reason = State(state), reason
+                    if person.state in (State.TALKING, State.WRAPUP):
+                        person.state = State.READY
+                        await self._enter(person, State.READY, None)
+                        continue
+                self._publish(person)
+                continue
+            # Asterisk lost the member (it restarted): add it back as it was.
+            logger.info("presence: operator %s re-added to the queue", operator_id)
+            paused_reason = reason if state == State.PAUSED.value else None
+            await self._queue_add(person, paused=paused_reason is not None)
+            if paused_reason:
+                await self._queue_pause(person, True, paused_reason)
+                await self._enter(person, State.PAUSED, paused_reason)
+            else:
+                await self._enter(person, State.READY, None)
+        # Members nobody logged in through us (a fixed team in queues.conf):
+        # left alone, but shown to their operators if we know them.
+        for interface, member in members.items():
+            operator_id = self._by_interface.get(interface)
+            if operator_id is None:
+                operator_id = await self._run_db(self._operator_by_interface, interface)
+            if operator_id is None:
+                continue
+            person = await self._person(operator_id)
+            paused = _field(member, "Paused") == "1"
+            await self._enter(
+                person,
+                State.PAUSED if paused else State.READY,
+                _field(member, "PausedReason") or None if paused else None,
+            )
+
+    # -- plumbing ---------------------------------------------------------------
+
+    async def _person(self, operator_id: int) -> Presence:
+        person = self._people.get(operator_id)
+        if person is not None:
+            return person
+        row = await self._run_db(self._operator, operator_id)
+        if row is None:
+            raise PresenceError("нет такого сотрудника")
+        login, interface = row
+        person = self._people.setdefault(operator_id, Presence(operator_id, login, interface))
+        if interface:
+            self._by_interface[interface] = operator_id
+        return person
+
+    async def _queue_add(self, person: Presence, *, paused: bool) -> None:
+        await self._action(
+            {
+                "Action": "QueueAdd",
+                "Queue": self.queue,
+                "Interface": person.interface,
+                "MemberName": person.login,
+                "StateInterface": person.interface,
+                "Paused": "true" if paused else "false",
+            },
+            tolerate=("Already there",),
+        )
+
+    async def _queue_pause(self, person: Presence, paused: bool, reason: str) -> None:
+        action = {
+            "Action": "QueuePause",
+            "Queue": self.queue,
+            "Interface": person.interface,
+            "Paused": "true" if paused else "false",
+        }
+        if reason:
+            action["Reason"] = reason
+        await self._action(action)
+
+    async def _action(self, action: dict[str, Any], tolerate: tuple[str, ...] = ()) -> None:
+        if self.ami is None:
+            raise PresenceError("нет связи с АТС")
+        try:
+            # as_list=False: a queue action answers with one message.
+            resp = await self.ami.action(action, as_list=False, timeout=5.0)
+        except (RuntimeError, OSError) as exc:
+            raise PresenceError(f"АТС не ответила: {exc}") from exc
+        ok, message = _ok(resp)
+        if not ok and not any(t.lower() in message.lower() for t in tolerate):
+            raise PresenceError(f"АТС отказала: {message or action['Action']}")
+
+    async def _enter(self, person: Presence, state: State, reason: str | None) -> None:
+        """Close the open interval and open ``state`` (one transaction)."""
+        async with self._lock:
+            at = utcnow()
+            await self._run_db(self._store, person.operator_id, state, reason, at)
+            person.state, person.reason, person.since = state, reason, at
+            if state is not State.WRAPUP:
+                person.wrapup_until = None
+        self._publish(person)
+
+    def _publish(self, person: Presence) -> None:
+        if self.bus is not None:
+            self.bus.publish(operator_topic(person.operator_id), "presence", person.as_json())
+
+    def _cancel_timer(self, operator_id: int) -> None:
+        timer = self._timers.pop(operator_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    # -- database (in the DB lane) ---------------------------------------------
+
+    def _store(self, operator_id: int, state: State, reason: str | None, at: datetime) -> None:
+        with self.db.session(write=True) as session:
+            session.execute(
+                update(PresenceInterval)
+                .where(
+                    PresenceInterval.operator_id == operator_id,
+                    PresenceInterval.ended_at.is_(None),
+                )
+                .values(ended_at=at)
+            )
+            if state is not State.OFFLINE:
+                session.add(
+                    PresenceInterval(
+                        operator_id=operator_id,
+                        state=state.value,
+                        reason=reason,
+                        started_at=at,
+                        node=self.node,
+                    )
+                )
+
+    def _open_intervals(self) -> dict[int, tuple[str, str | None]]:
+        with self.db.session() as session:
+            stmt = select(
+                PresenceInterval.operator_id, PresenceInterval.state, PresenceInterval.reason
+            ).where(PresenceInterval.ended_at.is_(None))
+            if self.node:
+                stmt = stmt.where(
+                    (PresenceInterval.node == self.node) | PresenceInterval.node.is_(None)
+                )
+            return {row.operator_id: (row.state, row.reason) for row in session.execute(stmt)}
+
+    def _operator(self, operator_id: int) -> tuple[str, str | None] | None:
+        with self.db.session() as session:
+            row = session.execute(
+                select(Operator.login, Operator.interface, Operator.pjsip_endpoint).where(
+                    Operator.id == operator_id, Operator.active.is_(True)
+                )
+            ).first()
+        if row is None:
+            return None
+        interface = row.interface or (f"PJSIP/{row.pjsip_endpoint}" if row.pjsip_endpoint else None)
+        return row.login, interface
+
+    def _operator_by_interface(self, interface: str) -> int | None:
+        endpoint = interface.removeprefix("PJSIP/")
+        with self.db.session() as session:
+            found = session.execute(
+                select(Operator.id).where(
+                    (Operator.interface == interface) | (Operator.pjsip_endpoint == endpoint)
+                )
+            ).scalar()
+        return int(found) if found is not None else None

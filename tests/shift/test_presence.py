@@ -1,0 +1,203 @@
+"""Operators' presence (issue 12, REQ-T7) against scripted AMI: the actions
+sent to Asterisk, the states and intervals stored, the wrap-up after a call,
+a pause asked for during a call, the phone's registration, and the
+reconciliation after Asterisk restarted. The real queue with real SIP phones
+is in tests/e2e/test_shift_phones.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from crm_bridge.db import Database
+from crm_bridge.live import EventBus, operator_topic
+from shift.models import PresenceInterval
+from shift.presence import PresenceError, ShiftService, State
+
+
+class ScriptedAmi:
+    """Answers queue actions like Asterisk 22 and records them."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.handlers: dict[str, Callable[[Any], Any]] = {}
+        self.hooks: list[Callable[[], Awaitable[None]]] = []
+        self.members: dict[str, dict[str, str]] = {}
+        self.device = "NOT_INUSE"
+
+    def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None:
+        self.handlers[pattern] = handler
+
+    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self.hooks.append(hook)
+
+    async def action(self, action: dict[str, Any], **_: Any) -> Any:
+        self.sent.append(dict(action))
+        name, iface = action["Action"], action.get("Interface", "")
+        if name == "QueueAdd":
+            if iface in self.members:
+                return {"Response": "Error", "Message": "Unable to add interface: Already there"}
+            self.members[iface] = {
+                "Event": "QueueMember",
+                "Location": iface,
+                "Name": action["MemberName"],
+                "Paused": "1" if action.get("Paused") == "true" else "0",
+                "PausedReason": "",
+            }
+            return {"Response": "Success", "Message": "Added interface to queue"}
+        if name == "QueueRemove":
+            if self.members.pop(iface, None) is None:
+                return {"Response": "Error", "Message": "Unable to remove interface: Not there"}
+            return {"Response": "Success"}
+        if name == "QueuePause":
+            member = self.members[iface]
+            member["Paused"] = "1" if action["Paused"] == "true" else "0"
+            member["PausedReason"] = action.get("Reason", "")
+            return {"Response": "Success"}
+        if name == "QueueStatus":
+            return [
+                {"Response": "Success"},
+                *self.members.values(),
+                {"Event": "QueueStatusComplete"},
+            ]
+        if name == "Getvar":
+            return {"Response": "Success", "Value": self.device}
+        raise AssertionError(name)
+
+    async def emit(self, name: str, **fields: str) -> None:
+        ret = self.handlers[name]({"Event": name, **fields})
+        if ret is not None:
+            await ret
+
+
+def make(db: Database, *, wrapup: float = 300.0) -> tuple[ShiftService, ScriptedAmi, EventBus]:
+    bus = EventBus()
+    service = ShiftService(db, queue="operators", bus=bus, wrapup_seconds=wrapup, node="node1")
+    ami = ScriptedAmi()
+    service.subscribe(ami)
+    return service, ami, bus
+
+
+def intervals(db: Database, operator_id: int) -> list[tuple[str, str | None, bool]]:
+    with db.session() as s:
+        rows = s.scalars(
+            select(PresenceInterval)
+            .where(PresenceInterval.operator_id == operator_id)
+            .order_by(PresenceInterval.id)
+        )
+        return [(r.state, r.reason, r.ended_at is None) for r in rows]
+
+
+async def test_log_in_pause_resume_log_out(db: Database, operators: dict[str, int]) -> None:
+    service, ami, bus = make(db)
+    me = operators["ivanova"]
+    sub = bus.subscribe([operator_topic(me)])
+    person = await service.log_in(me)
+    assert person.state is State.READY and person.phone == "registered"
+    add = ami.sent[0]
+    assert add["Action"] == "QueueAdd" and add["Interface"] == "PJSIP/op201"
+    assert add["MemberName"] == "ivanova" and add["Queue"] == "operators"
+    await service.pause(me, "lunch")
+    assert ami.members["PJSIP/op201"]["Paused"] == "1"
+    assert ami.members["PJSIP/op201"]["PausedReason"] == "lunch"
+    await service.resume(me)
+    await service.log_out(me)
+    assert "PJSIP/op201" not in ami.members
+    assert intervals(db, me) == [
+        ("ready", None, False),
+        ("paused", "lunch", False),
+        ("ready", None, False),
+    ]
+    seen = []
+    while not sub.queue.empty():
+        seen.append((await sub.get(timeout=1)).data["state"])
+    assert seen[0] == "ready" and "paused" in seen and seen[-1] == "offline"
+    with pytest.raises(PresenceError, match="неизвестная причина"):
+        await service.pause(me, "nap")
+
+
+async def test_a_call_then_wrap_up_then_ready_again(
+    db: Database, operators: dict[str, int]
+) -> None:
+    service, ami, _ = make(db, wrapup=0.3)
+    me = operators["ivanova"]
+    await service.log_in(me)
+    member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
+    await ami.emit("AgentConnect", **member)
+    assert (await service.presence(me)).state is State.TALKING
+    await ami.emit("AgentComplete", **member, TalkTime="42", Reason="caller")
+    person = await service.presence(me)
+    assert person.state is State.WRAPUP and person.wrapup_until is not None
+    assert ami.members["PJSIP/op201"]["Paused"] == "1"  # no call during the wrap-up
+    assert ami.members["PJSIP/op201"]["PausedReason"] == "wrapup"
+    await asyncio.sleep(0.6)  # the wrap-up's limit passes
+    assert (await service.presence(me)).state is State.READY
+    assert ami.members["PJSIP/op201"]["Paused"] == "0"
+    assert [s for s, _, _ in intervals(db, me)] == ["ready", "talking", "wrapup", "ready"]
+
+
+async def test_the_operator_ends_the_wrap_up_and_a_pause_asked_in_a_call_follows(
+    db: Database, operators: dict[str, int]
+) -> None:
+    service, ami, _ = make(db)
+    me = operators["ivanova"]
+    await service.log_in(me)
+    member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
+    await ami.emit("AgentConnect", **member)
+    await service.pause(me, "break")  # during the call: taken after its wrap-up
+    assert (await service.presence(me)).state is State.TALKING
+    await ami.emit("AgentComplete", **member)
+    assert (await service.presence(me)).state is State.WRAPUP
+    person = await service.end_wrapup(me)
+    assert person.state is State.PAUSED and person.reason == "break"
+    assert ami.members["PJSIP/op201"]["PausedReason"] == "break"
+
+
+async def test_phone_registration_is_followed(db: Database, operators: dict[str, int]) -> None:
+    service, ami, bus = make(db)
+    me = operators["ivanova"]
+    ami.device = "UNAVAILABLE"
+    assert (await service.presence(me)).phone == "unregistered"
+    sub = bus.subscribe([operator_topic(me)])
+    await ami.emit("ContactStatus", AOR="op201", ContactStatus="Created")
+    assert (await sub.get(timeout=1)).data["phone"] == "registered"
+    await ami.emit("ContactStatus", AOR="op201", ContactStatus="Removed")
+    assert (await service.presence(me)).phone == "unregistered"
+
+
+async def test_an_operator_without_a_phone_cannot_log_in(
+    db: Database, operators: dict[str, int]
+) -> None:
+    service, ami, _ = make(db)
+    with pytest.raises(PresenceError, match="нет телефона"):
+        await service.log_in(operators["boss"])
+    assert ami.sent == []
+
+
+async def test_after_an_asterisk_restart_members_come_back_as_they_were(
+    db: Database, operators: dict[str, int]
+) -> None:
+    service, ami, _ = make(db)
+    me, other = operators["ivanova"], operators["petrov"]
+    await service.log_in(me)
+    await service.log_in(other)
+    await service.pause(other, "training")
+    ami.members.clear()  # Asterisk restarted: members are not persistent
+    fresh, _, _ = make(db)  # and so did the service
+    fresh.subscribe(ami)
+    await fresh.reconcile()
+    assert ami.members["PJSIP/op201"]["Paused"] == "0"
+    assert ami.members["PJSIP/op202"]["Paused"] == "1"
+    assert ami.members["PJSIP/op202"]["PausedReason"] == "training"
+    assert (await fresh.presence(other)).state is State.PAUSED
+    # Only the service restarted: the members Asterisk kept are adopted, not re-added.
+    sent = len(ami.sent)
+    again, _, _ = make(db)
+    again.subscribe(ami)
+    await again.reconcile()
+    assert [a["Action"] for a in ami.sent[sent:]] == ["QueueStatus"]
+    assert (await again.presence(me)).state is State.READY
