@@ -20,21 +20,12 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from tests.browser import chromium
 from tests.crm_web.conftest import PASSWORD
 from tests.crm_web.test_readings_web import readings  # noqa: F401 - fixture
 from tests.webtools import root_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("operators")]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -48,17 +39,8 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 @pytest_asyncio.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    pw = await async_playwright().start()
-    try:
-        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    except Exception as exc:  # a clear failure, never a skip
-        await pw.stop()
-        pytest.fail(f"headless Chromium could not be started: {exc}", pytrace=False)
-    yield b
-    await b.close()
-    await pw.stop()
+    async with chromium() as b:
+        yield b
 
 
 async def test_supervisor_exports_and_pushes_from_the_page(

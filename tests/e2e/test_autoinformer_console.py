@@ -17,22 +17,13 @@ import pytest
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
 from tests.autoinformer.helpers import daytime_zone, make_accounts
+from tests.browser import chromium
 from tests.e2e import test_autoinformer as base
 from tests.e2e.test_autoinformer import phone
 
 pytestmark = [pytest.mark.asterisk]
 
 dialer = base.dialer
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _staff(db: Any, login: str, name: str, role: OperatorRole) -> None:
@@ -54,7 +45,7 @@ async def _log_in(page: Any, login: str) -> None:
 
 async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path: Path) -> None:
     from openpyxl import load_workbook
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     services = runtime.services
     suffix = id(tmp_path) % 100000
@@ -74,76 +65,72 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         encoding="utf-8",
     )
     base_url = runtime.web_url + "dispatcher/"
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(accept_downloads=True)
-            await page.goto(base_url)
-            await _log_in(page, dispatcher)
-            assert page.url == base_url
-            await page.fill("input[name=name]", "Долги, тест из браузера")
-            await page.select_option("select[name=kind]", "debt")
-            await page.fill("input[name=max_attempts]", "1")
-            await page.click("#create")
-            assert "/campaigns/" in page.url
-            await page.set_input_files("#file", str(csv_file))
-            await page.click("#upload")
-            summary = (
-                await page.text_content("#import-summary", timeout=5000)
-                if await page.query_selector("#import-summary")
-                else print(await page.content())
-            )
-            assert summary and "принято 3" in summary and "отклонено 1" in summary
-            assert "короткий" in (await page.text_content("#rejected") or "")
-            assert "тысяча пятьсот рублей двадцать пять копеек" in (
-                await page.text_content("#preview") or ""
-            )
-            # The audio preview: the same recordings Asterisk plays, as one WAV.
-            wav = await page.request.get(page.url + "/preview.wav")
-            assert wav.ok and wav.headers["content-type"] == "audio/wav"
-            with wave.open(io.BytesIO(await wav.body())) as w:
-                assert w.getframerate() == 8000 and w.getnframes() / 8000 > 5.0
-            assert await page.get_attribute("#preview-audio", "src")
-            # Four eyes (REQ-O10): not the dispatcher who prepared it; a
-            # supervisor who did not change it approves.
-            campaign_url = page.url
-            assert await page.query_selector("#approve") is None
-            assert "четырёх глаз" in (await page.text_content("#approval-note") or "")
-            async with page.expect_navigation():
-                await page.click("nav form button[type=submit]")  # Выйти
-            await page.goto(campaign_url)
-            await _log_in(page, supervisor)
-            assert page.url == campaign_url
-            await page.click("#approve")
-            assert "Утвердил" in await page.content()
-            await page.click("#launch")
-            # The live counters follow the calls (WebSocket): lines in use and
-            # the calls in progress with their state.
-            # (Polled with locators: the page's CSP forbids the eval that
-            # wait_for_function needs — no script but the page's own runs.)
-            await expect(page.locator("#calls td:nth-child(2)").first).to_have_text(
-                "answered", timeout=60_000
-            )
-            lines = await page.text_content("#lines")
-            assert lines and lines.endswith("из 8") and not lines.startswith("0 "), lines
-            await expect(page.locator("#finished")).to_have_text(
-                re.compile(r"^[1-9]\d*$"), timeout=60_000
-            )
-            await expect(page.locator("#finished")).to_have_text("3", timeout=90_000)
-            assert await page.text_content("#positive") == "1"
-            assert await page.text_content("#rate") == "33%"
-            assert await page.text_content("#status") == "Завершена"
-            assert await page.text_content("#eta") == "0 мин 0 с"
-            results = await page.text_content("#results") or ""
-            assert "Занято" in results and "Положили трубку" in results
-            await page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
-            async with page.expect_download() as info:
-                await page.click("#report-xlsx")
-            download = await info.value
-            path = tmp_path / "report.xlsx"
-            await download.save_as(str(path))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(accept_downloads=True)
+        await page.goto(base_url)
+        await _log_in(page, dispatcher)
+        assert page.url == base_url
+        await page.fill("input[name=name]", "Долги, тест из браузера")
+        await page.select_option("select[name=kind]", "debt")
+        await page.fill("input[name=max_attempts]", "1")
+        await page.click("#create")
+        assert "/campaigns/" in page.url
+        await page.set_input_files("#file", str(csv_file))
+        await page.click("#upload")
+        summary = (
+            await page.text_content("#import-summary", timeout=5000)
+            if await page.query_selector("#import-summary")
+            else print(await page.content())
+        )
+        assert summary and "принято 3" in summary and "отклонено 1" in summary
+        assert "короткий" in (await page.text_content("#rejected") or "")
+        assert "тысяча пятьсот рублей двадцать пять копеек" in (
+            await page.text_content("#preview") or ""
+        )
+        # The audio preview: the same recordings Asterisk plays, as one WAV.
+        wav = await page.request.get(page.url + "/preview.wav")
+        assert wav.ok and wav.headers["content-type"] == "audio/wav"
+        with wave.open(io.BytesIO(await wav.body())) as w:
+            assert w.getframerate() == 8000 and w.getnframes() / 8000 > 5.0
+        assert await page.get_attribute("#preview-audio", "src")
+        # Four eyes (REQ-O10): not the dispatcher who prepared it; a
+        # supervisor who did not change it approves.
+        campaign_url = page.url
+        assert await page.query_selector("#approve") is None
+        assert "четырёх глаз" in (await page.text_content("#approval-note") or "")
+        async with page.expect_navigation():
+            await page.click("nav form button[type=submit]")  # Выйти
+        await page.goto(campaign_url)
+        await _log_in(page, supervisor)
+        assert page.url == campaign_url
+        await page.click("#approve")
+        assert "Утвердил" in await page.content()
+        await page.click("#launch")
+        # The live counters follow the calls (WebSocket): lines in use and
+        # the calls in progress with their state.
+        # (Polled with locators: the page's CSP forbids the eval that
+        # wait_for_function needs — no script but the page's own runs.)
+        await expect(page.locator("#calls td:nth-child(2)").first).to_have_text(
+            "answered", timeout=60_000
+        )
+        lines = await page.text_content("#lines")
+        assert lines and lines.endswith("из 8") and not lines.startswith("0 "), lines
+        await expect(page.locator("#finished")).to_have_text(
+            re.compile(r"^[1-9]\d*$"), timeout=60_000
+        )
+        await expect(page.locator("#finished")).to_have_text("3", timeout=90_000)
+        assert await page.text_content("#positive") == "1"
+        assert await page.text_content("#rate") == "33%"
+        assert await page.text_content("#status") == "Завершена"
+        assert await page.text_content("#eta") == "0 мин 0 с"
+        results = await page.text_content("#results") or ""
+        assert "Занято" in results and "Положили трубку" in results
+        await page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        async with page.expect_download() as info:
+            await page.click("#report-xlsx")
+        download = await info.value
+        path = tmp_path / "report.xlsx"
+        await download.save_as(str(path))
     wb = load_workbook(io.BytesIO(path.read_bytes()))
     assert wb.sheetnames == ["Итоги", "По часам", "Попытки"]
     assert wb["По часам"]._charts and wb["Итоги"]._charts

@@ -36,6 +36,7 @@ from crm_bridge.models import (
     Operator,
 )
 from telephony.contract import Context, Var
+from tests.browser import chromium, logged_in_page
 from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
@@ -44,15 +45,6 @@ T = TypeVar("T")
 IN_HOURS = "2025-03-05T10:00:00+03:00"  # a Wednesday, 10:00 Moscow (test mode only)
 OPERATOR = DEMO_OPERATORS[0]
 OPERATOR_INTERFACE = "Local/101@hotline-test-operator/n"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -71,28 +63,12 @@ async def crm(runtime: Any) -> dict[str, int]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    pw = await async_playwright().start()
-    try:
-        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    except Exception as exc:  # translated once: a clear failure, never a skip
-        await pw.stop()
-        pytest.fail(f"headless Chromium could not be started: {exc}", pytrace=False)
-    yield b
-    await b.close()
-    await pw.stop()
+    async with chromium() as b:
+        yield b
 
 
 async def operator_page(browser: Any, runtime: Any, login: str, password: str) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    await page.goto(runtime.web_url + "operator/")
-    await page.wait_for_url(re.compile(r"/login\?next="), timeout=10_000)  # the one log-in page
-    await page.fill("input[name=login]", login)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(re.compile(r"/operator/$"), timeout=10_000)
+    page = await logged_in_page(browser, runtime.web_url + "operator/", login, password)
     # No script of the test's own runs in the page (its CSP allows none):
     # the page shows its state in the DOM and the test reads that.
     await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)

@@ -6,46 +6,13 @@ RFC 4733 events sent once the prompt they answer has started.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from crm_bridge.demo_data import DEMO_CALLER, load_demo
-from tests.conftest import _free_port
+from crm_bridge.demo_data import DEMO_CALLER
 
 pytestmark = [pytest.mark.asterisk]
-
-IN_HOURS = "2025-03-05T10:00:00+03:00"  # a Wednesday, 10:00 Moscow
-
-
-@pytest.fixture(scope="module")
-def network(settings: Any, asterisk: Any) -> Iterator[Any]:
-    from hotline.sandbox import SandboxError
-    from hotline.sipnet import CallerNetwork
-
-    net = CallerNetwork(settings, ami_port=_free_port())
-    try:
-        net.up()
-    except SandboxError as exc:
-        pytest.fail(f"the caller network could not be started: {exc}", pytrace=False)
-    yield net
-    net.down()
-    shutil.rmtree(net.base, ignore_errors=True)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sip(settings: Any, runtime: Any, network: Any) -> AsyncIterator[Any]:
-    from hotline.sipnet import SipCallRig
-
-    await runtime.services.run_db(load_demo, runtime.services.db)
-    rig = SipCallRig(settings, network, hub=runtime.services.hub)
-    await rig.start()
-    await rig.set_test_now(IN_HOURS)
-    yield rig
-    await rig.close()
 
 
 async def test_trunk_call_walks_the_menu_with_rfc4733_keys(sip: Any, runtime: Any) -> None:
