@@ -2,7 +2,8 @@
 # Sets up everything the project needs on a Debian/Ubuntu machine, idempotently:
 #   scripts/bootstrap.sh [runtime|test]
 # - Debian packages (mmdebstrap for the Asterisk root, espeak-ng + sox for the
-#   prompts; for tests also PostgreSQL and Chromium);
+#   prompts, baresip-core for the demo's and the tests' operator phones; for
+#   tests also PostgreSQL and Chromium);
 # - the Python virtualenv .venv with the project (pip's wheel cache lives in
 #   ~/.cache/pip, outside the repo, and is reused);
 # The private Asterisk 22 root is built on first use by `hotline asterisk up`
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-runtime}"
 
-need_pkgs=(mmdebstrap espeak-ng sox python3-venv)
+need_pkgs=(mmdebstrap espeak-ng sox python3-venv baresip-core)
 if [ "$mode" = "test" ]; then
   need_pkgs+=(postgresql chromium)
 fi
