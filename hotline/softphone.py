@@ -22,6 +22,7 @@ import json
 import logging
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,7 @@ ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
                 await self._reader.readexactly(1)  # the netstring's ","
                 message = json.loads(body)
                 if message.get("event"):
+                    message["received_at"] = time.time()
                     self.events.append(message)
                     self._changed.set()
                     self._changed = asyncio.Event()
