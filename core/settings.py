@@ -98,6 +98,9 @@ class Settings:
     queue_name: str = "operators"
     queue_callback_after: int = 120
     """Seconds in the queue before a callback is offered (REQ-T8)."""
+    specialist_queue: str = "specialists"
+    """The second line: specialists an operator transfers complex questions
+    to (REQ-T10); operators whose phone serves it log in to this queue."""
     shift_wrapup_seconds: int = 300
     """An operator's wrap-up after a call (post-processing, REQ-T7: 5 minutes
     at most) before the queue offers them the next one; they may end it sooner."""

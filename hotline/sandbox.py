@@ -270,6 +270,7 @@ class Sandbox:
             "SPOOL": ap(s.spool_dir),
             "AUDIOSOCKET": f"{s.fastagi_host}:{s.audiosocket_port}",
             "CALLBACK_AFTER": str(s.queue_callback_after),
+            "SPECIALIST_QUEUE": s.specialist_queue,
             "NODE": s.node_name,
         }
 
@@ -314,6 +315,8 @@ class Sandbox:
             f"{Var.AUDIOSOCKET}={values['AUDIOSOCKET']}",
             f"{Var.QUEUE_NAME}={values['QUEUE']}",
             f"{Var.CALLBACK_AFTER}={values['CALLBACK_AFTER']}",
+            f"{Var.SPECIALIST_QUEUE}={values['SPECIALIST_QUEUE']}",
+            f"{Var.OUTBOUND_CID}={self.s.outbound_caller_id}",
             f"{Var.AGI_SCRIPT}={values['ASTAGIDIR']}/hotline-agi",
             "",
         ]

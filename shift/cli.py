@@ -37,6 +37,10 @@ def add_operators_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="add: give a SIP phone too (endpoint name, default op<id+100>)",
     )
     p.add_argument("--endpoint", help="phone: the endpoint name (default: the current one)")
+    p.add_argument(
+        "--queue",
+        help="add/phone: the queue the person serves (e.g. specialists; default: first line)",
+    )
     p.set_defaults(fn=cmd_operators)
 
 
@@ -90,7 +94,7 @@ def cmd_operators(args: argparse.Namespace, out: TextIO | None = None) -> int:
         else:
             endpoint = args.endpoint
         try:
-            creds = issue_phone(db, args.login, endpoint)
+            creds = issue_phone(db, args.login, endpoint, queue=args.queue)
         except ValueError as exc:
             print(f"hotline operators: {exc}", file=sys.stderr)
             return 2

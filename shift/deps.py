@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from core.settings import Settings
 from crm_bridge.db import Database
 from crm_bridge.live import EventBus
+from crm_bridge.services import CrmServices
 
 if TYPE_CHECKING:
     from shift.presence import ShiftService
@@ -19,6 +20,7 @@ T = TypeVar("T")
 class ShiftDeps(Protocol):
     settings: Settings
     db: Database
+    crm: CrmServices
     event_bus: EventBus
     shift: ShiftService | None
 

@@ -40,4 +40,6 @@ class SipCredential(Base):
     )
     endpoint: Mapped[str] = mapped_column(String(64), unique=True)
     password_digest: Mapped[str] = mapped_column(String(160))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    """The queue this person serves (None: the operators' first line)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

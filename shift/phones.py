@@ -62,10 +62,16 @@ def password_digest(endpoint: str, password: str, realm: str = REALM) -> str:
 
 
 def issue_phone(
-    db: Database, login: str, endpoint: str | None = None, *, password: str | None = None
+    db: Database,
+    login: str,
+    endpoint: str | None = None,
+    *,
+    password: str | None = None,
+    queue: str | None = None,
 ) -> PhoneCredentials:
     """Give operator ``login`` a phone (or a new password for the one it has);
-    ``password``: a given one (the demo's, derived from its own secret)."""
+    ``password``: a given one; ``queue``: the queue the person serves (None:
+    keep it; the first line by default)."""
     with db.session(write=True) as session:
         operator = session.execute(select(Operator).where(Operator.login == login)).scalar()
         if operator is None:
@@ -87,6 +93,8 @@ def issue_phone(
             session.add(row)
         row.endpoint = endpoint
         row.password_digest = password_digest(endpoint, secret)
+        if queue is not None:
+            row.queue = queue or None
         operator.pjsip_endpoint = endpoint
         operator.interface = f"PJSIP/{endpoint}"
         return PhoneCredentials(login, endpoint, secret)

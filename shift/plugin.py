@@ -24,7 +24,10 @@ def _presence(runtime: Any) -> None:
     service = ShiftService(
         services.db,
         queue=settings.queue_name,
+        specialist_queue=settings.specialist_queue,
         bus=services.event_bus,
+        appeals=services.crm.appeals,
+        calls=services.crm.calls,
         run_db=services.run_db,
         wrapup_seconds=settings.shift_wrapup_seconds,
         node=settings.node_name,

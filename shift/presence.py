@@ -42,10 +42,12 @@ from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import select, update
 
+from crm_bridge.appeals import AppealService
+from crm_bridge.calls import CallService
 from crm_bridge.db import Database, utcnow
 from crm_bridge.live import EventBus, operator_topic
 from crm_bridge.models import Operator
-from shift.models import PresenceInterval
+from shift.models import PresenceInterval, SipCredential
 
 __all__ = [
     "PAUSE_REASONS",
@@ -132,6 +134,11 @@ class Presence:
     resume_to: State = State.READY
     """The state a call's wrap-up returns to (a pause asked for during the call)."""
     resume_reason: str | None = None
+    queue: str | None = None
+    """The queue this person serves (None: the service's first line)."""
+    call_uniqueid: str | None = None
+    """The caller's channel (Uniqueid) while talking."""
+    call_channel: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +152,8 @@ class Presence:
             "phone": self.phone,
             "interface": self.interface,
             "pending": self.resume_to.value if self.state is State.TALKING else None,
+            "call": self.call_uniqueid,
+            "queue": self.queue,
             "pause_reasons": [[r, title] for r, title in PAUSE_REASONS.items()],
         }
 
@@ -169,13 +178,19 @@ class ShiftService:
         db: Database,
         *,
         queue: str,
+        specialist_queue: str = "specialists",
         bus: EventBus | None = None,
         run_db: RunDb = _inline,
         wrapup_seconds: float = 300.0,
         node: str | None = None,
+        appeals: AppealService | None = None,
+        calls: CallService | None = None,
     ) -> None:
         self.db = db
         self.queue = queue
+        self.specialist_queue = specialist_queue
+        self.appeals = appeals
+        self.calls = calls
         self.bus = bus
         self._run_db = run_db
         self.wrapup_seconds = wrapup_seconds
@@ -241,7 +256,11 @@ class ShiftService:
         if person.state is State.TALKING:
             raise PresenceError("сначала завершите разговор")
         await self._action(
-            {"Action": "QueueRemove", "Queue": self.queue, "Interface": person.interface},
+            {
+                "Action": "QueueRemove",
+                "Queue": self.queue_of(person),
+                "Interface": person.interface,
+            },
             tolerate=("Not there",),
         )
         self._cancel_timer(operator_id)
@@ -298,28 +317,96 @@ class ShiftService:
     # -- AMI events -----------------------------------------------------------
 
     def _member(self, event: Mapping[str, Any]) -> Presence | None:
-        if _field(event, "Queue") not in ("", self.queue):
-            return None
         interface = _field(event, "Interface")
         operator_id = self._by_interface.get(interface)
-        if operator_id is None:
-            for person in self._people.values():
-                if person.login == _field(event, "MemberName"):
-                    return person
+        person = self._people.get(operator_id) if operator_id is not None else None
+        if person is None:
+            person = next(
+                (p for p in self._people.values() if p.login == _field(event, "MemberName")),
+                None,
+            )
+        if person is None or _field(event, "Queue") not in ("", self.queue_of(person)):
             return None
-        return self._people.get(operator_id)
+        return person
+
+    def queue_of(self, person: Presence) -> str:
+        return person.queue or self.queue
 
     def on_agent_connect(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
         person = self._member(event)
         if person is None or person.state is State.OFFLINE:
             return None
+        person.call_uniqueid = _field(event, "Uniqueid") or None
+        person.call_channel = _field(event, "Channel") or None
         return self._enter(person, State.TALKING, None)
 
     def on_agent_complete(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
         person = self._member(event)
         if person is None or person.state is not State.TALKING:
             return None
+        uniqueid = _field(event, "Uniqueid")
+        if person.call_uniqueid and uniqueid and uniqueid != person.call_uniqueid:
+            return None  # a call this person passed on long ago
+        person.call_uniqueid = person.call_channel = None
         return self._start_wrapup(person)
+
+    # -- transfers (REQ-T10) ------------------------------------------------------
+
+    async def transfer(self, operator_id: int, target: str) -> str:
+        """Send the operator's caller to the specialists (``specialists``) or
+        to another operator's phone (its endpoint); the appeal of the call
+        records to whom it was passed. Returns whom, in Russian."""
+        person = await self._person(operator_id)
+        if person.state is not State.TALKING or not person.call_channel:
+            raise PresenceError("перевести можно только идущий разговор")
+        if target == "specialists":
+            whom = "специалисту (вторая линия)"
+        else:
+            from shift.phones import ENDPOINT_RE
+
+            if not ENDPOINT_RE.match(target) or f"PJSIP/{target}" == person.interface:
+                raise PresenceError(f"нельзя перевести на «{target}»")
+            whom = f"оператору {target}"
+        uniqueid = person.call_uniqueid
+        await self._action(
+            {
+                "Action": "Redirect",
+                "Channel": person.call_channel,
+                "Context": "hotline-transfer",
+                "Exten": target,
+                "Priority": "1",
+            }
+        )
+        # The operator's part of the call is over (Asterisk reports the queue
+        # call complete only when the caller hangs up, wherever they are then).
+        person.call_uniqueid = person.call_channel = None
+        await self._start_wrapup(person)
+        if uniqueid:
+            await self._run_db(self._record_transfer, uniqueid, operator_id, target, whom)
+        logger.info("operator %s transferred call %s to %s", operator_id, uniqueid, target)
+        return whom
+
+    def _record_transfer(self, uniqueid: str, operator_id: int, target: str, whom: str) -> None:
+        if self.calls is not None:
+            self.calls.append_event(
+                uniqueid, "transferred", {"to": target, "operator_id": operator_id}, source="web"
+            )
+        if self.appeals is None:
+            return
+        from crm_bridge.models import Appeal, AppealStatus, Call
+
+        with self.db.session() as session:
+            appeal_id = session.execute(
+                select(Appeal.id)
+                .join(Call, Call.id == Appeal.call_id)
+                .where(
+                    Call.uniqueid == uniqueid,
+                    Appeal.status.in_((AppealStatus.REGISTERED, AppealStatus.IN_PROGRESS)),
+                )
+                .order_by(Appeal.seq.desc())
+            ).scalar()
+        if appeal_id is not None:
+            self.appeals.pass_to(appeal_id, whom)
 
     def on_contact_status(self, event: Mapping[str, Any]) -> None:
         aor = _field(event, "AOR")
@@ -363,21 +450,22 @@ class ShiftService:
         if self.ami is None:
             return
         try:
-            resp = await self.ami.action(
-                {"Action": "QueueStatus", "Queue": self.queue}, as_list=True, timeout=8.0
-            )
+            resp = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=8.0)
         except RuntimeError as exc:
             logger.warning("presence: QueueStatus failed: %s", exc)
             return
+        served = (self.queue, self.specialist_queue)
         members = {
-            _field(m, "Location") or _field(m, "StateInterface"): m
+            (_field(m, "Queue"), _field(m, "Location") or _field(m, "StateInterface")): m
             for m in (resp if isinstance(resp, list) else [resp])
-            if m is not None and _field(m, "Event") == "QueueMember"
+            if m is not None
+            and _field(m, "Event") == "QueueMember"
+            and _field(m, "Queue") in served
         }
         open_rows = await self._run_db(self._open_intervals)
         for operator_id, (state, reason) in open_rows.items():
             person = await self._person(operator_id)
-            member = members.pop(person.interface or "", None)
+            member = members.pop((self.queue_of(person), person.interface or ""), None)
             if member is not None:
                 paused = _field(member, "Paused") == "1"
                 member_reason = _field(member, "PausedReason")
@@ -406,7 +494,7 @@ class ShiftService:
                 await self._enter(person, State.READY, None)
         # Members nobody logged in through us (a fixed team in queues.conf):
         # left alone, but shown to their operators if we know them.
-        for interface, member in members.items():
+        for (_queue, interface), member in members.items():
             operator_id = self._by_interface.get(interface)
             if operator_id is None:
                 operator_id = await self._run_db(self._operator_by_interface, interface)
@@ -429,8 +517,10 @@ class ShiftService:
         row = await self._run_db(self._operator, operator_id)
         if row is None:
             raise PresenceError("нет такого сотрудника")
-        login, interface = row
-        person = self._people.setdefault(operator_id, Presence(operator_id, login, interface))
+        login, interface, queue = row
+        person = self._people.setdefault(
+            operator_id, Presence(operator_id, login, interface, queue=queue)
+        )
         if interface:
             self._by_interface[interface] = operator_id
         return person
@@ -439,7 +529,7 @@ class ShiftService:
         await self._action(
             {
                 "Action": "QueueAdd",
-                "Queue": self.queue,
+                "Queue": self.queue_of(person),
                 "Interface": person.interface,
                 "MemberName": person.login,
                 "StateInterface": person.interface,
@@ -451,7 +541,7 @@ class ShiftService:
     async def _queue_pause(self, person: Presence, paused: bool, reason: str) -> None:
         action = {
             "Action": "QueuePause",
-            "Queue": self.queue,
+            "Queue": self.queue_of(person),
             "Interface": person.interface,
             "Paused": "true" if paused else "false",
         }
@@ -524,17 +614,19 @@ class ShiftService:
                 )
             return {row.operator_id: (row.state, row.reason) for row in session.execute(stmt)}
 
-    def _operator(self, operator_id: int) -> tuple[str, str | None] | None:
+    def _operator(self, operator_id: int) -> tuple[str, str | None, str | None] | None:
         with self.db.session() as session:
             row = session.execute(
-                select(Operator.login, Operator.interface, Operator.pjsip_endpoint).where(
-                    Operator.id == operator_id, Operator.active.is_(True)
+                select(
+                    Operator.login, Operator.interface, Operator.pjsip_endpoint, SipCredential.queue
                 )
+                .outerjoin(SipCredential, SipCredential.operator_id == Operator.id)
+                .where(Operator.id == operator_id, Operator.active.is_(True))
             ).first()
         if row is None:
             return None
         interface = row.interface or (f"PJSIP/{row.pjsip_endpoint}" if row.pjsip_endpoint else None)
-        return row.login, interface
+        return row.login, interface, row.queue
 
     def _operator_by_interface(self, interface: str) -> int | None:
         endpoint = interface.removeprefix("PJSIP/")

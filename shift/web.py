@@ -63,7 +63,7 @@ async def state(request: web.Request) -> web.Response:
 
 @allow(*WORKPLACE)
 async def change(request: web.Request) -> web.Response:
-    """``POST /shift/{login|logout|pause|resume|wrapup-end}``."""
+    """``POST /shift/{login|logout|pause|resume|wrapup-end|transfer}``."""
     service = _shift(request)
     who = principal(request).operator_id
     action = request.match_info["action"]
@@ -75,6 +75,9 @@ async def change(request: web.Request) -> web.Response:
         person = await service.pause(who, str((await _body(request)).get("reason", "")))
     elif action == "resume":
         person = await service.resume(who)
+    elif action == "transfer":
+        whom = await service.transfer(who, str((await _body(request)).get("to", "")))
+        return web.json_response({**(await service.presence(who)).as_json(), "transferred": whom})
     else:
         person = await service.end_wrapup(who)
     return web.json_response(person.as_json())
@@ -118,7 +121,7 @@ def create_shift_app(services: ShiftDeps, runtime: Any = None) -> web.Applicatio
     app[SERVICES] = services
     r = app.router
     r.add_get("/state", state)
-    r.add_post("/{action:login|logout|pause|resume|wrapup-end}", change)
+    r.add_post("/{action:login|logout|pause|resume|wrapup-end|transfer}", change)
     r.add_get("/ws", websocket)
     r.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app

@@ -73,6 +73,10 @@ class Var(StrEnum):
     """Global: ``host:port`` of the AudioSocket speech server."""
     QUEUE_NAME = "HOTLINE_QUEUE_NAME"
     """Global: the default operator queue."""
+    OUTBOUND_CID = "HOTLINE_OUTBOUND_CID"
+    """Global: the caller ID customers see when the hotline calls them."""
+    SPECIALIST_QUEUE = "HOTLINE_SPECIALIST_QUEUE"
+    """Global: the specialists' queue (the second line, REQ-T10)."""
     CALLBACK_AFTER = "HOTLINE_CALLBACK_AFTER"
     """Global (overridable per call): seconds in the queue before the callback offer (REQ-T8)."""
     FALLBACK = "HOTLINE_FALLBACK"
@@ -128,6 +132,10 @@ class Context(StrEnum):
     (the dialled number decides how the callee behaves)."""
     TRUNK = "hotline-trunk"
     """Calls from the carrier's SIP trunk (pjsip.conf endpoint ``trunk``)."""
+    OPERATORS = "hotline-operators"
+    """What an operator's phone dials (pjsip.conf ``operator-template``)."""
+    TRANSFER = "hotline-transfer"
+    """Where a transferred caller goes (``specialists``, an endpoint)."""
 
 
 STATUS_OK = "OK"

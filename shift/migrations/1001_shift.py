@@ -56,6 +56,7 @@ def upgrade() -> None:
         ),
         sa.Column("endpoint", sa.String(length=64), nullable=False),
         sa.Column("password_digest", sa.String(length=160), nullable=False),
+        sa.Column("queue", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("operator_id", name="pk_sip_credentials"),
         sa.UniqueConstraint("endpoint", name="uq_sip_credentials_endpoint"),

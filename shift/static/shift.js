@@ -40,6 +40,7 @@
     el("pause-box").hidden = offline || p.state === "paused";
     el("resume").hidden = p.state !== "paused";
     el("wrapup-end").hidden = p.state !== "wrapup";
+    el("transfer-box").hidden = p.state !== "talking";
     phoneEl.hidden = p.phone !== "unregistered";
     phoneEl.className = "warn";
     phoneEl.textContent = offline
@@ -59,6 +60,7 @@
       const data = await resp.json().catch(() => ({}));
       if (!resp.ok) throw new Error(data.error || resp.statusText);
       show(data);
+      if (data.transferred) box.dataset.transferred = data.transferred;
     } catch (err) {
       errorEl.textContent = "Не получилось: " + err.message;
       errorEl.hidden = false;
@@ -70,6 +72,10 @@
   el("pause").addEventListener("click", () => act("pause", { reason: reasonSel.value }));
   el("resume").addEventListener("click", () => act("resume"));
   el("wrapup-end").addEventListener("click", () => act("wrapup-end"));
+  el("transfer").addEventListener("click", () => {
+    const to = el("transfer-endpoint").value.trim() || el("transfer-to").value;
+    act("transfer", { to });
+  });
 
   function connect() {
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/shift/ws");

@@ -44,19 +44,55 @@ async def phone(
 ) -> AsyncIterator[Softphone]:
     """The operator's phone: credentials issued, Asterisk's pjsip.conf
     rendered again and reloaded, baresip registered."""
-    services = runtime.services
-    creds = await services.run_db(lambda: issue_phone(services.db, OPERATOR.login))
+    phone = await registered_phone(
+        settings, asterisk, runtime.services, OPERATOR.login, tmp_path_factory.mktemp("phone")
+    )
+    yield phone
+    await phone.stop()
+
+
+async def registered_phone(
+    settings: Any, asterisk: Any, services: Any, login: str, workdir: Any, **kw: Any
+) -> Softphone:
+    creds = await services.run_db(lambda: issue_phone(services.db, login, **kw))
     await asyncio.to_thread(asterisk.up)  # a running instance: render + reload
     phone = Softphone(
         creds.endpoint,
         creds.password,
         host=settings.sip_host,
         port=settings.sip_port,
-        workdir=tmp_path_factory.mktemp(f"phone-{creds.endpoint}"),
+        workdir=workdir,
     )
     await phone.start()
-    yield phone
-    await phone.stop()
+    return phone
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def specialist(
+    settings: Any, asterisk: Any, runtime: Any, phone: Softphone, tmp_path_factory: Any
+) -> AsyncIterator[Softphone]:
+    """The second line: the second demo operator's phone, in the specialists' queue."""
+    login = DEMO_OPERATORS[1].login
+    second = await registered_phone(
+        settings,
+        asterisk,
+        runtime.services,
+        login,
+        tmp_path_factory.mktemp("phone-specialist"),
+        queue=settings.specialist_queue,
+    )
+    assert await phone.registered()  # the reload kept the first phone
+    shift = runtime.services.shift
+    operator_id = await runtime.services.run_db(operator_of, runtime.services, login)
+    await shift.log_in(operator_id)
+    yield second
+    await shift.log_out(operator_id)
+    await second.stop()
+
+
+def operator_of(services: Any, login: str) -> int:
+    with services.db.session() as s:
+        return int(s.scalars(select(Operator.id).where(Operator.login == login)).one())
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -90,12 +126,7 @@ async def test_a_shift_on_a_real_phone(
 ) -> None:
     services = runtime.services
     interface = f"PJSIP/{phone.endpoint}"
-
-    def operator_of(login: str) -> int:
-        with services.db.session() as s:
-            return int(s.scalars(select(Operator.id).where(Operator.login == login)).one())
-
-    operator_id = await services.run_db(operator_of, OPERATOR.login)
+    operator_id = await services.run_db(operator_of, services, OPERATOR.login)
     page = await logged_in_page(
         browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
     )
@@ -197,3 +228,54 @@ async def test_a_shift_on_a_real_phone(
         ("wrapup", None),
         ("ready", None),
     ]
+
+
+async def test_a_transfer_to_a_specialist_rings_the_second_phone(
+    runtime: Any, sip: Any, phone: Softphone, specialist: Softphone, browser: Any
+) -> None:
+    """REQ-T10: the operator passes a complex question to the second line from
+    the page; the specialist's phone answers the caller; the appeal records
+    to whom it was passed."""
+    from crm_bridge.appeals import AppealService
+
+    services = runtime.services
+    page = await logged_in_page(
+        browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
+    )
+    bar = page.locator("#presence")
+    try:
+        await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
+        await page.click("#queue-login")
+        await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
+        assert DEMO_CALLER.phone is not None
+        mark, second_mark = len(phone.events), len(specialist.events)
+        call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
+        await sip.walk(
+            call,
+            [
+                ("menu/main", "4"),
+                ("ident/enter_account", DEMO_CALLER.number + "#"),
+                ("debt/options", "0"),
+            ],
+        )
+        await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
+        await page.locator(f'#card[data-uniqueid="{call.call_id}"]').wait_for(timeout=10_000)
+        await expect(bar).to_have_attribute("data-state", "talking", timeout=10_000)
+        appeal_number = await page.text_content("#appeal-number")
+        await page.select_option("#transfer-to", "specialists")
+        await page.click("#transfer")
+        await specialist.wait_event("CALL_ESTABLISHED", after=second_mark, timeout=30)
+        await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
+        await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
+        await sip.hangup_caller(call)
+        await specialist.wait_event("CALL_CLOSED", after=second_mark, timeout=15)
+        await page.click("#wrapup-end")
+        await page.click("#queue-logout")
+        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+    finally:
+        await page.context.close()
+    appeals = AppealService(services.db)
+    appeal = await services.run_db(appeals.get_by_number, appeal_number)
+    assert appeal.passed_to == "специалисту (вторая линия)"
+    kinds = [e.kind for e in CallService(services.db).events(call.call_id)]
+    assert "transferred" in kinds

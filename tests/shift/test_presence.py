@@ -43,6 +43,7 @@ class ScriptedAmi:
                 return {"Response": "Error", "Message": "Unable to add interface: Already there"}
             self.members[iface] = {
                 "Event": "QueueMember",
+                "Queue": action["Queue"],
                 "Location": iface,
                 "Name": action["MemberName"],
                 "Paused": "1" if action.get("Paused") == "true" else "0",
@@ -64,6 +65,8 @@ class ScriptedAmi:
                 *self.members.values(),
                 {"Event": "QueueStatusComplete"},
             ]
+        if name == "Redirect":
+            return {"Response": "Success", "Message": "Redirect successful"}
         if name == "Getvar":
             return {"Response": "Success", "Value": self.device}
         raise AssertionError(name)
@@ -201,3 +204,50 @@ async def test_after_an_asterisk_restart_members_come_back_as_they_were(
     await again.reconcile()
     assert [a["Action"] for a in ami.sent[sent:]] == ["QueueStatus"]
     assert (await again.presence(me)).state is State.READY
+
+
+async def test_a_transfer_sends_the_caller_on_and_records_whom(
+    db: Database, operators: dict[str, int]
+) -> None:
+    """REQ-T10: the caller goes to the specialists' queue (AMI Redirect of the
+    caller's channel into hotline-transfer); the call's appeal records it."""
+    from crm_bridge.appeals import AppealService
+    from crm_bridge.calls import CallService
+    from crm_bridge.models import AppealChannel, AppealKind
+
+    appeals, calls = AppealService(db), CallService(db)
+    bus = EventBus()
+    service = ShiftService(db, queue="operators", bus=bus, appeals=appeals, calls=calls)
+    ami = ScriptedAmi()
+    service.subscribe(ami)
+    me = operators["ivanova"]
+    uid = "1767000000.501"
+    call = calls.upsert(uid, caller_number="+79001234567")
+    appeal = appeals.register(
+        channel=AppealChannel.PHONE, kind=AppealKind.APPEAL, content="вопрос", call_id=call.id
+    )
+    await service.log_in(me)
+    with pytest.raises(PresenceError, match="идущий разговор"):
+        await service.transfer(me, "specialists")
+    member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
+    await ami.emit("AgentConnect", **member, Uniqueid=uid, Channel="PJSIP/trunk-0501")
+    with pytest.raises(PresenceError, match="нельзя перевести"):
+        await service.transfer(me, "op201")  # to oneself
+    assert await service.transfer(me, "specialists") == "специалисту (вторая линия)"
+    redirect = next(a for a in ami.sent if a["Action"] == "Redirect")
+    assert redirect == {
+        "Action": "Redirect",
+        "Channel": "PJSIP/trunk-0501",
+        "Context": "hotline-transfer",
+        "Exten": "specialists",
+        "Priority": "1",
+    }
+    assert appeals.get(appeal.id).passed_to == "специалисту (вторая линия)"
+    # The operator wraps up at once; the queue's late AgentComplete of the
+    # transferred call (when the caller hangs up) does not end a later call.
+    assert (await service.presence(me)).state is State.WRAPUP
+    await service.end_wrapup(me)
+    await ami.emit("AgentConnect", **member, Uniqueid="1767000000.502", Channel="PJSIP/trunk-0502")
+    await ami.emit("AgentComplete", **member, Uniqueid=uid)
+    assert (await service.presence(me)).state is State.TALKING
+    assert [e.kind for e in calls.events(uid, source="web")] == ["transferred"]
