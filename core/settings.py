@@ -101,6 +101,10 @@ class Settings:
     specialist_queue: str = "specialists"
     """The second line: specialists an operator transfers complex questions
     to (REQ-T10); operators whose phone serves it log in to this queue."""
+    callback_retry_minutes: int = 30
+    """A callback not reached (no answer, busy) is tried again this much later."""
+    callback_max_attempts: int = 3
+    """Attempts before a callback is given up (failed)."""
     shift_wrapup_seconds: int = 300
     """An operator's wrap-up after a call (post-processing, REQ-T7: 5 minutes
     at most) before the queue offers them the next one; they may end it sooner."""

@@ -66,7 +66,8 @@ class CallerNetwork(Sandbox):
     def template_vars(self) -> dict[str, str]:
         values = super().template_vars()
         values["NET_HOST"] = self.hotline.sip_trunk_host
-        values["HOTLINE_SIP"] = f"127.0.0.1:{self.hotline.sip_port}"
+        values["HOTLINE_SIP"] = f"{self.hotline.sip_host}:{self.hotline.sip_port}"
+        values["HOTLINE_HOST"] = self.hotline.sip_host
         return values
 
     def render(self) -> None:

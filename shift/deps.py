@@ -12,6 +12,7 @@ from crm_bridge.live import EventBus
 from crm_bridge.services import CrmServices
 
 if TYPE_CHECKING:
+    from shift.callbacks import OpenHours
     from shift.presence import ShiftService
 
 T = TypeVar("T")
@@ -23,5 +24,8 @@ class ShiftDeps(Protocol):
     crm: CrmServices
     event_bus: EventBus
     shift: ShiftService | None
+
+    @property
+    def hours(self) -> OpenHours: ...
 
     def run_db(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]: ...

@@ -74,13 +74,12 @@ SLICE = Slice(
         WebApp(
             "/shift/",
             _shift_app,
-            "Смена оператора",
+            "Обратные звонки",
             roles=WORKPLACE_ROLES,
             templates=Path(__file__).with_name("templates"),
             panels=(
                 Panel("workplace", "shift/panel.html", "/shift/static/shift.js", WORKPLACE_ROLES),
             ),
-            in_nav=False,
         ),
     ),
     cli=cli,

@@ -350,6 +350,32 @@ class ShiftService:
         person.call_uniqueid = person.call_channel = None
         return self._start_wrapup(person)
 
+    # -- calling out -----------------------------------------------------------------
+
+    async def dial(self, operator_id: int, phone: str, *, label: str = "") -> None:
+        """Ring the operator's phone; once answered, the hotline dials ``phone``
+        through the trunk (``hotline-operators``, the hotline's caller ID)."""
+        person = await self._person(operator_id)
+        if not person.interface:
+            raise PresenceError("у вас нет телефона (SIP)")
+        if person.state is State.TALKING:
+            raise PresenceError("сначала завершите разговор")
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if len(digits) != 11 or digits[0] not in "78":
+            raise PresenceError(f"номер {phone} нельзя набрать")
+        await self._action(
+            {
+                "Action": "Originate",
+                "Channel": person.interface,
+                "Context": "hotline-operators",
+                "Exten": digits,
+                "Priority": "1",
+                "CallerID": f'"{label or "Обратный звонок"}" <{digits}>',
+                "Timeout": "30000",
+                "Async": "true",
+            }
+        )
+
     # -- transfers (REQ-T10) ------------------------------------------------------
 
     async def transfer(self, operator_id: int, target: str) -> str:

@@ -1,24 +1,30 @@
-"""The shift's part of the operator's workplace (``/shift/``): the presence
-bar (log-in to the queue, pause with a reason, resume, end the wrap-up) and
-its live state over a WebSocket. Shown in the workplace as a panel
-(``core.slice.Panel``); every route declares its roles at the one edge."""
+"""The shift's pages (``/shift/``): the presence bar of the operator's
+workplace (log-in to the queue, pause with a reason, resume, end the
+wrap-up, transfer) with its live state over a WebSocket — shown in the
+workplace as a panel (``core.slice.Panel``) — and the callback worklist
+(``/shift/``: «Обратные звонки»). Every route declares its roles at the one
+edge; every listen to a caller's message is audited."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
 
+from crm_bridge.db import utcnow
 from crm_bridge.live import operator_topic
 from crm_bridge.models import OperatorRole
+from shift.callbacks import RESULT_TITLES, CallbackError, CallbackService
 from shift.deps import ShiftDeps
 from shift.presence import PresenceError, ShiftService
-from webedge.edge import allow, guard_socket, principal
-from webedge.shell import json_error
+from webedge.edge import allow, audit, guard_socket, principal
+from webedge.shell import error_response, json_error, render
 
 __all__ = ["create_shift_app"]
 
@@ -38,7 +44,9 @@ def _shift(request: web.Request) -> ShiftService:
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
-    except PresenceError as exc:
+    except (PresenceError, CallbackError) as exc:
+        if request.method == "GET":
+            return error_response(request, 404, str(exc))
         return json_error(409, str(exc))
 
 
@@ -116,10 +124,106 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def _callbacks(request: web.Request) -> CallbackService:
+    services = request.app[SERVICES]
+    s = services.settings
+    return CallbackService(
+        services.db,
+        hours=services.hours,
+        appeals=services.crm.appeals,
+        retry_minutes=s.callback_retry_minutes,
+        max_attempts=s.callback_max_attempts,
+    )
+
+
+def _callback_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["callback_id"])
+    except ValueError as exc:
+        raise CallbackError("нет такого обратного звонка") from exc
+
+
+@allow(*WORKPLACE)
+async def worklist(request: web.Request) -> web.Response:
+    """Every promised callback, the most urgent first (REQ-T6, T8)."""
+    services = request.app[SERVICES]
+    items = await services.run_db(_callbacks(request).worklist)
+    await audit(request, "callbacks.view", f"{len(items)}")
+    return render(
+        request,
+        "shift/callbacks.html",
+        {
+            "title": "Обратные звонки",
+            "items": items,
+            "results": list(RESULT_TITLES.items()),
+            "open": services.hours.is_open(utcnow()),
+        },
+    )
+
+
+@allow(*WORKPLACE)
+async def callback_call(request: web.Request) -> web.Response:
+    """«Позвонить»: the operator's phone rings first, then the customer."""
+    services = request.app[SERVICES]
+    callback_id = _callback_id(request)
+    service = _callbacks(request)
+    item = await services.run_db(service.start, callback_id)
+    await audit(request, "callback.call", f"callback:{callback_id}")
+    await _shift(request).dial(principal(request).operator_id, item.phone)
+    return web.json_response({"id": item.id, "status": item.status, "attempts": item.attempts})
+
+
+@allow(*WORKPLACE)
+async def callback_result(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    callback_id = _callback_id(request)
+    data = await _body(request)
+    when: datetime | None = None
+    raw = str(data.get("call_back_at") or "").strip()
+    if raw:
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise CallbackError("время повторного звонка: ГГГГ-ММ-ДДTЧЧ:ММ") from exc
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(services.settings.timezone))
+    service = _callbacks(request)
+    item = await services.run_db(
+        lambda: service.finish(
+            callback_id,
+            str(data.get("result", "")),
+            note=str(data.get("note", ""))[:2000],
+            call_back_at=when,
+        )
+    )
+    return web.json_response({"id": item.id, "status": item.status, "attempts": item.attempts})
+
+
+@allow(*WORKPLACE)
+async def callback_recording(request: web.Request) -> web.StreamResponse:
+    """The caller's message, played in the browser (range requests); audited."""
+    services = request.app[SERVICES]
+    callback_id = _callback_id(request)
+    try:
+        index = int(request.match_info["index"])
+    except ValueError as exc:
+        raise CallbackError("нет такой записи") from exc
+    service = _callbacks(request)
+    path = await services.run_db(service.recording, callback_id, index, services.settings.spool_dir)
+    await audit(request, "recording.listen", f"callback:{callback_id}:{index}")
+    response = web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def create_shift_app(services: ShiftDeps, runtime: Any = None) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app[SERVICES] = services
     r = app.router
+    r.add_get("/", worklist)
+    r.add_post("/callbacks/{callback_id}/call", callback_call)
+    r.add_post("/callbacks/{callback_id}/result", callback_result)
+    r.add_get("/callbacks/{callback_id}/recording/{index}", callback_recording)
     r.add_get("/state", state)
     r.add_post("/{action:login|logout|pause|resume|wrapup-end|transfer}", change)
     r.add_get("/ws", websocket)

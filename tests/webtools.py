@@ -40,10 +40,19 @@ class FakeServices:
     email_sender: Any = None
     speech: Any = None
     shift: Any = None
+    hours: Any = None
 
     @classmethod
     def create(cls, settings: Settings, db: Database, **kw: Any) -> FakeServices:
+        from ivr.schedule import WorkingHours
+
         crm = CrmServices.from_settings(db, settings)
+        kw.setdefault(
+            "hours",
+            WorkingHours.from_config(
+                settings.working_hours, tz=settings.timezone, calendar=crm.calendar
+            ),
+        )
         return cls(settings, db, crm, CampaignService(db, calendar=crm.calendar), **kw)
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:

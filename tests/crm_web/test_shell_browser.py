@@ -17,9 +17,10 @@ from tests.webtools import root_app
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("operators")]
 
 PAGES = {
-    "ivanova": ["/operator/", "/operator/journal"],
+    "ivanova": ["/operator/", "/operator/journal", "/shift/"],
     "boss": [
         "/operator/",
+        "/shift/",
         "/operator/journal",
         "/operator/reports/wait-handling",
         "/readings/",
@@ -28,8 +29,8 @@ PAGES = {
     "sidorova": ["/dispatcher/"],
 }
 NAV = {
-    "ivanova": {"/operator/"},
-    "boss": {"/operator/", "/readings/", "/dispatcher/"},
+    "ivanova": {"/operator/", "/shift/"},
+    "boss": {"/operator/", "/shift/", "/readings/", "/dispatcher/"},
     "sidorova": {"/dispatcher/"},
 }
 

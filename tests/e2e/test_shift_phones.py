@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -88,6 +89,16 @@ async def specialist(
     yield second
     await shift.log_out(operator_id)
     await second.stop()
+
+
+class AlwaysOpen:
+    """Working hours that never close (the test's clock control)."""
+
+    def is_open(self, dt: datetime) -> bool:
+        return True
+
+    def next_open(self, dt: datetime) -> datetime:
+        return dt
 
 
 def operator_of(services: Any, login: str) -> int:
@@ -279,3 +290,115 @@ async def test_a_transfer_to_a_specialist_rings_the_second_phone(
     assert appeal.passed_to == "специалисту (вторая линия)"
     kinds = [e.kind for e in CallService(services.db).events(call.call_id)]
     assert "transferred" in kinds
+
+
+async def test_a_callback_from_the_worklist_rings_the_operator_then_the_customer(
+    settings: Any, runtime: Any, sip: Any, phone: Softphone, browser: Any
+) -> None:
+    """REQ-T6: a callback promised by the answering machine is in the
+    worklist with the caller's message playable in the browser; «Позвонить»
+    rings the operator's phone, then the hotline dials the customer through
+    the trunk; the result is stored and the appeal answered."""
+    import wave
+
+    from crm_bridge.appeals import AppealService
+    from crm_bridge.models import (
+        AppealChannel,
+        AppealKind,
+        AppealStatus,
+        Callback,
+        CallbackStatus,
+        ReplyChannel,
+    )
+    from ivr.flows.common import create_callback
+    from webedge.models import AuditEvent
+
+    services = runtime.services
+    customer = "+79005550001"
+    message = settings.spool_dir / "am-callback-test.wav"
+    with wave.open(str(message), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(2 * 8000))
+
+    def promise() -> tuple[int, int]:
+        appeal = AppealService(services.db).register(
+            channel=AppealChannel.ANSWERING_MACHINE,
+            kind=AppealKind.ANSWERING_MACHINE_MESSAGE,
+            content="Прошу перезвонить по начислениям",
+            reply_channel=ReplyChannel.PHONE,
+            reply_contact=customer,
+            recordings=[str(message)],
+        )
+        now = datetime.now(UTC)
+        return appeal.id, create_callback(
+            services.db,
+            phone=customer,
+            due_at=now,
+            window_start=now,
+            window_end=now + timedelta(hours=2),
+            appeal_id=appeal.id,
+            note="Перезвонить по сообщению на автоответчике",
+        )
+
+    appeal_id, callback_id = await services.run_db(promise)
+    # Callbacks are made in working hours only; this test runs at any hour,
+    # so the hotline's hours are "always open" for its duration (as the IVR
+    # tests set the call's "now" in test mode).
+    real_hours = services.hours
+    services.hours = AlwaysOpen()
+    page = await logged_in_page(
+        browser, runtime.web_url + "shift/", OPERATOR.login, OPERATOR.password
+    )
+    try:
+        row = page.locator(f'#callbacks tr[data-id="{callback_id}"]')
+        await row.wait_for(timeout=10_000)
+        await expect(row.locator(".phone")).to_have_text(customer)
+        # The caller's message plays in the browser: a range request is answered.
+        src = await row.locator("audio").get_attribute("src")
+        assert src is not None
+        resp = await page.request.get(
+            runtime.web_url.rstrip("/") + src, headers={"Range": "bytes=0-99"}
+        )
+        assert resp.status == 206 and resp.headers["content-type"] == "audio/wav"
+        mark = len(phone.events)
+        await row.locator("button.call").click()
+        await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=30)
+
+        async def customer_up() -> bool:
+            chans = await runtime.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+            return any(
+                str(c.get("Channel", "")).startswith("PJSIP/trunk-")
+                and c.get("ChannelStateDesc") == "Up"
+                for c in chans
+            )
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not await customer_up():
+            assert loop.time() < deadline, "the customer was never reached through the trunk"
+            await asyncio.sleep(0.3)
+        await phone.hangup()
+        await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
+        await row.locator("select[name=result]").select_option("reached")
+        await row.locator("input[name=note]").fill("Начисления объяснены")
+        await row.locator("form.result button[type=submit]").click()
+        await expect(row).to_have_count(0, timeout=10_000)
+    finally:
+        services.hours = real_hours
+        await page.context.close()
+
+    def stored() -> tuple[Any, Any, list[str]]:
+        with services.db.session() as s:
+            cb = s.get(Callback, callback_id)
+            actions = list(
+                s.scalars(select(AuditEvent.action).where(AuditEvent.login == OPERATOR.login))
+            )
+            return cb.status, cb.attempts, actions
+
+    status, attempts, actions = await services.run_db(stored)
+    assert status is CallbackStatus.DONE and attempts == 1
+    assert "recording.listen" in actions and "callback.call" in actions
+    appeal = await services.run_db(AppealService(services.db).get, appeal_id)
+    assert appeal.status is AppealStatus.ANSWERED
