@@ -51,35 +51,91 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
+SECTIONS: Final = {
+    "menu": "главное меню",
+    "ident": "определение абонента",
+    "outage": "раздел «Отключения»",
+    "consult": "раздел «Справка и присоединение»",
+    "debt": "раздел «Задолженность и оплата»",
+    "queue": "очередь к оператору",
+    "am": "автоответчик",
+    "readings": "передача показаний",
+    "outbound": "сообщение автоинформатора",
+}
+"""The IVR's prompt groups as the operator reads them (the menu path in words)."""
+MENUS: Final = {
+    "main": "в главном меню",
+    "debt": "в разделе «Задолженность»",
+    "consult": "в разделе «Справка»",
+    "outage": "в разделе «Отключения»",
+    "ident": "при определении абонента",
+    "am-contact": "на автоответчике",
+    "callback-offer": "на предложении обратного звонка",
+    "callback-number": "при подтверждении номера",
+}
+REASONS: Final = {
+    "timeout": "не ответил",
+    "no-input": "не ответил",
+    "invalid": "нажал не ту клавишу",
+    "repeat": "попросил повторить",
+    "back": "вернулся назад",
+}
+STEPS: Final = {
+    "ident": {
+        "identified": "абонент определён",
+        "not-found": "лицевой счёт не найден",
+        "no-input": "номер лицевого счёта не введён",
+    },
+}
+
+
 def _journal_line(kind: str, detail: Mapping[str, Any]) -> str | None:
-    """One IVR journal entry as a line for the operator (None: not shown)."""
+    """One IVR journal entry as a line for the operator, in words (None: not shown)."""
     if kind == "prompt":
-        return f"прослушано: {detail.get('id', '')}"
+        group = str(detail.get("id", "")).split("/", 1)[0]
+        section = SECTIONS.get(group)
+        return f"слушал: {section}" if section else None
     if kind == "say":
-        return f"произнесено: {detail.get('what', '')} {detail.get('value', '')}".strip()
-    if kind == "dtmf":
-        return f"нажата клавиша {detail.get('digits', '')}"
+        return f"услышал: {detail.get('text') or detail.get('value', '')}".strip()
     if kind == "input":
-        digits = detail.get("digits") or "—"
-        return f"введено: {digits} ({detail.get('reason', '')})"
+        where = MENUS.get(str(detail.get("menu", "")), "")
+        reason = str(detail.get("reason", "ok"))
+        if reason in REASONS:
+            return " ".join(filter(None, [REASONS[reason], where]))
+        digits = detail.get("digits") or ""
+        if not digits:
+            return " ".join(filter(None, ["ничего не ввёл", where]))
+        verb = "нажал" if len(str(digits)) == 1 else "ввёл"
+        return " ".join(filter(None, [verb, str(digits), where]))
     if kind == "step":
-        rest = ", ".join(f"{k}={v}" for k, v in detail.items() if k != "name")
-        return f"шаг меню «{detail.get('name', '')}»" + (f": {rest}" if rest else "")
+        name = str(detail.get("name", ""))
+        if name == "appeal" and detail.get("number"):
+            return f"зарегистрировано обращение № {detail['number']}"
+        if name == "callback":
+            return "заказал обратный звонок"
+        return STEPS.get(name, {}).get(str(detail.get("result", "")))
     if kind == "record":
-        return "записано сообщение"
+        return "оставил голосовое сообщение"
     if kind == "speech":
-        return f"распознано: {detail.get('text', '')}"
-    if kind == "next":
-        return f"далее: {detail.get('where', '')}"
-    if kind in ("queue_join", "operator_connected", "queue_abandon", "hangup"):
+        return f"сказал: «{detail.get('text', '')}»"
+    if kind in ("queue_join", "operator_connected", "queue_abandon", "hangup", "transferred"):
         names = {
             "queue_join": "поставлен в очередь операторов",
             "operator_connected": "соединён с оператором",
             "queue_abandon": "покинул очередь",
             "hangup": "звонок завершён",
+            "transferred": "переведён оператором",
         }
         return names[kind]
     return None
+
+
+def _without_repeats(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        if not out or out[-1]["text"] != line["text"]:
+            out.append(line)
+    return out
 
 
 def build_card(
@@ -163,6 +219,7 @@ def build_card(
         line = _journal_line(event.kind, event.detail)
         if line:
             card["ivr"].append({"ts": _iso(event.ts), "source": event.source, "text": line})
+    card["ivr"] = _without_repeats(card["ivr"])
     if vars.get(VAR_CAMPAIGN) or vars.get(VAR_CONTACT):
         card["outbound"] = {"campaign": vars.get(VAR_CAMPAIGN), "contact": vars.get(VAR_CONTACT)}
     return card

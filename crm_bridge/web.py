@@ -50,11 +50,13 @@ from crm_bridge.errors import CrmError, ExtensionNotAllowed, InvalidTransition, 
 from crm_bridge.live import ALL, EventBus, LiveEvent, operator_topic
 from crm_bridge.models import (
     Appeal,
+    AppealChannel,
     AppealStatus,
     Call,
     ClassificationCode,
     NotConsideredReason,
     OperatorRole,
+    ReplyChannel,
 )
 from crm_bridge.services import CrmDeps
 from webedge.edge import allow, audit, guard_socket, principal, still_allowed
@@ -310,6 +312,44 @@ def _appeals(request: web.Request) -> AppealService:
 
 
 @allow(*WORKPLACE)
+async def register_for_call(request: web.Request) -> web.Response:
+    """The operator registers an appeal for a call that has none (the caller
+    went straight to the operator, or the IVR registered nothing)."""
+    sess = principal(request)
+    uniqueid = request.match_info["uniqueid"]
+    data = await _json(request)
+    content = str(data.get("content", "")).strip()[:4000]
+    if not content:
+        raise BadInput("опишите суть обращения")
+    calls = _services(request).crm.calls
+    call = await _db(request, calls.get, uniqueid)
+    if call is None:
+        raise NotFound("звонок не найден")
+    if not sess.supervisor and call.operator_id != sess.operator_id:
+        raise web.HTTPForbidden(text="это звонок другого оператора")
+    code = str(data.get("code") or "") or None
+    try:
+        classification = ClassificationCode(code) if code else None
+    except ValueError as exc:
+        raise BadInput(f"неизвестный код классификации «{code}»") from exc
+    appeals = _appeals(request)
+    view = await _db(
+        request,
+        lambda: appeals.register(
+            channel=AppealChannel.PHONE,
+            content=content,
+            classification=classification,
+            account_id=call.account_id,
+            call_id=call.id,
+            reply_channel=ReplyChannel.PHONE if call.caller_number else None,
+            reply_contact=call.caller_number,
+        ),
+    )
+    await audit(request, "appeal.register", f"appeal:{view.id}")
+    return web.json_response(appeal_full(view))
+
+
+@allow(*WORKPLACE)
 async def appeal_action(request: web.Request) -> web.Response:
     sess = principal(request)
     try:
@@ -544,6 +584,7 @@ def create_operator_app(services: CrmDeps, runtime: Any = None) -> web.Applicati
     r.add_get("/ws", websocket)
     r.add_get("/api/calls/{uniqueid}/card", card_json)
     r.add_post("/api/calls/{uniqueid}/end-abusive", end_abusive)
+    r.add_post("/api/calls/{uniqueid}/appeal", register_for_call)
     r.add_post(
         "/api/appeals/{appeal_id}/{action:classify|answer|close|not-considered}", appeal_action
     )

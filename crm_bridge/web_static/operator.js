@@ -61,15 +61,18 @@
 
   function appealBlock(card) {
     const a = card.appeal;
-    if (!a) return `<div id="appeal"><h2>Обращение</h2><p>Обращение по звонку не зарегистрировано.</p></div>`;
+    if (!a) return `<div id="appeal"><h2>Обращение</h2><p>По этому звонку обращение ещё не зарегистрировано.</p>
+      <label>Суть обращения <textarea id="new-content" rows="3" cols="40"></textarea></label>
+      <label>Классификация <select id="new-code"><option value="">—</option>${codes}</select></label>
+      <button id="register">Зарегистрировать обращение</button><p id="appeal-msg"></p></div>`;
     return `<div id="appeal"><h2>Обращение <span id="appeal-number">${esc(a.number)}</span></h2>
       <p>Статус: <b id="appeal-status">${esc(a.status_ru)}</b>; классификация: <b id="appeal-class">${esc(a.classification || "—")}</b></p>
       <p>${esc(a.content)}</p>
-      <label>Классификация (REQ-A4) <select id="code">${codes}</select></label>
+      <label>Классификация <select id="code">${codes}</select></label>
       <button id="classify">Сохранить классификацию</button>
       <label>Что сделано, примечание <textarea id="note" rows="3" cols="40"></textarea></label>
       <p><button id="answer">Ответ дан</button> <button id="close">Закрыть обращение</button></p>
-      <label>Не рассматривается (REQ-A8) <select id="reason">${reasons}</select></label>
+      <label>Не рассматривается <select id="reason">${reasons}</select></label>
       <button id="not-considered">Отметить</button>
       <p id="appeal-msg"></p></div>`;
   }
@@ -86,7 +89,8 @@
         <b>Начало:</b> ${when(call.started_at)}<br>
         <b>Ожидание в очереди:</b> ${esc(card.hold_time != null ? card.hold_time + " с" : (call.wait_seconds != null ? Math.round(call.wait_seconds) + " с" : "—"))}</p>
         ${out}
-        <button id="abusive" class="danger">Завершить: брань или угрозы (REQ-T12)</button>
+        <p><label>Завершить звонок из-за <select id="abusive-kind"><option value="obscene">нецензурной брани</option><option value="threat">угроз</option></select></label>
+        <button id="abusive" class="danger">Завершить звонок</button></p>
         <h2>Действия в голосовом меню</h2><ol class="ivr">${ivr || "<li>нет данных</li>"}</ol></div>
       ${identBlock(card)}
       ${appealBlock(card)}
@@ -104,11 +108,12 @@
     document.getElementById("appeal-class").textContent = a.classification || "—";
   }
 
-  function wire(card) {
-    const msg = (t, bad) => {
-      const el = document.getElementById("appeal-msg");
-      if (el) { el.textContent = t; el.className = bad ? "error" : "ok"; }
-    };
+  function msg(t, bad) {
+    const el = document.getElementById("appeal-msg");
+    if (el) { el.textContent = t; el.className = bad ? "error" : "ok"; }
+  }
+
+  function wireAppeal(card) {
     const act = (id, action, body) => {
       const el = document.getElementById(id);
       if (!el) return;
@@ -127,12 +132,32 @@
     act("not-considered", "not-considered", () => ({ reason: document.getElementById("reason").value, note: note() }));
     const codeSel = document.getElementById("code");
     if (codeSel && card.appeal && card.appeal.classification) codeSel.value = card.appeal.classification;
-    document.getElementById("abusive").addEventListener("click", async () => {
-      if (!window.confirm("Завершить звонок из-за брани или угроз?")) return;
+    const reg = document.getElementById("register");
+    if (reg) reg.addEventListener("click", async () => {
       try {
-        const r = await post(`api/calls/${encodeURIComponent(card.uniqueid)}/end-abusive`, { kind: "obscene" });
+        const a = await post(`api/calls/${encodeURIComponent(card.uniqueid)}/appeal`, {
+          content: document.getElementById("new-content").value,
+          code: document.getElementById("new-code").value,
+        });
+        current.appeal = a;
+        document.getElementById("appeal").outerHTML = appealBlock(current);
+        wireAppeal(current);
+        msg("Обращение зарегистрировано");
+      } catch (e) { msg(e.message, true); }
+    });
+  }
+
+  function wire(card) {
+    wireAppeal(card);
+    document.getElementById("abusive").addEventListener("click", async () => {
+      const kind = document.getElementById("abusive-kind").value;
+      const why = kind === "threat" ? "угроз" : "нецензурной брани";
+      if (!window.confirm(`Завершить звонок из-за ${why}?`)) return;
+      try {
+        const r = await post(`api/calls/${encodeURIComponent(card.uniqueid)}/end-abusive`, { kind });
         if (r.appeal) showAppeal(r.appeal);
-        statusEl.textContent = "Звонок завершён оператором (брань или угрозы)";
+        statusEl.textContent = `Звонок завершён оператором из-за ${why}`;
+        statusEl.dataset.ended = kind;
       } catch (e) { statusEl.textContent = e.message; }
     });
   }

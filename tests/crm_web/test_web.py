@@ -113,6 +113,30 @@ async def test_abusive_call_is_recorded_and_appeal_not_considered(
     assert stored.status is AppealStatus.NOT_CONSIDERED and "угрозы" in (stored.note or "")
 
 
+async def test_operator_registers_an_appeal_for_a_call_without_one(
+    client: TestClient, operators: Any, db: Any
+) -> None:
+    calls = CallService(db)
+    calls.upsert("1700000000.31", operator_id=operators["ivanova"], caller_number="+79001112233")
+    calls.upsert("1700000000.32", operator_id=operators["petrov"])
+    token = await log_in(client, "ivanova")
+    h = {"X-CSRF-Token": token}
+    url = "/operator/api/calls/1700000000.31/appeal"
+    assert (await client.post(url, json={"content": " "}, headers=h)).status == 400
+    bad = await client.post(url, json={"content": "x", "code": "ZZ"}, headers=h)
+    assert bad.status == 400
+    other = "/operator/api/calls/1700000000.32/appeal"
+    assert (await client.post(other, json={"content": "x"}, headers=h)).status == 403
+    resp = await client.post(url, json={"content": "Нет света в подъезде", "code": "КЭ"}, headers=h)
+    assert resp.status == 200
+    body = await resp.json()
+    stored = AppealService(db).get(body["id"])
+    call = calls.get("1700000000.31")
+    assert call is not None and stored.call_id == call.id
+    assert stored.content == "Нет света в подъезде" and stored.classification == "КЭ"
+    assert stored.reply_contact == "+79001112233"
+
+
 def _journal_data(db: Any) -> list[Any]:
     service = AppealService(db)
     base = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

@@ -170,7 +170,9 @@ async def test_queue_call_shows_card_and_completes_appeal(
         debt = await page.text_content("#debt")
         assert debt is not None and "1" in debt and "543,20" in debt.replace("\xa0", " ")
         ivr = await page.text_content(".ivr")
-        assert ivr is not None and "введено: 4" in ivr and "прослушано: menu/main" in ivr, ivr
+        # The menu path in words, never prompt ids.
+        assert ivr is not None and "нажал 4 в главном меню" in ivr, ivr
+        assert "слушал: главное меню" in ivr and "menu/main" not in ivr, ivr
 
         # The operator corrects the classification and completes the appeal.
         await page.select_option("#code", ClassificationCode.T.value)

@@ -402,3 +402,51 @@ async def test_a_callback_from_the_worklist_rings_the_operator_then_the_customer
     assert "recording.listen" in actions and "callback.call" in actions
     appeal = await services.run_db(AppealService(services.db).get, appeal_id)
     assert appeal.status is AppealStatus.ANSWERED
+
+
+async def test_an_abusive_call_is_cut_from_the_page(
+    runtime: Any, sip: Any, phone: Softphone, browser: Any
+) -> None:
+    """REQ-T12, A8: the operator chooses «угроз» and ends the call from the
+    page; Asterisk hangs the caller up, the call is recorded as ended for
+    abuse and its appeal is not considered, with that reason."""
+    from crm_bridge.appeals import AppealService
+    from crm_bridge.models import AppealStatus, NotConsideredReason
+
+    services = runtime.services
+    page = await logged_in_page(
+        browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
+    )
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    bar = page.locator("#presence")
+    try:
+        await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
+        await page.click("#queue-login")
+        await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
+        assert DEMO_CALLER.phone is not None
+        mark = len(phone.events)
+        call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
+        await sip.walk(call, [("menu/main", "0")])
+        await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
+        await page.locator(f'#card[data-uniqueid="{call.call_id}"]').wait_for(timeout=10_000)
+        appeal_number = await page.text_content("#appeal-number")
+        await page.select_option("#abusive-kind", "threat")
+        await page.click("#abusive")
+        await expect(page.locator("#status")).to_have_attribute("data-ended", "threat")
+        await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
+        await sip.wait_end(call, timeout=15)  # the caller was hung up by Asterisk
+        await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
+        await page.click("#wrapup-end")
+        await page.click("#queue-logout")
+        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+    finally:
+        await page.context.close()
+    calls = CallService(services.db)
+    done = await until(
+        lambda: (c := calls.get(call.call_id)) and c.ended_at and c, 10, "the call's row"
+    )
+    assert done.outcome == "ended-abusive"
+    appeal = await services.run_db(AppealService(services.db).get_by_number, appeal_number)
+    assert appeal.status is AppealStatus.NOT_CONSIDERED
+    assert appeal.not_considered_reason is NotConsideredReason.OBSCENE_OR_THREATENING
+    assert "угрозы" in (appeal.note or "")

@@ -62,3 +62,21 @@ def test_campaign_eta_from_the_pace_so_far() -> None:
     assert CampaignStats(1, "running", total=100).eta_seconds(launched, now) is None
     assert CampaignStats(1, "completed", total=100, finished=100).eta_seconds(None, now) == 0.0
     assert CampaignStats(1, "paused", total=100, finished=20).eta_seconds(launched, now) is None
+
+
+def test_the_card_reads_the_menu_path_in_words() -> None:
+    """Issue 12: no prompt ids on the operator's screen."""
+    from crm_bridge.card import _journal_line
+
+    assert _journal_line("prompt", {"id": "menu/main"}) == "слушал: главное меню"
+    assert _journal_line("prompt", {"id": "common/recording_warning"}) is None
+    assert _journal_line("input", {"menu": "main", "digits": "4", "reason": "ok"}) == (
+        "нажал 4 в главном меню"
+    )
+    assert _journal_line("input", {"menu": "debt", "digits": "", "reason": "timeout"}) == (
+        "не ответил в разделе «Задолженность»"
+    )
+    assert _journal_line("step", {"name": "appeal", "number": "7-ФЛ"}) == (
+        "зарегистрировано обращение № 7-ФЛ"
+    )
+    assert _journal_line("step", {"name": "ident", "result": "identified"}) == "абонент определён"
