@@ -193,6 +193,10 @@ class Settings:
         host = self.fastagi_advertise or f"{self.fastagi_host}:{self.fastagi_port}"
         return f"agi://{host}"
 
+    def host_path(self, ast_path: str) -> Path:
+        """A path Asterisk reported (inside its root) as this host sees it."""
+        return self.root / ast_path.lstrip("/")
+
     def ast_path(self, host_path: Path) -> str:
         """The path as Asterisk sees it (inside its root)."""
         try:

@@ -160,6 +160,7 @@ def build_card(
             "wait_seconds": call.wait_seconds if call else None,
             "direction": str(call.direction) if call else "in",
             "operator_id": call.operator_id if call else None,
+            "recorded": bool(call and call.recording_file),
         },
         "ident": {"method": "none", "confidence": 0.0, "verified": False, "candidates": []},
         "account": None,

@@ -445,6 +445,78 @@ async def end_abusive(request: web.Request) -> web.Response:
     return web.json_response({"hung_up": hung_up, "appeal": appeal})
 
 
+# -- recordings (the whole call, the caller's messages) -------------------------------
+
+
+def _recording_file(services: CrmDeps, raw: str | None, *, asterisk_side: bool) -> Path:
+    """A recording's file, only from the recordings directory (152-FZ)."""
+    if not raw:
+        raise NotFound("записи нет")
+    settings = services.settings
+    path = (settings.host_path(raw) if asterisk_side else Path(raw)).resolve()
+    if not path.is_relative_to(settings.spool_dir.resolve()) or not path.is_file():
+        raise NotFound("запись недоступна (удалена по сроку хранения или вне хранилища)")
+    return path
+
+
+async def _send_recording(request: web.Request, path: Path, subject: str) -> web.StreamResponse:
+    """Play in the browser (range requests); ``?download=1`` for supervisors
+    only. Every listen and download is audited."""
+    sess = principal(request)
+    download = request.query.get("download") == "1"
+    if download and not sess.supervisor:
+        raise web.HTTPForbidden(text="скачивать записи может только старший смены")
+    await audit(request, "recording.download" if download else "recording.listen", subject)
+    headers = {"Content-Type": "audio/wav", "Cache-Control": "no-store"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
+    return web.FileResponse(path, headers=headers)
+
+
+@allow(*WORKPLACE)
+async def call_recording(request: web.Request) -> web.StreamResponse:
+    """The whole call's recording (REQ-T4), for its operator or a supervisor."""
+    sess = principal(request)
+    uniqueid = request.match_info["uniqueid"]
+    call = await _db(request, _services(request).crm.calls.get, uniqueid)
+    if call is None:
+        raise NotFound("звонок не найден")
+    if not sess.supervisor and call.operator_id != sess.operator_id:
+        raise web.HTTPForbidden(text="это звонок другого оператора")
+    path = _recording_file(_services(request), call.recording_file, asterisk_side=True)
+    return await _send_recording(request, path, f"call:{uniqueid}")
+
+
+@allow(*WORKPLACE)
+async def appeal_recording(request: web.Request) -> web.StreamResponse:
+    """An appeal's recordings: ``call`` (the whole call) or the caller's
+    message number ``n`` (answering machine), for whoever works with it."""
+    sess = principal(request)
+    appeal_id = int(request.match_info["appeal_id"])
+    which = request.match_info["which"]
+    db = _services(request).db
+    await _db(request, _may_change, db, appeal_id, sess)
+    appeal = await _db(request, _appeals(request).get, appeal_id)
+
+    def call_file() -> str | None:
+        with db.session() as session:
+            return session.execute(
+                select(Call.recording_file).where(Call.id == appeal.call_id)
+            ).scalar()
+
+    if which == "call":
+        raw = await _db(request, call_file) if appeal.call_id else None
+        path = _recording_file(_services(request), raw, asterisk_side=True)
+    else:
+        index = int(which)
+        if not 0 <= index < len(appeal.recordings):
+            raise NotFound("записи нет")
+        path = _recording_file(
+            _services(request), str(appeal.recordings[index]), asterisk_side=False
+        )
+    return await _send_recording(request, path, f"appeal:{appeal_id}:{which}")
+
+
 # -- the journal (REQ-A3) -------------------------------------------------------------
 
 
@@ -477,6 +549,11 @@ async def journal(request: web.Request) -> web.Response:
             "codes": list(ClassificationCode),
             "head": [h for _, h in JOURNAL_COLUMNS[:11]],
             "rows": [[cell(v) for v in row.values()[:11]] for row in rows],
+            "recordings": [
+                {"id": v.id, "call": v.call_id is not None, "messages": len(v.recordings)}
+                for v in views
+            ],
+            "supervisor": sess.supervisor,
             "may_export": sess.supervisor,
         },
     )
@@ -585,6 +662,8 @@ def create_operator_app(services: CrmDeps, runtime: Any = None) -> web.Applicati
     r.add_get("/api/calls/{uniqueid}/card", card_json)
     r.add_post("/api/calls/{uniqueid}/end-abusive", end_abusive)
     r.add_post("/api/calls/{uniqueid}/appeal", register_for_call)
+    r.add_get("/api/calls/{uniqueid}/recording", call_recording)
+    r.add_get("/api/appeals/{appeal_id:\\d+}/recordings/{which:call|\\d+}", appeal_recording)
     r.add_post(
         "/api/appeals/{appeal_id}/{action:classify|answer|close|not-considered}", appeal_action
     )

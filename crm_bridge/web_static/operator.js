@@ -89,6 +89,7 @@
         <b>Начало:</b> ${when(call.started_at)}<br>
         <b>Ожидание в очереди:</b> ${esc(card.hold_time != null ? card.hold_time + " с" : (call.wait_seconds != null ? Math.round(call.wait_seconds) + " с" : "—"))}</p>
         ${out}
+        ${call.recorded ? `<p>Запись разговора: <audio id="call-recording" controls preload="none" src="api/calls/${encodeURIComponent(card.uniqueid)}/recording"></audio>${window.OPERATOR.supervisor ? ` <a href="api/calls/${encodeURIComponent(card.uniqueid)}/recording?download=1">скачать</a>` : ""}</p>` : ""}
         <p><label>Завершить звонок из-за <select id="abusive-kind"><option value="obscene">нецензурной брани</option><option value="threat">угроз</option></select></label>
         <button id="abusive" class="danger">Завершить звонок</button></p>
         <h2>Действия в голосовом меню</h2><ol class="ivr">${ivr || "<li>нет данных</li>"}</ol></div>

@@ -305,3 +305,57 @@ async def test_operators_see_only_the_appeals_they_work_with(
     assert "journal.csv" not in text
     assert (await client.get("/operator/journal.csv")).status == 403
     assert (await client.get("/operator/journal.xlsx")).status == 403
+
+
+async def test_recordings_play_for_those_who_work_with_them(
+    client: TestClient, operators: Any, db: Any, services: Any
+) -> None:
+    """Issue 12: the whole call's recording and the caller's message play in
+    the browser (range requests) for the call's operator; another operator is
+    refused; downloads are for supervisors; every listen is audited; nothing
+    outside the recordings directory is served."""
+    from sqlalchemy import select
+
+    from webedge.models import AuditEvent
+
+    spool = services.settings.spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    whole = spool / "call-1700000000.41.wav"
+    whole.write_bytes(b"RIFF" + bytes(400))
+    message = spool / "am-1700000000.41-message.wav"
+    message.write_bytes(b"RIFF" + bytes(200))
+    outside = services.settings.data / "hotline-agi.toml"
+    outside.write_text("db = secret")
+    calls = CallService(db)
+    calls.upsert(
+        "1700000000.41",
+        operator_id=operators["ivanova"],
+        recording_file=services.settings.ast_path(whole),
+    )
+    call = calls.get("1700000000.41")
+    assert call is not None
+    appeal = AppealService(db).register(
+        channel=AppealChannel.PHONE, call_id=call.id, recordings=[str(message), str(outside)]
+    )
+    await log_in(client, "ivanova")
+    ranged = await client.get(
+        "/operator/api/calls/1700000000.41/recording", headers={"Range": "bytes=0-99"}
+    )
+    assert ranged.status == 206 and ranged.headers["Content-Type"] == "audio/wav"
+    assert len(await ranged.read()) == 100
+    base = f"/operator/api/appeals/{appeal.id}/recordings"
+    assert (await client.get(f"{base}/call")).status == 200
+    assert (await client.get(f"{base}/0")).status == 200
+    assert (await client.get(f"{base}/1")).status == 404  # not under the recordings
+    assert (await client.get(f"{base}/0?download=1")).status == 403
+    client.session.cookie_jar.clear()
+    await log_in(client, "petrov")
+    assert (await client.get("/operator/api/calls/1700000000.41/recording")).status == 403
+    assert (await client.get(f"{base}/0")).status == 403
+    client.session.cookie_jar.clear()
+    await log_in(client, "boss")
+    got = await client.get(f"{base}/call?download=1")
+    assert got.status == 200 and "attachment" in got.headers["Content-Disposition"]
+    with db.session() as s:
+        audited = list(s.execute(select(AuditEvent.login, AuditEvent.action)))
+    assert ("ivanova", "recording.listen") in audited and ("boss", "recording.download") in audited
