@@ -58,7 +58,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from sqlalchemy import or_, select, true
 
@@ -66,6 +66,7 @@ from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
 from crm_bridge.live import EventBus, operator_topic
 from crm_bridge.models import Account, Call, CallDirection, Operator
+from telephony.ami import AmiLike
 from telephony.contract import Context, UserEvent, Var
 
 __all__ = [
@@ -140,16 +141,6 @@ _OWN_OUTCOMES: Final = frozenset(o.value for o in Outcome)
 _REPLACEABLE_OUTCOMES: Final = _OWN_OUTCOMES - {Outcome.ENDED_ABUSIVE.value}
 """Outcomes the hangup may replace: the listener's own, except the operator's
 ended-abusive (REQ-T12); an outcome another writer (the IVR) set is kept."""
-
-
-class AmiLike(Protocol):
-    """What the listener needs of :class:`telephony.ami.AmiClient`."""
-
-    def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None: ...
-    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None: ...
-    async def action(
-        self, action: dict[str, Any], *, as_list: bool | None = None, timeout: float | None = None
-    ) -> Any: ...
 
 
 RunDb = Callable[..., Awaitable[Any]]

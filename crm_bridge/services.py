@@ -24,7 +24,8 @@ from crm_bridge.deadlines import DeadlineRules
 from crm_bridge.live import EventBus
 
 if TYPE_CHECKING:
-    from crm_bridge.ami_listener import AmiLike, CallListener
+    from crm_bridge.ami_listener import CallListener
+    from telephony.ami import AmiLike
 
 T = TypeVar("T")
 

@@ -45,6 +45,7 @@ from crm_bridge.ami_listener import (
     Outcome,
 )
 from crm_bridge.appeals import AppealService, AppealView, export_csv, export_xlsx
+from crm_bridge.calls import CallView
 from crm_bridge.card import STATUS_RU, appeal_full, build_card
 from crm_bridge.errors import CrmError, ExtensionNotAllowed, InvalidTransition, NotFound
 from crm_bridge.live import ALL, EventBus, LiveEvent, operator_topic
@@ -271,16 +272,22 @@ async def _send_card(
         await ws.send_json({"type": "card", "card": card})
 
 
-@allow(*WORKPLACE)
-async def card_json(request: web.Request) -> web.Response:
+async def _own_call(request: web.Request, uniqueid: str) -> CallView:
+    """The call ``uniqueid`` if it is the operator's own (a supervisor: any)."""
     sess = principal(request)
-    uniqueid = request.match_info["uniqueid"]
-    db = _services(request).db
     call = await _db(request, _services(request).crm.calls.get, uniqueid)
     if call is None:
         raise NotFound("звонок не найден")
     if not sess.supervisor and call.operator_id != sess.operator_id:
-        raise web.HTTPForbidden(text="это карточка чужого звонка")
+        raise web.HTTPForbidden(text="это звонок другого оператора")
+    return call
+
+
+@allow(*WORKPLACE)
+async def card_json(request: web.Request) -> web.Response:
+    uniqueid = request.match_info["uniqueid"]
+    db = _services(request).db
+    await _own_call(request, uniqueid)
     listener = _listener(request)
     st = listener.state(uniqueid) if listener else None
     vars = dict(st.vars) if st else {}
@@ -315,18 +322,12 @@ def _appeals(request: web.Request) -> AppealService:
 async def register_for_call(request: web.Request) -> web.Response:
     """The operator registers an appeal for a call that has none (the caller
     went straight to the operator, or the IVR registered nothing)."""
-    sess = principal(request)
     uniqueid = request.match_info["uniqueid"]
     data = await _json(request)
     content = str(data.get("content", "")).strip()[:4000]
     if not content:
         raise BadInput("опишите суть обращения")
-    calls = _services(request).crm.calls
-    call = await _db(request, calls.get, uniqueid)
-    if call is None:
-        raise NotFound("звонок не найден")
-    if not sess.supervisor and call.operator_id != sess.operator_id:
-        raise web.HTTPForbidden(text="это звонок другого оператора")
+    call = await _own_call(request, uniqueid)
     code = str(data.get("code") or "") or None
     try:
         classification = ClassificationCode(code) if code else None
@@ -396,11 +397,7 @@ async def end_abusive(request: web.Request) -> web.Response:
     data = await _json(request)
     db = _services(request).db
     calls = _services(request).crm.calls
-    call = await _db(request, calls.get, uniqueid)
-    if call is None:
-        raise NotFound("звонок не найден")
-    if not sess.supervisor and call.operator_id != sess.operator_id:
-        raise web.HTTPForbidden(text="это звонок другого оператора")
+    call = await _own_call(request, uniqueid)
     kind = "threat" if data.get("kind") == "threat" else "obscene"
     await _db(
         request,
@@ -476,13 +473,8 @@ async def _send_recording(request: web.Request, path: Path, subject: str) -> web
 @allow(*WORKPLACE)
 async def call_recording(request: web.Request) -> web.StreamResponse:
     """The whole call's recording (REQ-T4), for its operator or a supervisor."""
-    sess = principal(request)
     uniqueid = request.match_info["uniqueid"]
-    call = await _db(request, _services(request).crm.calls.get, uniqueid)
-    if call is None:
-        raise NotFound("звонок не найден")
-    if not sess.supervisor and call.operator_id != sess.operator_id:
-        raise web.HTTPForbidden(text="это звонок другого оператора")
+    call = await _own_call(request, uniqueid)
     path = _recording_file(_services(request), call.recording_file, asterisk_side=True)
     return await _send_recording(request, path, f"call:{uniqueid}")
 

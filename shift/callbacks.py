@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database, utcnow
@@ -96,6 +96,14 @@ class CallbackItem:
         return STATUS_TITLES.get(self.status, self.status)
 
 
+def _with_appeal_and_account() -> Select[Callback, Appeal, Account]:
+    return (
+        select(Callback, Appeal, Account)
+        .outerjoin(Appeal, Appeal.id == Callback.appeal_id)
+        .outerjoin(Account, Account.id == Callback.account_id)
+    )
+
+
 class CallbackService:
     def __init__(
         self,
@@ -119,9 +127,7 @@ class CallbackService:
         now = now or utcnow()
         with self.db.session() as session:
             rows = session.execute(
-                select(Callback, Appeal, Account)
-                .outerjoin(Appeal, Appeal.id == Callback.appeal_id)
-                .outerjoin(Account, Account.id == Callback.account_id)
+                _with_appeal_and_account()
                 .where(Callback.status.in_(OPEN))
                 .order_by(Callback.due_at, Callback.id)
             ).all()
@@ -130,10 +136,7 @@ class CallbackService:
     def get(self, callback_id: int, now: datetime | None = None) -> CallbackItem:
         with self.db.session() as session:
             row = session.execute(
-                select(Callback, Appeal, Account)
-                .outerjoin(Appeal, Appeal.id == Callback.appeal_id)
-                .outerjoin(Account, Account.id == Callback.account_id)
-                .where(Callback.id == callback_id)
+                _with_appeal_and_account().where(Callback.id == callback_id)
             ).first()
             if row is None:
                 raise CallbackError("нет такого обратного звонка")

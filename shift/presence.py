@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import select, update
 
@@ -48,6 +48,7 @@ from crm_bridge.db import Database, utcnow
 from crm_bridge.live import EventBus, operator_topic
 from crm_bridge.models import Operator
 from shift.models import PresenceInterval, SipCredential
+from telephony.ami import AmiLike
 
 __all__ = [
     "PAUSE_REASONS",
@@ -101,14 +102,6 @@ _PHONE_DOWN: Final = frozenset({"Removed", "Unreachable"})
 
 class PresenceError(Exception):
     """A presence change that cannot be made (message in Russian)."""
-
-
-class AmiLike(Protocol):
-    def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None: ...
-    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None: ...
-    async def action(
-        self, action: dict[str, Any], *, as_list: bool | None = None, timeout: float | None = None
-    ) -> Any: ...
 
 
 RunDb = Callable[..., Awaitable[Any]]

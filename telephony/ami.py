@@ -20,7 +20,7 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from panoramisk import Manager
 from panoramisk.message import Message
@@ -74,6 +74,17 @@ class _Manager(Manager):
         if self.protocol is None or self.client.closing:
             return
         super().ping()
+
+
+class AmiLike(Protocol):
+    """What the slices' AMI users (the call listener, presence) need of
+    :class:`AmiClient`; tests give them a scripted one."""
+
+    def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None: ...
+    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None: ...
+    async def action(
+        self, action: dict[str, Any], *, as_list: bool | None = None, timeout: float | None = None
+    ) -> Any: ...
 
 
 class AmiClient:

@@ -3,7 +3,6 @@
 // actions back (JSON POSTs with the session's CSRF token).
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const statusEl = document.getElementById("status");
   const cardEl = document.getElementById("card");
   const codes = document.getElementById("codes").innerHTML;
@@ -22,17 +21,7 @@
     return v == null ? "—" : Number(v).toLocaleString("ru-RU", { minimumFractionDigits: 2 }) + " ₽";
   }
 
-  async function post(path, body) {
-    const resp = await fetch(path, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body || {}),
-    });
-    const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(data.error || resp.statusText);
-    return data;
-  }
+  const post = window.Hotline.post;
 
   function identBlock(card) {
     const id = card.ident;

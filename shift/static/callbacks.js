@@ -3,20 +3,8 @@
 // read again after every action.
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const post = window.Hotline.post;
   const msg = document.getElementById("callbacks-msg");
-
-  async function post(path, body) {
-    const resp = await fetch(path, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body || {}),
-    });
-    const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(data.error || resp.statusText);
-    return data;
-  }
 
   for (const row of document.querySelectorAll("#callbacks tbody tr")) {
     const id = row.dataset.id;

@@ -6,7 +6,6 @@
 (function () {
   const box = document.getElementById("presence");
   if (!box) return;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const el = (id) => document.getElementById(id);
   const stateEl = el("presence-state");
   const phoneEl = el("presence-phone");
@@ -51,14 +50,7 @@
   async function act(path, body) {
     errorEl.hidden = true;
     try {
-      const resp = await fetch("/shift/" + path, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify(body || {}),
-      });
-      const data = await resp.json().catch(() => ({}));
-      if (!resp.ok) throw new Error(data.error || resp.statusText);
+      const data = await window.Hotline.post("/shift/" + path, body);
       show(data);
       if (data.transferred) box.dataset.transferred = data.transferred;
     } catch (err) {

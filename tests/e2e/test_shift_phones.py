@@ -112,6 +112,42 @@ async def browser() -> AsyncIterator[Any]:
         yield b
 
 
+IDENTIFIED_WALK = [
+    ("menu/main", "4"),
+    ("ident/enter_account", DEMO_CALLER.number + "#"),
+    ("debt/options", "0"),
+]
+"""The caller names the account (debt), then asks for an operator."""
+
+
+async def workplace(browser: Any, runtime: Any) -> tuple[Any, Any]:
+    """The operator's page, its live socket open; the presence bar."""
+    page = await logged_in_page(
+        browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
+    )
+    await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
+    return page, page.locator("#presence")
+
+
+async def log_in_to_queue(page: Any, bar: Any) -> None:
+    await page.click("#queue-login")
+    await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
+
+
+async def caller_reaches(
+    sip: Any, phone: Softphone, page: Any, walk: list[tuple[str, str]]
+) -> tuple[Any, int]:
+    """A caller over the trunk walks ``walk``; the phone answers and the card
+    pops. Returns the call and the phone's event mark before it."""
+    assert DEMO_CALLER.phone is not None
+    mark = len(phone.events)
+    call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
+    await sip.walk(call, walk)
+    await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
+    await page.locator(f'#card[data-uniqueid="{call.call_id}"]').wait_for(timeout=10_000)
+    return call, mark
+
+
 async def member(runtime: Any, interface: str) -> dict[str, str] | None:
     resp = await runtime.ami.action(
         {"Action": "QueueStatus", "Queue": runtime.settings.queue_name}, as_list=True
@@ -138,38 +174,20 @@ async def test_a_shift_on_a_real_phone(
     services = runtime.services
     interface = f"PJSIP/{phone.endpoint}"
     operator_id = await services.run_db(operator_of, services, OPERATOR.login)
-    page = await logged_in_page(
-        browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
-    )
-    bar = page.locator("#presence")
+    page, bar = await workplace(browser, runtime)
     try:
-        await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
         await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
         await expect(bar).to_have_attribute("data-phone", "registered", timeout=10_000)
 
         # Log in to the queue from the page.
-        await page.click("#queue-login")
-        await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
+        await log_in_to_queue(page, bar)
         joined = await member(runtime, interface)
         assert joined is not None and joined["Paused"] == "0", joined
         assert joined["Name"] == OPERATOR.login
 
-        # A caller identifies with the account and asks for an operator.
-        assert DEMO_CALLER.phone is not None
-        mark = len(phone.events)
-        call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
-        await sip.walk(
-            call,
-            [
-                ("menu/main", "4"),
-                ("ident/enter_account", DEMO_CALLER.number + "#"),
-                ("debt/options", "0"),
-            ],
-        )
-        # The phone rings and answers; the card pops with the caller identified.
-        await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
-        card = page.locator(f'#card[data-uniqueid="{call.call_id}"]')
-        await card.wait_for(timeout=10_000)
+        # A caller identifies with the account and asks for an operator: the
+        # phone rings and answers; the card pops with the caller identified.
+        call, mark = await caller_reaches(sip, phone, page, IDENTIFIED_WALK)
         await expect(page.locator("#account-number")).to_have_text(DEMO_CALLER.number)
         await expect(bar).to_have_attribute("data-state", "talking", timeout=10_000)
 
@@ -250,27 +268,11 @@ async def test_a_transfer_to_a_specialist_rings_the_second_phone(
     from crm_bridge.appeals import AppealService
 
     services = runtime.services
-    page = await logged_in_page(
-        browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
-    )
-    bar = page.locator("#presence")
+    page, bar = await workplace(browser, runtime)
     try:
-        await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
-        await page.click("#queue-login")
-        await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
-        assert DEMO_CALLER.phone is not None
-        mark, second_mark = len(phone.events), len(specialist.events)
-        call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
-        await sip.walk(
-            call,
-            [
-                ("menu/main", "4"),
-                ("ident/enter_account", DEMO_CALLER.number + "#"),
-                ("debt/options", "0"),
-            ],
-        )
-        await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
-        await page.locator(f'#card[data-uniqueid="{call.call_id}"]').wait_for(timeout=10_000)
+        await log_in_to_queue(page, bar)
+        second_mark = len(specialist.events)
+        call, mark = await caller_reaches(sip, phone, page, IDENTIFIED_WALK)
         await expect(bar).to_have_attribute("data-state", "talking", timeout=10_000)
         appeal_number = await page.text_content("#appeal-number")
         await page.select_option("#transfer-to", "specialists")
@@ -414,21 +416,11 @@ async def test_an_abusive_call_is_cut_from_the_page(
     from crm_bridge.models import AppealStatus, NotConsideredReason
 
     services = runtime.services
-    page = await logged_in_page(
-        browser, runtime.web_url + "operator/", OPERATOR.login, OPERATOR.password
-    )
+    page, bar = await workplace(browser, runtime)
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    bar = page.locator("#presence")
     try:
-        await page.locator("body[data-ws=ready]").wait_for(timeout=10_000)
-        await page.click("#queue-login")
-        await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
-        assert DEMO_CALLER.phone is not None
-        mark = len(phone.events)
-        call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
-        await sip.walk(call, [("menu/main", "0")])
-        await phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
-        await page.locator(f'#card[data-uniqueid="{call.call_id}"]').wait_for(timeout=10_000)
+        await log_in_to_queue(page, bar)
+        call, mark = await caller_reaches(sip, phone, page, [("menu/main", "0")])
         appeal_number = await page.text_content("#appeal-number")
         await page.select_option("#abusive-kind", "threat")
         await page.click("#abusive")
