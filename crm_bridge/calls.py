@@ -299,24 +299,21 @@ class CallService:
         ]
         if not rows:
             return 0
-        with self.db.session(write=True) as session:
+        q = self._stmts
+        with self.db.transaction(write=True) as conn:
             existing = set(
-                session.execute(
-                    select(CallEvent.seq).where(
-                        CallEvent.call_uniqueid == uniqueid,
-                        CallEvent.source == source,
-                        CallEvent.seq.in_([r["seq"] for r in rows]),
-                    )
+                conn.execute(
+                    q.stored_seqs,
+                    {
+                        "b_uniqueid": uniqueid,
+                        "b_source": source,
+                        "b_seqs": [r["seq"] for r in rows],
+                    },
                 ).scalars()
             )
             new = [r for r in rows if r["seq"] not in existing]
             if new:
-                session.execute(
-                    self._insert()(CallEvent).on_conflict_do_nothing(
-                        index_elements=["call_uniqueid", "source", "seq"]
-                    ),
-                    new,
-                )
+                conn.execute(q.add_new_events, new)
         return len(new)
 
     def append_event(
@@ -370,7 +367,7 @@ class CallService:
 
 
 class _RecordStatements:
-    """:meth:`CallService.record`'s statements, built once with bound
+    """:meth:`CallService.record`'s and ``append_events``' statements, built once with bound
     parameters (building a statement per call costs more than running it)."""
 
     def __init__(self, insert_fn: Any) -> None:
@@ -386,6 +383,14 @@ class _RecordStatements:
             CallEvent.source == bindparam("b_source"),
         )
         self.add_events = insert(CallEvent)
+        self.stored_seqs = select(CallEvent.seq).where(
+            CallEvent.call_uniqueid == bindparam("b_uniqueid"),
+            CallEvent.source == bindparam("b_source"),
+            CallEvent.seq.in_(bindparam("b_seqs", expanding=True)),
+        )
+        self.add_new_events = insert_fn(CallEvent).on_conflict_do_nothing(
+            index_elements=["call_uniqueid", "source", "seq"]
+        )
 
 
 def _lock_call_journal(session: Session | Connection, uniqueid: str, source: str) -> None:
