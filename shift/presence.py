@@ -483,7 +483,11 @@ class ShiftService:
         }
         open_rows = await self._run_db(self._open_intervals)
         for operator_id, (state, reason) in open_rows.items():
-            person = await self._person(operator_id)
+            try:
+                person = await self._person(operator_id)
+            except PresenceError:  # disabled or removed meanwhile: the shift ends
+                await self._run_db(self._store, operator_id, State.OFFLINE, None, utcnow())
+                continue
             member = members.pop((self.queue_of(person), person.interface or ""), None)
             if member is not None:
                 paused = _field(member, "Paused") == "1"
@@ -513,13 +517,20 @@ class ShiftService:
                 await self._enter(person, State.READY, None)
         # Members nobody logged in through us (a fixed team in queues.conf):
         # left alone, but shown to their operators if we know them.
-        for (_queue, interface), member in members.items():
+        for (queue, interface), member in members.items():
             operator_id = self._by_interface.get(interface)
             if operator_id is None:
                 operator_id = await self._run_db(self._operator_by_interface, interface)
             if operator_id is None:
                 continue
-            person = await self._person(operator_id)
+            try:
+                person = await self._person(operator_id)
+            except PresenceError:  # a disabled operator takes no calls
+                await self._action(
+                    {"Action": "QueueRemove", "Queue": queue, "Interface": interface},
+                    tolerate=("Not there",),
+                )
+                continue
             paused = _field(member, "Paused") == "1"
             await self._enter(
                 person,

@@ -251,3 +251,22 @@ async def test_a_transfer_sends_the_caller_on_and_records_whom(
     await ami.emit("AgentComplete", **member, Uniqueid=uid)
     assert (await service.presence(me)).state is State.TALKING
     assert [e.kind for e in calls.events(uid, source="web")] == ["transferred"]
+
+
+async def test_a_disabled_operator_s_shift_ends_at_the_reconciliation(
+    db: Database, operators: dict[str, int]
+) -> None:
+    from crm_bridge.models import Operator
+
+    service, ami, _ = make(db)
+    me = operators["ivanova"]
+    await service.log_in(me)
+    with db.session(write=True) as s:
+        op = s.get(Operator, me)
+        assert op is not None
+        op.active = False
+    fresh, _, _ = make(db)
+    fresh.subscribe(ami)
+    await fresh.reconcile()
+    assert all(not still_open for _, _, still_open in intervals(db, me))
+    assert "PJSIP/op201" not in ami.members  # and takes no calls
