@@ -196,3 +196,24 @@ async def run_driver(cmd: list[str]) -> dict[str, Any] | None:
         print(cp.stderr.strip()[-3000:], file=sys.stderr)
     result: dict[str, Any] = json.loads(cp.stdout.strip().splitlines()[-1])
     return result
+
+
+def sip_world(name: str) -> tuple[Settings, Any, Any] | None:
+    """The hotline's Asterisk and the callers' network (hotline.sipnet) up,
+    with the prompts generated: (settings, sandbox, network); None (after
+    saying why) when the prompts cannot be made."""
+    from hotline.sandbox import Sandbox
+    from hotline.sipnet import CallerNetwork
+    from ivr.prompts import PromptCatalogue, generate
+
+    settings = bench_settings(name).replace(sip_trunk_port=free_port())
+    settings.data.mkdir(parents=True, exist_ok=True)
+    gen = generate(PromptCatalogue.load(), settings.sounds_dir)
+    if not gen.ok:
+        print(gen.summary(), file=sys.stderr)
+        return None
+    sandbox = Sandbox(settings)
+    network = CallerNetwork(settings, ami_port=free_port())
+    sandbox.up()
+    network.up()
+    return settings, sandbox, network

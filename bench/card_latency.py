@@ -30,9 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import bench_settings, free_port, pct
-
-from hotline.sandbox import Sandbox
+from _common import pct, sip_world
 
 IN_HOURS = "2025-03-05T10:00:00+03:00"
 TARGET_P99_MS = 300.0
@@ -51,23 +49,16 @@ async def main_async(args: argparse.Namespace) -> int:
     from crm_bridge.demo_data import DEMO_CALLER, DEMO_OPERATORS, load_demo
     from crm_bridge.models import Operator
     from hotline.runner import Runtime
-    from hotline.sipnet import CallerNetwork, SipCallRig
+    from hotline.sipnet import SipCallRig
     from hotline.softphone import Softphone
-    from ivr.prompts import PromptCatalogue, generate
     from shift.phones import issue_phone
     from tests.browser import chromium, logged_in_page
 
     operator = DEMO_OPERATORS[0]
-    settings = bench_settings("card").replace(sip_trunk_port=free_port())
-    settings.data.mkdir(parents=True, exist_ok=True)
-    gen = generate(PromptCatalogue.load(), settings.sounds_dir)
-    if not gen.ok:
-        print(gen.summary(), file=sys.stderr)
+    world = sip_world("card")
+    if world is None:
         return 2
-    sandbox = Sandbox(settings)
-    network = CallerNetwork(settings, ami_port=free_port())
-    sandbox.up()
-    network.up()
+    settings, sandbox, network = world
     after_connect: list[float] = []
     after_answer: list[float] = []
     try:

@@ -59,7 +59,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bench_settings, free_port, pct, proc_cpu, run_driver, self_cpu, thread_cpu
+from _common import (
+    pct,
+    proc_cpu,
+    run_driver,
+    self_cpu,
+    sip_world,
+    thread_cpu,
+)
 from ivr_load import (
     CALLER_NUMBER,
     HOLD,
@@ -73,7 +80,6 @@ from ivr_load import (
 )
 
 from hotline.callrig import read_prompts, starts_prompt
-from hotline.sandbox import Sandbox
 
 SCRIPT = Path(__file__).resolve()
 FLOOR_CONTEXT = "hotline-bench-floor"
@@ -376,19 +382,11 @@ def report(p: Phase) -> None:
 async def main_async(args: argparse.Namespace) -> int:
     from crm_bridge.demo_data import load_demo
     from hotline.runner import Runtime
-    from hotline.sipnet import CallerNetwork
-    from ivr.prompts import PromptCatalogue, generate
 
-    settings = bench_settings("sip").replace(sip_trunk_port=free_port())
-    settings.data.mkdir(parents=True, exist_ok=True)
-    gen = generate(PromptCatalogue.load(), settings.sounds_dir)
-    if not gen.ok:
-        print(gen.summary(), file=sys.stderr)
+    world = sip_world("sip")
+    if world is None:
         return 2
-    sandbox = Sandbox(settings)
-    network = CallerNetwork(settings, ami_port=free_port())
-    sandbox.up()
-    network.up()
+    settings, sandbox, network = world
     ast_pid, net_pid = sandbox._pid(), network._pid()
     assert ast_pid is not None and net_pid is not None
     pids = (ast_pid, net_pid)
