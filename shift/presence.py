@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -331,7 +331,7 @@ class ShiftService:
             return None
         person.call_uniqueid = _field(event, "Uniqueid") or None
         person.call_channel = _field(event, "Channel") or None
-        return self._enter(person, State.TALKING, None)
+        return self._set(person, State.TALKING, None)
 
     def on_agent_complete(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
         person = self._member(event)
@@ -341,7 +341,7 @@ class ShiftService:
         if person.call_uniqueid and uniqueid and uniqueid != person.call_uniqueid:
             return None  # a call this person passed on long ago
         person.call_uniqueid = person.call_channel = None
-        return self._start_wrapup(person)
+        return self._begin_wrapup(person)
 
     # -- calling out -----------------------------------------------------------------
 
@@ -443,9 +443,10 @@ class ShiftService:
                     person.phone = phone
                     self._publish(person)
 
-    async def _start_wrapup(self, person: Presence) -> None:
-        await self._queue_pause(person, True, WRAPUP_REASON)
-        await self._enter(person, State.WRAPUP, None)
+    def _begin_wrapup(self, person: Presence) -> Coroutine[Any, Any, None]:
+        """Wrap-up from now (the state at once; Asterisk's pause and the
+        interval in the returned coroutine)."""
+        persist = self._set(person, State.WRAPUP, None)
         person.wrapup_until = person.since + timedelta(seconds=self.wrapup_seconds)
         self._publish(person)
         loop = asyncio.get_running_loop()
@@ -454,6 +455,17 @@ class ShiftService:
             self.wrapup_seconds,
             lambda: asyncio.ensure_future(self._wrapup_over(person.operator_id)),
         )
+
+        async def pause() -> None:
+            try:
+                await self._queue_pause(person, True, WRAPUP_REASON)
+            finally:
+                await persist
+
+        return pause()
+
+    async def _start_wrapup(self, person: Presence) -> None:
+        await self._begin_wrapup(person)
 
     async def _wrapup_over(self, operator_id: int) -> None:
         self._timers.pop(operator_id, None)
@@ -591,15 +603,25 @@ class ShiftService:
         if not ok and not any(t.lower() in message.lower() for t in tolerate):
             raise PresenceError(f"АТС отказала: {message or action['Action']}")
 
-    async def _enter(self, person: Presence, state: State, reason: str | None) -> None:
-        """Close the open interval and open ``state`` (one transaction)."""
-        async with self._lock:
-            at = utcnow()
-            await self._run_db(self._store, person.operator_id, state, reason, at)
-            person.state, person.reason, person.since = state, reason, at
-            if state is not State.WRAPUP:
-                person.wrapup_until = None
+    def _set(self, person: Presence, state: State, reason: str | None) -> Coroutine[Any, Any, None]:
+        """Change the state now (so the next AMI event already sees it) and
+        return the write of the interval (the open one closed, ``state``
+        opened; writes run in the order they were asked for)."""
+        at = utcnow()
+        person.state, person.reason, person.since = state, reason, at
+        if state is not State.WRAPUP:
+            person.wrapup_until = None
         self._publish(person)
+        return self._persist(person.operator_id, state, reason, at)
+
+    async def _persist(
+        self, operator_id: int, state: State, reason: str | None, at: datetime
+    ) -> None:
+        async with self._lock:
+            await self._run_db(self._store, operator_id, state, reason, at)
+
+    async def _enter(self, person: Presence, state: State, reason: str | None) -> None:
+        await self._set(person, state, reason)
 
     def _publish(self, person: Presence) -> None:
         if self.bus is not None:

@@ -270,3 +270,24 @@ async def test_a_disabled_operator_s_shift_ends_at_the_reconciliation(
     await fresh.reconcile()
     assert all(not still_open for _, _, still_open in intervals(db, me))
     assert "PJSIP/op201" not in ami.members  # and takes no calls
+
+
+async def test_a_call_ending_before_its_start_is_stored_still_wraps_up(
+    db: Database, operators: dict[str, int]
+) -> None:
+    """Under load AgentComplete can be dispatched before AgentConnect's write
+    ran (a transferred caller who hangs up at once): the state follows the
+    events as they come, not as the database catches up."""
+    service, ami, _ = make(db)
+    me = operators["ivanova"]
+    await service.log_in(me)
+    member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
+    connect = ami.handlers["AgentConnect"]({"Event": "AgentConnect", **member, "Uniqueid": "1.1"})
+    complete = ami.handlers["AgentComplete"](
+        {"Event": "AgentComplete", **member, "Uniqueid": "1.1"}
+    )
+    assert connect is not None and complete is not None
+    await connect
+    await complete
+    assert (await service.presence(me)).state is State.WRAPUP
+    assert [s for s, _, _ in intervals(db, me)] == ["ready", "talking", "wrapup"]
