@@ -344,10 +344,11 @@ async def test_a_write_waiting_for_asterisk_is_not_overtaken(db: Database) -> No
     listener.subscribe(ami)
     uid, chan = "1767000000.311", "PJSIP/trunk-0311"
     ami.vars[chan] = {"MIXMONITOR_FILENAME": "/rec/311.wav"}
-    answer = asyncio.Event()
+    answer, asked = asyncio.Event(), asyncio.Event()
     plain_action = ami.action
 
     async def slow_action(action: dict[str, Any], **kw: Any) -> Any:
+        asked.set()
         await answer.wait()
         return await plain_action(action, **kw)
 
@@ -361,7 +362,9 @@ async def test_a_write_waiting_for_asterisk_is_not_overtaken(db: Database) -> No
     hangup = asyncio.ensure_future(
         ami.handlers["Hangup"](ev("Hangup", uid, T0 + 5, Channel=chan, Cause="16"))
     )
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(asked.wait(), 10)  # MixMonitorStart is asking Asterisk
+    for _ in range(10):  # let the hangup's write run as far as it can
+        await asyncio.sleep(0)
     assert not hangup.done()
     stored = calls.get(uid)
     assert stored is not None and stored.ended_at is None

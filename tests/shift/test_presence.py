@@ -6,7 +6,6 @@ is in tests/e2e/test_shift_phones.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -126,18 +125,21 @@ async def test_log_in_pause_resume_log_out(db: Database, operators: dict[str, in
 async def test_a_call_then_wrap_up_then_ready_again(
     db: Database, operators: dict[str, int]
 ) -> None:
-    service, ami, _ = make(db, wrapup=0.3)
+    service, ami, bus = make(db, wrapup=0.3)
     me = operators["ivanova"]
     await service.log_in(me)
     member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
     await ami.emit("AgentConnect", **member)
     assert (await service.presence(me)).state is State.TALKING
+    sub = bus.subscribe([operator_topic(me)])  # from here, the first "ready" is the limit's
     await ami.emit("AgentComplete", **member, TalkTime="42", Reason="caller")
     person = await service.presence(me)
     assert person.state is State.WRAPUP and person.wrapup_until is not None
     assert ami.members["PJSIP/op201"]["Paused"] == "1"  # no call during the wrap-up
     assert ami.members["PJSIP/op201"]["PausedReason"] == "wrapup"
-    await asyncio.sleep(0.6)  # the wrap-up's limit passes
+    # The wrap-up's limit passes: wait for the presence it publishes.
+    while (await sub.get(timeout=10)).data["state"] != "ready":
+        pass
     assert (await service.presence(me)).state is State.READY
     assert ami.members["PJSIP/op201"]["Paused"] == "0"
     assert [s for s, _, _ in intervals(db, me)] == ["ready", "talking", "wrapup", "ready"]
