@@ -98,6 +98,10 @@ class Settings:
     queue_name: str = "operators"
     queue_callback_after: int = 120
     """Seconds in the queue before a callback is offered (REQ-T8)."""
+    queue_callback_within_minutes: int = 60
+    """The queue's callback offer promises a call within this many working
+    minutes (REQ-T8): the caller hears the time, the worklist shows it as the
+    callback's deadline and marks it overdue once passed."""
     specialist_queue: str = "specialists"
     """The second line: specialists an operator transfers complex questions
     to (REQ-T10); operators whose phone serves it log in to this queue."""

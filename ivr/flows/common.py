@@ -252,6 +252,38 @@ def create_callback(
         return int(task.id)
 
 
+def callback_promise(
+    hours: WorkingHours, now: datetime, within_minutes: int
+) -> tuple[datetime, datetime]:
+    """When a callback is due and by when it is promised (REQ-T8): from the
+    first open moment at or after ``now``, ``within_minutes`` of working time
+    (a promise that does not fit before the close goes on at the next
+    opening), rounded up to ten minutes so it is said as a round time, and
+    never past the close of the period it ends in."""
+    start = hours.next_open(now) or now
+    left = timedelta(minutes=max(1, within_minutes))
+    at = start
+    while True:
+        close = hours.next_close(at)
+        if close is None or close <= at or at + left <= close:
+            end = at + left
+            break
+        left -= close - at
+        reopen = hours.next_open(close)
+        if reopen is None:
+            end = close
+            break
+        at = reopen
+    minute = end.replace(second=0, microsecond=0)
+    rounded = minute + timedelta(minutes=-minute.minute % 10)
+    if rounded < end:
+        rounded += timedelta(minutes=10)
+    close = hours.next_close(at)
+    if close is not None and close > at and rounded > close:
+        rounded = close
+    return start, rounded
+
+
 def callback_window(hours: WorkingHours, now: datetime) -> tuple[datetime, datetime]:
     """The first working-hours period at or after ``now``: (start, end)."""
     start = hours.next_open(now) or now

@@ -5,14 +5,17 @@ times out (default 120 s, ``settings.queue_callback_after``; a call may
 override the channel variable) this flow offers a callback: 1 takes it, the
 caller confirms the calling number (1) or keys another one (2), and a
 pending callback task is created — due now when operators are at work,
-else at the next opening (REQ-T6) — linked to the call's appeal
-(``HOTLINE_APPEAL``). Anything else (or silence) returns the caller to the
+else at the next opening (REQ-T6), promised within
+``settings.queue_callback_within_minutes`` of working time; the caller hears
+by when («сегодня, не позже чем в …») and the worklist marks it overdue after
+that — linked to the call's appeal (``HOTLINE_APPEAL``). Anything else (or silence) returns the caller to the
 queue (``HOTLINE_NEXT=queue``).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from crm_bridge.appeals import AppealService
@@ -24,7 +27,7 @@ from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
-    callback_window,
+    callback_promise,
     choose,
     create_callback,
     working_hours,
@@ -57,7 +60,7 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
         return
     now = await call_now(ch, deps)
     hours = working_hours(deps)
-    start, end = callback_window(hours, now)
+    start, end = callback_promise(hours, now, deps.settings.queue_callback_within_minutes)
     appeal_number = await ch.get_var(Var.APPEAL)
     appeal_id, account_id = await deps.run_db(_appeal_ids, deps.db, appeal_number)
 
@@ -80,13 +83,28 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
         return task
 
     callback_id = await deps.run_db(create)
-    ch.journal.add("step", name="callback", id=callback_id, open=hours.is_open(now))
+    ch.journal.add(
+        "step", name="callback", id=callback_id, open=hours.is_open(now), by=end.isoformat()
+    )
     await ch.play("queue/will_call_number")
     await ch.say("phone", phone, say_ru.phone_tokens(phone))
-    await ch.play(
-        "queue/callback_registered" if hours.is_open(now) else "queue/callback_registered_hours"
-    )
+    await ch.play("queue/callback_registered")
+    await _say_when(ch, now.astimezone(hours.zone), end.astimezone(hours.zone))
+    await ch.play("common/goodbye")
     await ch.hangup()
+
+
+async def _say_when(ch: Channel, now: datetime, by: datetime) -> None:
+    """«сегодня | завтра | седьмого декабря, не позже чем в четырнадцать
+    часов тридцать минут» (the promise, REQ-T8; local times)."""
+    if by.date() == now.date():
+        await ch.play("queue/today")
+    elif by.date() == now.date() + timedelta(days=1):
+        await ch.play("queue/tomorrow")
+    else:
+        await ch.say("date", by.date().isoformat(), say_ru.date_tokens(by.date()))
+    await ch.play("queue/no_later_than")
+    await ch.say("time", by.strftime("%H:%M"), say_ru.time_tokens(by.time()))
 
 
 async def _phone(ch: Channel) -> str | None:

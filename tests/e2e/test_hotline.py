@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -624,9 +624,16 @@ async def test_queue_callback_offer_taken(place, rig, runtime, demo) -> None:
     ), inbound.heard()
     heard = offer.heard()
     assert heard[:2] == ["queue/callback_offer", "queue/confirm_number"], heard
-    assert _in_order(
-        heard, ["queue/will_call_number", f"phone:{DEMO_CALLER.phone}", "queue/callback_registered"]
-    ), heard
+    # REQ-T8: the caller is told by when (60 working minutes after 10:00)
+    assert heard[-7:] == [
+        "queue/will_call_number",
+        f"phone:{DEMO_CALLER.phone}",
+        "queue/callback_registered",
+        "queue/today",
+        "queue/no_later_than",
+        "time:11:00",
+        "common/goodbye",
+    ], heard
     assert any(e.get("Event") == "QueueCallerLeave" for e in c.call.events)
     appeal = await _appeal_of(services, inbound)
     tasks = await _callbacks(services, appeal_id=appeal.id)
@@ -634,6 +641,7 @@ async def test_queue_callback_offer_taken(place, rig, runtime, demo) -> None:
     task = tasks[0]
     assert task.phone == DEMO_CALLER.phone and task.status is CallbackStatus.PENDING
     assert task.due_at == datetime.fromisoformat(IN_HOURS)
+    assert task.window_end == datetime.fromisoformat(IN_HOURS) + timedelta(hours=1)
     row = await _call_row(services, c.call.call_id)
     assert row.ivr_path[-1] == "queue-callback" and row.outcome == "callback"
 

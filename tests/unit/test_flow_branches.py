@@ -53,7 +53,7 @@ from crm_bridge.models import (
     TariffZone,
 )
 from hotline.slices import upgrade
-from ivr.flows import answering_machine, hotline, meter_readings
+from ivr.flows import answering_machine, hotline, meter_readings, queue_callback
 from telephony.callrunner import COMPLETED, HANGUP, Flow, run_call
 from telephony.contract import Route, Var
 from telephony.fakechannel import FakeChannel, Step
@@ -367,6 +367,49 @@ async def test_key_1_hands_the_call_to_meter_readings(deps: Any) -> None:
     assert appeal.kind is AppealKind.METER_READING
     assert appeal.classification is not None and appeal.classification.value == "Э"
     assert ch.variables[Var.APPEAL] == appeal.number
+
+
+# -- the queue's callback offer (REQ-T8) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "when", "by"),
+    [
+        (IN_HOURS, ["queue/today"], "2025-03-05T11:00:00+03:00"),
+        # 19:30: half an hour left today, the rest at Thursday's opening
+        ("2025-03-05T19:30:00+03:00", ["queue/tomorrow"], "2025-03-06T08:30:00+03:00"),
+        # Saturday 19:45: a quarter of an hour on Saturday, the rest on Monday (8:45 → 8:50)
+        ("2025-03-15T19:45:00+03:00", ["date:2025-03-17"], "2025-03-17T08:50:00+03:00"),
+    ],
+    ids=["today", "tomorrow", "monday"],
+)
+async def test_the_callback_offer_says_by_when(
+    deps: Any, now: str, when: list[str], by: str
+) -> None:
+    """1 takes the offer, 1 keeps the calling number: the caller hears by when
+    the operator calls back (within ``queue_callback_within_minutes`` = 60 of
+    working time), and the worklist's callback carries that deadline."""
+    ch = call(
+        [("queue/callback_offer", "1"), ("queue/confirm_number", "1")],
+        now=now,
+        route=Route.QUEUE_CALLBACK,
+    )
+    done(ch, await run(queue_callback.flow, ch, deps))
+    deadline = datetime.fromisoformat(by)
+    assert ch.heard[-7:] == [
+        "queue/will_call_number",
+        f"phone:{CALLER}",
+        "queue/callback_registered",
+        *when,
+        "queue/no_later_than",
+        f"time:{deadline:%H:%M}",
+        "common/goodbye",
+    ], ch.heard
+    with deps.db.session() as s:
+        task = s.scalars(select(Callback).order_by(Callback.id.desc())).first()
+    assert task is not None and task.phone == CALLER
+    assert task.window_end == deadline, task.window_end
+    assert task.due_at <= deadline
 
 
 # -- out of hours: the answering machine ---------------------------------------------------------

@@ -22,6 +22,7 @@ from hotline.slices import upgrade
 from ivr.flows.common import (
     MAX_ATTEMPTS,
     ChoiceStatus,
+    callback_promise,
     callback_window,
     choose,
     has_speech,
@@ -211,6 +212,37 @@ def test_callback_window(now: datetime, start: tuple[int, ...], end: tuple[int, 
     s, e = callback_window(WorkingHours(), now)
     assert s == datetime(*start, tzinfo=MSK)
     assert e == datetime(*end, tzinfo=MSK)
+
+
+@pytest.mark.parametrize(
+    ("now", "minutes", "start", "by"),
+    [
+        # in hours: within the hour, rounded up to ten minutes
+        (
+            datetime(2025, 3, 5, 10, 3, 20, tzinfo=MSK),
+            60,
+            (2025, 3, 5, 10, 3, 20),
+            (2025, 3, 5, 11, 10),
+        ),
+        # already on a ten-minute mark: not moved
+        (datetime(2025, 3, 5, 10, 0, tzinfo=MSK), 60, (2025, 3, 5, 10), (2025, 3, 5, 11, 0)),
+        # 40 working minutes left today: the other 20 at Thursday's opening
+        (datetime(2025, 3, 5, 19, 20, tzinfo=MSK), 60, (2025, 3, 5, 19, 20), (2025, 3, 6, 8, 20)),
+        # rounding never passes the close
+        (datetime(2025, 3, 5, 19, 5, tzinfo=MSK), 50, (2025, 3, 5, 19, 5), (2025, 3, 5, 20, 0)),
+        # Saturday night: Monday from the opening
+        (datetime(2025, 3, 15, 20, 0, tzinfo=MSK), 60, (2025, 3, 17, 8), (2025, 3, 17, 9, 0)),
+        # New Year: after the holidays
+        (datetime(2025, 1, 1, 12, 0, tzinfo=MSK), 30, (2025, 1, 9, 8), (2025, 1, 9, 8, 30)),
+    ],
+)
+def test_callback_promise(
+    now: datetime, minutes: int, start: tuple[int, ...], by: tuple[int, ...]
+) -> None:
+    """REQ-T8: the time the caller is told, in working minutes."""
+    s, e = callback_promise(WorkingHours(), now, minutes)
+    assert s == datetime(*start, tzinfo=MSK)
+    assert e == datetime(*by, tzinfo=MSK)
 
 
 # -- the caller context fetched while the warning plays -----------------------------------
