@@ -69,7 +69,7 @@ def metadata() -> Sequence[MetaData]:
 SLICE = Slice(
     name="shift",
     ami=(_presence,),
-    ami_events=("AgentConnect", "AgentComplete", "ContactStatus"),
+    ami_events=("AgentConnect", "AgentComplete", "ContactStatus", "AttendedTransfer"),
     web=(
         WebApp(
             "/shift/",

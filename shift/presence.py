@@ -132,6 +132,15 @@ class Presence:
     call_uniqueid: str | None = None
     """The caller's channel (Uniqueid) while talking."""
     call_channel: str | None = None
+    phone_channel: str | None = None
+    """The operator's own channel (the queue's call to the phone) while talking."""
+    consulting: str | None = None
+    """Whom the operator consults before passing the caller on (attended
+    transfer under way; in Russian), None otherwise."""
+    version: int = 0
+    """Counts the published changes: a page shows a state only if it is not
+    older than the one it shows (an action's answer may arrive after the
+    live update that followed it)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -146,9 +155,28 @@ class Presence:
             "interface": self.interface,
             "pending": self.resume_to.value if self.state is State.TALKING else None,
             "call": self.call_uniqueid,
+            "consulting": self.consulting,
+            "version": self.version,
             "queue": self.queue,
             "pause_reasons": [[r, title] for r, title in PAUSE_REASONS.items()],
         }
+
+
+@dataclass(frozen=True)
+class _Consult:
+    """An attended transfer under way (keyed by the operator's channel)."""
+
+    operator_id: int
+    uniqueid: str | None
+    target: str
+    whom: str
+
+
+CONSULT_CONTEXT: Final = "hotline-consult"
+"""Where an attended transfer dials (dialplans/hotline.conf): the specialists'
+number and operators' numbers (``op102`` → ``102``), digits only, as the
+transfer feature reads the number as keys."""
+SPECIALISTS_NUMBER: Final = "2000"
 
 
 def _field(event: Mapping[str, Any], name: str) -> str:
@@ -192,6 +220,7 @@ class ShiftService:
         self._people: dict[int, Presence] = {}
         self._by_interface: dict[str, int] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._consults: dict[str, _Consult] = {}
         self._lock = asyncio.Lock()
 
     # -- wiring ---------------------------------------------------------------
@@ -201,6 +230,7 @@ class ShiftService:
         ami.on_event("AgentConnect", self.on_agent_connect)
         ami.on_event("AgentComplete", self.on_agent_complete)
         ami.on_event("ContactStatus", self.on_contact_status)
+        ami.on_event("AttendedTransfer", self.on_attended_transfer)
         ami.on_login(self.reconcile)
 
     # -- queries --------------------------------------------------------------
@@ -331,6 +361,8 @@ class ShiftService:
             return None
         person.call_uniqueid = _field(event, "Uniqueid") or None
         person.call_channel = _field(event, "Channel") or None
+        person.phone_channel = _field(event, "DestChannel") or None
+        person.consulting = None
         return self._set(person, State.TALKING, None)
 
     def on_agent_complete(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
@@ -340,7 +372,8 @@ class ShiftService:
         uniqueid = _field(event, "Uniqueid")
         if person.call_uniqueid and uniqueid and uniqueid != person.call_uniqueid:
             return None  # a call this person passed on long ago
-        person.call_uniqueid = person.call_channel = None
+        person.call_uniqueid = person.call_channel = person.phone_channel = None
+        person.consulting = None
         return self._begin_wrapup(person)
 
     # -- calling out -----------------------------------------------------------------
@@ -378,14 +411,9 @@ class ShiftService:
         person = await self._person(operator_id)
         if person.state is not State.TALKING or not person.call_channel:
             raise PresenceError("перевести можно только идущий разговор")
-        if target == "specialists":
-            whom = "специалисту (вторая линия)"
-        else:
-            from shift.phones import ENDPOINT_RE
-
-            if not ENDPOINT_RE.match(target) or f"PJSIP/{target}" == person.interface:
-                raise PresenceError(f"нельзя перевести на «{target}»")
-            whom = f"оператору {target}"
+        if person.consulting:
+            raise PresenceError("идёт консультация: соедините или вернитесь к абоненту")
+        whom = self._whom(person, target)
         uniqueid = person.call_uniqueid
         await self._action(
             {
@@ -404,6 +432,137 @@ class ShiftService:
             await self._run_db(self._record_transfer, uniqueid, operator_id, target, whom)
         logger.info("operator %s transferred call %s to %s", operator_id, uniqueid, target)
         return whom
+
+    def _whom(self, person: Presence, target: str) -> str:
+        """Whom ``target`` names, in Russian (the specialists or another
+        operator's endpoint); PresenceError for anything else."""
+        if target == "specialists":
+            return "специалисту (вторая линия)"
+        from shift.phones import ENDPOINT_RE
+
+        if not ENDPOINT_RE.match(target) or f"PJSIP/{target}" == person.interface:
+            raise PresenceError(f"нельзя перевести на «{target}»")
+        return f"оператору {target}"
+
+    async def consult(self, operator_id: int, target: str) -> str:
+        """Attended transfer (REQ-T10): the caller waits on hold while the
+        operator's phone is connected to the specialists (or to ``opNNN``);
+        then :meth:`complete_transfer` leaves them together, or
+        :meth:`cancel_transfer` takes the operator back to the caller. AMI
+        ``Atxfer`` on the operator's own channel (the transfer feature of
+        features.conf, the number dialled in ``hotline-consult``); the
+        caller's number is what the consulted phone shows."""
+        person = await self._person(operator_id)
+        if person.state is not State.TALKING or not person.phone_channel:
+            raise PresenceError("перевести можно только идущий разговор")
+        if person.consulting:
+            raise PresenceError("консультация уже идёт")
+        whom = self._whom(person, target)
+        if target == "specialists":
+            number = SPECIALISTS_NUMBER
+        elif target.startswith("op") and target[2:].isdigit():
+            number = target[2:]
+        else:
+            raise PresenceError(f"с «{target}» можно только перевести без консультации")
+        channel = person.phone_channel
+        for stale in [ch for ch, c in self._consults.items() if c.operator_id == operator_id]:
+            del self._consults[stale]  # a consultation whose call ended before it did
+        caller = await self._caller_id(person)
+        if caller:
+            # What the consulted phone shows: Asterisk gives the consultation
+            # call the operator channel's caller ID (the two-party bridge's
+            # connected line, passed on by the Local channel), so that is the
+            # caller's number for the time of the transfer.
+            await self._action(
+                {
+                    "Action": "Setvar",
+                    "Channel": channel,
+                    "Variable": "CALLERID(num)",
+                    "Value": caller,
+                }
+            )
+        self._consults[channel] = _Consult(operator_id, person.call_uniqueid, target, whom)
+        try:
+            await self._action(
+                {
+                    "Action": "Atxfer",
+                    "Channel": channel,
+                    "Exten": number,
+                    "Context": CONSULT_CONTEXT,
+                }
+            )
+        except PresenceError:
+            self._consults.pop(channel, None)
+            raise
+        person.consulting = whom
+        self._publish(person)
+        logger.info("operator %s consults %s on call %s", operator_id, target, person.call_uniqueid)
+        return whom
+
+    async def complete_transfer(self, operator_id: int) -> Presence:
+        """The consulted person takes the caller: the operator's phone leaves
+        (its channel is hung up, which completes the transfer); the
+        ``AttendedTransfer`` event records it, the queue's ``AgentComplete``
+        starts the wrap-up."""
+        person = await self._person(operator_id)
+        if not person.consulting or not person.phone_channel:
+            raise PresenceError("консультация не идёт")
+        await self._action({"Action": "Hangup", "Channel": person.phone_channel})
+        return person
+
+    async def cancel_transfer(self, operator_id: int) -> Presence:
+        """Back to the caller: the consultation call ends (AMI ``CancelAtxfer``)."""
+        person = await self._person(operator_id)
+        if not person.consulting or not person.phone_channel:
+            raise PresenceError("консультация не идёт")
+        await self._action({"Action": "CancelAtxfer", "Channel": person.phone_channel})
+        self._consults.pop(person.phone_channel, None)
+        person.consulting = None
+        self._publish(person)
+        return person
+
+    async def _caller_id(self, person: Presence) -> str | None:
+        if self.ami is None or not person.call_channel:
+            return None
+        try:
+            resp = await self.ami.action(
+                {"Action": "Getvar", "Channel": person.call_channel, "Variable": "CALLERID(num)"},
+                timeout=2.0,
+            )
+        except (RuntimeError, OSError):
+            return None
+        value = _field(resp, "Value")
+        return value if value and all(c.isdigit() or c == "+" for c in value) else None
+
+    def on_attended_transfer(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
+        """Asterisk joined the caller and the consulted phone: record whom."""
+        consult = self._consults.pop(_field(event, "OrigTransfererChannel"), None)
+        if consult is None:
+            return None
+        person = self._people.get(consult.operator_id)
+        if person is not None and person.consulting:
+            person.consulting = None
+            self._publish(person)
+        if _field(event, "Result") != "Success":
+            logger.info(
+                "attended transfer by operator %s: %s", consult.operator_id, _field(event, "Result")
+            )
+            return None
+        logger.info(
+            "operator %s transferred call %s to %s",
+            consult.operator_id,
+            consult.uniqueid,
+            consult.target,
+        )
+        if not consult.uniqueid:
+            return None
+        return self._run_db(
+            self._record_transfer,
+            consult.uniqueid,
+            consult.operator_id,
+            consult.target,
+            consult.whom,
+        )
 
     def _record_transfer(self, uniqueid: str, operator_id: int, target: str, whom: str) -> None:
         if self.calls is not None:
@@ -624,6 +783,7 @@ class ShiftService:
         await self._set(person, state, reason)
 
     def _publish(self, person: Presence) -> None:
+        person.version += 1
         if self.bus is not None:
             self.bus.publish(operator_topic(person.operator_id), "presence", person.as_json())
 

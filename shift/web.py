@@ -71,7 +71,7 @@ async def state(request: web.Request) -> web.Response:
 
 @allow(*WORKPLACE)
 async def change(request: web.Request) -> web.Response:
-    """``POST /shift/{login|logout|pause|resume|wrapup-end|transfer}``."""
+    """``POST /shift/{login|logout|pause|resume|wrapup-end|transfer|consult…}``."""
     service = _shift(request)
     who = principal(request).operator_id
     action = request.match_info["action"]
@@ -86,6 +86,13 @@ async def change(request: web.Request) -> web.Response:
     elif action == "transfer":
         whom = await service.transfer(who, str((await _body(request)).get("to", "")))
         return web.json_response({**(await service.presence(who)).as_json(), "transferred": whom})
+    elif action == "consult":
+        await service.consult(who, str((await _body(request)).get("to", "")))
+        person = await service.presence(who)
+    elif action == "consult-complete":
+        person = await service.complete_transfer(who)
+    elif action == "consult-cancel":
+        person = await service.cancel_transfer(who)
     else:
         person = await service.end_wrapup(who)
     return web.json_response(person.as_json())
@@ -225,7 +232,10 @@ def create_shift_app(services: ShiftDeps, runtime: Any = None) -> web.Applicatio
     r.add_post("/callbacks/{callback_id}/result", callback_result)
     r.add_get("/callbacks/{callback_id}/recording/{index}", callback_recording)
     r.add_get("/state", state)
-    r.add_post("/{action:login|logout|pause|resume|wrapup-end|transfer}", change)
+    r.add_post(
+        "/{action:login|logout|pause|resume|wrapup-end|transfer|consult|consult-complete|consult-cancel}",
+        change,
+    )
     r.add_get("/ws", websocket)
     r.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app

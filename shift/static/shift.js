@@ -12,8 +12,12 @@
   const errorEl = el("presence-error");
   const reasonSel = el("pause-reason");
   let timer = null;
+  let shown = -1;
 
   function show(p) {
+    // An action's answer can arrive after the live update that followed it.
+    if (p.version < shown) return;
+    shown = p.version;
     box.dataset.state = p.state;
     box.dataset.phone = p.phone;
     box.dataset.reason = p.reason || "";
@@ -39,7 +43,10 @@
     el("pause-box").hidden = offline || p.state === "paused";
     el("resume").hidden = p.state !== "paused";
     el("wrapup-end").hidden = p.state !== "wrapup";
-    el("transfer-box").hidden = p.state !== "talking";
+    box.dataset.consulting = p.consulting || "";
+    el("transfer-box").hidden = p.state !== "talking" || !!p.consulting;
+    el("consult-box").hidden = p.state !== "talking" || !p.consulting;
+    el("consult-with").textContent = p.consulting ? "Консультация: " + p.consulting + ", абонент на удержании." : "";
     phoneEl.hidden = p.phone !== "unregistered";
     phoneEl.className = "warn";
     phoneEl.textContent = offline
@@ -64,10 +71,11 @@
   el("pause").addEventListener("click", () => act("pause", { reason: reasonSel.value }));
   el("resume").addEventListener("click", () => act("resume"));
   el("wrapup-end").addEventListener("click", () => act("wrapup-end"));
-  el("transfer").addEventListener("click", () => {
-    const to = el("transfer-endpoint").value.trim() || el("transfer-to").value;
-    act("transfer", { to });
-  });
+  const target = () => el("transfer-endpoint").value.trim() || el("transfer-to").value;
+  el("transfer").addEventListener("click", () => act("transfer", { to: target() }));
+  el("consult").addEventListener("click", () => act("consult", { to: target() }));
+  el("consult-complete").addEventListener("click", () => act("consult-complete"));
+  el("consult-cancel").addEventListener("click", () => act("consult-cancel"));
 
   function connect() {
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/shift/ws");

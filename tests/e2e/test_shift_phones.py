@@ -294,6 +294,125 @@ async def test_a_transfer_to_a_specialist_rings_the_second_phone(
     assert "transferred" in kinds
 
 
+def _connected(channels: list[dict[str, Any]], uniqueid: str) -> set[str]:
+    """Channel names the channel ``uniqueid`` hears: those in its bridge,
+    and on through Local channel pairs (``…;1`` ↔ ``…;2``) and their bridges."""
+    by_bridge: dict[str, list[str]] = {}
+    for m in channels:
+        if m.get("BridgeId"):
+            by_bridge.setdefault(str(m["BridgeId"]), []).append(str(m["Channel"]))
+    bridge_of = {str(m["Channel"]): str(m.get("BridgeId") or "") for m in channels}
+    start = next((str(m["Channel"]) for m in channels if m.get("Uniqueid") == uniqueid), None)
+    seen: set[str] = set()
+    todo = [start] if start else []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += by_bridge.get(bridge_of.get(name, ""), []) if bridge_of.get(name) else []
+        if name.startswith("Local/") and name[-2:] in (";1", ";2"):
+            todo.append(name[:-1] + ("2" if name.endswith("1") else "1"))
+    return seen - {start} if start else set()
+
+
+async def bridged_with(runtime: Any, uniqueid: str, prefix: str, timeout: float = 15.0) -> str:
+    """Wait until the channel ``uniqueid`` is connected by Asterisk's bridges
+    (through Local channels too; CoreShowChannels) to a channel named
+    ``prefix…``; returns that channel."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    seen: list[dict[str, Any]] = []
+    while asyncio.get_running_loop().time() < deadline:
+        resp = await runtime.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        seen = [dict(m) for m in resp if m.get("Event") == "CoreShowChannel"]
+        other = next((c for c in _connected(seen, uniqueid) if c.startswith(prefix)), None)
+        if other:
+            return other
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{uniqueid} never bridged with {prefix}: {seen}")
+
+
+async def ready_again(services: Any, operator_id: int, timeout: float = 15.0) -> None:
+    """The operator's last call is over (Asterisk's AgentComplete handled)
+    and they end its wrap-up: ready for the next call."""
+    from shift.presence import State
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await services.shift.presence(operator_id)).state is State.TALKING:
+        assert asyncio.get_running_loop().time() < deadline, "the call never ended"
+        await asyncio.sleep(0.05)
+    await services.shift.end_wrapup(operator_id)
+
+
+async def test_an_attended_transfer_consults_the_specialist_first(
+    runtime: Any, sip: Any, phone: Softphone, specialist: Softphone, browser: Any
+) -> None:
+    """REQ-T10 with a consultation: the caller waits on hold while the
+    operator talks to the specialist's phone (which shows the caller's
+    number); «back to the caller» ends the consultation and the operator is
+    with the caller again; the second time «connect» leaves the caller with
+    the specialist, the operator's phone hangs up and wraps up, and the
+    appeal records whom."""
+    from crm_bridge.appeals import AppealService
+
+    services = runtime.services
+    # the specialist is ready (an earlier test's call may have left them wrapping up)
+    specialist_id = await services.run_db(operator_of, services, DEMO_OPERATORS[1].login)
+    await ready_again(services, specialist_id)
+    page, bar = await workplace(browser, runtime)
+    try:
+        await log_in_to_queue(page, bar)
+        call, mark = await caller_reaches(sip, phone, page, IDENTIFIED_WALK)
+        await expect(bar).to_have_attribute("data-state", "talking", timeout=10_000)
+        operator_channel = await bridged_with(runtime, call.call_id, f"PJSIP/{phone.endpoint}-")
+        appeal_number = await page.text_content("#appeal-number")
+        await page.select_option("#transfer-to", "specialists")
+
+        # consult, then go back to the caller
+        second = len(specialist.events)
+        await page.click("#consult")
+        await expect(bar).to_have_attribute(
+            "data-consulting", "специалисту (вторая линия)", timeout=10_000
+        )
+        answered = await specialist.wait_event("CALL_ESTABLISHED", after=second, timeout=30)
+        assert DEMO_CALLER.phone is not None
+        assert DEMO_CALLER.phone.lstrip("+") in str(answered.get("peeruri", "")), answered
+        assert phone.seen("CALL_CLOSED", after=mark) is None, "the operator's phone stays up"
+        await page.click("#consult-cancel")
+        await specialist.wait_event("CALL_CLOSED", after=second, timeout=15)
+        await expect(bar).to_have_attribute("data-consulting", "", timeout=10_000)
+        assert await bridged_with(runtime, call.call_id, f"PJSIP/{phone.endpoint}-") == (
+            operator_channel
+        )
+        await expect(bar).to_have_attribute("data-state", "talking")
+
+        # consult again (the specialist ends the wrap-up of the first one),
+        # then connect the specialist with the caller
+        await ready_again(services, specialist_id)
+        second = len(specialist.events)
+        await page.click("#consult")
+        await expect(bar).to_have_attribute(
+            "data-consulting", "специалисту (вторая линия)", timeout=10_000
+        )
+        await specialist.wait_event("CALL_ESTABLISHED", after=second, timeout=30)
+        await page.click("#consult-complete")
+        await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
+        await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
+        await bridged_with(runtime, call.call_id, f"PJSIP/{specialist.endpoint}-")
+        assert specialist.seen("CALL_CLOSED", after=second) is None
+        await sip.hangup_caller(call)
+        await specialist.wait_event("CALL_CLOSED", after=second, timeout=15)
+        await page.click("#wrapup-end")
+        await page.click("#queue-logout")
+        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+    finally:
+        await page.context.close()
+    appeal = await services.run_db(AppealService(services.db).get_by_number, appeal_number)
+    assert appeal.passed_to == "специалисту (вторая линия)"
+    kinds = [e.kind for e in CallService(services.db).events(call.call_id)]
+    assert kinds.count("transferred") == 1, kinds
+
+
 async def test_a_callback_from_the_worklist_rings_the_operator_then_the_customer(
     settings: Any, runtime: Any, sip: Any, phone: Softphone, browser: Any
 ) -> None:

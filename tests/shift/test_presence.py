@@ -66,6 +66,10 @@ class ScriptedAmi:
             ]
         if name == "Redirect":
             return {"Response": "Success", "Message": "Redirect successful"}
+        if name in ("Atxfer", "CancelAtxfer", "Setvar", "Hangup"):
+            return {"Response": "Success"}
+        if name == "Getvar" and action["Variable"] == "CALLERID(num)":
+            return {"Response": "Success", "Value": "+79001234567"}
         if name == "Getvar":
             return {"Response": "Success", "Value": self.device}
         raise AssertionError(name)
@@ -252,6 +256,82 @@ async def test_a_transfer_sends_the_caller_on_and_records_whom(
     await ami.emit("AgentConnect", **member, Uniqueid="1767000000.502", Channel="PJSIP/trunk-0502")
     await ami.emit("AgentComplete", **member, Uniqueid=uid)
     assert (await service.presence(me)).state is State.TALKING
+    assert [e.kind for e in calls.events(uid, source="web")] == ["transferred"]
+
+
+async def test_an_attended_transfer_consults_then_completes_or_goes_back(
+    db: Database, operators: dict[str, int]
+) -> None:
+    """REQ-T10 with a consultation: AMI Atxfer on the operator's own channel
+    into hotline-consult (digits only), the caller's number on the consulted
+    phone; «back to the caller» cancels it (CancelAtxfer); «connect» hangs
+    the operator's phone up and Asterisk's AttendedTransfer records whom."""
+    from crm_bridge.appeals import AppealService
+    from crm_bridge.calls import CallService
+    from crm_bridge.models import AppealChannel, AppealKind
+
+    appeals, calls = AppealService(db), CallService(db)
+    service = ShiftService(db, queue="operators", bus=EventBus(), appeals=appeals, calls=calls)
+    ami = ScriptedAmi()
+    service.subscribe(ami)
+    me = operators["ivanova"]
+    uid = "1767000000.601"
+    call = calls.upsert(uid, caller_number="+79001234567")
+    appeal = appeals.register(
+        channel=AppealChannel.PHONE, kind=AppealKind.APPEAL, content="вопрос", call_id=call.id
+    )
+    await service.log_in(me)
+    with pytest.raises(PresenceError, match="идущий разговор"):
+        await service.consult(me, "specialists")
+    member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
+    mine = "PJSIP/op201-00000007"
+    await ami.emit(
+        "AgentConnect", **member, Uniqueid=uid, Channel="PJSIP/trunk-0601", DestChannel=mine
+    )
+    with pytest.raises(PresenceError, match="консультация не идёт"):
+        await service.complete_transfer(me)
+    with pytest.raises(PresenceError, match="без консультации"):
+        await service.consult(me, "desk_a")  # not a number the transfer can key
+
+    # consult op305, then back to the caller
+    ami.sent.clear()
+    assert await service.consult(me, "op305") == "оператору op305"
+    assert ami.sent[-2:] == [
+        {
+            "Action": "Setvar",
+            "Channel": mine,
+            "Variable": "CALLERID(num)",
+            "Value": "+79001234567",
+        },
+        {"Action": "Atxfer", "Channel": mine, "Exten": "305", "Context": "hotline-consult"},
+    ]
+    person = await service.presence(me)
+    assert person.consulting == "оператору op305" and person.state is State.TALKING
+    with pytest.raises(PresenceError, match="консультация"):
+        await service.transfer(me, "specialists")
+    await service.cancel_transfer(me)
+    assert ami.sent[-1] == {"Action": "CancelAtxfer", "Channel": mine}
+    assert (await service.presence(me)).consulting is None
+    assert appeals.get(appeal.id).passed_to is None
+
+    # consult the specialists, then connect them with the caller
+    await service.consult(me, "specialists")
+    assert ami.sent[-1]["Exten"] == "2000"
+    await service.complete_transfer(me)
+    assert ami.sent[-1] == {"Action": "Hangup", "Channel": mine}
+    # Asterisk: the queue's call is complete (the caller went on), the transfer done
+    await ami.emit("AgentComplete", **member, Uniqueid=uid, Reason="transfer")
+    assert (await service.presence(me)).state is State.WRAPUP
+    await ami.emit(
+        "AttendedTransfer",
+        Result="Success",
+        OrigTransfererChannel=mine,
+        TransfereeChannel="PJSIP/trunk-0601",
+    )
+    assert appeals.get(appeal.id).passed_to == "специалисту (вторая линия)"
+    assert [e.kind for e in calls.events(uid, source="web")] == ["transferred"]
+    # a second event for the same channel records nothing more
+    await ami.emit("AttendedTransfer", Result="Success", OrigTransfererChannel=mine)
     assert [e.kind for e in calls.events(uid, source="web")] == ["transferred"]
 
 
