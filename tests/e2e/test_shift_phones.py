@@ -32,6 +32,7 @@ from hotline.softphone import Softphone
 from shift.models import PresenceInterval
 from shift.phones import issue_phone
 from tests.browser import chromium, logged_in_page
+from tests.e2e.conftest import IN_HOURS
 from tests.e2e.waiting import until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
@@ -561,3 +562,44 @@ async def test_an_abusive_call_is_cut_from_the_page(
     assert appeal.status is AppealStatus.NOT_CONSIDERED
     assert appeal.not_considered_reason is NotConsideredReason.OBSCENE_OR_THREATENING
     assert "угрозы" in (appeal.note or "")
+
+
+async def test_the_shift_goes_on_after_an_asterisk_restart(
+    runtime: Any, asterisk: Any, sip: Any, phone: Softphone, browser: Any
+) -> None:
+    """Queue members do not survive an Asterisk restart; the service puts
+    the operator back as they were (paused for lunch) from ``QueueStatus``
+    when its AMI connection comes back, the page still says so, and after
+    «Продолжить работу» a caller reaches the phone again."""
+    interface = f"PJSIP/{phone.endpoint}"
+    page, bar = await workplace(browser, runtime)
+    try:
+        await log_in_to_queue(page, bar)
+        await page.select_option("#pause-reason", "lunch")
+        await page.click("#pause")
+        await expect(bar).to_have_attribute("data-state", "paused", timeout=10_000)
+
+        logins = runtime.ami.logins
+        await asyncio.to_thread(asterisk.cli, "core restart now", 15.0, False)
+        await until(lambda: runtime.ami.logins > logins, 60, "the AMI reconnect")
+        await asyncio.to_thread(asterisk.up)  # fully booted again
+        back = await until(lambda: member(runtime, interface), 30, "the operator back in the queue")
+        assert back["Paused"] == "1" and back["PausedReason"] == "lunch", back
+        await expect(bar).to_have_attribute("data-state", "paused")
+        await expect(bar).to_have_attribute("data-reason", "lunch")
+
+        await until(lambda: sip.ami.connected, 30, "the rig's AMI reconnect")
+        await sip.set_test_now(IN_HOURS)  # a global of the restarted Asterisk
+        await until(phone.registered, 30, "the phone registered after the restart")
+        await page.click("#resume")
+        await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
+        call, mark = await caller_reaches(sip, phone, page, [("menu/main", "0")])
+        await expect(bar).to_have_attribute("data-state", "talking", timeout=10_000)
+        await sip.hangup_caller(call)
+        await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
+        await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
+        await page.click("#wrapup-end")
+        await page.click("#queue-logout")
+        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+    finally:
+        await page.context.close()
