@@ -41,8 +41,11 @@ that vanished while we were disconnected are closed with the outcome
 ``lost-during-restart``; live ones keep being followed. Everything is keyed
 by ``Uniqueid`` and idempotent, so a resync never duplicates a call.
 
-Channel variables are read with AMI ``Getvar`` at the moments they matter
-(``manager.conf`` filters ``VarSet`` out, and keeps it that way).
+The card's channel variables come in the ``UserEvent(HotlineCard)`` the
+dialplan raises before ``Queue()``; a caller who reached a queue without it
+(transferred), and the recording's file name at ``MixMonitorStart``, are read
+with AMI ``Getvar`` (``manager.conf`` filters ``VarSet`` out, and keeps it
+that way).
 
 Web-facing: when an operator is connected to a call, ``call_connected`` is
 published on the :class:`~crm_bridge.live.EventBus` under the operator's
@@ -59,6 +62,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import unquote
 
 from sqlalchemy import or_, select, true
 
@@ -86,6 +90,7 @@ T = TypeVar("T")
 # The dialplan contract's names this listener reads (telephony.contract).
 HOTLINE_CONTEXTS: Final = frozenset({str(Context.INBOUND), str(Context.OUTBOUND)})
 CALL_END_EVENT: Final = str(UserEvent.CALL_END)
+CARD_EVENT: Final = str(UserEvent.CARD)
 VAR_ACCOUNT: Final = str(Var.ACCOUNT)
 VAR_APPEAL: Final = str(Var.APPEAL)
 VAR_CLASS: Final = str(Var.CLASSIFICATION)
@@ -93,7 +98,8 @@ VAR_CAMPAIGN: Final = str(Var.CAMPAIGN)
 VAR_CONTACT: Final = str(Var.CONTACT)
 VAR_RECORDING: Final = str(Var.RECORDING)
 CARD_VARS: Final = (VAR_ACCOUNT, VAR_APPEAL, VAR_CLASS, VAR_CAMPAIGN, VAR_CONTACT, VAR_RECORDING)
-"""Channel variables the operator card shows (read with ``Getvar``)."""
+"""Channel variables the operator card shows: announced by the dialplan
+before ``Queue()`` (``UserEvent(HotlineCard)``), else read with ``Getvar``."""
 
 _GETVAR_TIMEOUT: Final = 1.5
 _RESYNC_TIMEOUT: Final = 8.0
@@ -173,6 +179,9 @@ class ChannelState:
     operator_member: str | None = None
     member_uniqueid: str | None = None
     vars: dict[str, str] = field(default_factory=dict)
+    card: dict[str, str] | None = None
+    """The card's variables as the dialplan announced them before the queue
+    (``HotlineCard``); None: not announced (a transferred caller), ask Asterisk."""
     ended: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     writes: deque[_Write] = field(default_factory=deque)
@@ -247,6 +256,8 @@ class CallListener:
         self._states: dict[str, ChannelState] = {}
         self._recent: OrderedDict[str, ChannelState] = OrderedDict()
         self.resyncs = 0
+        self.getvars_asked = 0
+        """Variables asked of Asterisk (``Getvar`` round trips), for tests and benches."""
         self._resync_generation = 0
         self._resync_lock = asyncio.Lock()
         self.lost_closed = 0
@@ -424,6 +435,7 @@ class CallListener:
             return {}
 
         async def one(name: str) -> tuple[str, str]:
+            self.getvars_asked += 1
             try:
                 resp = await self.ami.action(  # type: ignore[union-attr]
                     {"Action": "Getvar", "Channel": channel, "Variable": name},
@@ -436,6 +448,12 @@ class CallListener:
 
         pairs = await asyncio.gather(*(one(n) for n in names))
         return {k: v for k, v in pairs if v}
+
+    async def _card(self, st: ChannelState, channel: str) -> dict[str, str]:
+        """The card's variables: as announced before the queue, else asked."""
+        if st.card is not None:
+            return dict(st.card)
+        return await self.getvars(channel)
 
     # -- event handlers (synchronous state, returned coroutine for the DB) ---
 
@@ -491,7 +509,7 @@ class CallListener:
         async def with_vars() -> None:
             await self._commit(st, joined)
             try:
-                found = await self.getvars(channel)
+                found = await self._card(st, channel)
                 st.vars.update(found)
                 card.values = await self._db(self._vars_fields, found)
             finally:
@@ -562,7 +580,7 @@ class CallListener:
 
         async def connect() -> None:
             found, operator_id = await asyncio.gather(
-                self.getvars(channel),
+                self._card(st, channel),
                 self._db(self._resolve_operator, interface, st.operator_member),
             )
             st.vars.update(found)
@@ -655,7 +673,15 @@ class CallListener:
         return work()
 
     def on_user_event(self, event: Mapping[str, Any]) -> Coroutine[Any, Any, None] | None:
-        if _field(event, "UserEvent") != CALL_END_EVENT:
+        name = _field(event, "UserEvent")
+        if name == CARD_EVENT:
+            card_of = self._states.get(_field(event, "Uniqueid"))
+            if card_of is not None:
+                card_of.card = {
+                    var: unquote(value) for var in CARD_VARS if (value := _field(event, var))
+                }
+            return None
+        if name != CALL_END_EVENT:
             return None
         uid = _field(event, "Uniqueid")
         st = self._states.get(uid) or self._recent.get(uid)

@@ -110,6 +110,9 @@ class UserEvent(StrEnum):
     """Every hotline call's hang-up handler (cause, ``HOTLINE_NEXT``)."""
     FALLBACK = "HotlineFallback"
     """The fallback branch ran (reason: ``AGISTATUS/HOTLINE_STATUS``)."""
+    CARD = "HotlineCard"
+    """Before ``Queue()``: the card's variables (``HOTLINE_ACCOUNT: …``, each
+    value URI-encoded), so the call listener need not ask for them."""
 
 
 class Context(StrEnum):

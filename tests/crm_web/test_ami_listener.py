@@ -23,6 +23,7 @@ class FakeAmi:
         self.channels: list[dict[str, str]] = []
         self.queue: list[dict[str, str]] = []
         self.vars: dict[str, dict[str, str]] = {}
+        self.asked: list[str] = []
 
     def on_event(self, pattern: str, handler: Callable[[Any], Any]) -> None:
         assert pattern not in self.handlers
@@ -33,6 +34,7 @@ class FakeAmi:
 
     async def action(self, action: dict[str, Any], **_: Any) -> Any:
         name = action["Action"]
+        self.asked.append(name)
         if name == "Getvar":
             return {"Value": self.vars.get(action["Channel"], {}).get(action["Variable"], "")}
         if name == "CoreShowChannels":
@@ -117,6 +119,62 @@ async def test_answered_queue_call(db: Database, operators: dict[str, int]) -> N
     assert event.data["vars"]["HOTLINE_APPEAL"] == "7-ФЛ"
     assert (await sub.get(timeout=1)).type == "call_ended"
     assert other.queue.empty()
+
+
+async def test_the_card_announced_before_the_queue_needs_no_getvar(
+    db: Database, operators: dict[str, int]
+) -> None:
+    """Issue 10: the dialplan raises ``UserEvent(HotlineCard)`` with the card's
+    variables (URI-encoded) before ``Queue()``; the queue join and the
+    operator's connection use them without one ``Getvar``. A caller who
+    reached a queue without it (transferred) is still asked about."""
+    _, ami, bus = make(db)
+    uid, chan = "1767000000.131", "PJSIP/trunk-0031"
+    sub = bus.subscribe([operator_topic(operators["ivanova"])])
+    await ami.emit(**ev("Newchannel", uid, T0, Channel=chan, Context="hotline-inbound"))
+    await ami.emit(
+        **ev(
+            "UserEvent",
+            uid,
+            T0 + 9,
+            Channel=chan,
+            UserEvent="HotlineCard",
+            HOTLINE_ACCOUNT="1000000001",
+            HOTLINE_APPEAL="7-%D0%A4%D0%9B",  # 7-ФЛ
+            HOTLINE_CLASS="",
+            HOTLINE_CONTACT="%D1%83%D0%BB.%20%D0%9B%D0%B5%D0%BD%D0%B8%D0%BD%D0%B0%2C%205",
+            HOTLINE_RECORDING="%2Frec%2Fcall-31",
+        )
+    )
+    await ami.emit(**ev("QueueCallerJoin", uid, T0 + 10, Channel=chan, Queue="operators"))
+    await ami.emit(
+        **ev(
+            "AgentConnect",
+            uid,
+            T0 + 12,
+            Channel=chan,
+            Queue="operators",
+            MemberName="ivanova",
+            Interface="PJSIP/op201",
+            HoldTime="2",
+            DestUniqueid="1767000000.132",
+            DestChannel="PJSIP/op201-0032",
+        )
+    )
+    assert "Getvar" not in ami.asked, ami.asked
+    event = await sub.get(timeout=1)
+    assert event.data["vars"] == {
+        "HOTLINE_ACCOUNT": "1000000001",
+        "HOTLINE_APPEAL": "7-ФЛ",
+        "HOTLINE_CONTACT": "ул. Ленина, 5",
+        "HOTLINE_RECORDING": "/rec/call-31",
+    }
+    # A second caller, transferred into a queue (no card event): asked.
+    other, other_chan = "1767000000.133", "PJSIP/trunk-0033"
+    ami.vars[other_chan] = {"HOTLINE_APPEAL": "8-ФЛ"}
+    await ami.emit(**ev("Newchannel", other, T0, Channel=other_chan, Context="hotline-inbound"))
+    await ami.emit(**ev("QueueCallerJoin", other, T0 + 10, Channel=other_chan, Queue="specialists"))
+    assert ami.asked.count("Getvar") == 6
 
 
 async def test_member_name_is_the_login_and_slow_wait_misses_sla(

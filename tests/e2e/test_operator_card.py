@@ -122,6 +122,7 @@ async def test_queue_call_shows_card_and_completes_appeal(
     await listener.wait_resynced(15)
     page = await operator_page(browser, runtime, OPERATOR.login, OPERATOR.password)
     assert DEMO_CALLER.phone is not None
+    asked = listener.getvars_asked
     call = await rig.place(
         Context.INBOUND,
         "s",
@@ -163,6 +164,10 @@ async def test_queue_call_shows_card_and_completes_appeal(
         await card.wait_for(timeout=10_000)
         shown_at = float(await card.get_attribute("data-shown-at") or "nan")
         assert shown_at - connected_at < 1.0, f"card shown {shown_at - connected_at:.3f}s late"
+
+        # The card's variables came in the dialplan's HotlineCard event: the
+        # listener asked Asterisk only for the recording's file name (issue 10).
+        assert listener.getvars_asked - asked <= 2, listener.getvars_asked - asked
 
         # What the card shows.
         assert await page.text_content("#account-number") == DEMO_CALLER.number
