@@ -38,7 +38,7 @@ from types import MappingProxyType
 from typing import Any, Final, TextIO, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, Table, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -77,6 +77,16 @@ logger = logging.getLogger(__name__)
 APPEAL_COUNTER: Final = "appeal"
 _APPEALS: Final = cast(Table, Appeal.__table__)
 _COUNTERS: Final = cast(Table, Counter.__table__)
+# Built once, run with parameters: building a statement per call (its
+# ``values()`` coerced column by column) cost more than running it.
+_INSERT_APPEAL: Final = insert(_APPEALS).returning(_APPEALS.c.id)
+_NEXT_SEQ: Final = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == bindparam("counter"))
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
+_CALL_ID: Final = select(Call.id).where(Call.uniqueid == bindparam("uniqueid"))
 OPEN_STATUSES: Final = (AppealStatus.REGISTERED, AppealStatus.IN_PROGRESS)
 
 _TRANSITIONS: Final = MappingProxyType(
@@ -315,18 +325,14 @@ class AppealService:
         }
         with self.db.transaction(write=True) as conn:
             if call_id is None and call_uniqueid:
-                call_id = conn.execute(
-                    select(Call.id).where(Call.uniqueid == call_uniqueid)
-                ).scalar_one_or_none()
+                call_id = conn.execute(_CALL_ID, {"uniqueid": call_uniqueid}).scalar_one_or_none()
             seq = self._next_seq(conn)
             values |= {"seq": seq, "number": format_number(seq, category), "call_id": call_id}
             values["search_text"] = _search_text(values)
             now = utcnow()
             # A Core insert: one statement, none of the unit-of-work overhead.
             values["id"] = conn.execute(
-                insert(_APPEALS)
-                .values(created_at=now, updated_at=now, **values)
-                .returning(_APPEALS.c.id)
+                _INSERT_APPEAL, {"created_at": now, "updated_at": now, **values}
             ).scalar_one()
         view = AppealView.from_values(values)
         logger.info(
@@ -340,13 +346,7 @@ class AppealService:
 
     def _next_seq(self, conn: Connection) -> int:
         """The next registration sequence number, race-free (see module docstring)."""
-        stmt = (
-            update(_COUNTERS)
-            .where(_COUNTERS.c.name == APPEAL_COUNTER)
-            .values(value=_COUNTERS.c.value + 1)
-            .returning(_COUNTERS.c.value)
-        )
-        value = conn.execute(stmt).scalar_one_or_none()
+        value = conn.execute(_NEXT_SEQ, {"counter": APPEAL_COUNTER}).scalar_one_or_none()
         if value is None:
             # The migration creates the row; recreate it if someone truncated
             # the table, without racing a concurrent registration.
@@ -357,7 +357,7 @@ class AppealService:
                 .values(name=APPEAL_COUNTER, value=int(highest))
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            value = conn.execute(stmt).scalar_one()
+            value = conn.execute(_NEXT_SEQ, {"counter": APPEAL_COUNTER}).scalar_one()
         return int(value)
 
     # -- reading --------------------------------------------------------------

@@ -30,7 +30,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from crm_bridge.address import ParsedAddress, parse_address, short_type
@@ -184,18 +184,11 @@ class AccountCard:
             )
         with db.session() as session:
             account = session.execute(
-                select(Account)
-                .where(Account.id == ident.account_id)
-                .options(selectinload(Account.phones), selectinload(Account.meters))
+                _CARD_ACCOUNT, {"account_id": ident.account_id}
             ).scalar_one_or_none()
             if account is None or not _evidence_matches(account, ident):
                 raise NotIdentified("the identification does not match the account (REQ-T9)")
-            appeals = session.execute(
-                select(Appeal.number, Appeal.status, Appeal.received_at, Appeal.classification)
-                .where(Appeal.account_id == account.id)
-                .order_by(Appeal.received_at.desc())
-                .limit(5)
-            ).all()
+            appeals = session.execute(_CARD_APPEALS, {"account_id": account.id}).all()
             return cls(
                 account_id=account.id,
                 number=account.number,
@@ -219,6 +212,20 @@ class AccountCard:
                 ),
                 identified_by=ident.method,
             )
+
+
+# The card's statements, built once (run with parameters on every call).
+_CARD_ACCOUNT: Final = (
+    select(Account)
+    .where(Account.id == bindparam("account_id"))
+    .options(selectinload(Account.phones), selectinload(Account.meters))
+)
+_CARD_APPEALS: Final = (
+    select(Appeal.number, Appeal.status, Appeal.received_at, Appeal.classification)
+    .where(Appeal.account_id == bindparam("account_id"))
+    .order_by(Appeal.received_at.desc())
+    .limit(5)
+)
 
 
 def _evidence_matches(account: Account, ident: Identification) -> bool:

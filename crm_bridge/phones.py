@@ -11,6 +11,7 @@ reports, the operator's form) in Russian.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -75,13 +76,24 @@ def normalize_phone(raw: str, *, region: str = "RU") -> str:
             raise InvalidPhone(
                 raw, f"российский номер +7 должен содержать 11 цифр, а не {len(digits) - 1}"
             )
+    e164, why = _e164(digits, region)
+    if e164 is None:
+        raise InvalidPhone(raw, why)
+    return e164
+
+
+@functools.lru_cache(maxsize=4096)
+def _e164(digits: str, region: str) -> tuple[str | None, str]:
+    """phonenumbers' verdict on ``+digits`` (cached: every call normalises
+    its caller's number several times, and the library's parse is the dear
+    part): the E.164 form, or None and why not."""
     try:
         parsed = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(raw, f"номер не распознан ({exc})") from exc
+        return None, f"номер не распознан ({exc})"
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhone(raw, "такого номера не существует (неверный код оператора или города)")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return None, "такого номера не существует (неверный код оператора или города)"
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
 
 
 def try_normalize_phone(raw: str | None, *, region: str = "RU") -> str | None:

@@ -205,10 +205,16 @@ class OutboxHooks:
         execution_options: Any,
         result: Any,
     ) -> None:
-        # AppealService.register: one Core INSERT … VALUES (…) RETURNING id.
+        # AppealService.register: one Core INSERT … RETURNING id, its values
+        # given as the execution's parameters (or, built inline, compiled in).
         if not isinstance(clauseelement, Insert) or clauseelement.table is not _APPEALS:
             return
-        values = clauseelement.compile(dialect=conn.dialect).params
+        if params:
+            values = dict(params)
+        elif multiparams and isinstance(multiparams[0], Mapping):
+            values = dict(multiparams[0])
+        else:
+            values = clauseelement.compile(dialect=conn.dialect).params
         if not values.get("number"):
             return
         enqueue(conn, "appeal.registered", _appeal_payload(values))
