@@ -172,6 +172,8 @@ class _Consult:
     whom: str
 
 
+RECONCILE_RETRY_DELAYS: Final = (1.0, 2.0, 4.0, 8.0, 8.0)
+"""Seconds between the reconciliation's tries when Asterisk does not answer."""
 CONSULT_CONTEXT: Final = "hotline-consult"
 """Where an attended transfer dials (dialplans/hotline.conf): the specialists'
 number and operators' numbers (``op102`` → ``102``), digits only, as the
@@ -639,11 +641,18 @@ class ShiftService:
         """Asterisk's members against the open intervals (module docstring)."""
         if self.ami is None:
             return
-        try:
-            resp = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=8.0)
-        except RuntimeError as exc:
-            logger.warning("presence: QueueStatus failed: %s", exc)
-            return
+        resp: Any = None
+        for delay in (*RECONCILE_RETRY_DELAYS, None):
+            try:
+                resp = await self.ami.action({"Action": "QueueStatus"}, as_list=True, timeout=8.0)
+                break
+            except RuntimeError as exc:
+                # Asterisk just (re)started and is still loading, or is busy:
+                # the members must come back, so ask again.
+                logger.warning("presence: QueueStatus failed (%s); again in %s s", exc, delay)
+                if delay is None:
+                    return
+                await asyncio.sleep(delay)
         served = (self.queue, self.specialist_queue)
         members = {
             (_field(m, "Queue"), _field(m, "Location") or _field(m, "StateInterface")): m

@@ -266,10 +266,11 @@ async def test_key_during_recognition_wins(rig, runtime, speech, in_period) -> N
 async def test_silent_caller_times_out_twice_then_keypad(rig, runtime, speech, in_period) -> None:
     with using(runtime, speech["auto"]):
         caller, _ = await start_call(rig, runtime)
-        await caller.step(
-            "readings/switch_to_keypad",
-            "362#",
-        )
+        # Wait for each stage in turn: the two silences alone last 12 s, and
+        # with the prompts between them the whole path is longer than one wait.
+        await caller.heard("common/input_not_recognized")
+        await caller.heard("readings/enter_reading", 2)
+        await caller.step("readings/switch_to_keypad", "362#")
         await caller.step("readings/confirm", "1")
         journal = await caller.end()
     reasons = [e.detail["reason"] for e in speech_entries(journal)]

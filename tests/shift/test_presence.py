@@ -212,6 +212,35 @@ async def test_after_an_asterisk_restart_members_come_back_as_they_were(
     assert (await again.presence(me)).state is State.READY
 
 
+async def test_the_reconciliation_asks_again_while_asterisk_is_starting(
+    db: Database, operators: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Just restarted, Asterisk may not answer QueueStatus yet: the service
+    asks again (never gives the shift up after one try) and puts the member back."""
+    import shift.presence
+
+    monkeypatch.setattr(shift.presence, "RECONCILE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    service, ami, _ = make(db)
+    me = operators["ivanova"]
+    await service.log_in(me)
+    ami.members.clear()
+    failures = 2
+    answer = ami.action
+
+    async def starting(action: dict[str, Any], **kw: Any) -> Any:
+        nonlocal failures
+        if action["Action"] == "QueueStatus" and failures:
+            failures -= 1
+            raise RuntimeError("AMI action QueueStatus timed out")
+        return await answer(action, **kw)
+
+    ami.action = starting  # type: ignore[method-assign]
+    fresh, _, _ = make(db)
+    fresh.subscribe(ami)
+    await fresh.reconcile()
+    assert failures == 0 and ami.members["PJSIP/op201"]["Paused"] == "0"
+
+
 async def test_a_transfer_sends_the_caller_on_and_records_whom(
     db: Database, operators: dict[str, int]
 ) -> None:
