@@ -88,9 +88,13 @@ async def specialist(
     shift = runtime.services.shift
     operator_id = await runtime.services.run_db(operator_of, runtime.services, login)
     await shift.log_in(operator_id)
-    yield second
-    await shift.log_out(operator_id)
-    await second.stop()
+    try:
+        yield second
+    finally:
+        try:
+            await shift.log_out(operator_id)
+        finally:
+            await second.stop()  # even when a failed test left a call up
 
 
 class AlwaysOpen:
