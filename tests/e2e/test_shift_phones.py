@@ -351,7 +351,7 @@ async def ready_again(services: Any, operator_id: int, timeout: float = 15.0) ->
 
 
 async def test_an_attended_transfer_consults_the_specialist_first(
-    runtime: Any, sip: Any, phone: Softphone, specialist: Softphone, browser: Any
+    runtime: Any, asterisk: Any, sip: Any, phone: Softphone, specialist: Softphone, browser: Any
 ) -> None:
     """REQ-T10 with a consultation: the caller waits on hold while the
     operator talks to the specialist's phone (which shows the caller's
@@ -375,12 +375,21 @@ async def test_an_attended_transfer_consults_the_specialist_first(
         await page.select_option("#transfer-to", "specialists")
 
         # consult, then go back to the caller
+        def on_hold() -> int:
+            log = asterisk.full_log.read_text(errors="replace")
+            return log.count("Started music on hold, class 'default', on channel 'PJSIP/trunk-")
+
+        held = on_hold()
         second = len(specialist.events)
         await page.click("#consult")
         await expect(bar).to_have_attribute(
             "data-consulting", "специалисту (вторая линия)", timeout=10_000
         )
         answered = await specialist.wait_event("CALL_ESTABLISHED", after=second, timeout=30)
+        # The caller is on hold meanwhile, hearing the hold prompt (not silence).
+        files = await asyncio.to_thread(asterisk.cli, "moh show files")
+        assert "hold/music" in files, files
+        await until(lambda: on_hold() > held, 10, "the caller's music on hold")
         assert DEMO_CALLER.phone is not None
         assert DEMO_CALLER.phone.lstrip("+") in str(answered.get("peeruri", "")), answered
         assert phone.seen("CALL_CLOSED", after=mark) is None, "the operator's phone stays up"
