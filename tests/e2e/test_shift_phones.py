@@ -140,6 +140,13 @@ async def log_in_to_queue(page: Any, bar: Any) -> None:
     await expect(bar).to_have_attribute("data-state", "ready", timeout=10_000)
 
 
+async def end_shift(page: Any, bar: Any) -> None:
+    """The card is filled («готов»), then out of the queue."""
+    await page.click("#wrapup-end")
+    await page.click("#queue-logout")
+    await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+
+
 async def caller_reaches(
     sip: Any, phone: Softphone, page: Any, walk: list[tuple[str, str]]
 ) -> tuple[Any, int]:
@@ -230,9 +237,7 @@ async def test_a_shift_on_a_real_phone(
         await expect(bar).to_have_attribute("data-state", "talking", timeout=10_000)
         await phone.hangup()
         await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
-        await page.click("#wrapup-end")
-        await page.click("#queue-logout")
-        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+        await end_shift(page, bar)
         assert await member(runtime, interface) is None
     finally:
         await page.context.close()
@@ -288,9 +293,7 @@ async def test_a_transfer_to_a_specialist_rings_the_second_phone(
         await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
         await sip.hangup_caller(call)
         await specialist.wait_event("CALL_CLOSED", after=second_mark, timeout=15)
-        await page.click("#wrapup-end")
-        await page.click("#queue-logout")
-        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+        await end_shift(page, bar)
     finally:
         await page.context.close()
     appeals = AppealService(services.db)
@@ -417,9 +420,7 @@ async def test_an_attended_transfer_consults_the_specialist_first(
         assert specialist.seen("CALL_CLOSED", after=second) is None
         await sip.hangup_caller(call)
         await specialist.wait_event("CALL_CLOSED", after=second, timeout=15)
-        await page.click("#wrapup-end")
-        await page.click("#queue-logout")
-        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+        await end_shift(page, bar)
     finally:
         await page.context.close()
     appeal = await services.run_db(AppealService(services.db).get_by_number, appeal_number)
@@ -562,9 +563,7 @@ async def test_an_abusive_call_is_cut_from_the_page(
         await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
         await sip.wait_end(call, timeout=15)  # the caller was hung up by Asterisk
         await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
-        await page.click("#wrapup-end")
-        await page.click("#queue-logout")
-        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+        await end_shift(page, bar)
     finally:
         await page.context.close()
     calls = CallService(services.db)
@@ -619,8 +618,6 @@ async def test_the_shift_goes_on_after_an_asterisk_restart(
         await sip.hangup_caller(call)
         await phone.wait_event("CALL_CLOSED", after=mark, timeout=15)
         await expect(bar).to_have_attribute("data-state", "wrapup", timeout=10_000)
-        await page.click("#wrapup-end")
-        await page.click("#queue-logout")
-        await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
+        await end_shift(page, bar)
     finally:
         await page.context.close()
