@@ -205,19 +205,15 @@ class OutboxHooks:
         execution_options: Any,
         result: Any,
     ) -> None:
-        # AppealService.register: one Core INSERT … RETURNING id, its values
-        # given as the execution's parameters (or, built inline, compiled in).
+        # AppealService.register: one Core INSERT … RETURNING id with its
+        # values as the execution's parameters (several rows: executemany;
+        # values built into the statement: compiled in).
         if not isinstance(clauseelement, Insert) or clauseelement.table is not _APPEALS:
             return
-        if params:
-            values = dict(params)
-        elif multiparams and isinstance(multiparams[0], Mapping):
-            values = dict(multiparams[0])
-        else:
-            values = clauseelement.compile(dialect=conn.dialect).params
-        if not values.get("number"):
-            return
-        enqueue(conn, "appeal.registered", _appeal_payload(values))
+        rows = list(multiparams) or [params or clauseelement.compile(dialect=conn.dialect).params]
+        for values in rows:
+            if values.get("number"):
+                enqueue(conn, "appeal.registered", _appeal_payload(values))
 
     def _after_flush(self, session: Session, flush_context: Any) -> None:
         # A class-level Session event: only this database's sessions.

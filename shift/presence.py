@@ -132,6 +132,8 @@ class Presence:
     call_uniqueid: str | None = None
     """The caller's channel (Uniqueid) while talking."""
     call_channel: str | None = None
+    caller_number: str | None = None
+    """The caller's number while talking (AgentConnect's ``CallerIDNum``)."""
     phone_channel: str | None = None
     """The operator's own channel (the queue's call to the phone) while talking."""
     consulting: str | None = None
@@ -270,7 +272,7 @@ class ShiftService:
         if person.state is not State.OFFLINE:
             return person
         await self._queue_add(person, paused=False)
-        await self._enter(person, State.READY, None)
+        await self._set(person, State.READY, None)
         await self.refresh_phone(person)
         return person
 
@@ -289,7 +291,7 @@ class ShiftService:
             tolerate=("Not there",),
         )
         self._cancel_timer(operator_id)
-        await self._enter(person, State.OFFLINE, None)
+        await self._set(person, State.OFFLINE, None)
         return person
 
     async def pause(self, operator_id: int, reason: str) -> Presence:
@@ -307,7 +309,7 @@ class ShiftService:
             return person
         self._cancel_timer(operator_id)
         await self._queue_pause(person, True, why.value)
-        await self._enter(person, State.PAUSED, why.value)
+        await self._set(person, State.PAUSED, why.value)
         return person
 
     async def resume(self, operator_id: int) -> Presence:
@@ -320,7 +322,7 @@ class ShiftService:
             return person
         self._cancel_timer(operator_id)
         await self._queue_pause(person, False, "")
-        await self._enter(person, State.READY, None)
+        await self._set(person, State.READY, None)
         return person
 
     async def end_wrapup(self, operator_id: int) -> Presence:
@@ -333,10 +335,10 @@ class ShiftService:
         person.resume_to, person.resume_reason = State.READY, None
         if target is State.PAUSED and reason:
             await self._queue_pause(person, True, reason)
-            await self._enter(person, State.PAUSED, reason)
+            await self._set(person, State.PAUSED, reason)
         else:
             await self._queue_pause(person, False, "")
-            await self._enter(person, State.READY, None)
+            await self._set(person, State.READY, None)
         return person
 
     # -- AMI events -----------------------------------------------------------
@@ -363,6 +365,7 @@ class ShiftService:
             return None
         person.call_uniqueid = _field(event, "Uniqueid") or None
         person.call_channel = _field(event, "Channel") or None
+        person.caller_number = _field(event, "CallerIDNum") or None
         person.phone_channel = _field(event, "DestChannel") or None
         person.consulting = None
         return self._set(person, State.TALKING, None)
@@ -375,7 +378,7 @@ class ShiftService:
         if person.call_uniqueid and uniqueid and uniqueid != person.call_uniqueid:
             return None  # a call this person passed on long ago
         person.call_uniqueid = person.call_channel = person.phone_channel = None
-        person.consulting = None
+        person.caller_number = person.consulting = None
         return self._begin_wrapup(person)
 
     # -- calling out -----------------------------------------------------------------
@@ -429,7 +432,7 @@ class ShiftService:
         # The operator's part of the call is over (Asterisk reports the queue
         # call complete only when the caller hangs up, wherever they are then).
         person.call_uniqueid = person.call_channel = None
-        await self._start_wrapup(person)
+        await self._begin_wrapup(person)
         if uniqueid:
             await self._run_db(self._record_transfer, uniqueid, operator_id, target, whom)
         logger.info("operator %s transferred call %s to %s", operator_id, uniqueid, target)
@@ -469,8 +472,8 @@ class ShiftService:
         channel = person.phone_channel
         for stale in [ch for ch, c in self._consults.items() if c.operator_id == operator_id]:
             del self._consults[stale]  # a consultation whose call ended before it did
-        caller = await self._caller_id(person)
-        if caller:
+        caller = person.caller_number
+        if caller and all(c.isdigit() or c == "+" for c in caller):
             # What the consulted phone shows: Asterisk gives the consultation
             # call the operator channel's caller ID (the two-party bridge's
             # connected line, passed on by the Local channel), so that is the
@@ -522,19 +525,6 @@ class ShiftService:
         person.consulting = None
         self._publish(person)
         return person
-
-    async def _caller_id(self, person: Presence) -> str | None:
-        if self.ami is None or not person.call_channel:
-            return None
-        try:
-            resp = await self.ami.action(
-                {"Action": "Getvar", "Channel": person.call_channel, "Variable": "CALLERID(num)"},
-                timeout=2.0,
-            )
-        except (RuntimeError, OSError):
-            return None
-        value = _field(resp, "Value")
-        return value if value and all(c.isdigit() or c == "+" for c in value) else None
 
     def on_attended_transfer(self, event: Mapping[str, Any]) -> Awaitable[None] | None:
         """Asterisk joined the caller and the consulted phone: record whom."""
@@ -625,9 +615,6 @@ class ShiftService:
 
         return pause()
 
-    async def _start_wrapup(self, person: Presence) -> None:
-        await self._begin_wrapup(person)
-
     async def _wrapup_over(self, operator_id: int) -> None:
         self._timers.pop(operator_id, None)
         try:
@@ -682,7 +669,7 @@ class ShiftService:
                     person.state, person.reason = State(state), reason
                     if person.state in (State.TALKING, State.WRAPUP):
                         person.state = State.READY
-                        await self._enter(person, State.READY, None)
+                        await self._set(person, State.READY, None)
                         continue
                 self._publish(person)
                 continue
@@ -692,9 +679,9 @@ class ShiftService:
             await self._queue_add(person, paused=paused_reason is not None)
             if paused_reason:
                 await self._queue_pause(person, True, paused_reason)
-                await self._enter(person, State.PAUSED, paused_reason)
+                await self._set(person, State.PAUSED, paused_reason)
             else:
-                await self._enter(person, State.READY, None)
+                await self._set(person, State.READY, None)
         # Members nobody logged in through us (a fixed team in queues.conf):
         # left alone, but shown to their operators if we know them.
         for (queue, interface), member in members.items():
@@ -712,7 +699,7 @@ class ShiftService:
                 )
                 continue
             paused = _field(member, "Paused") == "1"
-            await self._enter(
+            await self._set(
                 person,
                 State.PAUSED if paused else State.READY,
                 _field(member, "PausedReason") or None if paused else None,
@@ -787,9 +774,6 @@ class ShiftService:
     ) -> None:
         async with self._lock:
             await self._run_db(self._store, operator_id, state, reason, at)
-
-    async def _enter(self, person: Presence, state: State, reason: str | None) -> None:
-        await self._set(person, state, reason)
 
     def _publish(self, person: Presence) -> None:
         person.version += 1

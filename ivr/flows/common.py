@@ -278,8 +278,7 @@ def callback_promise(
     rounded = minute + timedelta(minutes=-minute.minute % 10)
     if rounded < end:
         rounded += timedelta(minutes=10)
-    close = hours.next_close(at)
-    if close is not None and close > at and rounded > close:
+    if close is not None and close > at and rounded > close:  # the period it ends in
         rounded = close
     return start, rounded
 

@@ -329,16 +329,14 @@ async def bridged_with(runtime: Any, uniqueid: str, prefix: str, timeout: float 
     """Wait until the channel ``uniqueid`` is connected by Asterisk's bridges
     (through Local channels too; CoreShowChannels) to a channel named
     ``prefix…``; returns that channel."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    seen: list[dict[str, Any]] = []
-    while asyncio.get_running_loop().time() < deadline:
+
+    async def bridged() -> str | None:
         resp = await runtime.ami.action({"Action": "CoreShowChannels"}, as_list=True)
         seen = [dict(m) for m in resp if m.get("Event") == "CoreShowChannel"]
-        other = next((c for c in _connected(seen, uniqueid) if c.startswith(prefix)), None)
-        if other:
-            return other
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{uniqueid} never bridged with {prefix}: {seen}")
+        return next((c for c in _connected(seen, uniqueid) if c.startswith(prefix)), None)
+
+    found: str = await until(bridged, timeout, f"{uniqueid} bridged with {prefix}", 0.1)
+    return found
 
 
 async def ready_again(services: Any, operator_id: int, timeout: float = 15.0) -> None:
@@ -346,10 +344,10 @@ async def ready_again(services: Any, operator_id: int, timeout: float = 15.0) ->
     and they end its wrap-up: ready for the next call."""
     from shift.presence import State
 
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (await services.shift.presence(operator_id)).state is State.TALKING:
-        assert asyncio.get_running_loop().time() < deadline, "the call never ended"
-        await asyncio.sleep(0.05)
+    async def call_over() -> bool:
+        return (await services.shift.presence(operator_id)).state is not State.TALKING
+
+    await until(call_over, timeout, "the end of the operator's call")
     await services.shift.end_wrapup(operator_id)
 
 

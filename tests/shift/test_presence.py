@@ -68,8 +68,6 @@ class ScriptedAmi:
             return {"Response": "Success", "Message": "Redirect successful"}
         if name in ("Atxfer", "CancelAtxfer", "Setvar", "Hangup"):
             return {"Response": "Success"}
-        if name == "Getvar" and action["Variable"] == "CALLERID(num)":
-            return {"Response": "Success", "Value": "+79001234567"}
         if name == "Getvar":
             return {"Response": "Success", "Value": self.device}
         raise AssertionError(name)
@@ -315,7 +313,12 @@ async def test_an_attended_transfer_consults_then_completes_or_goes_back(
     member = {"Queue": "operators", "Interface": "PJSIP/op201", "MemberName": "ivanova"}
     mine = "PJSIP/op201-00000007"
     await ami.emit(
-        "AgentConnect", **member, Uniqueid=uid, Channel="PJSIP/trunk-0601", DestChannel=mine
+        "AgentConnect",
+        **member,
+        Uniqueid=uid,
+        Channel="PJSIP/trunk-0601",
+        CallerIDNum="+79001234567",
+        DestChannel=mine,
     )
     with pytest.raises(PresenceError, match="консультация не идёт"):
         await service.complete_transfer(me)
