@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ivr.speech_lang import SpeechComponent
     from shift.deps import ShiftDeps
     from shift.presence import ShiftService
+    from supervision.deps import SupervisionDeps
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,8 +134,8 @@ if TYPE_CHECKING:
 
     def _gives_every_slice_what_it_needs(
         s: Services,
-    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps]:
-        return s, s, s, s
+    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps, SupervisionDeps]:
+        return s, s, s, s, s
 
 
 def build_resolver(settings: Settings) -> PromptResolver:

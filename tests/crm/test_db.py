@@ -143,6 +143,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "crm_bridge",
         "autoinformer",
         "shift",
+        "supervision",
         "webedge",
     }
     for sl in SLICES:

@@ -1,0 +1,11 @@
+"""The stats pages (scaffold: filled by its part)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+
+def create_stats_app(services: Any, runtime: Any = None) -> web.Application:
+    return web.Application()
