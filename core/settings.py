@@ -118,6 +118,15 @@ class Settings:
     """Loads the test-only dialplan (the simulated caller and network)."""
     log_level: str = "INFO"
     node_name: str = "node1"
+    # the supervisor's wallboard (supervision.wallboard): when a tile turns red
+    wallboard_service_level_min: float = 80.0
+    """Per cent of queue calls answered within 40 s (REQ-T7), at least."""
+    wallboard_abandon_max: float = 5.0
+    """Per cent of queue calls abandoned by the caller, at most."""
+    wallboard_longest_wait_max: int = 40
+    """Seconds the longest-waiting caller may wait."""
+    wallboard_refresh_seconds: float = 2.0
+    """How often a watched wallboard reads the shared database (other nodes, today's figures)."""
     cpu_nice: int = -5
     """Nice value ``hotline run`` asks for at start: ahead of Asterisk's media
     threads when the node's CPU is saturated (core/priority.py). Needs root

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from shift.deps import ShiftDeps
     from shift.presence import ShiftService
     from supervision.deps import SupervisionDeps
+    from supervision.wallboard import Wallboard
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,6 +81,8 @@ class Services:
     email_sender: EmailSender | None = None
     shift: ShiftService | None = None
     """Operators' presence in the queue (built with the ami component)."""
+    wallboard: Wallboard | None = None
+    """The supervisor's live wallboard fed by this node's AMI (built with the ami component)."""
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Services:

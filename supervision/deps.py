@@ -14,6 +14,7 @@ from telephony.ami import AmiClient
 
 if TYPE_CHECKING:
     from shift.presence import ShiftService
+    from supervision.wallboard import Wallboard
 
 T = TypeVar("T")
 
@@ -25,6 +26,7 @@ class SupervisionDeps(Protocol):
     event_bus: EventBus
     ami: AmiClient | None
     shift: ShiftService | None
+    wallboard: Wallboard | None
 
     def run_db(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]: ...
 

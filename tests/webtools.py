@@ -40,6 +40,7 @@ class FakeServices:
     email_sender: Any = None
     speech: Any = None
     shift: Any = None
+    wallboard: Any = None
     hours: Any = None
 
     @classmethod
