@@ -47,7 +47,9 @@ from core.export import safe_append, safe_writer
 from crm_bridge import deadlines
 from crm_bridge.db import Database, utcnow
 from crm_bridge.errors import AppealNotFound, ExtensionNotAllowed, InvalidTransition
+from crm_bridge.identify import account_display_address
 from crm_bridge.models import (
+    Account,
     Appeal,
     AppealChannel,
     AppealKind,
@@ -210,6 +212,40 @@ _SEARCHED: Final = (
 )
 
 
+_ACCOUNT_FOR_JOURNAL: Final = select(
+    Account.holder_name,
+    Account.category,
+    Account.settlement,
+    Account.street_type,
+    Account.street,
+    Account.house,
+    Account.building,
+    Account.structure,
+    Account.flat,
+).where(Account.id == bindparam("account_id"))
+
+
+def _fill_from_account(conn: Connection, account_id: int, values: dict[str, Any]) -> None:
+    """Journal columns 3 and 4 (REQ-A3) from the identified account; what the
+    caller said, when different, is kept in the transcript."""
+    row = conn.execute(_ACCOUNT_FOR_JOURNAL, {"account_id": account_id}).first()
+    if row is None:
+        return
+    holder_field = "company" if row.category is Category.UL else "applicant_name"
+    said: list[str] = []
+    for field_name, known, title in (
+        (holder_field, row.holder_name, "назвался"),
+        ("address_text", account_display_address(cast(Account, row)), "назвал адрес"),
+    ):
+        given = (values.get(field_name) or "").strip()
+        if given and _fold(given) != _fold(known or ""):
+            said.append(f"{title}: {given}")
+        if known:
+            values[field_name] = known
+    if said:
+        values["transcript"] = "\n".join(p for p in (values.get("transcript"), *said) if p)
+
+
 def _search_text(appeal: Appeal | Mapping[str, Any]) -> str:
     if isinstance(appeal, Appeal):
         parts = [getattr(appeal, name) for name in _SEARCHED]
@@ -268,6 +304,7 @@ class AppealService:
         transcript: str | None = None,
         urgent: bool = False,
         note: str | None = None,
+        answered_in_call: str | None = None,
     ) -> AppealView:
         """Register an appeal and give it its number and deadlines (REQ-A1, A2, A5).
 
@@ -275,6 +312,9 @@ class AppealService:
         correctable with :meth:`classify`. ``call_uniqueid`` links the Asterisk
         call when its row exists. An answering-machine message without
         ``reply_contact`` is registered as not considered (REQ-T5).
+        ``answered_in_call``: the note of an appeal answered within the call
+        that registers it (a consultation the menu gave): registered answered
+        and closed at once (issue 14), never to show as overdue.
         """
         channel = AppealChannel(channel)
         kind = AppealKind(kind)
@@ -323,9 +363,19 @@ class AppealService:
             "recordings": list(recordings),
             "transcript": transcript,
         }
+        if answered_in_call and not no_contact:
+            done = self.now()
+            values |= {
+                "status": AppealStatus.CLOSED,
+                "answered_at": done,
+                "closed_at": done,
+                "note": "\n".join(p for p in (note, answered_in_call) if p),
+            }
         with self.db.transaction(write=True) as conn:
             if call_id is None and call_uniqueid:
                 call_id = conn.execute(_CALL_ID, {"uniqueid": call_uniqueid}).scalar_one_or_none()
+            if account_id is not None:
+                _fill_from_account(conn, account_id, values)
             seq = self._next_seq(conn)
             values |= {"seq": seq, "number": format_number(seq, category), "call_id": call_id}
             values["search_text"] = _search_text(values)

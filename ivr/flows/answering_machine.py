@@ -112,6 +112,10 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     if msg.appeal is not None:
         await ch.set_var(Var.APPEAL, msg.appeal.number)
     if msg.has_contact:
+        if msg.appeal is not None:  # REQ-A11: the notice of registration, with the number
+            await ch.play("am/registered_number")
+            seq = msg.appeal.seq
+            await ch.say("appeal", str(seq), say_ru.number_tokens(seq))
         await ch.play("am/thank_you_callback")
     else:
         await ch.play("am/no_contact")

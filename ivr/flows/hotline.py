@@ -176,6 +176,9 @@ class _Call:
     account: _Account | None = None
     appeal: AppealView | None = None
     registered: bool = False
+    served: bool = False
+    """The menu gave the caller what was asked (a standard answer, the
+    outages at the address, the balance): a consultation answered in the call."""
     prefetch: asyncio.Future[_CallerContext] | None = None
     _context: _CallerContext | None = None
 
@@ -329,6 +332,7 @@ async def _outages(call: _Call) -> Next | None:
             await ch.play("outage/more_info_site")
         else:
             await _announce_outages(call, found)
+            call.served = True
         choice = await choose(
             ch,
             ("outage/report_outage", P_HINT),
@@ -436,6 +440,7 @@ async def _answer(call: _Call, prompts: tuple[str, ...]) -> Next | None:
     ch = call.ch
     while True:
         key = await ch.play(*prompts)
+        call.served = True  # heard to the end (a hang-up mid-answer raised)
         if key not in ("*", "#", "0"):
             choice = await choose(
                 ch, ("consult/after_answer",), "0", name="consult-answer", return_repeat=True
@@ -475,6 +480,7 @@ async def _debt(call: _Call) -> Next | None:
     call.step("debt:balance")
     while True:
         await _speak_balance(call, card)
+        call.served = True
         choice = await choose(ch, ("debt/options",), "10", name="debt", return_repeat=True)
         if choice.status is ChoiceStatus.REPEAT:
             continue
@@ -605,6 +611,8 @@ def _int(value: str | None) -> int:
 
 # -- records ------------------------------------------------------------------------------
 
+ANSWERED_BY_MENU: Final = "Консультация дана голосовым меню (самообслуживание)."
+
 
 async def _upsert_call(call: _Call, *, ended: bool = False) -> None:
     ch, deps = call.ch, call.deps
@@ -639,10 +647,14 @@ async def _register(call: _Call, *, hung_up: bool = False) -> None:
     if hung_up:
         content += " Абонент завершил звонок в голосовом меню."
     account = call.account
+    # A consultation the menu answered is over with the call (issue 14):
+    # registered closed, so it never shows as overdue.
+    answered = call.kind is AppealKind.CONSULTATION and call.served
     call.appeal = await deps.run_db(
         lambda: service.register(
             channel=AppealChannel.PHONE,
             kind=call.kind,
+            answered_in_call=ANSWERED_BY_MENU if answered else None,
             category=account.category if account else Category.FL,
             content=content,
             classification=call.classification or ClassificationCode.PR,

@@ -474,3 +474,31 @@ def test_exports_neutralise_formula_cells(journal: AppealService, tmp_path: Path
         assert applicant.data_type == "s" and applicant.value == "'" + text
     # Ordinary text is untouched.
     assert parsed[0][0] == "Входящий регистрационный номер"
+
+
+def test_the_journal_takes_the_applicant_and_address_from_the_account(
+    appeals: AppealService, town: dict[str, int]
+) -> None:
+    """Issue 14, REQ-A3 columns 3–4: an appeal of an identified caller shows
+    the account's holder and address; what the caller said, when different,
+    is kept in the transcript."""
+    flat = town["0012345678"]
+    view = appeals.register(channel="phone", account_id=flat)
+    assert view.applicant_name == "Тестов Тест Тестович"
+    assert view.address_text == "г. Демоград, ул. Ленина, д. 5, кв. 12"
+    assert view.transcript is None
+    said = appeals.register(
+        channel="answering_machine",
+        account_id=flat,
+        applicant_name="Тестова Мария",
+        address_text="г. Демоград, ул. Ленина, д. 5, кв. 12",
+        reply_contact="+79001234567",
+        transcript="ФИО: Тестова Мария",
+    )
+    assert said.applicant_name == "Тестов Тест Тестович"
+    assert said.transcript == "ФИО: Тестова Мария\nназвался: Тестова Мария"
+    assert appeals.search(text="Тестов Ленина")[0].id == said.id
+    # A legal entity's name goes to the company column.
+    firm = appeals.register(channel="phone", account_id=town["777000"], category="ЮЛ")
+    assert firm.company == "ООО «Демо-Энерго»" and not firm.applicant_name
+    assert firm.address_text and "мира" in firm.address_text.lower()

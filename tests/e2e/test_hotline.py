@@ -676,6 +676,7 @@ async def test_answering_machine_out_of_hours(place, rig, runtime, demo, caller_
             f"phone:{DEMO_CALLER.phone}",
             "am/contact_options",
             "am/say_message",
+            "am/registered_number",
             "am/thank_you_callback",
         ],
     ), heard
@@ -694,6 +695,7 @@ async def test_answering_machine_out_of_hours(place, rig, runtime, demo, caller_
     }
 
     appeal = await _appeal_of(services, journal)
+    assert f"appeal:{appeal.seq}" in heard, heard  # REQ-A11: told the number
     assert appeal.channel is AppealChannel.ANSWERING_MACHINE
     assert appeal.kind is AppealKind.ANSWERING_MACHINE_MESSAGE
     assert appeal.status is AppealStatus.REGISTERED

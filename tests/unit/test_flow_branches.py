@@ -359,6 +359,26 @@ async def test_hang_up_mid_prompt_loses_nothing(
     assert appeal.call_id == row.id and "завершил" in appeal.content
 
 
+async def test_a_consultation_the_menu_answered_closes_with_the_call(deps: Any) -> None:
+    """Issue 14: the caller heard a standard answer to the end and hung up: the
+    consultation is registered answered and closed (it never goes overdue);
+    one who hung up before the answer's end leaves an open appeal."""
+    script: list[Step] = [("menu/main", "3"), ("consult/menu", "2")]
+    ch = call(script, hangup_at="consult/after_answer")
+    done(ch, await run(hotline.flow, ch, deps), HANGUP)
+    appeal = await appeal_of(deps, ch)
+    assert appeal.kind is AppealKind.CONSULTATION
+    assert appeal.status is AppealStatus.CLOSED
+    assert appeal.answered_at is not None and appeal.closed_at is not None
+    assert appeal.note == hotline.ANSWERED_BY_MENU
+    assert appeal.effective_due_at is not None  # its term stays on record
+
+    cut = call(script, hangup_at="consult/tc_documents")  # mid-answer
+    done(cut, await run(hotline.flow, cut, deps), HANGUP)
+    open_one = await appeal_of(deps, cut)
+    assert open_one.status is AppealStatus.REGISTERED and open_one.answered_at is None
+
+
 async def test_key_1_hands_the_call_to_meter_readings(deps: Any) -> None:
     ch = call([("menu/main", "1")])
     done(ch, await run(hotline.flow, ch, deps))
@@ -442,6 +462,8 @@ async def test_closed_hotline_offers_a_message_and_a_callback(deps: Any, now: st
         f"phone:{CALLER}",
         "am/contact_options",
         "am/say_message",
+        "am/registered_number",
+        "appeal:1",
         "am/thank_you_callback",
     ]
     assert [r.asterisk_path for r in ch.recordings] == [
