@@ -254,9 +254,13 @@ class Wallboard:
     def watchers(self) -> int:
         return len(self._watchers)
 
-    def _changed(self, event: str, at: float | None = None) -> None:
+    def _changed(self, event: str, at: float | None = None, ts: str = "") -> None:
+        """``at``: when the service received the event; ``ts``: Asterisk's own
+        timestamp of an AMI event (``timestampevents``), when it has one."""
         self.version += 1
         self.cause = {"event": event, "at": at if at is not None else time.time()}
+        if ts:
+            self.cause["ts"] = ts
         for woken in self._watchers:
             woken.set()
 
@@ -269,12 +273,14 @@ class Wallboard:
         if queue not in self.queues or not uniqueid:
             return
         self.waiting[uniqueid] = Waiting(uniqueid, queue, utcnow(), self.node)
-        self._changed("QueueCallerJoin", at)
+        self._changed("QueueCallerJoin", at, _field(event, "Timestamp"))
 
     def on_leave(self, event: Mapping[str, Any]) -> None:
         at = time.time()
         if self.waiting.pop(_field(event, "Uniqueid"), None) is not None:
-            self._changed(_field(event, "Event") or "QueueCallerLeave", at)
+            self._changed(
+                _field(event, "Event") or "QueueCallerLeave", at, _field(event, "Timestamp")
+            )
 
     def on_abandon(self, event: Mapping[str, Any]) -> None:
         self.on_leave(event)
