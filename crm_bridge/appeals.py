@@ -598,9 +598,16 @@ class AppealService:
             )
             appeal.due_at = term.answer_by
             if appeal.extended_days:
-                appeal.extended_due_at = term.extend(
-                    appeal.extended_days, at=appeal.received_at, customer_notified=True
-                ).answer_by
+                try:
+                    extended = term.extend(
+                        appeal.extended_days, at=appeal.received_at, customer_notified=True
+                    )
+                except deadlines.DeadlineError as exc:
+                    raise ExtensionNotAllowed(
+                        f"appeal {appeal.number}: already extended by "
+                        f"{appeal.extended_days} days, as a complaint: {exc}"
+                    ) from exc
+                appeal.extended_due_at = extended.answer_by
 
         return self._change(appeal_id, change, after)
 

@@ -400,7 +400,14 @@ class NoticeSender:
         except SmtpRejected as exc:
             log.info("notice %s (appeal %s) rejected by the server", out.id, out.number)
             status = await self.run_db(
-                _finish(self.store, out.id, sent=False, error=_short(exc), permanent=True)
+                _finish(
+                    self.store,
+                    out.id,
+                    now=self._clock(),
+                    sent=False,
+                    error=_short(exc),
+                    permanent=True,
+                )
             )
             return Delivery(status, f"почтовый сервер отказал: {_short(exc)}")
         except (OSError, smtplib.SMTPException) as exc:
@@ -408,10 +415,17 @@ class NoticeSender:
                 "notice %s (appeal %s) not sent: %s", out.id, out.number, type(exc).__name__
             )
             status = await self.run_db(
-                _finish(self.store, out.id, sent=False, error=_short(exc), retry=retry)
+                _finish(
+                    self.store,
+                    out.id,
+                    now=self._clock(),
+                    sent=False,
+                    error=_short(exc),
+                    retry=retry,
+                )
             )
             return Delivery(status, f"почтовый сервер недоступен: {_short(exc)}")
-        status = await self.run_db(_finish(self.store, out.id, sent=True))
+        status = await self.run_db(_finish(self.store, out.id, now=self._clock(), sent=True))
         log.info("notice %s (appeal %s, %s) sent", out.id, out.number, out.kind)
         return Delivery(status)
 
