@@ -429,8 +429,15 @@ class AppealLife:
         """Creates the extension letter already claimed by this node (the page
         delivers it and waits); :class:`CannotInform` without an e-mail contact."""
         a, new_due = self.plan_extension(appeal_id, days)
+        if a.reply_channel in PHONE_CHANNELS:
+            raise CannotInform(
+                "клиент ждёт ответ по телефону: позвоните ему и укажите, кто и когда "
+                "сообщил о продлении (REQ-A9)"
+            )
         if a.reply_channel is not ReplyChannel.EMAIL:
-            raise CannotInform("канал ответа клиента — не электронная почта")
+            raise CannotInform(
+                "клиента нельзя известить через его канал ответа: срок не продлён (REQ-A9)"
+            )
         address = (a.reply_contact or "").strip()
         if "@" not in address:
             raise CannotInform(
