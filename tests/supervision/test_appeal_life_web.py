@@ -99,6 +99,8 @@ async def test_supervisor_sees_every_appeal_operator_only_his_own(
     await log_in(client, "boss")
     assert (await client.get(f"/appeals/{other}")).status == 200
     assert (await client.get("/appeals/999999")).status == 404
+    assert (await client.get("/appeals/?status=lost")).status == 400
+    assert (await client.get("/appeals/?from=вчера")).status == 400
     audited = _audited(db)
     assert ("ivanova", "appeal.view", f"appeal:{mine}") in audited
     assert ("boss", "appeal.view", f"appeal:{other}") in audited
@@ -249,3 +251,27 @@ async def test_extension_refused_when_the_customer_cannot_be_told(
     page = await (await client.get(f"/appeals/{phone}")).text()
     assert "Иванова А." in page and "срок продлён" in page
     assert services.crm.appeals.get(phone).status is AppealStatus.REGISTERED
+
+
+async def test_the_list_shows_overdue_and_due_within_a_day(
+    client: TestClient[Any, Any],
+    services: FakeServices,
+    operators: dict[str, int],  # noqa: F811
+) -> None:
+    from datetime import timedelta
+
+    from crm_bridge.db import utcnow
+
+    late = services.crm.appeals.register(
+        channel=AppealChannel.PHONE, content="Давнее", received_at=utcnow() - timedelta(days=30)
+    )
+    fresh = services.crm.appeals.register(channel=AppealChannel.PHONE, content="Свежее")
+    await log_in(client, "boss")
+    resp = await client.get("/appeals/")
+    assert resp.status == 200
+    text = await resp.text()
+    overdue = text.split('id="overdue"', 1)[1].split("</table>", 1)[0]
+    assert late.number in overdue and fresh.number not in overdue
+    assert "Меры по обратной связи — 14 дней" in text
+    measures = text.split('id="measures"', 1)[1].split("</table>", 1)[0]
+    assert late.number in measures  # REQ-A12: 14 days passed long ago
