@@ -444,6 +444,7 @@ class AppealService:
             session.flush()
             if after is not None:
                 after(session, appeal)
+                appeal.search_text = _search_text(appeal)
                 session.flush()
             return AppealView.from_model(appeal)
 
