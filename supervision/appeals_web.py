@@ -46,6 +46,7 @@ from crm_bridge.card import STATUS_RU
 from crm_bridge.errors import ExtensionNotAllowed, InvalidTransition, NotFound
 from crm_bridge.models import (
     AppealChannel,
+    AppealKind,
     AppealStatus,
     ClassificationCode,
     ComplaintCategory,
@@ -82,6 +83,16 @@ CHANNEL_TITLES: Final = {
     AppealChannel.POST: "почта",
     AppealChannel.IN_PERSON: "личный приём",
     AppealChannel.SMS: "СМС",
+}
+
+
+KIND_TITLES: Final = {
+    AppealKind.APPEAL: "обращение",
+    AppealKind.COMPLAINT: "жалоба",
+    AppealKind.REQUEST: "заявка",
+    AppealKind.METER_READING: "показания счётчика",
+    AppealKind.ANSWERING_MACHINE_MESSAGE: "сообщение на автоответчик",
+    AppealKind.CONSULTATION: "консультация",
 }
 
 
@@ -305,6 +316,7 @@ async def appeal_page(request: web.Request) -> web.Response:
             "fields": fields,
             "status_ru": STATUS_RU[a.status],
             "channel_ru": CHANNEL_TITLES[a.channel],
+            "kind_ru": KIND_TITLES.get(a.kind, a.kind.value),
             "reply_titles": list(REPLY_TITLES.items()),
             "reply_ru": REPLY_TITLES.get(a.reply_channel, "") if a.reply_channel else "",
             "decisions": list(Decision),
