@@ -231,17 +231,13 @@ def _ru_conflict(exc: Exception) -> str:
 # -- the list -----------------------------------------------------------------------
 
 
-@allow(*WORKPLACE)
-async def index(request: web.Request) -> web.Response:
-    """The appeals with filters and the deadline lists."""
-    who = principal(request)
-    life = _life(request)
-    zone = _zone(request)
+def _filters(request: web.Request, zone: ZoneInfo) -> tuple[dict[str, str], dict[str, Any]]:
+    """The list's filters as given, and as ``AppealService.search`` arguments."""
     q = request.query
     filters = {
         k: q.get(k, "").strip()[:200] for k in ("text", "status", "code", "channel", "from", "to")
     }
-    args: dict[str, Any] = {"text": filters["text"] or None, "limit": LIST_LIMIT}
+    args: dict[str, Any] = {"text": filters["text"] or None}
     start = _day(filters["from"], zone, "с")
     end = _day(filters["to"], zone, "по")
     args["date_from"] = start
@@ -255,6 +251,17 @@ async def index(request: web.Request) -> web.Response:
             args["channel"] = AppealChannel(filters["channel"])
     except ValueError as exc:
         raise BadRequest("неизвестное значение фильтра") from exc
+    return filters, args
+
+
+@allow(*WORKPLACE)
+async def index(request: web.Request) -> web.Response:
+    """The appeals with filters and the deadline lists."""
+    who = principal(request)
+    life = _life(request)
+    zone = _zone(request)
+    filters, args = _filters(request, zone)
+    args["limit"] = LIST_LIMIT
     scope = None if who.supervisor else who.operator_id
     if scope is not None:
         args["worked_by"] = scope
@@ -442,18 +449,11 @@ async def journal_export(request: web.Request) -> web.Response:
     fmt = request.match_info["fmt"]
     extended = request.query.get("variant") == "extended"
     columns = JOURNAL_COLUMNS if extended else FORM_COLUMNS
-    zone = _zone(request)
-    start = _day(request.query.get("from", ""), zone, "с")
-    end = _day(request.query.get("to", ""), zone, "по")
+    _, args = _filters(request, _zone(request))
     service = _life(request).appeals
 
     def produce() -> bytes:
-        views = service.search(
-            date_from=start,
-            date_to=end + timedelta(days=1) if end else None,
-            newest_first=False,
-            limit=EXPORT_LIMIT,
-        )
+        views = service.search(newest_first=False, limit=EXPORT_LIMIT, **args)
         rows = service.journal_rows(views)
         if fmt == "csv":
             buf = io.StringIO(newline="")

@@ -172,6 +172,11 @@ async def test_journal_exports_as_the_form_and_extended(
     rows = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff")), delimiter=";"))
     assert len(rows[0]) == 11 and rows[0][0] == "Входящий регистрационный номер"
     assert rows[0][10] == "Примечание" and rows[1][2] == "Тестов Т. Т."
+    other = _register(services, applicant_name="Другой Д. Д.")
+    services.crm.appeals.classify(other, "Т")
+    resp = await client.get("/appeals/journal.csv?code=Т")  # the list's filters apply
+    rows = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff")), delimiter=";"))
+    assert [r[2] for r in rows[1:]] == ["Другой Д. Д."]
     resp = await client.get("/appeals/journal.csv?variant=extended")
     rows = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff")), delimiter=";"))
     assert len(rows[0]) == 17
