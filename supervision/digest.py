@@ -172,12 +172,14 @@ def deliver_digest(
     day = now.astimezone(life.zone).date()
     if not to or not store.claim(day, now):
         return None
+    sent = False
     try:
         digest = build_digest(life, now)
         send_digest(cfg, digest, to)
-    except BaseException:
-        store.release(day)
-        raise
+        sent = True
+    finally:
+        if not sent:
+            store.release(day)
     store.sent(day, len(to))
     log.info("digest of %s sent to %s recipients", day, len(to))
     return digest

@@ -50,6 +50,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from autoinformer.email import Letter, SmtpConfig, SmtpRejected, send_letter
@@ -202,19 +203,24 @@ class NoticeStore:
             if not self._pending_registrations(s, now, limit=1):
                 return 0  # the idle sweep takes no write lock
         queued = 0
-        with self.db.session(write=True) as s:
-            for appeal in self._pending_registrations(s, now, limit=100):
-                view = AppealView.from_model(appeal)
-                self.add(
-                    s,
-                    appeal,
-                    NoticeKind.REGISTERED,
-                    NoticeChannel.EMAIL,
-                    (appeal.reply_contact or "").strip(),
-                    registered_text(view, self.zone),
-                    now=now,
-                )
-                queued += 1
+        try:
+            with self.db.session(write=True) as s:
+                for appeal in self._pending_registrations(s, now, limit=100):
+                    view = AppealView.from_model(appeal)
+                    self.add(
+                        s,
+                        appeal,
+                        NoticeKind.REGISTERED,
+                        NoticeChannel.EMAIL,
+                        (appeal.reply_contact or "").strip(),
+                        registered_text(view, self.zone),
+                        now=now,
+                    )
+                    queued += 1
+        except IntegrityError:
+            # Another node queued the same appeals first (the unique key
+            # (appeal, kind) holds one notice each): nothing to do here.
+            return 0
         if queued:
             log.info("%s registration notices queued", queued)
         return queued
