@@ -172,6 +172,12 @@ class Settings:
     that is not on this machine is refused without it: the password and the
     letters (personal data) never cross a network in clear."""
 
+    # supervision: the daily digest of appeals falling due (supervision.digest)
+    digest_time: str = "08:00"
+    """Local time (``timezone``) the digest is sent each day, ``HH:MM``."""
+    digest_to: str = ""
+    """Comma-separated addresses of the digest; empty: no digest."""
+
     # external CRM / billing webhook (crm_bridge.webhook)
     webhook_url: str = ""
     """Where appeals and readings are pushed (JSON, signed); empty: disabled."""

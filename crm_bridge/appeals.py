@@ -25,6 +25,14 @@ Workflow::
 
 An answering-machine message without a reply contact is registered straight
 into ``not_considered`` / ``no_contact`` (REQ-T5): marked, never dropped.
+
+Measures on feedback are due within 14 days for oral, telephone, postal,
+portal and e-mail appeals (REQ-A12): ``measures_due_at`` is set at
+registration. Closing records in whose favour the question was decided
+(journal column 11); a decision not in the customer's favour needs a reasoned
+refusal (REQ-A6). Every change takes an optional ``after(session, appeal)``
+run in the same transaction (the supervision slice writes the appeal's
+history there).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, TextIO, cast
@@ -46,7 +54,7 @@ from sqlalchemy.orm import Session
 from core.export import safe_append, safe_writer
 from crm_bridge import deadlines
 from crm_bridge.db import Database, utcnow
-from crm_bridge.errors import AppealNotFound, ExtensionNotAllowed, InvalidTransition
+from crm_bridge.errors import AppealNotFound, CrmError, ExtensionNotAllowed, InvalidTransition
 from crm_bridge.identify import account_display_address
 from crm_bridge.models import (
     Account,
@@ -59,16 +67,21 @@ from crm_bridge.models import (
     ClassificationCode,
     ComplaintCategory,
     Counter,
+    Decision,
     NotConsideredReason,
     ReplyChannel,
 )
 
 __all__ = [
     "APPEAL_COUNTER",
+    "FORM_COLUMNS",
     "JOURNAL_COLUMNS",
+    "MEASURES_CHANNELS",
+    "MEASURES_DAYS",
     "AppealService",
     "AppealView",
     "JournalRow",
+    "RefusalRequired",
     "export_csv",
     "export_xlsx",
     "format_number",
@@ -111,9 +124,39 @@ _DEFAULT_REPLY: Final = MappingProxyType(
         AppealChannel.WEB: ReplyChannel.WEB,
         AppealChannel.POST: ReplyChannel.POST,
         AppealChannel.IN_PERSON: ReplyChannel.IN_PERSON,
+        AppealChannel.SMS: ReplyChannel.SMS,
     }
 )
 """REQ-A7: by default the answer goes back the way the appeal came."""
+
+MEASURES_DAYS: Final = 14
+"""REQ-A12: measures on feedback within 14 days (seed 002 §3 п.7)."""
+MEASURES_CHANNELS: Final = frozenset(
+    {
+        AppealChannel.IN_PERSON,  # oral and written in person
+        AppealChannel.PHONE,
+        AppealChannel.ANSWERING_MACHINE,  # a telephone appeal left after hours
+        AppealChannel.POST,
+        AppealChannel.WEB,
+        AppealChannel.EMAIL,
+    }
+)
+"""The forms of the REQ-A12 table (an SMS is none of them)."""
+
+AfterChange = Callable[[Session, Appeal], None]
+"""Run after a change in the same transaction (e.g. writing the history)."""
+
+
+class RefusalRequired(CrmError, ValueError):
+    """A decision not in the customer's favour without a reasoned refusal (REQ-A6)."""
+
+
+def measures_due(channel: AppealChannel, received_at: datetime, zone: ZoneInfo) -> datetime | None:
+    """The end of the 14th local day after receipt (exclusive), or None (REQ-A12)."""
+    if channel not in MEASURES_CHANNELS:
+        return None
+    day = received_at.astimezone(zone).date() + timedelta(days=MEASURES_DAYS + 1)
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def format_number(seq: int, category: Category) -> str:
@@ -173,6 +216,9 @@ class AppealView:
     extended_due_at: datetime | None
     extended_days: int
     customer_notified: bool
+    measures_due_at: datetime | None
+    decision: Decision | None
+    refusal_reason: str | None
     account_id: int | None
     call_id: int | None
     recordings: tuple[Any, ...]
@@ -359,6 +405,9 @@ class AppealService:
             "extended_due_at": None,
             "extended_days": 0,
             "customer_notified": False,
+            "measures_due_at": measures_due(channel, received, self.rules.zone),
+            "decision": None,
+            "refusal_reason": None,
             "account_id": account_id,
             "recordings": list(recordings),
             "transcript": transcript,
@@ -437,12 +486,16 @@ class AppealService:
 
     # -- changes --------------------------------------------------------------
 
-    def _change(self, appeal_id: int, change: Any) -> AppealView:
+    def _change(self, appeal_id: int, change: Any, after: AfterChange | None = None) -> AppealView:
         with self.db.session(write=True) as session:
             appeal = self._load(session, appeal_id, lock=True)
             change(appeal)
             appeal.search_text = _search_text(appeal)
             session.flush()
+            if after is not None:
+                after(session, appeal)
+                appeal.search_text = _search_text(appeal)
+                session.flush()
             return AppealView.from_model(appeal)
 
     @staticmethod
@@ -454,7 +507,12 @@ class AppealService:
         appeal.status = to
 
     def classify(
-        self, appeal_id: int, code: ClassificationCode | str, *, by_operator: int | None = None
+        self,
+        appeal_id: int,
+        code: ClassificationCode | str,
+        *,
+        by_operator: int | None = None,
+        after: AfterChange | None = None,
     ) -> AppealView:
         """Set or correct the classification (REQ-A4).
 
@@ -470,9 +528,16 @@ class AppealService:
                 appeal.classified_by_id = by_operator
             appeal.classification = new
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
 
-    def pass_to(self, appeal_id: int, to: str, *, at: datetime | None = None) -> AppealView:
+    def pass_to(
+        self,
+        appeal_id: int,
+        to: str,
+        *,
+        at: datetime | None = None,
+        after: AfterChange | None = None,
+    ) -> AppealView:
         """Pass to an executor (journal columns 7 and 9); status → in progress."""
         when = at or self.now()
 
@@ -484,13 +549,15 @@ class AppealService:
             appeal.passed_to = to
             appeal.passed_at = when
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
 
     def start(self, appeal_id: int) -> AppealView:
         """Status → in progress (taken by the person who registered it)."""
         return self._change(appeal_id, lambda a: self._move(a, AppealStatus.IN_PROGRESS))
 
-    def answer_received(self, appeal_id: int, *, at: datetime | None = None) -> AppealView:
+    def answer_received(
+        self, appeal_id: int, *, at: datetime | None = None, after: AfterChange | None = None
+    ) -> AppealView:
         """The executor's answer came back (journal column 10)."""
         when = at or self.now()
 
@@ -499,10 +566,15 @@ class AppealService:
                 raise InvalidTransition(f"appeal {appeal.number} is {appeal.status.value}")
             appeal.answer_received_at = when
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
 
     def answer(
-        self, appeal_id: int, *, note: str | None = None, at: datetime | None = None
+        self,
+        appeal_id: int,
+        *,
+        note: str | None = None,
+        at: datetime | None = None,
+        after: AfterChange | None = None,
     ) -> AppealView:
         """The customer was answered (journal column 8; ``note`` is column 11:
         what was done and in whose favour, REQ-A3/A6)."""
@@ -514,21 +586,89 @@ class AppealService:
             if note is not None:
                 appeal.note = note
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
 
-    def close(self, appeal_id: int, *, note: str | None = None) -> AppealView:
+    def close(
+        self,
+        appeal_id: int,
+        *,
+        note: str | None = None,
+        decision: Decision | str | None = None,
+        refusal_reason: str | None = None,
+        after: AfterChange | None = None,
+    ) -> AppealView:
+        """Close; ``note`` is what was done, ``decision`` in whose favour
+        (journal column 11). A decision not in the customer's favour needs
+        ``refusal_reason`` (REQ-A6), raising :class:`RefusalRequired`."""
         when = self.now()
+        chosen = Decision(decision) if decision else None
+        refusal = (refusal_reason or "").strip() or None
+        if chosen not in (None, Decision.CUSTOMER) and refusal is None:
+            raise RefusalRequired("решение не в пользу клиента: нужен обоснованный отказ (REQ-A6)")
 
         def change(appeal: Appeal) -> None:
             self._move(appeal, AppealStatus.CLOSED)
             appeal.closed_at = when
             if note is not None:
                 appeal.note = note
+            if chosen is not None:
+                appeal.decision = chosen
+                appeal.refusal_reason = refusal if chosen is not Decision.CUSTOMER else None
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
+
+    def mark_complaint(
+        self,
+        appeal_id: int,
+        category: ComplaintCategory | str,
+        *,
+        urgent: bool = False,
+        after: AfterChange | None = None,
+    ) -> AppealView:
+        """Make it a complaint of category А or Б (REQ-A6), ``urgent`` for
+        health and safety (handled immediately, REQ-A5); the answer term is
+        counted again from receipt. A typical (А) or urgent complaint cannot
+        keep an extension already granted."""
+        chosen = ComplaintCategory(category)
+
+        def change(appeal: Appeal) -> None:
+            if appeal.status not in OPEN_STATUSES:
+                raise InvalidTransition(f"appeal {appeal.number} is {appeal.status.value}")
+            if appeal.extended_days and (chosen is ComplaintCategory.A or urgent):
+                raise ExtensionNotAllowed(
+                    f"appeal {appeal.number}: already extended, cannot become "
+                    "a typical (А) or urgent complaint"
+                )
+            appeal.kind = AppealKind.COMPLAINT
+            appeal.complaint_category = chosen
+            appeal.urgent = urgent
+            term = deadlines.compute_deadline(
+                deadline_kind(appeal.kind, appeal.channel, urgent=urgent),
+                appeal.received_at,
+                self.rules,
+            )
+            appeal.due_at = term.answer_by
+            if appeal.extended_days:
+                try:
+                    extended = term.extend(
+                        appeal.extended_days, at=appeal.received_at, customer_notified=True
+                    )
+                except deadlines.DeadlineError as exc:
+                    raise ExtensionNotAllowed(
+                        f"appeal {appeal.number}: already extended by "
+                        f"{appeal.extended_days} days, as a complaint: {exc}"
+                    ) from exc
+                appeal.extended_due_at = extended.answer_by
+
+        return self._change(appeal_id, change, after)
 
     def not_considered(
-        self, appeal_id: int, reason: NotConsideredReason | str, *, note: str | None = None
+        self,
+        appeal_id: int,
+        reason: NotConsideredReason | str,
+        *,
+        note: str | None = None,
+        after: AfterChange | None = None,
     ) -> AppealView:
         """Mark as not considered for one of the REQ-A8 reasons (customer notified)."""
         value = NotConsideredReason(reason)
@@ -539,7 +679,7 @@ class AppealService:
             if note is not None:
                 appeal.note = note
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
 
     def update_contact(
         self,
@@ -547,6 +687,7 @@ class AppealService:
         *,
         reply_channel: ReplyChannel | str | None = None,
         reply_contact: str | None = None,
+        after: AfterChange | None = None,
     ) -> AppealView:
         """Where the answer goes (REQ-A7)."""
 
@@ -556,7 +697,7 @@ class AppealService:
             if reply_contact is not None:
                 appeal.reply_contact = reply_contact
 
-        return self._change(appeal_id, change)
+        return self._change(appeal_id, change, after)
 
     def extend(
         self,
@@ -566,6 +707,7 @@ class AppealService:
         customer_notified: bool,
         reason: str = "",
         at: datetime | None = None,
+        after: AfterChange | None = None,
     ) -> AppealView:
         """Extend the answer term by ``days`` (REQ-A5, REQ-A9).
 
@@ -600,7 +742,7 @@ class AppealService:
             if reason:
                 appeal.note = f"{appeal.note}\n{reason}" if appeal.note else reason
 
-        view = self._change(appeal_id, change)
+        view = self._change(appeal_id, change, after)
         logger.info("appeal %s extended by %s days", view.number, days)
         return view
 
@@ -750,7 +892,10 @@ JOURNAL_COLUMNS: Final = (
     ("not_considered_reason", "Причина нерассмотрения"),
 )
 """(field, Russian header): columns 1–11 of the journal form of seed 002 §3 in
-its order, then the fields this system adds."""
+its order, then the fields this system adds (the «расширенный» journal)."""
+
+FORM_COLUMNS: Final = JOURNAL_COLUMNS[:11]
+"""Exactly the 11 columns of the journal form of seed 002 §3, in its order (REQ-A3)."""
 
 _CHANNEL_RU: Final = MappingProxyType(
     {
@@ -760,6 +905,7 @@ _CHANNEL_RU: Final = MappingProxyType(
         AppealChannel.WEB: "сайт",
         AppealChannel.POST: "почта",
         AppealChannel.IN_PERSON: "личный приём",
+        AppealChannel.SMS: "СМС",
     }
 )
 _KIND_RU: Final = MappingProxyType(
@@ -823,7 +969,7 @@ class JournalRow:
             answered_at=local(a.answered_at),
             passed_at=local(a.passed_at),
             answer_received_at=local(a.answer_received_at),
-            note=a.note or "",
+            note=_note(a),
             channel=_CHANNEL_RU[a.channel],
             kind=_KIND_RU[a.kind],
             complaint_category=a.complaint_category.value if a.complaint_category else "",
@@ -834,30 +980,57 @@ class JournalRow:
             else "",
         )
 
-    def values(self) -> list[str | datetime | None]:
-        return [getattr(self, name) for name, _ in JOURNAL_COLUMNS]
+    def values(
+        self, columns: Sequence[tuple[str, str]] = JOURNAL_COLUMNS
+    ) -> list[str | datetime | None]:
+        return [getattr(self, name) for name, _ in columns]
 
 
-def export_csv(rows: Iterable[JournalRow], fp: TextIO, *, delimiter: str = ";") -> int:
+def _note(a: AppealView) -> str:
+    """Column 11: what was done, and in whose favour (with the refusal, REQ-A6)."""
+    parts = [a.note or ""]
+    if a.decision is not None:
+        decided = f"Решено {a.decision.title_ru}"
+        if a.refusal_reason:
+            decided += f"; обоснование отказа: {a.refusal_reason}"
+        parts.append(decided)
+    return "\n".join(p for p in parts if p)
+
+
+def export_csv(
+    rows: Iterable[JournalRow],
+    fp: TextIO,
+    *,
+    delimiter: str = ";",
+    columns: Sequence[tuple[str, str]] = JOURNAL_COLUMNS,
+) -> int:
     """Write the journal as CSV with Russian headers (Excel-friendly: ``;``
-    and a BOM, so open ``fp`` with ``newline=""``). Returns the row count."""
+    and a BOM, so open ``fp`` with ``newline=""``). Returns the row count.
+    ``columns``: :data:`JOURNAL_COLUMNS` (extended) or :data:`FORM_COLUMNS`
+    (exactly the form of seed 002 §3)."""
     fp.write("\ufeff")
     writer = safe_writer(fp, delimiter=delimiter)
-    writer.writerow([header for _, header in JOURNAL_COLUMNS])
+    writer.writerow([header for _, header in columns])
     count = 0
     for row in rows:
         writer.writerow(
             [
                 v.strftime(DATE_FORMAT) if isinstance(v, datetime) else (v or "")
-                for v in row.values()
+                for v in row.values(columns)
             ]
         )
         count += 1
     return count
 
 
-def export_xlsx(rows: Iterable[JournalRow], path: str | Path) -> int:
-    """Write the journal as an XLSX workbook (dates as real date cells)."""
+def export_xlsx(
+    rows: Iterable[JournalRow],
+    path: str | Path,
+    *,
+    columns: Sequence[tuple[str, str]] = JOURNAL_COLUMNS,
+) -> int:
+    """Write the journal as an XLSX workbook (dates as real date cells);
+    ``columns`` as in :func:`export_csv`."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
@@ -865,20 +1038,20 @@ def export_xlsx(rows: Iterable[JournalRow], path: str | Path) -> int:
     ws = wb.active
     assert ws is not None
     ws.title = "Журнал обращений"
-    safe_append(ws, [header for _, header in JOURNAL_COLUMNS])
+    safe_append(ws, [header for _, header in columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     count = 0
     for row in rows:
-        safe_append(ws, row.values())
+        safe_append(ws, row.values(columns))
         count += 1
     for column_cells in ws.iter_cols(min_row=2):
         for cell in column_cells:
             if isinstance(cell.value, datetime):
                 cell.number_format = "DD.MM.YYYY HH:MM"
     widths = [18, 17, 30, 30, 40, 8, 25, 17, 17, 17, 30, 16, 18, 8, 16, 17, 25]
-    for index, width in enumerate(widths, start=1):
+    for index, width in enumerate(widths[: len(columns)], start=1):
         ws.column_dimensions[ws.cell(row=1, column=index).column_letter].width = width
     ws.freeze_panes = "A2"
     wb.save(str(path))

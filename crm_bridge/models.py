@@ -57,6 +57,7 @@ __all__ = [
     "ClassificationCode",
     "ComplaintCategory",
     "Counter",
+    "Decision",
     "Meter",
     "NotConsideredReason",
     "Operator",
@@ -137,6 +138,8 @@ class AppealChannel(enum.StrEnum):
     WEB = "web"
     POST = "post"
     IN_PERSON = "in_person"
+    SMS = "sms"
+    """A text message to the hotline's number (counted by the statistics)."""
 
 
 class AppealKind(enum.StrEnum):
@@ -215,6 +218,28 @@ _NOT_CONSIDERED_TITLES: Final = MappingProxyType(
         "repeated_no_new_facts": "повторный вопрос без новых доводов",
         "commercial_secret": "ответ раскрыл бы коммерческую тайну",
         "unreadable": "текст не поддаётся прочтению",
+    }
+)
+
+
+class Decision(enum.StrEnum):
+    """In whose favour the question was decided (journal column 11, REQ-A3);
+    anything but ``customer`` needs a reasoned refusal (REQ-A6)."""
+
+    CUSTOMER = "customer"
+    COMPANY = "company"
+    PARTLY = "partly"
+
+    @property
+    def title_ru(self) -> str:
+        return _DECISION_TITLES[self.value]
+
+
+_DECISION_TITLES: Final = MappingProxyType(
+    {
+        "customer": "в пользу клиента",
+        "company": "в пользу компании",
+        "partly": "частично в пользу клиента",
     }
 )
 
@@ -508,6 +533,13 @@ class Appeal(Base):
     """Total days of extension granted (at most 10, REQ-A5)."""
     customer_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     """The customer was told about the extension (REQ-A9)."""
+    measures_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    """Measures on the feedback are taken by then: 14 days for oral, telephone,
+    postal, portal and e-mail appeals (REQ-A12); None for other channels."""
+    decision: Mapped[Decision | None] = mapped_column(_enum(Decision, "decision"))
+    """In whose favour it was decided (journal column 11, REQ-A3, REQ-A6)."""
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    """The reasoned refusal when not decided in the customer's favour (REQ-A6)."""
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import MetaData
 
 from core.slice import Slice, WebApp
 
@@ -46,6 +49,13 @@ def _digest(runtime: Any) -> Any:
     return DigestComponent(runtime.services)
 
 
+def metadata() -> Sequence[MetaData]:
+    import supervision.models  # noqa: F401 - its tables share crm_bridge's Base
+    from crm_bridge.models import Base
+
+    return (Base.metadata,)
+
+
 def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from supervision.cli import add_parser
 
@@ -69,5 +79,6 @@ SLICE = Slice(
         WebApp("/statistics/", _stats_app, "Статистика", roles=SUPERVISORS, templates=TEMPLATES),
     ),
     cli=cli,
+    metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),
 )

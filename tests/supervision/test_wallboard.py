@@ -23,7 +23,14 @@ from shift.models import PresenceInterval
 from shift.presence import ShiftService
 from supervision.listening import Mode, spy_options
 from supervision.wallboard import Thresholds, Today, Wallboard
-from tests.crm_web.conftest import PASSWORD, log_in
+from tests.crm_web.conftest import (  # noqa: F401 - the web tests' SQLite fixtures
+    PASSWORD,
+    db,
+    log_in,
+    migrated_template,
+    operators,
+    services,
+)
 from tests.shift.test_presence import ScriptedAmi
 from tests.webtools import FakeServices, root_app
 from webedge.models import AuditEvent
@@ -35,13 +42,13 @@ async def _inline(fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
-def board(db: Database, **kw: Any) -> Wallboard:
+def board(database: Database, **kw: Any) -> Wallboard:
     kw.setdefault("node", "node1")
-    return Wallboard(db, queues=QUEUES, tz="Europe/Moscow", run_db=_inline, **kw)
+    return Wallboard(database, queues=QUEUES, tz="Europe/Moscow", run_db=_inline, **kw)
 
 
-def add_call(db: Database, uniqueid: str, **values: Any) -> None:
-    with db.session(write=True) as s:
+def add_call(database: Database, uniqueid: str, **values: Any) -> None:
+    with database.session(write=True) as s:
         s.add(Call(uniqueid=uniqueid, direction="in", queue_name="operators", **values))
 
 
@@ -212,7 +219,8 @@ def test_today_read_from_the_database(any_db: Database, staff: dict[str, int]) -
 
 
 async def test_watchers_are_woken_once_per_burst_and_read_the_db(
-    db: Database, operators: dict[str, int]
+    db: Database,  # noqa: F811
+    operators: dict[str, int],  # noqa: F811
 ) -> None:
     bus = EventBus()
     wb = board(db, bus=bus, refresh_seconds=3600)
@@ -271,7 +279,9 @@ def test_spy_options() -> None:
 
 
 async def test_the_page_roles_the_socket_and_listening_in(
-    db: Database, operators: dict[str, int], services: FakeServices
+    db: Database,  # noqa: F811
+    operators: dict[str, int],  # noqa: F811
+    services: FakeServices,  # noqa: F811
 ) -> None:
     bus = services.event_bus
     shift = ShiftService(db, queue="operators", bus=bus, node="node1")
