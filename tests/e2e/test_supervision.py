@@ -10,7 +10,9 @@ caller is answered and the board shows the operator talking; «Прослуши�
 rings the supervisor's own phone, which answers into ``ChanSpy`` on the
 operator's channel (the audio path, seen in Asterisk's channels); the call's
 end ends the listening; the board counts the call as answered; the listening
-is in the audit log.
+is in the audit log. The call's appeal (the caller identified by account) shows
+the account holder and the call's recording on its page, where the supervisor
+takes it through pass-to → answer received → answer → close.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import pytest_asyncio
 from playwright.async_api import expect
 from sqlalchemy import select
 
+from crm_bridge.calls import CallService
 from crm_bridge.demo_data import DEMO_CALLER, DEMO_OPERATORS
-from crm_bridge.models import OperatorRole
+from crm_bridge.models import Appeal, AppealStatus, OperatorRole
 from hotline.softphone import Softphone
 from tests.browser import chromium, logged_in_page
-from tests.e2e.test_shift_phones import operator_of, registered_phone
+from tests.e2e.test_shift_phones import IDENTIFIED_WALK, operator_of, registered_phone
 from tests.e2e.waiting import until
 from webedge.models import AuditEvent
 
@@ -78,6 +81,19 @@ async def spies(runtime: Any, phone: Softphone) -> list[dict[str, str]]:
     ]
 
 
+def appeal_of_call(services: Any, call_id: int) -> Any:
+    with services.db.session() as s:
+        appeal_id = s.scalars(select(Appeal.id).where(Appeal.call_id == call_id)).one()
+    return services.crm.appeals.get(appeal_id)
+
+
+async def act(page: Any, form: str, status: str) -> None:
+    """Submit an action form of the appeal's page; wait for the page read again."""
+    await page.click(f"#{form} button[type=submit]")
+    await page.locator("#appeal-msg:not([data-state])").wait_for(state="attached", timeout=10_000)
+    await page.locator(f"#appeal[data-status={status}]").wait_for(timeout=10_000)
+
+
 async def test_the_supervisor_watches_the_floor_and_listens_in(
     runtime: Any, sip: Any, phones: tuple[Softphone, Softphone], browser: Any
 ) -> None:
@@ -119,7 +135,7 @@ async def test_the_supervisor_watches_the_floor_and_listens_in(
         await expect(row).to_have_attribute("data-state", "ready", timeout=10_000)
         mark = len(operator_phone.events)
         second = await sip.place_sip(caller_number=caller_number)
-        await sip.walk(second, [("menu/main", "0")])
+        await sip.walk(second, IDENTIFIED_WALK)
         await operator_phone.wait_event("CALL_ESTABLISHED", after=mark, timeout=40)
         await expect(row).to_have_attribute("data-state", "talking", timeout=10_000)
 
@@ -142,6 +158,26 @@ async def test_the_supervisor_watches_the_floor_and_listens_in(
         await supervisor_phone.wait_event("CALL_CLOSED", after=sup_mark, timeout=15)
         await expect(row).to_have_attribute("data-state", "wrapup", timeout=10_000)
         await expect(today).to_have_attribute("data-answered", str(answered + 1), timeout=15_000)
+
+        # The call's appeal on its page: the journal's applicant and address
+        # from the identified account, the call's recording; then its life.
+        calls = CallService(services.db)
+        row = await until(
+            lambda: (c := calls.get(second.call_id)) and c.ended_at and c, 15, "the call's row"
+        )
+        appeal = await services.run_db(appeal_of_call, services, row.id)
+        await page.goto(runtime.web_url + f"appeals/{appeal.id}")
+        fields = page.locator("table.fields").first
+        await expect(fields).to_contain_text(DEMO_CALLER.holder_name)
+        await expect(page.locator("audio[title='Запись разговора']")).to_have_count(1)
+        await page.fill("#form-pass input[name=to]", "РЭС-1, абонентский отдел")
+        await act(page, "form-pass", "in_progress")
+        await act(page, "form-answer-received", "in_progress")
+        await page.fill("#form-answer textarea[name=text]", "Разъяснён порядок оплаты")
+        await act(page, "form-answer", "answered")
+        await page.fill("#form-close textarea[name=note]", "Консультация по задолженности")
+        await page.select_option("#form-close select[name=decision]", "customer")
+        await act(page, "form-close", "closed")
     finally:
         await page.context.close()
         await shift.log_out(operator_id)
@@ -158,3 +194,6 @@ async def test_the_supervisor_watches_the_floor_and_listens_in(
             ]
 
     assert ("call.listen", f"operator:{operator_id}") in await services.run_db(audited)
+    done = await services.run_db(services.crm.appeals.get, appeal.id)
+    assert done.status is AppealStatus.CLOSED and done.passed_to == "РЭС-1, абонентский отдел"
+    assert done.applicant_name == DEMO_CALLER.holder_name and done.account_id is not None
