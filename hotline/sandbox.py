@@ -427,6 +427,9 @@ class Sandbox:
         self.ensure_root()
         self.render()
         if self._pid() is not None and self.status().running:
+            # A running instance may still be booting (just restarted): a
+            # reload then is refused, and its dialplan may not be there yet.
+            self._wait_booted(time.monotonic() + timeout)
             self.cli("core reload")
             return self.status()
         for f in (self.messages_log, self.full_log):
@@ -444,7 +447,11 @@ class Sandbox:
             )
         finally:
             console.close()
-        deadline = time.monotonic() + timeout
+        self._wait_booted(time.monotonic() + timeout)
+        return self.status()
+
+    def _wait_booted(self, deadline: float) -> None:
+        """Until Asterisk says it is fully booted (``core waitfullybooted``)."""
         last = ""
         while time.monotonic() < deadline:
             time.sleep(0.3)
@@ -463,10 +470,8 @@ class Sandbox:
             )
             last = (cp.stdout + cp.stderr).strip()
             if cp.returncode == 0 and "fully booted" in last.lower():
-                return self.status()
-        raise SandboxError(
-            f"Asterisk did not become ready in {timeout}s: {last}\n{self.log_tail()}"
-        )
+                return
+        raise SandboxError(f"Asterisk did not become ready in time: {last}\n{self.log_tail()}")
 
     def down(self, timeout: float = 20.0) -> None:
         pid = self._pid()
