@@ -395,6 +395,10 @@ class Call(Base):
     """One Asterisk channel's call, keyed by its full ``Uniqueid``."""
 
     __tablename__ = "calls"
+    __table_args__ = (
+        # The statistics' range of queue calls (supervision 1151_statistics_indexes).
+        Index("ix_calls_queue_entered_at", "queue_entered_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
