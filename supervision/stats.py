@@ -91,7 +91,9 @@ __all__ = [
     "StatisticsError",
     "Table",
     "cell_text",
+    "channel_modes",
     "compute",
+    "period_genitive",
     "period_of",
 ]
 
@@ -449,7 +451,14 @@ def _calls(
     wait = case(
         (
             and_(answered, Call.queue_left_at.is_not(None)),
-            greatest(seconds_between(Call.queue_entered_at, Call.queue_left_at), 0.0),
+            # wait_seconds is this difference, stored by CallService on every
+            # write (no date parsing per row); the timestamps when it is missing.
+            greatest(
+                func.coalesce(
+                    Call.wait_seconds, seconds_between(Call.queue_entered_at, Call.queue_left_at)
+                ),
+                0.0,
+            ),
         )
     )
     handling = case(
@@ -636,13 +645,13 @@ def summary_table(s: Statistics) -> Table:
     ]
     return Table(
         "summary",
-        f"Сводка за {_period_genitive(s.period)}",
+        f"Сводка за {period_genitive(s.period)}",
         ("Показатель", "Значение", "Доля"),
         tuple(rows),
     )
 
 
-def _period_genitive(p: Period) -> str:
+def period_genitive(p: Period) -> str:
     if p.month is None:
         return f"{p.year} год"
     return f"{MONTHS_RU[p.month - 1].lower()} {p.year} года"
@@ -770,7 +779,7 @@ def wait_handling_table(s: Statistics) -> Table:
     )
     return Table(
         "wait_handling",
-        f"Среднее время обслуживания и ожидания за {_period_genitive(s.period)}",
+        f"Среднее время обслуживания и ожидания за {period_genitive(s.period)}",
         (s.period.bucket_title if s.period.month else REPORT_HEADERS[0], *REPORT_HEADERS[1:]),
         rows,
     )
@@ -827,7 +836,7 @@ def tables(s: Statistics) -> list[Table]:
 def headline(s: Statistics) -> str:
     """Seed 004's sentence: total appeals and complaints among them."""
     what = (
-        f"за {s.period.year} год" if s.period.month is None else f"за {_period_genitive(s.period)}"
+        f"за {s.period.year} год" if s.period.month is None else f"за {period_genitive(s.period)}"
     )
     return (
         f"Общее количество обращений {what} составило {s.appeals.total}, "
@@ -840,3 +849,37 @@ def channels_sentence(s: Statistics) -> str:
     a = s.appeals
     parts = [f"{title.lower()} – {a.by_channel[v]}" for v, title in CHANNELS]
     return f"Поступило {a.total} обращений: " + ", ".join(parts) + "."
+
+
+DAYS_RU: Final = ("пн.", "вт.", "ср.", "чт.", "пт.", "сб.", "вс.")
+
+
+def operator_hours(working_hours: str) -> str:
+    """``mon-fri 08:00-17:00`` → ``пн. – пт. с 08:00 до 17:00`` (seed 004's wording)."""
+    from ivr.schedule import WeeklySchedule
+
+    days = WeeklySchedule.parse(working_hours).days
+    clauses: list[str] = []
+    i = 0
+    while i < 7:
+        j = i
+        while j + 1 < 7 and days[j + 1] == days[i]:
+            j += 1
+        if days[i]:
+            head = DAYS_RU[i] if i == j else f"{DAYS_RU[i]} – {DAYS_RU[j]}"
+            spans = (str(iv).split("-", 1) for iv in days[i])
+            clauses.append(f"{head} " + ", ".join(f"с {a} до {b}" for a, b in spans))
+        i = j + 1
+    return "; ".join(clauses) if clauses else "не работает"
+
+
+def channel_modes(working_hours: str) -> list[tuple[str, str]]:
+    """«Режимы работы каналов» of seed 004, from what the system itself does:
+    operators keep ``settings.working_hours`` (REQ-T2), the voice menu works
+    around the clock (REQ-T16), the answering machine takes the calls outside
+    the operators' hours (REQ-T3)."""
+    return [
+        ("Контакт-центр", f"Оператор: {operator_hours(working_hours)}"),
+        ("Интерактивный помощник в КЦ (голосовое меню)", "Круглосуточно"),
+        ("Автоответчик", "В нерабочее время операторов"),
+    ]

@@ -76,10 +76,10 @@ def build(db: Database) -> dict[str, int]:
     """Writes the rows above; returns the operators' ids (``A``, ``B``)."""
     with db.session(write=True) as session:
         a = Operator(
-            login="ivanova", name="Иванова А.", role=OperatorRole.OPERATOR, password_hash="x"
+            login="stats-a", name="Иванова А.", role=OperatorRole.OPERATOR, password_hash="x"
         )
         b = Operator(
-            login="petrov", name="Петров Б.", role=OperatorRole.OPERATOR, password_hash="x"
+            login="stats-b", name="Петров Б.", role=OperatorRole.OPERATOR, password_hash="x"
         )
         session.add_all([a, b])
         session.flush()
