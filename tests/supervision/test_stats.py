@@ -6,6 +6,9 @@ The rows and the hand-worked expected figures are in
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import pytest
 
 from crm_bridge.db import Database
@@ -199,3 +202,145 @@ def test_cells_are_formatted_the_russian_way() -> None:
     assert stats.cell_text(Duration(62.4)) == "1:02"
     assert stats.cell_text(Duration(3725, long=True)) == "1:02:05"
     assert stats.cell_text(None) == "—"
+
+
+def test_workbook_has_the_tables_and_native_charts(
+    march: tuple[Database, dict[str, int]],
+) -> None:
+    import io
+
+    import openpyxl
+    from openpyxl.chart import BarChart, PieChart
+
+    from supervision.stats_export import statistics_xlsx
+
+    database, _ = march
+    s = stats.compute(database, 2025, None, tz=MSK, now=NOW_AFTER)
+    wb = openpyxl.load_workbook(io.BytesIO(statistics_xlsx(s)))
+    assert wb.sheetnames == [
+        "Сводка",
+        "Обращения",
+        "Каналы",
+        "Виды",
+        "Темы",
+        "Звонки",
+        "Ожидание и обслуживание",
+        "Операторы",
+    ]
+    times = wb["Ожидание и обслуживание"]
+    assert times["A1"].value == "Среднее время обслуживания и ожидания за 2025 год"
+    assert [c.value for c in times[3]] == [
+        "Период",
+        "Среднее время ожидания ответа оператора",
+        "Среднее время обслуживания",
+    ]
+    assert [times.cell(row=r, column=1).value for r in range(4, 16)][:3] == [
+        "Январь",
+        "Февраль",
+        "Март",
+    ]
+    march_row = times[6]
+    assert march_row[1].value == timedelta(seconds=30)  # a duration, not text
+    assert march_row[1].number_format == "[m]:ss"
+    assert times["B5"].value is None  # February: no calls
+    appeals = wb["Обращения"]
+    assert [appeals.cell(row=6, column=c).value for c in range(1, 6)] == ["Март", 9, 3, 2, 1]
+    channels = wb["Каналы"]
+    sms = [row for row in channels.iter_rows(min_row=4, values_only=True) if row[0] == "SMS"]
+    assert sms == [("SMS", 1, pytest.approx(0.1))]
+    assert channels["C4"].number_format == "0.0%"
+
+    def charts(sheet: str) -> list[object]:
+        return list(wb[sheet]._charts)
+
+    (bars,) = charts("Обращения")
+    assert isinstance(bars, BarChart) and len(bars.series) == 2
+    assert bars.series[0].val.numRef.f == "'Обращения'!$B$4:$B$15"
+    (calls,) = charts("Звонки")
+    assert isinstance(calls, BarChart) and len(calls.series) == 3
+    (wait,) = charts("Ожидание и обслуживание")
+    assert isinstance(wait, BarChart) and wait.y_axis.number_format.formatCode == "[m]:ss"
+    (by_channel,) = charts("Каналы")
+    assert isinstance(by_channel, PieChart)
+    assert by_channel.series[0].val.numRef.f == "'Каналы'!$B$4:$B$10"  # 7 channels, no total
+    (by_topic,) = charts("Темы")
+    assert isinstance(by_topic, PieChart)
+    assert by_topic.series[0].val.numRef.f == "'Темы'!$B$4:$B$12"
+    assert stats.headline(s) in [c.value for c in wb["Сводка"]["A"]]
+
+
+def test_export_cells_cannot_run_as_formulas(db: Database) -> None:  # noqa: F811
+    """An operator's name typed as a formula stays text in the workbook."""
+    import io
+
+    import openpyxl
+
+    from crm_bridge.models import Call, Operator
+    from supervision.stats_export import statistics_csv, statistics_xlsx
+    from tests.supervision.stats_data import msk
+
+    with db.session(write=True) as session:
+        op = Operator(login="evil", name='=HYPERLINK("http://x","y")', password_hash="x")
+        session.add(op)
+        session.flush()
+        session.add(
+            Call(
+                uniqueid="f1",
+                queue_entered_at=msk(2025, 3, 2, 10, 0),
+                queue_left_at=msk(2025, 3, 2, 10, 0, 10),
+                ended_at=msk(2025, 3, 2, 10, 1, 10),
+                operator_id=op.id,
+            )
+        )
+    s = stats.compute(db, 2025, 3, tz=MSK, now=NOW_AFTER)
+    wb = openpyxl.load_workbook(io.BytesIO(statistics_xlsx(s)))
+    assert wb["Операторы"]["A4"].value == '\'=HYPERLINK("http://x","y")'
+    assert wb["Операторы"]["A4"].data_type == "s"
+    assert "'=HYPERLINK" in statistics_csv(s).decode("utf-8-sig")
+
+
+def test_cli_prints_the_tables_and_writes_the_workbook(
+    march: tuple[Database, dict[str, int]],
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hotline.cli import main
+
+    database, _ = march
+    url = database.url.render_as_string(hide_password=False)
+    book = tmp_path / "march.xlsx"
+    argv = ["--database-url", url, "--data-dir", str(tmp_path), "supervision", "stats"]
+    assert main([*argv, "--year", "2025", "--month", "3", "--xlsx", str(book)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "Общее количество обращений за март 2025 года составило 9, из них претензии и жалоб 3."
+    )
+    lines = out.splitlines()
+    i = lines.index("Среднее время обслуживания и ожидания за март 2025 года")
+    assert lines[i + 1].split() == [
+        "День",
+        *"Среднее время ожидания ответа оператора".split(),
+        *"Среднее время обслуживания".split(),
+    ]
+    assert lines[i + 3].split() == ["01.03", "0:20", "2:00"]
+    assert "SMS" in out and "Уровень обслуживания (ответ за 40 с)" in out
+    assert book.read_bytes()[:2] == b"PK"
+    assert main([*argv, "--year", "2025", "--month", "0"]) == 2
+    assert "месяц должен быть от 1 до 12" in capsys.readouterr().err
+
+
+def test_svg_charts_escape_every_label() -> None:
+    import xml.etree.ElementTree as ET
+
+    from supervision.stats_svg import Series, bar_chart, share_chart
+
+    evil = '<script>alert("x")</script>'
+    bars = bar_chart(evil, [evil, "Февраль"], [Series('"><img src=x>', [3, 0])])
+    share = share_chart(evil, [(evil, 2), ("ok", 0)])
+    for svg in (str(bars), str(share)):
+        root = ET.fromstring(svg)  # well-formed XML
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert not [e for e in root.iter() if e.tag.endswith(("script", "img"))]
+        assert "&lt;script&gt;" in svg and "<script" not in svg
+    rects = [e for e in ET.fromstring(str(bars)).iter() if e.get("class") == "bar"]
+    assert float(rects[0].get("height") or 0) > 0 and float(rects[1].get("height") or 0) == 0
