@@ -21,10 +21,10 @@ class PresenceInterval(Base):
         Index(
             "ix_presence_intervals_stats",
             "state",
-            "started_at",
-            "ended_at",
             "operator_id",
             "reason",
+            "started_at",
+            "ended_at",
         ),
     )
 
