@@ -13,7 +13,9 @@ and the database compares the stored UTC timestamps with those bounds: one
 ``SELECT … WHERE ts >= start AND ts < end GROUP BY …`` per bucket, joined by
 ``UNION ALL`` — no per-row time-zone conversion and no per-row bucket
 expression, so every part is an index range scan (covering indexes of
-revision ``1151_statistics_indexes``).
+revision ``1151_statistics_indexes``). The four aggregations (appeals,
+queue calls, calls by start, presence) run in parallel, each on its own
+connection (see :func:`compute`).
 
 Appeals (``appeals``; the moment is ``received_at``)
 ----------------------------------------------------
@@ -47,7 +49,10 @@ Calls (``calls``)
   answered calls, wait = ``queue_left_at − queue_entered_at`` (calls with
   ``queue_left_at``), handling = ``ended_at − queue_left_at`` (calls with
   both), each clamped at 0; shown as ``m:ss`` rounded to whole seconds, a
-  dash without calls.
+  dash without calls. The wait is read from ``wait_seconds``, which
+  ``CallService`` stores as exactly that difference (the timestamps are used
+  when it is missing); durations on SQLite come from ``julianday`` rounded
+  to the millisecond.
 
 Operators
 ---------
@@ -869,7 +874,10 @@ def headline(s: Statistics) -> str:
 def channels_sentence(s: Statistics) -> str:
     """Seed 000's sentence: appeals by channel."""
     a = s.appeals
-    parts = [f"{title.lower()} – {a.by_channel[v]}" for v, title in CHANNELS]
+    parts = [
+        f"{title if title.isupper() else title.lower()} – {a.by_channel[v]}"
+        for v, title in CHANNELS
+    ]
     return f"Поступило {a.total} обращений: " + ", ".join(parts) + "."
 
 

@@ -39,15 +39,23 @@ def _num(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
-def _nice_max(value: float) -> float:
-    """The axis top: 1, 2, 2.5 or 5 × 10ⁿ at or above ``value``."""
-    if value <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop always returns
+COUNT_STEPS: Final = tuple(
+    int(m * 10**n) for n in range(13) for m in (1, 2, 2.5, 5) if m * 10**n == int(m * 10**n)
+)
+"""Tick steps of counts: 1, 2, 5, 10, 20, 25, 50, 100 … — whole numbers."""
+TIME_STEPS: Final = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+"""Tick steps of durations in seconds: 0:15, 0:30, 1:00, 2:00, 5:00 …"""
+TICKS: Final = 4
+
+
+def _axis_top(value: float, *, time: bool) -> float:
+    """The axis top: :data:`TICKS` equal steps of the first step at or above
+    ``value`` (beyond the list: the largest step's multiple)."""
+    steps = TIME_STEPS if time else COUNT_STEPS
+    for step in steps:
+        if step * TICKS >= value:
+            return float(step * TICKS)
+    return float(math.ceil(value / (steps[-1] * TICKS)) * steps[-1] * TICKS)
 
 
 def _plain(v: float) -> str:
@@ -60,14 +68,16 @@ def bar_chart(
     series: Sequence[Series],
     *,
     fmt: Callable[[float], str] = _plain,
+    time: bool = False,
     width: int = 760,
     height: int = 260,
     chart_id: str = "",
 ) -> Markup:
-    """Grouped vertical bars: one group per label, one bar per series."""
+    """Grouped vertical bars: one group per label, one bar per series
+    (``time``: the values are seconds, the axis ticks whole minutes or parts)."""
     left, right, top, bottom = 56, 10, 28, 48
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = _nice_max(max((v for s in series for v in s.values), default=0.0))
+    top_value = _axis_top(max((v for s in series for v in s.values), default=0.0), time=time)
     groups = max(1, len(labels))
     group_w = plot_w / groups
     bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
@@ -79,9 +89,9 @@ def bar_chart(
         f"<title>{_text(title)}</title>",
         f'<text x="{left}" y="16" {FONT} font-weight="bold">{_text(title)}</text>',
     ]
-    for k in range(5):
-        value = top_value * k / 4
-        y = top + plot_h - plot_h * k / 4
+    for k in range(TICKS + 1):
+        value = top_value * k / TICKS
+        y = top + plot_h - plot_h * k / TICKS
         parts.append(
             f'<line x1="{left}" y1="{_num(y)}" x2="{width - right}" y2="{_num(y)}"'
             ' stroke="#e2e8f0"/>'
@@ -130,9 +140,9 @@ def share_chart(
 ) -> Markup:
     """Horizontal bars: each item's share of the total, with its count."""
     total = sum(n for _, n in items)
-    row_h, top, label_w = 22, 28, 300
+    row_h, top, label_w = 22, 28, 360
     height = top + row_h * max(1, len(items)) + 8
-    bar_room = width - label_w - 110
+    bar_room = width - label_w - 100
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart" role="img"'
         f' viewBox="0 0 {width} {height}" width="{width}" height="{height}"'
@@ -144,7 +154,7 @@ def share_chart(
     for i, (label, n) in enumerate(items):
         share = n / total if total else 0.0
         y = top + i * row_h
-        shown = label if len(label) <= 48 else label[:47] + "…"
+        shown = label if len(label) <= 50 else label[:49] + "…"
         pct = f"{share * 100:.1f}".replace(".", ",")
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 14}" {FONT} text-anchor="end">{_text(shown)}</text>'

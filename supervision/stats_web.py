@@ -77,6 +77,7 @@ def charts(s: Statistics) -> dict[str, Any]:
                 Series("Обслуживание", [c.avg_handling or 0.0 for c in calls]),
             ],
             fmt=stats.format_mss,
+            time=True,
             chart_id="chart-times",
         ),
         "channels": share_chart(

@@ -344,3 +344,26 @@ def test_svg_charts_escape_every_label() -> None:
         assert "&lt;script&gt;" in svg and "<script" not in svg
     rects = [e for e in ET.fromstring(str(bars)).iter() if e.get("class") == "bar"]
     assert float(rects[0].get("height") or 0) > 0 and float(rects[1].get("height") or 0) == 0
+
+
+def test_chart_axes_tick_whole_counts_and_round_times() -> None:
+    import xml.etree.ElementTree as ET
+
+    from supervision.stats_svg import Series, bar_chart
+
+    def ticks(svg: object) -> list[str]:
+        root = ET.fromstring(str(svg))
+        return [t.text or "" for t in root.iter() if t.get("text-anchor") == "end"]
+
+    assert ticks(bar_chart("Звонки", ["Март"], [Series("В очереди", [3])])) == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    assert ticks(bar_chart("Звонки", ["Март"], [Series("В очереди", [850311])]))[-1] == "1000000"
+    waits = bar_chart(
+        "Ожидание", ["Март"], [Series("Ожидание", [120.0])], fmt=stats.format_mss, time=True
+    )
+    assert ticks(waits) == ["0:00", "0:30", "1:00", "1:30", "2:00"]
