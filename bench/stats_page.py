@@ -405,7 +405,16 @@ def main() -> int:
         "SQLite": prepare_sqlite(args.dir, args.calls, args.appeals, args.reuse),
         "PostgreSQL": prepare_postgres(args.pg_url, args.calls, args.appeals, args.reuse),
     }
-    print(f"data: {args.calls} calls, {args.appeals} appeals, presence of {OPERATORS} operators")
+    from sqlalchemy import func, select
+
+    from shift.models import PresenceInterval
+
+    with databases["SQLite"].session() as session:
+        intervals = session.scalar(select(func.count()).select_from(PresenceInterval))
+    print(
+        f"data: {args.calls} calls, {args.appeals} appeals,"
+        f" {intervals} presence intervals of {OPERATORS} operators, all in {YEAR}"
+    )
     results: dict[tuple[str, str], list[float]] = {}
     for name, db in databases.items():
         for scope, month in (("month", MONTH), ("year", None)):

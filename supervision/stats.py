@@ -86,6 +86,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     type_coerce,
     union_all,
 )
@@ -169,6 +170,30 @@ def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(c, **kw) for c in element.clauses)
     # julianday() keeps ~20 µs of a modern date: rounded to the millisecond.
     return f"round((julianday({end}) - julianday({start})) * 86400.0, 3)"
+
+
+class sum_seconds(FunctionElement[float]):  # an SQL aggregate
+    """``SUM`` over the rows where ``when`` holds of ``max(end − start, 0)``
+    in seconds. PostgreSQL adds intervals and converts the sum once per group
+    (a per-row ``EXTRACT`` is numeric arithmetic); SQLite adds seconds."""
+
+    type = Float()
+    name = "sum_seconds"
+    inherit_cache = True
+
+
+@compiles(sum_seconds)
+def _sum_seconds_pg(element: sum_seconds, compiler: Any, **kw: Any) -> str:
+    start, end, when = (compiler.process(c, **kw) for c in element.clauses)
+    total = f"SUM(CASE WHEN {when} THEN GREATEST({end} - {start}, INTERVAL '0 seconds') END)"
+    return f"CAST(EXTRACT(EPOCH FROM {total}) AS DOUBLE PRECISION)"
+
+
+@compiles(sum_seconds, "sqlite")
+def _sum_seconds_sqlite(element: sum_seconds, compiler: Any, **kw: Any) -> str:
+    start, end, when = (compiler.process(c, **kw) for c in element.clauses)
+    seconds = f"round((julianday({end}) - julianday({start})) * 86400.0, 3)"
+    return f"SUM(CASE WHEN {when} THEN max({seconds}, 0.0) END)"
 
 
 class greatest(FunctionElement[Any]):
@@ -509,7 +534,6 @@ def _queue_query(period: Period) -> Executable:
         ),
         0.0,
     )
-    handling = greatest(seconds_between(Call.queue_left_at, Call.ended_at), 0.0)
     return _per_bucket(
         period,
         Call.queue_entered_at,
@@ -521,7 +545,7 @@ def _queue_query(period: Period) -> Executable:
             func.sum(case((Call.answered_within_sla.is_(True), 1), else_=0)).label("within_sla"),
             func.sum(case((waited, wait))).label("wait_sum"),
             func.sum(case((waited, 1), else_=0)).label("wait_n"),
-            func.sum(case((handled, handling))).label("handling_sum"),
+            sum_seconds(Call.queue_left_at, Call.ended_at, handled).label("handling_sum"),
             func.sum(case((handled, 1), else_=0)).label("handling_n"),
         ],
     )
@@ -563,13 +587,14 @@ def _presence_query(period: Period, now: datetime) -> Executable:
     covering index ``ix_presence_intervals_stats`` (no sort)."""
     upper = min(period.end, max(now, period.start))
     pi = PresenceInterval
-    seconds = seconds_between(
+    seconds = sum_seconds(
         greatest(pi.started_at, _at(period.start)),
         least(func.coalesce(pi.ended_at, _at(upper)), _at(upper)),
+        true(),
     )
     keys = (pi.state, pi.operator_id, pi.reason)
     return (
-        select(*keys, func.sum(seconds))
+        select(*keys, seconds)
         .where(
             pi.state.in_(("talking", "wrapup", "paused")),
             pi.started_at < _at(upper),
