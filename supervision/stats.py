@@ -86,7 +86,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     type_coerce,
     union_all,
 )
@@ -192,21 +191,52 @@ def _sum_seconds_pg(element: sum_seconds, compiler: Any, **kw: Any) -> str:
 @compiles(sum_seconds, "sqlite")
 def _sum_seconds_sqlite(element: sum_seconds, compiler: Any, **kw: Any) -> str:
     start, end, when = (compiler.process(c, **kw) for c in element.clauses)
-    seconds = f"round((julianday({end}) - julianday({start})) * 86400.0, 3)"
-    return f"SUM(CASE WHEN {when} THEN max({seconds}, 0.0) END)"
+    # Days added up, converted and rounded to the millisecond once per group
+    # (julianday() keeps ~20 µs of a modern date).
+    days = f"max(julianday({end}) - julianday({start}), 0.0)"
+    return f"round(SUM(CASE WHEN {when} THEN {days} END) * 86400.0, 3)"
+
+
+class sum_clipped_seconds(FunctionElement[float]):  # an SQL aggregate
+    """``SUM`` of ``min(ended or upper, upper) − max(started, lower)`` in
+    seconds: intervals clipped to ``[lower, upper)`` (rows known to overlap it).
+    Only the rows that cross an edge are clipped: the others (nearly all)
+    cost one subtraction."""
+
+    type = Float()
+    name = "sum_clipped_seconds"
+    inherit_cache = True
+
+
+def _clipped_parts(element: sum_clipped_seconds, compiler: Any, **kw: Any) -> tuple[str, ...]:
+    started, ended, lower, upper = (compiler.process(c, **kw) for c in element.clauses)
+    inside = f"{started} >= {lower} AND {ended} IS NOT NULL AND {ended} <= {upper}"
+    return started, ended, lower, upper, inside
+
+
+@compiles(sum_clipped_seconds)
+def _sum_clipped_pg(element: sum_clipped_seconds, compiler: Any, **kw: Any) -> str:
+    started, ended, lower, upper, inside = _clipped_parts(element, compiler, **kw)
+    clipped = f"LEAST(COALESCE({ended}, {upper}), {upper}) - GREATEST({started}, {lower})"
+    total = f"SUM(CASE WHEN {inside} THEN {ended} - {started} ELSE {clipped} END)"
+    return f"CAST(EXTRACT(EPOCH FROM {total}) AS DOUBLE PRECISION)"
+
+
+@compiles(sum_clipped_seconds, "sqlite")
+def _sum_clipped_sqlite(element: sum_clipped_seconds, compiler: Any, **kw: Any) -> str:
+    started, ended, lower, upper, inside = _clipped_parts(element, compiler, **kw)
+    clipped = (
+        f"max(julianday(min(coalesce({ended}, {upper}), {upper}))"
+        f" - julianday(max({started}, {lower})), 0.0)"
+    )
+    days = f"CASE WHEN {inside} THEN julianday({ended}) - julianday({started}) ELSE {clipped} END"
+    return f"round(SUM({days}) * 86400.0, 3)"
 
 
 class greatest(FunctionElement[Any]):
     """The larger of two values (SQLite's two-argument ``max``)."""
 
     name = "greatest"
-    inherit_cache = True
-
-
-class least(FunctionElement[Any]):
-    """The smaller of two values (SQLite's two-argument ``min``)."""
-
-    name = "least"
     inherit_cache = True
 
 
@@ -219,19 +249,9 @@ def _greatest(element: greatest, compiler: Any, **kw: Any) -> str:
     return f"GREATEST({_arguments(element, compiler, **kw)})"
 
 
-@compiles(least)
-def _least(element: least, compiler: Any, **kw: Any) -> str:
-    return f"LEAST({_arguments(element, compiler, **kw)})"
-
-
 @compiles(greatest, "sqlite")
 def _greatest_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
     return f"max({_arguments(element, compiler, **kw)})"
-
-
-@compiles(least, "sqlite")
-def _least_sqlite(element: least, compiler: Any, **kw: Any) -> str:
-    return f"min({_arguments(element, compiler, **kw)})"
 
 
 def _at(moment: datetime) -> ColumnElement[datetime]:
@@ -587,11 +607,7 @@ def _presence_query(period: Period, now: datetime) -> Executable:
     covering index ``ix_presence_intervals_stats`` (no sort)."""
     upper = min(period.end, max(now, period.start))
     pi = PresenceInterval
-    seconds = sum_seconds(
-        greatest(pi.started_at, _at(period.start)),
-        least(func.coalesce(pi.ended_at, _at(upper)), _at(upper)),
-        true(),
-    )
+    seconds = sum_clipped_seconds(pi.started_at, pi.ended_at, _at(period.start), _at(upper))
     keys = (pi.state, pi.operator_id, pi.reason)
     return (
         select(*keys, seconds)
