@@ -420,6 +420,20 @@ class Call(Base):
     """One Asterisk channel's call, keyed by its full ``Uniqueid``."""
 
     __tablename__ = "calls"
+    __table_args__ = (
+        # The statistics' covering indexes (supervision 1151_statistics_indexes).
+        Index(
+            "ix_calls_stats_queue",
+            "queue_entered_at",
+            "operator_id",
+            "outcome",
+            "answered_within_sla",
+            "wait_seconds",
+            "queue_left_at",
+            "ended_at",
+        ),
+        Index("ix_calls_stats_started", "started_at", "direction"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -483,6 +497,15 @@ class Appeal(Base):
     __table_args__ = (
         Index("ix_appeals_status_due", "status", "due_at"),
         Index("ix_appeals_received_at", "received_at"),
+        # The statistics' covering index (supervision 1151_statistics_indexes).
+        Index(
+            "ix_appeals_stats",
+            "received_at",
+            "channel",
+            "kind",
+            "classification",
+            "complaint_category",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
