@@ -377,10 +377,17 @@ def page(db: Any, month: int | None) -> None:
     page_context(db, YEAR, month, tz=ZONE, now=datetime(YEAR + 1, 2, 1, tzinfo=UTC))
 
 
-def timings(db: Any, month: int | None, runs: int) -> list[float]:
+def timings(db: Any, month: int | None, runs: int, *, cold: bool = False) -> list[float]:
+    """``cold``: every run first forgets the kept months (``stats_rollups``),
+    so the year reads all its rows and keeps its months again — what the
+    first reader of a year sees once a month has closed."""
+    from supervision.stats import drop_rollups
+
     page(db, month)  # warm the caches once
     out = []
     for _ in range(runs):
+        if cold:
+            drop_rollups(db)
         started = time.perf_counter()
         page(db, month)
         out.append(time.perf_counter() - started)
@@ -416,25 +423,30 @@ def main() -> int:
         f" {intervals} presence intervals of {OPERATORS} operators, all in {YEAR}"
     )
     results: dict[tuple[str, str], list[float]] = {}
+    scopes = (("month", MONTH, False), ("year", None, False), ("year, first read", None, True))
     for name, db in databases.items():
-        for scope, month in (("month", MONTH), ("year", None)):
-            results[(name, scope)] = timings(db, month, args.runs)
+        for scope, month, cold in scopes:
+            results[(name, scope)] = timings(db, month, args.runs, cold=cold)
     print(f"\n{args.runs} runs each after one warm-up; seconds; target < {TARGET_S:.0f} s")
     print(
-        f"{'scope':<6} {'SQLite p50':>11} {'p99':>7} {'PG p50':>8} {'p99':>7}"
+        "year: the closed months from their rollups (stats_rollups), kept by the first read "
+        "or the nightly digest; first read: the rollups forgotten before each run"
+    )
+    print(
+        f"{'scope':<17} {'SQLite p50':>11} {'p99':>7} {'PG p50':>8} {'p99':>7}"
         f" {'SQLite p99/target':>18} {'PG p99/target':>14} {'PG/SQLite p50':>14}"
     )
-    for scope in ("month", "year"):
+    for scope, _, _ in scopes:
         s, p = results[("SQLite", scope)], results[("PostgreSQL", scope)]
         s50, s99, p50, p99 = pct(s, 50), pct(s, 99), pct(p, 50), pct(p, 99)
         print(
-            f"{scope:<6} {s50:>11.3f} {s99:>7.3f} {p50:>8.3f} {p99:>7.3f}"
+            f"{scope:<17} {s50:>11.3f} {s99:>7.3f} {p50:>8.3f} {p99:>7.3f}"
             f" {s99 / TARGET_S:>18.2f} {p99 / TARGET_S:>14.2f} {p50 / s50:>14.2f}"
         )
     print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     for db in databases.values():
         db.dispose()
-    worst = max(pct(v, 99) for v in results.values())
+    worst = max(pct(v, 99) for (_, scope), v in results.items() if scope != "year, first read")
     return 0 if worst < TARGET_S else 1
 
 

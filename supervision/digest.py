@@ -203,6 +203,7 @@ class DigestComponent:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._retry_at: datetime | None = None
+        self._rolled: date | None = None
 
     async def start(self) -> None:
         self._stop.clear()
@@ -248,8 +249,31 @@ class DigestComponent:
             log.warning("digest not sent (retry in 10 min): %s", type(exc).__name__)
             return None
 
+    async def rollup_once(self) -> bool:
+        """Once a day from the digest's time, keep the closed months of the
+        statistics (``supervision.stats.keep_closed_months``), so that the
+        year's page reads them kept; with or without digest recipients."""
+        now = self._clock()
+        local = now.astimezone(self.life.zone)
+        if local.time() < self.at or self._rolled == local.date():
+            return False
+        from supervision.stats import keep_closed_months
+
+        zone = self.services.settings.timezone
+        await self.services.run_db_background(
+            lambda: keep_closed_months(self.services.db, tz=zone, now=now)
+        )
+        self._rolled = local.date()
+        return True
+
     async def _digest_loop(self) -> None:
         while not self._stop.is_set():
+            try:
+                await self.rollup_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the statistics wait; the digest still goes
+                log.exception("statistics rollup failed; retrying")
             try:
                 await self.digest_once()
             except asyncio.CancelledError:

@@ -31,6 +31,7 @@ __all__ = [
     "NoticeChannel",
     "NoticeKind",
     "NoticeStatus",
+    "StatsRollup",
 ]
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -118,3 +119,22 @@ class DigestRun(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     recipients: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class StatsRollup(Base):
+    """A closed month's grouped rows of one statistics query (``queue``,
+    ``started``, ``presence``; :mod:`supervision.stats`): the year's figures
+    read twelve of these instead of a year of calls and presence intervals."""
+
+    __tablename__ = "stats_rollups"
+    __table_args__ = (UniqueConstraint("kind", "zone", "month_start", name="uq_stats_rollups"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str] = mapped_column(String(64))
+    """The time zone the month's bounds were taken in."""
+    month_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    """The month's first moment (UTC) in ``zone``."""
+    columns: Mapped[list[Any]] = mapped_column(JSONType)
+    rows: Mapped[list[Any]] = mapped_column(JSONType)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

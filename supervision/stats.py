@@ -69,11 +69,12 @@ Operators
 from __future__ import annotations
 
 import calendar
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, namedtuple
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -82,6 +83,7 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    delete,
     func,
     literal,
     or_,
@@ -89,6 +91,8 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
@@ -98,6 +102,7 @@ from crm_bridge.db import Database, UtcDateTime, utcnow
 from crm_bridge.models import Appeal, Call, ClassificationCode, Operator
 from crm_bridge.reports import MONTHS_RU, REPORT_HEADERS, format_mss
 from shift.models import PresenceInterval
+from supervision.models import StatsRollup
 
 __all__ = [
     "CHANNELS",
@@ -114,6 +119,8 @@ __all__ = [
     "cell_text",
     "channel_modes",
     "compute",
+    "drop_rollups",
+    "keep_closed_months",
     "period_genitive",
     "period_of",
 ]
@@ -472,15 +479,18 @@ def compute(
     parallel. Each returns at most a few hundred grouped rows."""
     period = period_of(year, month, tz)
     moment = now or utcnow()
-    appeal_rows, queue_rows, started_rows, presence_rows = _read_all(
-        db,
-        (
-            _appeals_query(period),
-            _queue_query(period),
-            _started_query(period),
-            _presence_query(period, moment),
-        ),
-    )
+    if period.month is None:  # a year: closed months from their rollups
+        appeal_rows, queue_rows, started_rows, presence_rows = _year_rows(db, period, moment)
+    else:
+        appeal_rows, queue_rows, started_rows, presence_rows = _read_all(
+            db,
+            (
+                _appeals_query(period),
+                _queue_query(period),
+                _started_query(period),
+                _presence_query(period, moment),
+            ),
+        )
     appeals, appeals_by_bucket = _merge_appeals(appeal_rows)
     calls, calls_by_bucket, per_operator = _merge_calls(queue_rows, started_rows)
     _merge_presence(presence_rows, per_operator)
@@ -496,15 +506,140 @@ def compute(
 def _read_all(db: Database, queries: Sequence[Executable]) -> list[list[Any]]:
     """The grouped rows of each query, read in parallel (an in-memory SQLite
     database has one shared connection: read one after another there)."""
+    return [rows for _, rows in _read_keyed(db, queries)]
 
-    def read(stmt: Executable) -> list[Any]:
+
+def _read_keyed(db: Database, queries: Sequence[Executable]) -> list[tuple[list[str], list[Any]]]:
+    """Like :func:`_read_all`, with each result's column names."""
+
+    def read(stmt: Executable) -> tuple[list[str], list[Any]]:
         with db.session(readonly=True) as session:
-            return list(session.execute(stmt))
+            result = session.execute(stmt)
+            return list(result.keys()), list(result)
 
     if db.dialect == "sqlite" and db.url.database in (None, "", ":memory:"):
         return [read(q) for q in queries]
-    with ThreadPoolExecutor(max_workers=len(queries), thread_name_prefix="stats") as pool:
+    with ThreadPoolExecutor(max_workers=min(4, len(queries)), thread_name_prefix="stats") as pool:
         return list(pool.map(read, queries))
+
+
+# -- the year: closed months from their rollups ----------------------------------
+
+ROLLUP_SETTLE: Final = timedelta(days=2)
+"""A month's calls and presence intervals are final this long after its end
+(a call still open at midnight has ended, even across a node's restart)."""
+ROLLED: Final = ("queue", "started", "presence")
+"""The queries of a year kept per closed month (``stats_rollups``). Appeals
+are always read afresh: a correction of an old appeal's classification
+changes its month's topics."""
+
+
+def _rolled_query(kind: str, period: Period, now: datetime) -> Executable:
+    if kind == "queue":
+        return _queue_query(period)
+    if kind == "started":
+        return _started_query(period)
+    return _presence_query(period, now)
+
+
+def _year_rows(db: Database, period: Period, now: datetime) -> list[list[Any]]:
+    """The four queries' rows for a year: each month that closed at least
+    :data:`ROLLUP_SETTLE` ago from its rollup (computed and kept the first
+    time), the open months and the appeals read afresh, all in parallel."""
+    zone = period.zone.key
+    closed = [b for b in period.buckets if b.end + ROLLUP_SETTLE <= now]
+    live = tuple(b for b in period.buckets if b.end + ROLLUP_SETTLE > now)
+    stored = _load_rollups(db, zone, [b.start for b in closed])
+    jobs: list[tuple[str, Bucket | None]] = [("appeals", None)]
+    queries: list[Executable] = [_appeals_query(period)]
+    for b in closed:
+        for kind in ROLLED:
+            if (kind, b.start) not in stored:
+                jobs.append((kind, b))
+                queries.append(
+                    _rolled_query(kind, Period(period.year, b.index, period.zone, (b,)), now)
+                )
+    if live:  # the trailing months: this one, the one just closed, the future
+        open_period = Period(period.year, None, period.zone, live)
+        for kind in ROLLED:
+            jobs.append((kind, None))
+            queries.append(_rolled_query(kind, open_period, now))
+    out: dict[str, list[Any]] = {"appeals": [], **{kind: [] for kind in ROLLED}}
+    fresh: list[tuple[str, Bucket, list[str], list[Any]]] = []
+    for (kind, bucket), (columns, rows) in zip(jobs, _read_keyed(db, queries), strict=True):
+        out[kind] += rows
+        if bucket is not None:
+            fresh.append((kind, bucket, columns, rows))
+    for (kind, _), (columns, rows) in stored.items():
+        out[kind] += _rebuilt(columns, rows)
+    if fresh:
+        _store_rollups(db, zone, fresh)
+    return [out["appeals"], out["queue"], out["started"], out["presence"]]
+
+
+def _rebuilt(columns: list[str], rows: list[list[Any]]) -> list[Any]:
+    """Stored rows as rows again (by position and by name)."""
+    row_type = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
+    return [row_type(*r) for r in rows]
+
+
+def _load_rollups(
+    db: Database, zone: str, starts: list[datetime]
+) -> dict[tuple[str, datetime], tuple[list[str], list[list[Any]]]]:
+    if not starts:
+        return {}
+    with db.session(readonly=True) as session:
+        found = session.execute(
+            select(
+                StatsRollup.kind, StatsRollup.month_start, StatsRollup.columns, StatsRollup.rows
+            ).where(StatsRollup.zone == zone, StatsRollup.month_start.in_(starts))
+        )
+        return {(r.kind, r.month_start): (list(r.columns), list(r.rows)) for r in found}
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _store_rollups(
+    db: Database, zone: str, fresh: list[tuple[str, Bucket, list[str], list[Any]]]
+) -> None:
+    """Keep the closed months' rows (another node's same rows win a race)."""
+    maker = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    values = [
+        {
+            "kind": kind,
+            "zone": zone,
+            "month_start": bucket.start,
+            "columns": columns,
+            "rows": [[_plain(v) for v in row] for row in rows],
+            "computed_at": utcnow(),
+        }
+        for kind, bucket, columns, rows in fresh
+    ]
+    with db.transaction(write=True) as conn:
+        conn.execute(
+            maker(StatsRollup)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["kind", "zone", "month_start"])
+        )
+
+
+def keep_closed_months(db: Database, *, tz: ZoneInfo | str, now: datetime | None = None) -> None:
+    """Keep the closed months of this year (and of the last one, early in
+    January) — what the first reader of the year would otherwise wait for.
+    Run daily by the ``digest`` component; cheap once they are kept."""
+    moment = now or utcnow()
+    local = moment.astimezone(tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
+    years = [local.year - 1, local.year] if local.month == 1 else [local.year]
+    for year in years:
+        compute(db, year, None, tz=tz, now=moment)
+
+
+def drop_rollups(db: Database) -> int:
+    """Forget every kept month (they are computed again when next read)."""
+    with db.transaction(write=True) as conn:
+        return int(conn.execute(delete(StatsRollup)).rowcount or 0)
 
 
 def _appeals_query(period: Period) -> Executable:

@@ -1,4 +1,4 @@
-"""``hotline supervision stats --year Y [--month M] [--xlsx FILE]``: the
+"""``hotline supervision stats --year Y [--month M] [--xlsx FILE] [--recompute]``: the
 statistics of a year or a month (REQ-A10, REQ-T7) as Russian text tables on
 stdout — the same tables as ``/statistics/`` — and, with ``--xlsx``, the
 workbook with its charts."""
@@ -21,6 +21,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--month", type=int, help="1–12; without it: the whole year by month")
     p.add_argument("--xlsx", type=Path, metavar="FILE", help="also write the workbook here")
+    p.add_argument(
+        "--recompute",
+        action="store_true",
+        help="forget the closed months kept for the year's figures and read them again "
+        "(after calls of a closed month were imported or corrected)",
+    )
     p.set_defaults(fn=cmd_stats)
 
 
@@ -51,6 +57,9 @@ def cmd_stats(args: argparse.Namespace, out: TextIO | None = None) -> int:
         migrate = getattr(args, "migrate", None)
         if migrate is not None:
             migrate(db)
+        if args.recompute:
+            dropped = stats.drop_rollups(db)
+            print(f"Забыто сводок закрытых месяцев: {dropped}", file=out)
         try:
             s = stats.compute(db, args.year, args.month, tz=settings.timezone)
         except StatisticsError as exc:

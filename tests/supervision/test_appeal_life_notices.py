@@ -218,6 +218,8 @@ class _Services:
     async def run_db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
+    run_db_background = run_db
+
 
 async def test_the_component_sends_at_the_configured_local_time(
     db: Database, smtp: SmtpServer, tmp_path: Path
@@ -239,6 +241,19 @@ async def test_the_component_sends_at_the_configured_local_time(
     clock[0] = NOW.replace(hour=9)
     assert await component.digest_once() is None  # once a day
     assert [r.recipients for r in smtp.received] == [["boss@energo.example"]]
+    # From the same hour, once a day: the statistics keep this year's closed months.
+    from sqlalchemy import func, select
+
+    from supervision.models import StatsRollup
+
+    clock[0] = NOW.replace(hour=7, minute=59)
+    assert not await component.rollup_once()
+    clock[0] = NOW.replace(hour=8, minute=1)
+    assert await component.rollup_once()
+    assert not await component.rollup_once()
+    with db.session() as session:
+        kept = session.scalar(select(func.count()).select_from(StatsRollup))
+    assert kept == 3 * 2  # 3 March 2025: January and February closed (two days on), 3 queries
     await component.start()  # the loops start and stop cleanly
     await component.stop()
 

@@ -15,7 +15,7 @@ from crm_bridge.db import Database
 from supervision import stats
 from supervision.stats import Duration, Percent, StatisticsError
 from tests.crm.conftest import db, pg_database, sqlite_template  # noqa: F401
-from tests.supervision.stats_data import MSK, NOW_AFTER, NOW_INSIDE, build
+from tests.supervision.stats_data import MSK, NOW_AFTER, NOW_INSIDE, build, msk
 
 
 @pytest.fixture
@@ -119,6 +119,54 @@ def test_year_calls_and_the_seed_004_table(march: tuple[Database, dict[str, int]
         "Общее количество обращений за 2025 год составило 10, из них претензии и жалоб 3."
     )
     assert s.appeals_in(3).total == 9 and s.appeals_in(4).total == 1
+
+
+def test_a_year_reads_its_closed_months_from_their_rollups(
+    march: tuple[Database, dict[str, int]],
+) -> None:
+    """A month closed two days ago and more is kept (``stats_rollups``) the
+    first time a year is read; the year read again gives the same figures
+    from the kept rows; the open months and the appeals are read afresh; the
+    figures agree with the months read one by one."""
+    from sqlalchemy import func, select
+
+    from crm_bridge.models import Call
+    from supervision.models import StatsRollup
+
+    database, _ = march
+    later = NOW_AFTER + timedelta(days=20)  # 22 April: January to March closed, April open
+
+    def kept() -> list[tuple[str, int]]:
+        with database.session() as session:
+            rows = session.execute(select(StatsRollup.kind, StatsRollup.month_start)).all()
+        return sorted((kind, start.astimezone(MSK).month) for kind, start in rows)
+
+    cold = stats.compute(database, 2025, None, tz=MSK, now=later)
+    assert kept() == [(k, m) for k in ("presence", "queue", "started") for m in (1, 2, 3)]
+    warm = stats.compute(database, 2025, None, tz=MSK, now=later)
+    assert stats.tables(warm) == stats.tables(cold)
+    months = [stats.compute(database, 2025, m, tz=MSK, now=later) for m in range(1, 13)]
+    assert warm.calls.queued == sum(m.calls.queued for m in months)
+    assert warm.calls.answered == sum(m.calls.answered for m in months)
+    assert [o.talk for o in warm.operators] == [
+        sum(o.talk for m in months for o in m.operators if o.operator_id == w.operator_id)
+        for w in warm.operators
+    ]
+    # A call written into a kept month afterwards is not seen until the
+    # rollups are dropped (``hotline supervision stats --recompute``).
+    with database.session(write=True) as session:
+        session.add(
+            Call(uniqueid="late-1", direction="in", started_at=msk(2025, 3, 10, 12), node="n")
+        )
+    assert stats.compute(database, 2025, None, tz=MSK, now=later).calls.inbound == (
+        cold.calls.inbound
+    )
+    assert stats.drop_rollups(database) == 9
+    assert stats.compute(database, 2025, None, tz=MSK, now=later).calls.inbound == (
+        cold.calls.inbound + 1
+    )
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(StatsRollup)) == 9
 
 
 def test_the_year_table_agrees_with_the_crm_report(
@@ -327,6 +375,10 @@ def test_cli_prints_the_tables_and_writes_the_workbook(
     assert book.read_bytes()[:2] == b"PK"
     assert main([*argv, "--year", "2025", "--month", "0"]) == 2
     assert "месяц должен быть от 1 до 12" in capsys.readouterr().err
+    # The year (today: every month of 2025 closed) keeps its months; --recompute forgets them.
+    assert main([*argv, "--year", "2025"]) == 0
+    assert main([*argv, "--year", "2025", "--recompute"]) == 0
+    assert "Забыто сводок закрытых месяцев: 36" in capsys.readouterr().out
 
 
 def test_svg_charts_escape_every_label() -> None:
