@@ -17,7 +17,7 @@ from tests.webtools import root_app
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("operators")]
 
 PAGES = {
-    "ivanova": ["/operator/", "/operator/journal", "/shift/"],
+    "ivanova": ["/operator/", "/operator/journal", "/shift/", "/appeals/"],
     "boss": [
         "/operator/",
         "/shift/",
@@ -25,12 +25,25 @@ PAGES = {
         "/operator/reports/wait-handling",
         "/readings/",
         "/dispatcher/",
+        "/supervision/",
+        "/supervision/?tv=1",
+        "/appeals/",
+        "/statistics/",
+        "/statistics/report?year=2025",
     ],
     "sidorova": ["/dispatcher/"],
 }
 NAV = {
-    "ivanova": {"/operator/", "/shift/"},
-    "boss": {"/operator/", "/shift/", "/readings/", "/dispatcher/"},
+    "ivanova": {"/operator/", "/shift/", "/appeals/"},
+    "boss": {
+        "/operator/",
+        "/shift/",
+        "/readings/",
+        "/dispatcher/",
+        "/supervision/",
+        "/appeals/",
+        "/statistics/",
+    },
     "sidorova": {"/dispatcher/"},
 }
 
