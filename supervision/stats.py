@@ -80,6 +80,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Float,
+    Select,
     String,
     and_,
     case,
@@ -539,42 +540,60 @@ def _rolled_query(kind: str, period: Period, now: datetime) -> Executable:
         return _queue_query(period)
     if kind == "started":
         return _started_query(period)
-    return _presence_query(period, now)
+    return _presence_query(period, now, index=0)
 
 
 def _year_rows(db: Database, period: Period, now: datetime) -> list[list[Any]]:
     """The four queries' rows for a year: each month that closed at least
-    :data:`ROLLUP_SETTLE` ago from its rollup (computed and kept the first
-    time), the open months and the appeals read afresh, all in parallel."""
+    :data:`ROLLUP_SETTLE` ago from its rollup (the months not kept yet read
+    in one statement per query, split by month and kept), the open months
+    and the appeals read afresh; the statements run in parallel."""
     zone = period.zone.key
     closed = [b for b in period.buckets if b.end + ROLLUP_SETTLE <= now]
     live = tuple(b for b in period.buckets if b.end + ROLLUP_SETTLE > now)
     stored = _load_rollups(db, zone, [b.start for b in closed])
-    jobs: list[tuple[str, Bucket | None]] = [("appeals", None)]
+    jobs: list[tuple[str, bool]] = [("appeals", False)]
     queries: list[Executable] = [_appeals_query(period)]
-    for b in closed:
-        for kind in ROLLED:
-            if (kind, b.start) not in stored:
-                jobs.append((kind, b))
-                queries.append(
-                    _rolled_query(kind, Period(period.year, b.index, period.zone, (b,)), now)
-                )
-    if live:  # the trailing months: this one, the one just closed, the future
-        open_period = Period(period.year, None, period.zone, live)
-        for kind in ROLLED:
-            jobs.append((kind, None))
-            queries.append(_rolled_query(kind, open_period, now))
+    for kind in ROLLED:
+        missing = tuple(b for b in closed if (kind, b.start) not in stored)
+        if missing:
+            jobs.append((kind, True))
+            queries.append(
+                _bucketed_query(kind, Period(period.year, None, period.zone, missing), now)
+            )
+        if live:  # the trailing months: this one, the one just closed, the future
+            jobs.append((kind, False))
+            queries.append(_bucketed_query(kind, Period(period.year, None, period.zone, live), now))
     out: dict[str, list[Any]] = {"appeals": [], **{kind: [] for kind in ROLLED}}
     fresh: list[tuple[str, Bucket, list[str], list[Any]]] = []
-    for (kind, bucket), (columns, rows) in zip(jobs, _read_keyed(db, queries), strict=True):
+    by_index = {b.index: b for b in closed}
+    for (kind, keep), (columns, rows) in zip(jobs, _read_keyed(db, queries), strict=True):
         out[kind] += rows
-        if bucket is not None:
-            fresh.append((kind, bucket, columns, rows))
+        if keep:
+            months: dict[int, list[Any]] = {b.index: [] for b in closed}
+            for row in rows:
+                months[int(row.b)].append(row)
+            fresh += [
+                (kind, by_index[index], columns, month_rows)
+                for index, month_rows in months.items()
+                if (kind, by_index[index].start) not in stored
+            ]
     for (kind, _), (columns, rows) in stored.items():
         out[kind] += _rebuilt(columns, rows)
     if fresh:
         _store_rollups(db, zone, fresh)
     return [out["appeals"], out["queue"], out["started"], out["presence"]]
+
+
+def _bucketed_query(kind: str, period: Period, now: datetime) -> Executable:
+    """The query ``kind`` per bucket of ``period`` (its rows carry ``b``)."""
+    if kind != "presence":
+        return _rolled_query(kind, period, now)
+    parts = [
+        _presence_query(Period(period.year, b.index, period.zone, (b,)), now, index=b.index)
+        for b in period.buckets
+    ]
+    return union_all(*parts)
 
 
 def _rebuilt(columns: list[str], rows: list[list[Any]]) -> list[Any]:
@@ -737,15 +756,18 @@ def _merge_calls(
     return total, by_bucket, operators
 
 
-def _presence_query(period: Period, now: datetime) -> Executable:
-    """Seconds by (state, operator, reason), grouped in the order of the
-    covering index ``ix_presence_intervals_stats`` (no sort)."""
+def _presence_query(
+    period: Period, now: datetime, *, index: int = 0
+) -> Select[int, str, int, str | None, float]:
+    """Seconds by (state, operator, reason) over the whole period (``b`` is
+    ``index``), grouped in the order of the covering index
+    ``ix_presence_intervals_stats`` (no sort)."""
     upper = min(period.end, max(now, period.start))
     pi = PresenceInterval
     seconds = sum_clipped_seconds(pi.started_at, pi.ended_at, _at(period.start), _at(upper))
     keys = (pi.state, pi.operator_id, pi.reason)
     return (
-        select(*keys, seconds)
+        select(literal(index).label("b"), *keys, seconds)
         .where(
             pi.state.in_(("talking", "wrapup", "paused")),
             pi.started_at < _at(upper),
@@ -757,7 +779,7 @@ def _presence_query(period: Period, now: datetime) -> Executable:
 
 def _merge_presence(rows: Iterable[Any], operators: dict[int, OperatorFigures]) -> None:
     known = {r for r, _ in PAUSE_REASONS}
-    for state, operator_id, reason, total in rows:
+    for _, state, operator_id, reason, total in rows:
         secs = max(0.0, float(total or 0.0))
         op = operators.setdefault(operator_id, OperatorFigures(operator_id))
         if state == "talking":
