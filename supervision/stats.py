@@ -779,7 +779,8 @@ def _presence_query(
 
 def _merge_presence(rows: Iterable[Any], operators: dict[int, OperatorFigures]) -> None:
     known = {r for r, _ in PAUSE_REASONS}
-    for _, state, operator_id, reason, total in rows:
+    for row in rows:
+        state, operator_id, reason, total = tuple(row)[-4:]  # after the bucket
         secs = max(0.0, float(total or 0.0))
         op = operators.setdefault(operator_id, OperatorFigures(operator_id))
         if state == "talking":
