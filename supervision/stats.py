@@ -529,6 +529,8 @@ def _read_keyed(db: Database, queries: Sequence[Executable]) -> list[tuple[list[
 ROLLUP_SETTLE: Final = timedelta(days=2)
 """A month's calls and presence intervals are final this long after its end
 (a call still open at midnight has ended, even across a node's restart)."""
+PRESENCE_MONTHS_AT_ONCE: Final = 2
+"""A page keeps at most this many months' presence itself (see :func:`_year_rows`)."""
 ROLLED: Final = ("queue", "started", "presence")
 """The queries of a year kept per closed month (``stats_rollups``). Appeals
 are always read afresh: a correction of an old appeal's classification
@@ -543,11 +545,18 @@ def _rolled_query(kind: str, period: Period, now: datetime) -> Executable:
     return _presence_query(period, now, index=0)
 
 
-def _year_rows(db: Database, period: Period, now: datetime) -> list[list[Any]]:
+def _year_rows(
+    db: Database, period: Period, now: datetime, *, keep_all: bool = False
+) -> list[list[Any]]:
     """The four queries' rows for a year: each month that closed at least
     :data:`ROLLUP_SETTLE` ago from its rollup (the months not kept yet read
     in one statement per query, split by month and kept), the open months
-    and the appeals read afresh; the statements run in parallel."""
+    and the appeals read afresh; the statements run in parallel.
+
+    The presence of a month is clipped to it, one index scan per month: a
+    page that finds more than :data:`PRESENCE_MONTHS_AT_ONCE` consecutive
+    months not kept reads their presence in one scan and leaves keeping it
+    to :func:`keep_closed_months` (``keep_all``: the daily job)."""
     zone = period.zone.key
     closed = [b for b in period.buckets if b.end + ROLLUP_SETTLE <= now]
     live = tuple(b for b in period.buckets if b.end + ROLLUP_SETTLE > now)
@@ -556,11 +565,18 @@ def _year_rows(db: Database, period: Period, now: datetime) -> list[list[Any]]:
     queries: list[Executable] = [_appeals_query(period)]
     for kind in ROLLED:
         missing = tuple(b for b in closed if (kind, b.start) not in stored)
-        if missing:
+        span = Period(period.year, None, period.zone, missing)
+        if (
+            kind == "presence"
+            and not keep_all
+            and len(missing) > PRESENCE_MONTHS_AT_ONCE
+            and [b.index for b in missing] == list(range(missing[0].index, missing[-1].index + 1))
+        ):
+            jobs.append((kind, False))  # one scan over the months together, not kept
+            queries.append(_presence_query(span, now))
+        elif missing:
             jobs.append((kind, True))
-            queries.append(
-                _bucketed_query(kind, Period(period.year, None, period.zone, missing), now)
-            )
+            queries.append(_bucketed_query(kind, span, now))
         if live:  # the trailing months: this one, the one just closed, the future
             jobs.append((kind, False))
             queries.append(_bucketed_query(kind, Period(period.year, None, period.zone, live), now))
@@ -652,7 +668,7 @@ def keep_closed_months(db: Database, *, tz: ZoneInfo | str, now: datetime | None
     local = moment.astimezone(tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
     years = [local.year - 1, local.year] if local.month == 1 else [local.year]
     for year in years:
-        compute(db, year, None, tz=tz, now=moment)
+        _year_rows(db, period_of(year, None, tz), moment, keep_all=True)
 
 
 def drop_rollups(db: Database) -> int:
