@@ -74,6 +74,7 @@ from crm_bridge.models import (
 
 __all__ = [
     "APPEAL_COUNTER",
+    "CHANNEL_RU",
     "FORM_COLUMNS",
     "JOURNAL_COLUMNS",
     "MEASURES_CHANNELS",
@@ -897,7 +898,7 @@ its order, then the fields this system adds (the «расширенный» jour
 FORM_COLUMNS: Final = JOURNAL_COLUMNS[:11]
 """Exactly the 11 columns of the journal form of seed 002 §3, in its order (REQ-A3)."""
 
-_CHANNEL_RU: Final = MappingProxyType(
+CHANNEL_RU: Final = MappingProxyType(
     {
         AppealChannel.PHONE: "телефон",
         AppealChannel.ANSWERING_MACHINE: "автоответчик",
@@ -970,7 +971,7 @@ class JournalRow:
             passed_at=local(a.passed_at),
             answer_received_at=local(a.answer_received_at),
             note=_note(a),
-            channel=_CHANNEL_RU[a.channel],
+            channel=CHANNEL_RU[a.channel],
             kind=_KIND_RU[a.kind],
             complaint_category=a.complaint_category.value if a.complaint_category else "",
             status=_STATUS_RU[a.status],

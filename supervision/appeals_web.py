@@ -35,6 +35,7 @@ from aiohttp import web
 
 from autoinformer.email import SmtpConfig
 from crm_bridge.appeals import (
+    CHANNEL_RU,
     FORM_COLUMNS,
     JOURNAL_COLUMNS,
     AppealView,
@@ -75,15 +76,8 @@ LIST_LIMIT: Final = 200
 EXPORT_LIMIT: Final = 100_000
 DELIVERY_TIMEOUT: Final = 30.0
 """Seconds the page waits for the mail server to take an extension letter."""
-CHANNEL_TITLES: Final = {
-    AppealChannel.PHONE: "телефон",
-    AppealChannel.ANSWERING_MACHINE: "автоответчик",
-    AppealChannel.EMAIL: "электронная почта",
-    AppealChannel.WEB: "сайт",
-    AppealChannel.POST: "почта",
-    AppealChannel.IN_PERSON: "личный приём",
-    AppealChannel.SMS: "СМС",
-}
+CHANNEL_TITLES: Final = CHANNEL_RU
+"""The channels' Russian titles (the journal's)."""
 
 
 KIND_TITLES: Final = {

@@ -947,25 +947,10 @@ def topic_table(s: Statistics) -> Table:
 
 def calls_table(s: Statistics) -> Table:
     rows: list[tuple[Cell, ...]] = []
-    for b in s.period.buckets:
-        c = s.calls_in(b.index)
-        rows.append(
-            (
-                b.label,
-                c.inbound,
-                c.queued,
-                c.answered,
-                c.abandoned,
-                Percent(c.service_level),
-                Percent(c.abandon_rate),
-                Duration(c.avg_wait),
-                Duration(c.avg_handling),
-            )
-        )
-    c = s.calls
-    rows.append(
-        (
-            "Итого",
+
+    def row(label: str, c: CallCounts) -> tuple[Cell, ...]:
+        return (
+            label,
             c.inbound,
             c.queued,
             c.answered,
@@ -975,7 +960,9 @@ def calls_table(s: Statistics) -> Table:
             Duration(c.avg_wait),
             Duration(c.avg_handling),
         )
-    )
+
+    rows += [row(b.label, s.calls_in(b.index)) for b in s.period.buckets]
+    rows.append(row("Итого", s.calls))
     return Table(
         "calls",
         "Звонки",
