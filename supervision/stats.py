@@ -660,13 +660,20 @@ def _store_rollups(
         )
 
 
-def keep_closed_months(db: Database, *, tz: ZoneInfo | str, now: datetime | None = None) -> None:
-    """Keep the closed months of this year (and of the last one, early in
-    January) — what the first reader of the year would otherwise wait for.
-    Run daily by the ``digest`` component; cheap once they are kept."""
+def keep_closed_months(
+    db: Database,
+    *,
+    tz: ZoneInfo | str,
+    now: datetime | None = None,
+    years: Sequence[int] | None = None,
+) -> None:
+    """Keep the closed months of ``years`` (by default this year, and the
+    last one in January) — what the first reader of a year would otherwise
+    wait for. Run daily by the ``digest`` component; cheap once kept."""
     moment = now or utcnow()
     local = moment.astimezone(tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
-    years = [local.year - 1, local.year] if local.month == 1 else [local.year]
+    if years is None:
+        years = [local.year - 1, local.year] if local.month == 1 else [local.year]
     for year in years:
         _year_rows(db, period_of(year, None, tz), moment, keep_all=True)
 
