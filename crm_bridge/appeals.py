@@ -77,6 +77,7 @@ __all__ = [
     "CHANNEL_RU",
     "FORM_COLUMNS",
     "JOURNAL_COLUMNS",
+    "KIND_RU",
     "MEASURES_CHANNELS",
     "MEASURES_DAYS",
     "AppealService",
@@ -909,7 +910,7 @@ CHANNEL_RU: Final = MappingProxyType(
         AppealChannel.SMS: "СМС",
     }
 )
-_KIND_RU: Final = MappingProxyType(
+KIND_RU: Final = MappingProxyType(
     {
         AppealKind.APPEAL: "обращение",
         AppealKind.COMPLAINT: "жалоба",
@@ -972,7 +973,7 @@ class JournalRow:
             answer_received_at=local(a.answer_received_at),
             note=_note(a),
             channel=CHANNEL_RU[a.channel],
-            kind=_KIND_RU[a.kind],
+            kind=KIND_RU[a.kind],
             complaint_category=a.complaint_category.value if a.complaint_category else "",
             status=_STATUS_RU[a.status],
             due_at=local(a.effective_due_at),

@@ -105,7 +105,8 @@ def _tz(request: web.Request) -> ZoneInfo:
     return ZoneInfo(_services(request).settings.timezone)
 
 
-def _parse_date(raw: str, tz: ZoneInfo, what: str) -> datetime | None:
+def parse_date(raw: str, tz: ZoneInfo, what: str) -> datetime | None:
+    """A page's ``ГГГГ-ММ-ДД`` as the start of that local day; empty: None."""
     raw = raw.strip()
     if not raw:
         return None
@@ -136,8 +137,8 @@ class JournalQuery:
         )
 
     def search_args(self, tz: ZoneInfo) -> dict[str, Any]:
-        start = _parse_date(self.date_from, tz, "с")
-        end = _parse_date(self.date_to, tz, "по")
+        start = parse_date(self.date_from, tz, "с")
+        end = parse_date(self.date_to, tz, "по")
         args: dict[str, Any] = {"text": self.text or None, "date_from": start}
         args["date_to"] = end + timedelta(days=1) if end else None
         if self.status:
@@ -299,7 +300,7 @@ async def card_json(request: web.Request) -> web.Response:
 # -- appeal actions (REQ-A4, A8, T12) ---------------------------------------------------
 
 
-def _may_change(db: Any, appeal_id: int, sess: Principal) -> None:
+def may_change(db: Any, appeal_id: int, sess: Principal) -> None:
     if sess.supervisor:
         return
     with db.session() as session:
@@ -361,7 +362,7 @@ async def appeal_action(request: web.Request) -> web.Response:
     data = await _json(request)
     service = _appeals(request)
     db = _services(request).db
-    await _db(request, _may_change, db, appeal_id, sess)
+    await _db(request, may_change, db, appeal_id, sess)
     note = str(data.get("note") or "").strip() or None
     view: AppealView
     if action == "classify":
@@ -487,7 +488,7 @@ async def appeal_recording(request: web.Request) -> web.StreamResponse:
     appeal_id = int(request.match_info["appeal_id"])
     which = request.match_info["which"]
     db = _services(request).db
-    await _db(request, _may_change, db, appeal_id, sess)
+    await _db(request, may_change, db, appeal_id, sess)
     appeal = await _db(request, _appeals(request).get, appeal_id)
 
     def call_file() -> str | None:

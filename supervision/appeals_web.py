@@ -11,7 +11,7 @@
   002 §3 (11 columns), or ``?variant=extended`` (17 columns); supervisors.
 
 A supervisor sees every appeal, an operator only those he works with (the
-rule of :func:`crm_bridge.web._may_change`). Every read of an appeal's page,
+rule of :func:`crm_bridge.web.may_change`). Every read of an appeal's page,
 every action and every export goes to the audit log (152-FZ); every action
 to the appeal's history. An extension by e-mail waits for the letter to be
 accepted by the mail server before the term moves (REQ-A9).
@@ -25,7 +25,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -38,6 +38,7 @@ from crm_bridge.appeals import (
     CHANNEL_RU,
     FORM_COLUMNS,
     JOURNAL_COLUMNS,
+    KIND_RU,
     AppealView,
     RefusalRequired,
     export_csv,
@@ -47,7 +48,6 @@ from crm_bridge.card import STATUS_RU
 from crm_bridge.errors import ExtensionNotAllowed, InvalidTransition, NotFound
 from crm_bridge.models import (
     AppealChannel,
-    AppealKind,
     AppealStatus,
     ClassificationCode,
     ComplaintCategory,
@@ -55,7 +55,7 @@ from crm_bridge.models import (
     NotConsideredReason,
     OperatorRole,
 )
-from crm_bridge.web import _may_change
+from crm_bridge.web import may_change, parse_date
 from supervision.deps import SupervisionDeps
 from supervision.life import REPLY_TITLES, AppealLife, CannotInform, LifeError, Told
 from supervision.notices import NoticeSender, last_day
@@ -80,14 +80,7 @@ CHANNEL_TITLES: Final = CHANNEL_RU
 """The channels' Russian titles (the journal's)."""
 
 
-KIND_TITLES: Final = {
-    AppealKind.APPEAL: "обращение",
-    AppealKind.COMPLAINT: "жалоба",
-    AppealKind.REQUEST: "заявка",
-    AppealKind.METER_READING: "показания счётчика",
-    AppealKind.ANSWERING_MACHINE_MESSAGE: "сообщение на автоответчик",
-    AppealKind.CONSULTATION: "консультация",
-}
+KIND_TITLES: Final = KIND_RU
 
 
 class BadRequest(LifeError):
@@ -123,7 +116,7 @@ def _appeal_id(request: web.Request) -> int:
 async def _allowed(request: web.Request, appeal_id: int) -> Principal:
     """The supervisor: any appeal; an operator: the ones he works with."""
     who = principal(request)
-    await _db(request, _may_change, request.app[SERVICES].db, appeal_id, who)
+    await _db(request, may_change, request.app[SERVICES].db, appeal_id, who)
     return who
 
 
@@ -153,14 +146,11 @@ def _local_dt(raw: str, zone: ZoneInfo, what: str) -> datetime | None:
 
 
 def _day(raw: str, zone: ZoneInfo, what: str) -> datetime | None:
-    raw = raw.strip()
-    if not raw:
-        return None
+    """A filter's date (the operator journal's rule), its error as this page's."""
     try:
-        d = date.fromisoformat(raw)
+        return parse_date(raw, zone, what)
     except ValueError as exc:
-        raise BadRequest(f"{what}: дата в виде ГГГГ-ММ-ДД, получено «{raw}»") from exc
-    return datetime(d.year, d.month, d.day, tzinfo=zone)
+        raise BadRequest(str(exc)) from exc
 
 
 def _as_json(a: AppealView, zone: ZoneInfo) -> dict[str, Any]:
