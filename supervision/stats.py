@@ -460,6 +460,9 @@ class Statistics:
     calls_by_bucket: dict[int, CallCounts]
     operators: list[OperatorFigures]
     computed_at: datetime
+    months_to_keep: bool = False
+    """Closed months whose rows were read but not kept (the page then asks
+    for them to be kept in the background: :func:`keep_closed_months`)."""
 
     def appeals_in(self, index: int) -> AppealCounts:
         return self.appeals_by_bucket.get(index) or AppealCounts()
@@ -480,8 +483,11 @@ def compute(
     parallel. Each returns at most a few hundred grouped rows."""
     period = period_of(year, month, tz)
     moment = now or utcnow()
+    to_keep = False
     if period.month is None:  # a year: closed months from their rollups
-        appeal_rows, queue_rows, started_rows, presence_rows = _year_rows(db, period, moment)
+        (appeal_rows, queue_rows, started_rows, presence_rows), to_keep = _year_rows(
+            db, period, moment
+        )
     else:
         appeal_rows, queue_rows, started_rows, presence_rows = _read_all(
             db,
@@ -501,7 +507,9 @@ def compute(
             for operator_id, name in session.execute(stmt):
                 per_operator[operator_id].name = name
     operators = sorted(per_operator.values(), key=lambda o: (o.name, o.operator_id))
-    return Statistics(period, appeals, appeals_by_bucket, calls, calls_by_bucket, operators, moment)
+    return Statistics(
+        period, appeals, appeals_by_bucket, calls, calls_by_bucket, operators, moment, to_keep
+    )
 
 
 def _read_all(db: Database, queries: Sequence[Executable]) -> list[list[Any]]:
@@ -547,7 +555,7 @@ def _rolled_query(kind: str, period: Period, now: datetime) -> Executable:
 
 def _year_rows(
     db: Database, period: Period, now: datetime, *, keep_all: bool = False
-) -> list[list[Any]]:
+) -> tuple[tuple[list[Any], list[Any], list[Any], list[Any]], bool]:
     """The four queries' rows for a year: each month that closed at least
     :data:`ROLLUP_SETTLE` ago from its rollup (the months not kept yet read
     in one statement per query, split by month and kept), the open months
@@ -563,6 +571,7 @@ def _year_rows(
     stored = _load_rollups(db, zone, [b.start for b in closed])
     jobs: list[tuple[str, bool]] = [("appeals", False)]
     queries: list[Executable] = [_appeals_query(period)]
+    unkept = False
     for kind in ROLLED:
         missing = tuple(b for b in closed if (kind, b.start) not in stored)
         span = Period(period.year, None, period.zone, missing)
@@ -573,6 +582,7 @@ def _year_rows(
             and [b.index for b in missing] == list(range(missing[0].index, missing[-1].index + 1))
         ):
             jobs.append((kind, False))  # one scan over the months together, not kept
+            unkept = True
             queries.append(_presence_query(span, now))
         elif missing:
             jobs.append((kind, True))
@@ -598,7 +608,7 @@ def _year_rows(
         out[kind] += _rebuilt(columns, rows)
     if fresh:
         _store_rollups(db, zone, fresh)
-    return [out["appeals"], out["queue"], out["started"], out["presence"]]
+    return (out["appeals"], out["queue"], out["started"], out["presence"]), unkept
 
 
 def _bucketed_query(kind: str, period: Period, now: datetime) -> Executable:

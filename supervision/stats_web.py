@@ -17,6 +17,9 @@ lane), and render. A bad ``year``/``month`` is a Russian 400, never a 500.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +41,8 @@ __all__ = ["create_stats_app", "page_context", "report_context"]
 
 STATIC_DIR: Final = Path(__file__).with_name("static")
 SERVICES = web.AppKey("stats_services", SupervisionDeps)
+KEEPING = web.AppKey("stats_keeping", dict[int, asyncio.Future[None]])
+log = logging.getLogger(__name__)
 XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -174,6 +179,7 @@ async def page(request: web.Request) -> web.Response:
         lambda: page_context(services.db, year, month, tz=_zone(request))
     )
     s: Statistics = context["statistics"]
+    _keep_later(request.app, s)
     return render(
         request,
         "supervision/stats.html",
@@ -198,6 +204,7 @@ async def report(request: web.Request) -> web.Response:
             working_hours=services.settings.working_hours,
         )
     )
+    _keep_later(request.app, context["statistics"])
     return render(
         request,
         "supervision/stats_report.html",
@@ -231,9 +238,42 @@ async def export(request: web.Request) -> web.Response:
     )
 
 
+def _keep_later(app: web.Application, s: Statistics) -> None:
+    """A year whose closed months were read but not kept: keep them in the
+    background lane (the next reader gets them kept), once at a time."""
+    keeping = app[KEEPING]
+    year = s.period.year
+    if not s.months_to_keep or year in keeping:
+        return
+    services = app[SERVICES]
+    zone = services.settings.timezone
+
+    async def keep() -> None:
+        try:
+            await services.run_db_background(
+                lambda: stats.keep_closed_months(services.db, tz=zone, years=[year])
+            )
+        except Exception:  # the page was served; the next reader tries again
+            log.exception("statistics: the closed months of a year could not be kept")
+        finally:
+            keeping.pop(year, None)
+
+    keeping[year] = asyncio.ensure_future(keep())
+
+
+async def _finish_keeping(app: web.Application) -> None:
+    tasks: dict[int, asyncio.Future[None]] = app[KEEPING]
+    for task in list(tasks.values()):
+        with contextlib.suppress(Exception):
+            await task
+
+
 def create_stats_app(services: SupervisionDeps, runtime: Any = None) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app[SERVICES] = services
+    keeping: dict[int, asyncio.Future[None]] = {}
+    app[KEEPING] = keeping
+    app.on_shutdown.append(_finish_keeping)
     r = app.router
     r.add_get("/", page)
     r.add_get("/report", report)

@@ -162,3 +162,43 @@ async def test_the_page_in_chromium_shows_the_svg_chart(
             assert problems == []
     finally:
         await runner.cleanup()
+
+
+async def test_a_year_read_before_the_daily_job_keeps_its_months_in_the_background(
+    client: TestClient,  # noqa: F811
+    march: Any,
+    db: Database,  # noqa: F811
+) -> None:
+    """2025 is closed: its first read keeps the calls' months itself and the
+    presence's in the background lane; the next reader finds all kept."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from supervision.models import StatsRollup
+
+    def kept(kind: str) -> int:
+        with db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).select_from(StatsRollup).where(StatsRollup.kind == kind)
+                )
+                or 0
+            )
+
+    await log_in(client, "boss")
+    first = await client.get("/statistics/?year=2025")
+    assert first.status == 200
+    assert kept("queue") == 12 and kept("started") == 12
+    for _ in range(200):  # the background lane keeps the presence, month by month
+        if kept("presence") == 12:
+            break
+        await asyncio.sleep(0.05)
+    assert kept("presence") == 12
+    again = await client.get("/statistics/?year=2025")
+
+    def operators_table(body: str) -> str:
+        return body.split('id="table-operators"', 1)[1].split("</table>", 1)[0]
+
+    # The same figures from the kept months (talk, wrap-up, pauses by reason).
+    assert operators_table(await again.text()) == operators_table(await first.text())
