@@ -8,6 +8,7 @@ provided; they are never silently skipped.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import random
 import shutil
@@ -80,13 +81,18 @@ TEST_PORTS = {
 }
 
 
-def _fresh_pg_database(url: str) -> tuple[str, str]:
-    """A new, empty PostgreSQL database for this test session."""
+_PG_DATABASES = itertools.count(1)
+
+
+def _fresh_pg_database(url: str, prefix: str = "hotline_e2e") -> tuple[str, str]:
+    """A new, empty PostgreSQL database for this test session (its name
+    carries the process id and a count: xdist workers, or two directories
+    importing the same session fixture, never share one)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    name = f"hotline_e2e_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}_{next(_PG_DATABASES)}"
     admin = u.set(drivername="postgresql", database="postgres").render_as_string(
         hide_password=False
     )

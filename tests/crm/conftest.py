@@ -79,14 +79,20 @@ def _pg_tables(db: Database) -> list[str]:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[Database]:
-    db = Database(pg_url_or_skip())
-    tables = _pg_tables(db)
-    if tables:
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    """A migrated PostgreSQL database of this session's own, on the server
+    ``HOTLINE_TEST_PG_URL`` names: two sessions at once (xdist workers) never
+    drop or truncate each other's tables."""
+    from tests.conftest import _drop_pg_database, _fresh_pg_database
+
+    server = pg_url_or_skip()
+    url, name = _fresh_pg_database(server, prefix="hotline_crm_test")
+    db = Database(url)
     upgrade(db)
-    yield db
-    db.dispose()
+    try:
+        yield db
+    finally:
+        db.dispose()
+        _drop_pg_database(server, name)
 
 
 def reset_pg(db: Database) -> None:
