@@ -65,11 +65,15 @@ SECRET_CONF = frozenset({"manager.conf", "pjsip.conf"})
 def write_file(path: Path, text: str, mode: int) -> None:
     """Write ``path`` created with ``mode`` (never chmod-ed afterwards: a file
     with a secret is never readable by others, even for a moment). An
-    existing file is replaced, so an older, wider mode does not survive."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    existing file is replaced whole (a new file renamed over it: a reader —
+    Asterisk starting — sees the old or the new, never a missing or a half
+    file), so an older, wider mode does not survive."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    os.replace(tmp, path)
 
 
 class SandboxError(RuntimeError):
@@ -274,8 +278,9 @@ class Sandbox:
             "NODE": s.node_name,
         }
 
-    def render(self) -> None:
-        """Render asterisk-conf/ and dialplans/ into the instance's etc dir."""
+    def render(self) -> bool:
+        """Render asterisk-conf/ and dialplans/ into the instance's etc dir;
+        whether any configuration file changed (only those are rewritten)."""
         self._sounds_ok()
         for d in (
             self.etc,
@@ -289,22 +294,17 @@ class Sandbox:
         ):
             d.mkdir(parents=True, exist_ok=True)
         values = self.template_vars()
-        for f in self.etc.glob("*.conf"):
-            f.unlink()
+        files: dict[str, str] = {}
         for src in sorted(CONF_SRC.glob("*.conf")):
-            text = Template(src.read_text(encoding="utf-8")).substitute(values)
-            mode = 0o640 if src.name in SECRET_CONF else 0o644
-            write_file(self.etc / src.name, text, mode)
+            files[src.name] = Template(src.read_text(encoding="utf-8")).substitute(values)
         # What the slices add (e.g. the operators' phones in pjsip.conf).
         for sl in SLICES:
             if sl.asterisk_conf is None:
                 continue
             for name, extra in sl.asterisk_conf(self.s).items():
-                target = self.etc / name
-                if not target.is_file():
+                if name not in files:
                     raise SandboxError(f"slice {sl.name} adds to {name}, which is not rendered")
-                with open(target, "a", encoding="utf-8") as conf:
-                    conf.write(f"\n; ---- added by the {sl.name} slice\n{extra}")
+                files[name] += f"\n; ---- added by the {sl.name} slice\n{extra}"
         # dialplan: globals carry the contract values, then the dialplan files
         lines = ["; rendered by hotline — do not edit, edit dialplans/ instead", "[globals]"]
         lines += [
@@ -325,8 +325,21 @@ class Sandbox:
                 continue
             lines.append(f"; ---- {src.name}")
             lines.append(src.read_text(encoding="utf-8"))
-        (self.etc / "extensions.conf").write_text("\n".join(lines), encoding="utf-8")
+        files["extensions.conf"] = "\n".join(lines)
+        changed = False
+        for stale in self.etc.glob("*.conf"):
+            if stale.name not in files:
+                stale.unlink()
+                changed = True
+        for name, text in files.items():
+            target = self.etc / name
+            mode = 0o640 if name in SECRET_CONF else 0o644
+            if target.is_file() and target.read_text(encoding="utf-8") == text:
+                continue
+            write_file(target, text, mode)
+            changed = True
         self._render_agi_wrapper()
+        return changed
 
     def _render_agi_wrapper(self) -> None:
         s = self.s
@@ -425,13 +438,16 @@ class Sandbox:
         """Build (once), render, start and wait for readiness. Idempotent:
         a running instance gets its configuration reloaded instead."""
         self.ensure_root()
-        self.render()
         if self._pid() is not None and self.status().running:
-            # A running instance may still be booting (just restarted): a
-            # reload then is refused, and its dialplan may not be there yet.
+            # A running instance may still be booting (just restarted): it is
+            # reading its configuration, which is rendered only once it has
+            # booted, and reloaded only if it changed (a restarted Asterisk
+            # has read what is there).
             self._wait_booted(time.monotonic() + timeout)
-            self.cli("core reload")
+            if self.render():
+                self.cli("core reload")
             return self.status()
+        self.render()
         for f in (self.messages_log, self.full_log):
             if f.exists() and f.stat().st_size > 20_000_000:
                 f.unlink()

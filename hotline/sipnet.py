@@ -70,7 +70,7 @@ class CallerNetwork(Sandbox):
         values["HOTLINE_HOST"] = self.hotline.sip_host
         return values
 
-    def render(self) -> None:
+    def render(self) -> bool:
         for d in (self.etc, self.log_dir, self.run_dir, self.base / "spool", self.base / "db"):
             d.mkdir(parents=True, exist_ok=True)
         for f in self.etc.glob("*.conf"):
@@ -82,6 +82,7 @@ class CallerNetwork(Sandbox):
                 continue
             text = Template(src.read_text(encoding="utf-8")).substitute(values)
             write_file(self.etc / src.name, text, 0o640 if src.name in SECRET_CONF else 0o644)
+        return True
 
 
 class SipCallRig(CallRig):
