@@ -33,6 +33,7 @@ No personal data on the board: no numbers, no names of callers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -226,11 +227,17 @@ class Wallboard:
                     self.on_presence(event.data)
 
     async def close(self) -> None:
-        for task in (self._refresher, self._bus_task):
-            if task is not None:
-                task.cancel()
+        """Stop every task the board started, and wait for them to end."""
         if self._soon is not None:
             self._soon.cancel()
+            self._soon = None
+        tasks = [t for t in (self._refresher, self._bus_task, *self._tasks) if t is not None]
+        self._refresher = self._bus_task = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- watchers ------------------------------------------------------------------
 
@@ -247,7 +254,9 @@ class Wallboard:
     def unwatch(self, woken: asyncio.Event) -> None:
         self._watchers.discard(woken)
         if not self._watchers and self._refresher is not None:
-            self._refresher.cancel()
+            self._refresher.cancel()  # kept until it has ended: close() awaits it
+            self._tasks.add(self._refresher)
+            self._refresher.add_done_callback(self._tasks.discard)
             self._refresher = None
 
     @property

@@ -123,7 +123,10 @@ async def _close(app: web.Application) -> None:
     sockets: set[web.WebSocketResponse] = app[SOCKETS]
     for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutdown")
-    for board in app[OWN_BOARD]:
+    # The board's tasks run for this page's watchers: they end with it
+    # (this node's live board, or the database-only one made here).
+    live = app[SERVICES].wallboard
+    for board in (*app[OWN_BOARD], *([live] if live is not None else [])):
         await board.close()
 
 

@@ -31,6 +31,7 @@ from tests.crm_web.conftest import (  # noqa: F401 - the web tests' SQLite fixtu
     operators,
     services,
 )
+from tests.e2e.waiting import until
 from tests.shift.test_presence import ScriptedAmi
 from tests.webtools import FakeServices, root_app
 from webedge.models import AuditEvent
@@ -225,7 +226,7 @@ async def test_watchers_are_woken_once_per_burst_and_read_the_db(
     bus = EventBus()
     wb = board(db, bus=bus, refresh_seconds=3600)
     woken = wb.watch()
-    await asyncio.sleep(0.05)  # the first refresh and the bus follower start
+    await until(lambda: bus.subscriber_count == 1, 5, "the board following the bus")
     woken.clear()
     for n in range(5):
         wb.on_join({"Queue": "operators", "Uniqueid": f"2.{n}"})
@@ -236,8 +237,7 @@ async def test_watchers_are_woken_once_per_burst_and_read_the_db(
         "presence",
         {"operator_id": operators["ivanova"], "state": "ready", "since": utcnow().isoformat()},
     )
-    await asyncio.sleep(0.05)
-    assert wb.snapshot()["by_state"]["ready"] == 1
+    await until(lambda: wb.snapshot()["by_state"]["ready"] == 1, 5, "the presence on the board")
     wb.unwatch(woken)
     assert wb.watchers == 0
     await wb.close()
