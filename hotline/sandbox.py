@@ -16,7 +16,6 @@ secret; Russian sounds are reachable as language ``ru``.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from core import debroot
 from core.settings import Settings, system_asterisk
 from hotline.slices import SLICES, ami_events
 from telephony.contract import Var
@@ -53,9 +53,9 @@ SID_PACKAGES = [
 ]
 # Pure-Python packages not in Debian, copied into the root from this host.
 VENDORED = ("asterisk", "panoramisk", "six")
-ROOT_STAMP = ".hotline-root"
+ROOT_STAMP = debroot.STAMP
 ROOT_VERSION = "1:" + ",".join(SID_PACKAGES)
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_MIRROR = debroot.DEBIAN_MIRROR
 
 
 SECRET_CONF = frozenset({"manager.conf", "pjsip.conf"})
@@ -142,69 +142,30 @@ class Sandbox:
                     "(install the 'asterisk' package, or use asterisk_mode=sandbox)"
                 )
             return
-        stamp = self.root / ROOT_STAMP
-        if stamp.exists() and stamp.read_text().strip() == ROOT_VERSION:
+        if debroot.stamp_of(self.root) == ROOT_VERSION:
             return
         if os.geteuid() != 0:
             raise SandboxError(
                 "building the private Asterisk root needs root (chroot, mmdebstrap). "
                 "Run as root, or install Asterisk 22 system-wide and set asterisk_mode=system."
             )
-        self._ensure_mmdebstrap()
-        # Several processes (parallel test sessions, a demo) may ask at once:
-        # one builds, the others wait for it and reuse its root.
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.root.with_name(self.root.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if stamp.exists() and stamp.read_text().strip() == ROOT_VERSION:
-                return
-            self._build_root()
-
-    def _build_root(self) -> None:
-        tmp = self.root.with_name(self.root.name + ".build")
-        if tmp.exists():
-            # An interrupted mmdebstrap leaves /proc, /sys and /dev/pts mounted
-            # inside its target: unmount them before removing the directory.
-            _unmount_under(tmp)
-            shutil.rmtree(tmp)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        log.info("building the Asterisk 22 root in %s (Debian sid, about a minute)", self.root)
-        _run(
-            [
-                "mmdebstrap",
-                "--variant=apt",
-                '--aptopt=Acquire::Check-Valid-Until "false"',
-                "--include=" + ",".join(SID_PACKAGES),
-                "sid",
-                str(tmp),
-                DEBIAN_MIRROR,
-            ],
-            timeout=1200,
-        )
-        if self.root.exists():
-            # The default data directory lives in the root: carry it over.
-            data = self.root / "var/lib/hotline"
-            if data.is_dir():
-                (tmp / "var/lib").mkdir(parents=True, exist_ok=True)
-                shutil.rmtree(tmp / "var/lib/hotline", ignore_errors=True)
-                data.rename(tmp / "var/lib/hotline")
-            shutil.rmtree(self.root)
-        tmp.rename(self.root)
-        (self.root / ROOT_STAMP).write_text(ROOT_VERSION + "\n")
-
-    @staticmethod
-    def _ensure_mmdebstrap() -> None:
-        if shutil.which("mmdebstrap"):
-            return
-        if shutil.which("apt-get") is None:
+        if shutil.which("mmdebstrap") is None and shutil.which("apt-get") is None:
             raise SandboxError(
                 "no Asterisk found and this is not a Debian/Ubuntu system: install Asterisk 22 "
                 "(package 'asterisk' with Russian sounds) and set asterisk_mode=system"
             )
-        log.info("installing mmdebstrap from Debian")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        _run(["apt-get", "update", "-qq"], timeout=600, env=env)
-        _run(["apt-get", "install", "-y", "-qq", "mmdebstrap"], timeout=900, env=env)
+        # Several processes (parallel test sessions, a demo) may ask at once:
+        # one builds, the others wait for it and reuse its root.
+        try:
+            debroot.ensure_root(
+                self.root,
+                SID_PACKAGES,
+                ROOT_VERSION,
+                what="Asterisk 22 root",
+                carry_over=_carry_data_over,
+            )
+        except debroot.RootUnavailableError as exc:
+            raise SandboxError(str(exc)) from exc
 
     def agi_python(self) -> str:
         """Python for process-AGI scripts, as Asterisk sees it. In a private
@@ -531,16 +492,13 @@ class Sandbox:
         return "(no Asterisk log yet)"
 
 
-def _unmount_under(path: Path) -> None:
-    """Lazily unmount every mount point below ``path``, deepest first."""
-    prefix = str(path.resolve()) + "/"
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return
-    points = [m.split()[1] for m in mounts if len(m.split()) > 1]
-    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+def _carry_data_over(old: Path, new: Path) -> None:
+    """The default data directory lives in the root: a rebuilt root keeps it."""
+    data = old / "var/lib/hotline"
+    if data.is_dir():
+        (new / "var/lib").mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(new / "var/lib/hotline", ignore_errors=True)
+        data.rename(new / "var/lib/hotline")
 
 
 def _test_ami_user(s: Settings) -> str:
