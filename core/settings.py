@@ -114,6 +114,18 @@ class Settings:
     at most) before the queue offers them the next one; they may end it sooner."""
     vosk_model: Path | None = None
     prefer_asterisk_digits: bool = False
+    # the voice of the prompts (ivr.prompts; README "Voice")
+    tts_engine: str = "auto"
+    """``auto`` (RHVoice if it can be had, else espeak-ng with a warning),
+    ``rhvoice`` (RHVoice or an error), ``espeak`` (espeak-ng)."""
+    tts_voice: str = "anna"
+    """The RHVoice voice of every prompt and call-time phrase (its licence:
+    README "Voice"); espeak-ng always speaks ``ru``."""
+    tts_root: Path | None = None
+    """Where RHVoice is installed: ``/`` for the host's own packages, else a
+    private Debian sid root built with mmdebstrap on first use (default
+    ``<cache_dir>/rhvoice-root`` with the sandbox Asterisk, ``/`` with a
+    system Asterisk)."""
     test_mode: bool = False
     """Loads the test-only dialplan (the simulated caller and network)."""
     log_level: str = "INFO"
@@ -204,6 +216,12 @@ class Settings:
         return self.data / "sounds"
 
     @property
+    def prompt_cache(self) -> Path:
+        """Generated prompt audio by content hash (engine, voice, text, audio
+        pipeline), shared by every data directory of this machine."""
+        return self.cache_dir / "prompt-cache"
+
+    @property
     def spool_dir(self) -> Path:
         return self.data / "recordings"
 
@@ -259,6 +277,12 @@ class Settings:
             self.asterisk_root = Path("/") if use_system else self.cache_dir / "asterisk-22-root"
         if self.data_dir is None:
             self.data_dir = self.root / "var/lib/hotline"
+        if self.tts_engine not in ("auto", "rhvoice", "espeak"):
+            raise SettingsError(
+                f"tts_engine must be auto, rhvoice or espeak, not {self.tts_engine!r}"
+            )
+        if self.tts_root is None:
+            self.tts_root = Path("/") if self.root == Path("/") else self.cache_dir / "rhvoice-root"
         return self
 
     def replace(self, **changes: Any) -> Settings:

@@ -300,15 +300,21 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     from hotline.sandbox import Sandbox
     from hotline.services import Services
     from hotline.slices import component_names
-    from ivr.prompts import PromptCatalogue, generate
+    from ivr.prompts import PromptCatalogue, configure_from, generate
 
     print("1. Asterisk 22 (собственный экземпляр проекта)…", flush=True)
     sandbox = Sandbox(settings)
     await asyncio.to_thread(sandbox.up)
     print(f"   работает, журнал: {sandbox.full_log}")
     print("2. Голосовые подсказки (офлайн-синтез речи)…", flush=True)
+    synth = await asyncio.to_thread(configure_from, settings)
+    print(f"   голос: {synth.describe()}")
+    if synth.engine == "espeak" and settings.tts_engine != "espeak":
+        print("   ВНИМАНИЕ: RHVoice недоступен, подсказки озвучены запасным голосом espeak-ng")
     catalogue = PromptCatalogue.load()
-    report = await asyncio.to_thread(generate, catalogue, settings.sounds_dir)
+    report = await asyncio.to_thread(
+        generate, catalogue, settings.sounds_dir, synth=synth, cache=settings.prompt_cache
+    )
     print(f"   {report.summary()}")
     print("3. База данных и демо-данные…", flush=True)
     services = await asyncio.to_thread(Services.create, settings)

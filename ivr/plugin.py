@@ -39,7 +39,8 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
     from core.settings import from_cli_args
     from ivr.prompts import main_generate
 
-    return main_generate(from_cli_args(args).sounds_dir, force=args.force)
+    settings = from_cli_args(args)
+    return main_generate(settings.sounds_dir, force=args.force, settings=settings)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -28,13 +28,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from core import debroot
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ PROMPTS_ENV = "HOTLINE_PROMPTS_FILE"
 AUDIO_FORMAT = "wav-pcm16-mono-8000"
 """Identifies the produced audio format and the sox pipeline; part of the hash."""
 
-_PIPELINE_VERSION = "1"
+_PIPELINE_VERSION = "2"
 """Bump when the synthesis/sox parameters change: every prompt regenerates."""
 
 _ID_PART = r"[a-z][a-z0-9_]*"
@@ -58,8 +65,12 @@ PROMPT_ID_RE = re.compile(rf"^{_ID_PART}/[a-z0-9][a-z0-9_]*$")
 
 ESPEAK_VOICE = "ru"
 ESPEAK_SPEED_WPM = 150
-RHVOICE_VOICES = ("aleksandr", "anna", "elena", "irina", "artemiy", "tatiana", "mikhail")
-"""Russian RHVoice voices, in order of preference (the first installed one is used)."""
+DEFAULT_RHVOICE_VOICE = "anna"
+"""The default voice (setting ``tts_voice``): female, GPL-2+ per Debian's
+copyright file of rhvoice-russian 1.14 (many other voices are non-commercial)."""
+RHVOICE_PACKAGES = ("rhvoice", "rhvoice-russian")
+RHVOICE_ROOT_VERSION = "1:" + ",".join(RHVOICE_PACKAGES)
+"""Stamp of the private RHVoice root: change it to rebuild every cached root."""
 
 _RHVOICE_VOICE_DIRS = (
     Path("/usr/share/RHVoice/voices"),
@@ -543,13 +554,24 @@ def chroot_view(host_path: Path, chroot: Path) -> PurePosixPath:
 
 @dataclass(frozen=True, slots=True)
 class Synthesiser:
-    """One installed TTS engine and voice."""
+    """One installed TTS engine and voice.
+
+    ``root``: the private Debian root RHVoice is installed in (run there with
+    ``chroot``); None when the engine is this host's own. ``version``: the
+    engine's package version (part of every prompt's hash: a new RHVoice
+    regenerates the prompts). ``note``: why this engine was chosen when it
+    is not the one asked for (the fallback's reason).
+    """
 
     engine: Literal["espeak", "rhvoice"]
     voice: str
     executable: str
+    root: Path | None = None
+    version: str = ""
+    note: str = ""
 
-    def command(self, out_wav: Path) -> list[str]:
+    def command(self) -> list[str]:
+        """The command that reads UTF-8 text on stdin and writes a WAV to stdout."""
         if self.engine == "espeak":
             return [
                 self.executable,
@@ -559,48 +581,224 @@ class Synthesiser:
                 str(ESPEAK_SPEED_WPM),
                 "-b",
                 "1",  # UTF-8 input
-                "-w",
-                str(out_wav),
+                "--stdout",
             ]
-        return [self.executable, "-p", self.voice, "-o", str(out_wav)]
+        prefix = ["chroot", str(self.root)] if self.root is not None else []
+        return [*prefix, self.executable, "-p", self.voice, "-o", "-"]
 
     @property
     def signature(self) -> str:
         return f"{self.engine}:{self.voice}"
 
+    @property
+    def licence(self) -> str:
+        """The voice's licence (RHVoice voices carry their own)."""
+        if self.engine == "espeak":
+            return "GPL-3+ (espeak-ng)"
+        return rhvoice_voice_licence(self.root or Path("/"), self.voice)
 
-def _rhvoice_voice() -> str | None:
-    for directory in _RHVOICE_VOICE_DIRS:
-        if not directory.is_dir():
-            continue
-        installed = {p.name.lower() for p in directory.iterdir()}
-        for voice in RHVOICE_VOICES:
-            if voice in installed:
-                return voice
-    return None
+    def describe(self) -> str:
+        """One line for logs and the demo: engine, voice, licence, fallback reason."""
+        if self.engine == "espeak":
+            text = f"espeak-ng, voice {self.voice}"
+            return f"{text} (fallback: {self.note})" if self.note else text
+        where = f", root {self.root}" if self.root is not None else ""
+        version = f" {self.version}" if self.version else ""
+        return f"RHVoice{version}, voice {self.voice} (licence {self.licence}{where})"
 
 
-def find_synthesiser(engine: Engine = "auto") -> Synthesiser:
-    """The TTS to use: RHVoice with a Russian voice if present (``auto``), else espeak-ng."""
+class UnknownVoiceError(TTSUnavailableError):
+    """RHVoice is installed but the configured voice is not: a setting to fix,
+    never a reason to fall back to espeak-ng silently."""
+
+
+def _rhvoice_dirs(root: Path) -> list[Path]:
+    return [root / d.relative_to("/") for d in _RHVOICE_VOICE_DIRS]
+
+
+def rhvoice_voices(root: Path = Path("/")) -> list[str]:
+    """The RHVoice voices installed in ``root`` (``/``: this host)."""
+    found: set[str] = set()
+    for directory in _rhvoice_dirs(root):
+        if directory.is_dir():
+            found.update(p.name.lower() for p in directory.iterdir() if p.is_dir())
+    return sorted(found)
+
+
+def rhvoice_voice_licence(root: Path, voice: str) -> str:
+    """The licence Debian's copyright file of ``rhvoice-russian`` gives the
+    voice (``Files: data/voices/<voice>/*``, else ``Files: data/*``)."""
+    path = root / "usr/share/doc/rhvoice-russian/copyright"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unknown (no /usr/share/doc/rhvoice-russian/copyright)"
+    licences: dict[str, str] = {}
+    files: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("Files:"):
+            files = line.split(":", 1)[1].split()
+        elif line.startswith("License:") and files:
+            for pattern in files:
+                licences.setdefault(pattern, line.split(":", 1)[1].strip())
+            files = []
+    for pattern in (f"data/voices/{voice}/*", "data/*", "*"):
+        if pattern in licences:
+            return licences[pattern]
+    return "unknown"
+
+
+def _deb_version(root: Path, package: str) -> str:
+    """The installed version of a Debian package in ``root`` ("" if unknown)."""
+    try:
+        status = (root / "var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    for stanza in status.split("\n\n"):
+        if f"Package: {package}\n" in stanza + "\n" or stanza.startswith(f"Package: {package}\n"):
+            for line in stanza.splitlines():
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _find_rhvoice(voice: str, root: Path | None) -> Synthesiser:
+    private = root is not None and root != Path("/")
+    if private:
+        assert root is not None
+        exe = "/usr/bin/RHVoice-test"
+        if debroot.stamp_of(root) != RHVOICE_ROOT_VERSION or not (root / exe[1:]).is_file():
+            raise TTSUnavailableError(
+                f"the RHVoice root {root} is not built (`hotline prompts generate` builds it)"
+            )
+        if os.geteuid() != 0:
+            raise TTSUnavailableError(f"running RHVoice in its root {root} needs root (chroot)")
+        where = root
+    else:
+        found = shutil.which("RHVoice-test")
+        if found is None:
+            raise TTSUnavailableError(
+                "RHVoice is not installed on this host: install the Debian packages 'rhvoice' "
+                "and 'rhvoice-russian' (sid contrib/non-free), or set tts_root to a private root"
+            )
+        exe = found
+        where = Path("/")
+    installed = rhvoice_voices(where)
+    if not installed:
+        raise TTSUnavailableError(f"RHVoice has no voice installed in {where}")
+    if voice.lower() not in installed:
+        raise UnknownVoiceError(
+            f"RHVoice voice {voice!r} is not installed in {where}; "
+            f"installed: {', '.join(installed)} (setting tts_voice)"
+        )
+    return Synthesiser(
+        "rhvoice",
+        voice.lower(),
+        exe,
+        root=where if private else None,
+        version=_deb_version(where, "rhvoice-russian") or _deb_version(where, "rhvoice"),
+    )
+
+
+_configured: Synthesiser | None = None
+"""The synthesiser chosen at start-up (:func:`configure`), used by every
+call-time phrase (:func:`find_synthesiser` without arguments)."""
+
+
+def find_synthesiser(
+    engine: Engine | None = None,
+    voice: str | None = None,
+    root: Path | None = None,
+) -> Synthesiser:
+    """The TTS to use.
+
+    Without arguments: the one :func:`configure` chose at start-up (prompts
+    and call-time phrases speak with one voice), else RHVoice on this host
+    or espeak-ng. ``engine``: ``rhvoice`` (RHVoice's ``voice`` from ``root``
+    — None or ``/`` is this host — or :class:`TTSUnavailableError`),
+    ``espeak``, or ``auto`` (RHVoice if usable, else espeak-ng; the reason
+    is kept in :attr:`Synthesiser.note`).
+    """
+    if engine is None and voice is None and root is None and _configured is not None:
+        return _configured
+    engine = engine or "auto"
     if engine not in ("auto", "espeak", "rhvoice"):
         raise ValueError(f"unknown TTS engine {engine!r}")
+    reason = ""
     if engine in ("auto", "rhvoice"):
-        exe = shutil.which("RHVoice-test")
-        voice = _rhvoice_voice() if exe else None
-        if exe and voice:
-            return Synthesiser("rhvoice", voice, exe)
-        if engine == "rhvoice":
-            raise TTSUnavailableError(
-                "RHVoice with a Russian voice is not installed: install the Debian packages "
-                "'rhvoice' and 'rhvoice-russian' (sid contrib/non-free), or use engine='espeak'"
-            )
+        try:
+            return _find_rhvoice(voice or DEFAULT_RHVOICE_VOICE, root)
+        except UnknownVoiceError:
+            raise
+        except TTSUnavailableError as exc:
+            if engine == "rhvoice":
+                raise
+            reason = str(exc)
     exe = shutil.which("espeak-ng")
     if exe:
-        return Synthesiser("espeak", ESPEAK_VOICE, exe)
+        return Synthesiser("espeak", ESPEAK_VOICE, exe, note=reason)
     raise TTSUnavailableError(
         "no Russian speech synthesiser found: install the Debian package 'espeak-ng' "
         "(apt-get install espeak-ng), or 'rhvoice' + 'rhvoice-russian'"
     )
+
+
+def ensure_rhvoice_root(root: Path) -> bool:
+    """Build the private RHVoice root (Debian sid, ``main contrib non-free``)
+    unless it is there; whether it was built now."""
+    try:
+        return debroot.ensure_root(
+            root,
+            RHVOICE_PACKAGES,
+            RHVOICE_ROOT_VERSION,
+            components=("main", "contrib", "non-free"),
+            what="RHVoice root",
+            timeout=900,
+        )
+    except debroot.RootUnavailableError as exc:
+        raise TTSUnavailableError(str(exc)) from exc
+
+
+def configure(
+    engine: Engine = "auto",
+    voice: str = DEFAULT_RHVOICE_VOICE,
+    root: Path | None = None,
+    *,
+    build: bool = True,
+) -> Synthesiser:
+    """Choose the voice of the prompts and of the call-time phrases.
+
+    With a private ``root`` (not ``/``) and ``build``, the RHVoice root is
+    built there first if it is missing. ``auto`` falls back to espeak-ng
+    when RHVoice cannot be had, with a warning that says why; ``rhvoice``
+    raises instead. The choice becomes :func:`find_synthesiser`'s default.
+    """
+    global _configured
+    build_error = ""
+    if engine != "espeak" and build and root is not None and root != Path("/"):
+        try:
+            ensure_rhvoice_root(root)
+        except TTSUnavailableError as exc:
+            if engine == "rhvoice":
+                raise
+            build_error = str(exc)
+    synth = find_synthesiser(engine, voice, root)
+    if synth.engine == "espeak" and build_error:
+        synth = Synthesiser(synth.engine, synth.voice, synth.executable, note=build_error)
+    if synth.engine == "espeak" and engine != "espeak":
+        log.warning("prompt voice: %s", synth.describe())
+    else:
+        log.info("prompt voice: %s", synth.describe())
+    _configured = synth
+    return synth
+
+
+def configure_from(settings: Settings, *, build: bool = True) -> Synthesiser:
+    """:func:`configure` with the settings ``tts_engine``, ``tts_voice``, ``tts_root``."""
+    engine = settings.tts_engine
+    if engine not in ("auto", "espeak", "rhvoice"):
+        raise ValueError(f"unknown TTS engine {engine!r}")
+    return configure(engine, settings.tts_voice, settings.tts_root, build=build)  # type: ignore[arg-type]
 
 
 def find_sox() -> str:
@@ -613,15 +811,27 @@ def find_sox() -> str:
 
 
 def prompt_hash(synth: Synthesiser, text: str) -> str:
-    """What a generated file depends on: engine, voice, text, audio pipeline."""
+    """What a generated file depends on: engine, voice and its version, text,
+    audio pipeline."""
     payload = json.dumps(
-        [synth.engine, synth.voice, text, AUDIO_FORMAT, _PIPELINE_VERSION],
+        [synth.engine, synth.voice, synth.version, text, AUDIO_FORMAT, _PIPELINE_VERSION],
         ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _sox_args(sox: str, src: Path, dst: Path) -> list[str]:
+TRIM_LEVEL = 0.002
+"""The engine's output is trimmed to its frames peaking at or above this
+fraction of full scale (-54 dBFS: below any speech sound, above the engines'
+digital silence), with :data:`TRIM_LEAD` before and :data:`TRIM_TAIL` after."""
+
+TRIM_LEAD = 0.02
+TRIM_TAIL = 0.08
+"""Seconds of the engine's own audio kept before the first and after the last
+sound: a soft onset and the release of the last sound are never cut."""
+
+
+def _sox_args(sox: str, src: Path, dst: Path, start: float, end: float) -> list[str]:
     return [
         sox,
         "-R",  # repeatable (no random dither seed)
@@ -638,51 +848,180 @@ def _sox_args(sox: str, src: Path, dst: Path) -> list[str]:
         "-t",
         "wav",
         str(dst),
-        # Trim leading silence, then trailing silence (reverse trick), keep a short tail.
-        "silence",
-        "1",
-        "0.02",
-        "0.5%",
-        "reverse",
-        "silence",
-        "1",
-        "0.02",
-        "0.5%",
-        "reverse",
+        "trim",
+        f"{start:.3f}",
+        f"={end:.3f}",
         "gain",
         "-n",
         "-3",
-        "pad",
-        "0",
-        "0.08",
     ]
 
 
+def synthesise_raw(synth: Synthesiser, text: str) -> bytes:
+    """The engine's own WAV of ``text`` (its rate, untrimmed)."""
+    audio = _run(synth.command(), text.encode("utf-8"), f"{synth.engine} on {text[:40]!r}")
+    if len(audio) <= 44:
+        raise TTSFailedError(f"{synth.engine} produced no audio for {text[:40]!r}")
+    return audio
+
+
 def synthesise(synth: Synthesiser, sox: str, text: str, out_wav: Path) -> None:
-    """Speak ``text`` into ``out_wav`` (8 kHz 16-bit mono PCM WAV), atomically."""
+    """Speak ``text`` into ``out_wav`` (8 kHz 16-bit mono PCM WAV), atomically.
+
+    The engine's silence at both ends is trimmed where its sound starts and
+    ends (:data:`TRIM_LEVEL`, found in 10 ms frames), keeping
+    :data:`TRIM_LEAD`/:data:`TRIM_TAIL` of its own audio around it, and the
+    level is normalised to -3 dBFS.
+    """
     out_wav.parent.mkdir(parents=True, exist_ok=True)
+    audio = synthesise_raw(synth, text)
+    edges = _measure_samples(_decode(sox, audio), TRIM_LEVEL)
+    if edges.speech <= 0:
+        raise TTSFailedError(f"{synth.engine} produced only silence for {text[:40]!r}")
+    start = max(0.0, edges.leading - TRIM_LEAD)
+    end = min(edges.duration, edges.duration - edges.trailing + TRIM_TAIL)
     with tempfile.TemporaryDirectory(prefix="hotline-tts-") as tmp:
         raw = Path(tmp) / "raw.wav"
-        _run(synth.command(raw), text.encode("utf-8"), f"{synth.engine} on {text[:40]!r}")
-        if not raw.is_file() or raw.stat().st_size <= 44:
-            raise TTSFailedError(f"{synth.engine} produced no audio for {text[:40]!r}")
+        raw.write_bytes(audio)
         # Convert next to the target, then rename: readers never see half a file.
-        converted = out_wav.with_name(f".{out_wav.stem}.{os.getpid()}.tmp.wav")
+        converted = out_wav.with_name(
+            f".{out_wav.stem}.{os.getpid()}.{threading.get_ident()}.tmp.wav"
+        )
         try:
-            _run(_sox_args(sox, raw, converted), None, f"sox on {text[:40]!r}")
+            _run(_sox_args(sox, raw, converted, start, end), None, f"sox on {text[:40]!r}")
             os.replace(converted, out_wav)
         finally:
             converted.unlink(missing_ok=True)
 
 
-def _run(cmd: list[str], stdin: bytes | None, what: str) -> None:
+def _run(cmd: list[str], stdin: bytes | None, what: str) -> bytes:
     try:
         proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=60, check=False)
     except subprocess.TimeoutExpired as exc:
         raise TTSFailedError(f"{what}: timed out") from exc
+    except OSError as exc:
+        raise TTSFailedError(f"{what}: {exc}") from exc
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()[:300]
         raise TTSFailedError(f"{what}: exit {proc.returncode}: {err}")
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------
+# Prosody
+
+
+MAX_EDGE_SILENCE = 0.150
+"""Seconds of silence a prompt may have before its first or after its last sound."""
+
+SILENCE_LEVEL = 0.01
+"""A 10 ms frame whose peak stays below this fraction of full scale (-40 dBFS)
+is silent."""
+
+CLIP_LEVEL = 0.99
+"""A sample at or above this fraction of full scale is clipped."""
+
+_FRAME_SECONDS = 0.010
+
+
+@dataclass(frozen=True, slots=True)
+class Prosody:
+    """The edges of one prompt's audio, measured on sox's decoding of it."""
+
+    duration: float
+    leading: float
+    """Seconds of silence before the first sound."""
+    trailing: float
+    """Seconds of silence after the last sound."""
+    peak: float
+    """Largest sample, fraction of full scale."""
+
+    @property
+    def speech(self) -> float:
+        """Seconds from the first sound to the end of the last one."""
+        return max(0.0, self.duration - self.leading - self.trailing)
+
+    def problems(self, max_silence: float = MAX_EDGE_SILENCE) -> list[str]:
+        """What is wrong with these edges (empty: nothing)."""
+        out: list[str] = []
+        if self.peak >= CLIP_LEVEL:
+            out.append(f"clipped samples (peak {self.peak:.3f} of full scale)")
+        if self.speech <= 0:
+            out.append("no sound at all")
+        if self.leading > max_silence:
+            out.append(f"leading silence {self.leading * 1000:.0f} ms")
+        if self.trailing > max_silence:
+            out.append(f"trailing silence {self.trailing * 1000:.0f} ms")
+        return out
+
+
+def cut_speech(raw_wav: bytes, final: Path, sox: str | None = None) -> float:
+    """Seconds of sound the pipeline removed from the engine's output
+    ``raw_wav`` to make ``final`` (0.0 if none beyond one 10 ms frame):
+    trimming must only take silence away, never a word's first or last sound.
+    Both are measured at the same level relative to their own peak (the
+    pipeline normalises the level)."""
+    sox = sox or find_sox()
+    raw_samples = _decode(sox, raw_wav)
+    final_samples = _decode(sox, final.read_bytes())
+    raw_peak = _measure_samples(raw_samples, 1.0).peak
+    final_peak = _measure_samples(final_samples, 1.0).peak
+    if raw_peak <= 0 or final_peak <= 0:
+        return 0.0
+    before = _measure_samples(raw_samples, SILENCE_LEVEL * raw_peak / final_peak).speech
+    after = _measure_samples(final_samples, SILENCE_LEVEL).speech
+    return max(0.0, round(before - after - _FRAME_SECONDS, 3))
+
+
+def measure(path: Path, sox: str | None = None) -> Prosody:
+    """Leading/trailing silence and peak of an audio file: sox decodes it to
+    8 kHz 16-bit mono samples, measured in 10 ms frames (a frame is silent if
+    its peak stays below :data:`SILENCE_LEVEL`)."""
+    return _measure_samples(_decode(sox or find_sox(), path.read_bytes()), SILENCE_LEVEL)
+
+
+def measure_audio(wav: bytes, sox: str | None = None) -> Prosody:
+    """:func:`measure` of a WAV held in memory (an engine's raw output)."""
+    return _measure_samples(_decode(sox or find_sox(), wav), SILENCE_LEVEL)
+
+
+def _decode(sox: str, wav: bytes) -> array[int]:
+    """8 kHz 16-bit mono samples of a WAV (an engine's streamed WAV too)."""
+    to_samples = "-t s16 -e signed-integer -r 8000 -c 1 -".split()
+    raw = _run([sox, "-V1", "-t", "wav", "-", *to_samples], wav, "sox decoding audio")
+    samples = array("h")
+    samples.frombytes(raw[: len(raw) // 2 * 2])
+    if sys.byteorder != "little":
+        samples.byteswap()
+    return samples
+
+
+def _measure_samples(samples: array[int], level: float) -> Prosody:
+    rate = 8000
+    step = int(rate * _FRAME_SECONDS)
+    peaks = [max(map(abs, samples[i : i + step])) / 32768.0 for i in range(0, len(samples), step)]
+    duration = len(samples) / rate
+    if not peaks:
+        return Prosody(0.0, 0.0, 0.0, 0.0)
+    loud = [i for i, peak in enumerate(peaks) if peak >= level]
+    if not loud:
+        return Prosody(duration, duration, 0.0, max(peaks))
+    leading = loud[0] * _FRAME_SECONDS
+    trailing = max(0.0, duration - (loud[-1] + 1) * _FRAME_SECONDS)
+    return Prosody(duration, leading, trailing, max(peaks))
+
+
+def check_prosody(
+    out_dir: Path, ids: Iterable[str], max_silence: float = MAX_EDGE_SILENCE
+) -> dict[str, list[str]]:
+    """Prompt id -> what is wrong with its generated file (only the faulty ones)."""
+    sox = find_sox()
+    faults: dict[str, list[str]] = {}
+    for pid in ids:
+        problems = measure(prompt_file(out_dir, pid), sox).problems(max_silence)
+        if problems:
+            faults[pid] = problems
+    return faults
 
 
 # --------------------------------------------------------------------------
@@ -690,6 +1029,58 @@ def _run(cmd: list[str], stdin: bytes | None, what: str) -> None:
 
 
 MANIFEST = "manifest.json"
+
+DYNAMIC_GROUP = "dyn"
+"""Directory of the phrases synthesised during calls (addresses), cached by text."""
+
+
+def voice_key(synth: Synthesiser) -> str:
+    return f"{synth.engine}:{synth.voice}:{synth.version}"
+
+
+def manifest_voice(out_dir: Path) -> str | None:
+    """``engine:voice:version`` the prompts in ``out_dir`` were generated with."""
+    info = manifest_info(out_dir)
+    if info is None:
+        return None
+    return f"{info.get('engine', '')}:{info.get('voice', '')}:{info.get('version', '')}"
+
+
+def manifest_info(out_dir: Path) -> dict[str, object] | None:
+    """The manifest's header (engine, voice, licence, count), None if no prompts."""
+    try:
+        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    prompts = data.get("prompts")
+    head: dict[str, object] = {k: v for k, v in data.items() if k != "prompts"}
+    head["count"] = len(prompts) if isinstance(prompts, dict) else 0
+    return head
+
+
+def voice_report(out_dir: Path) -> str:
+    """Which voice generated the prompts in ``out_dir``, for start-up and the demo."""
+    info = manifest_info(out_dir)
+    if info is None or not info.get("count"):
+        return f"no prompts generated in {out_dir} (hotline prompts generate)"
+    described = info.get("described") or f"{info.get('engine')}, voice {info.get('voice')}"
+    return f"{info['count']} prompts by {described}"
+
+
+def _cache_file(cache: Path, digest: str) -> Path:
+    return cache / digest[:2] / f"{digest}.wav"
+
+
+def _copy_atomically(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.copy.wav")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -745,6 +1136,9 @@ def _write_manifest(
         "pipeline": _PIPELINE_VERSION,
         "engine": synth.engine,
         "voice": synth.voice,
+        "version": synth.version,
+        "licence": synth.licence,
+        "described": synth.describe(),
         "prompts": {k: dict(entries[k]) for k in sorted(entries)},
     }
     tmp = path.with_suffix(".json.tmp")
@@ -756,25 +1150,40 @@ def generate(
     catalogue: PromptCatalogue,
     out_dir: Path,
     *,
-    engine: Engine = "auto",
+    engine: Engine | None = None,
+    synth: Synthesiser | None = None,
+    cache: Path | None = None,
     force: bool = False,
     workers: int | None = None,
 ) -> GenerateReport:
     """Synthesise every prompt of ``catalogue`` into ``out_dir/<id>.wav``.
 
-    Idempotent: ``out_dir/manifest.json`` keeps a hash of (engine, voice,
-    text, audio pipeline) per id; a prompt whose hash and file are unchanged
-    is skipped unless ``force``. Files of prompts no longer in the catalogue
-    (known from the previous manifest) are removed. Prompts are synthesised by
-    a small thread pool (each job is two subprocesses).
+    The voice: ``synth``, else :func:`find_synthesiser` of ``engine`` (None:
+    the one :func:`configure` chose). Idempotent: ``out_dir/manifest.json``
+    keeps a hash of (engine, voice and its version, text, audio pipeline) per
+    id; a prompt whose hash and file are unchanged is skipped unless
+    ``force``. Files of prompts no longer in the catalogue (known from the
+    previous manifest) are removed. When the voice changed, the call-time
+    phrases (``out_dir/dyn``) are removed too: nothing is played in the old
+    voice. ``cache``: a directory of audio by hash shared by several
+    ``out_dir`` (a prompt found there is copied, not synthesised again).
+    Prompts are synthesised by a small thread pool (each job is two
+    subprocesses).
     """
     started = time.monotonic()
-    synth = find_synthesiser(engine)
+    if synth is None:
+        synth = find_synthesiser(engine)
     sox = find_sox()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST
     old = _read_manifest(manifest_path)
+    old_voice = manifest_voice(out_dir)
+    if old_voice is not None and old_voice != voice_key(synth):
+        dyn = out_dir / DYNAMIC_GROUP
+        if dyn.is_dir():
+            shutil.rmtree(dyn)
+        log.info("prompt voice changed (%s -> %s): regenerating", old_voice, voice_key(synth))
 
     todo: list[Prompt] = []
     unchanged: list[str] = []
@@ -811,9 +1220,16 @@ def generate(
     pool_size = workers or min(8, max(2, (os.cpu_count() or 1) * 2))
 
     def job(prompt: Prompt) -> tuple[Prompt, str | None]:
+        target = prompt_file(out_dir, prompt.id)
+        cached = _cache_file(cache, prompt_hash(synth, prompt.text)) if cache else None
         try:
-            synthesise(synth, sox, prompt.text, prompt_file(out_dir, prompt.id))
-        except TTSFailedError as exc:
+            if cached is not None and cached.is_file():
+                _copy_atomically(cached, target)
+            else:
+                synthesise(synth, sox, prompt.text, target)
+                if cached is not None:
+                    _copy_atomically(target, cached)
+        except (TTSFailedError, OSError) as exc:
             return prompt, str(exc)
         return prompt, None
 
@@ -864,17 +1280,32 @@ def _remove_empty_dirs(directory: Path, top: Path) -> None:
         current = current.parent
 
 
-def main_generate(out_dir: Path, force: bool = False, *, engine: Engine = "auto") -> int:
+def main_generate(
+    out_dir: Path,
+    force: bool = False,
+    *,
+    engine: Engine = "auto",
+    settings: Settings | None = None,
+) -> int:
     """``hotline prompts generate``: build the whole catalogue; print a summary.
 
-    Returns a process exit code: 0 on success, 1 if some prompts failed,
-    2 if the catalogue is broken or no TTS engine is installed.
+    With ``settings``: the voice they configure (the RHVoice root is built
+    if it is missing) and their shared prompt cache. Returns a process exit
+    code: 0 on success, 1 if some prompts failed, 2 if the catalogue is
+    broken or no TTS engine is installed.
     """
     try:
         catalogue = PromptCatalogue.load()
         if say_ru_vocabulary() is None:
             print("warning: ivr.say_ru is missing: no word prompts generated", file=sys.stderr)
-        report = generate(catalogue, out_dir, engine=engine, force=force)
+        if settings is not None:
+            synth = configure_from(settings)
+            cache: Path | None = settings.prompt_cache
+        else:
+            synth = find_synthesiser(engine)
+            cache = None
+        print(f"voice: {synth.describe()}")
+        report = generate(catalogue, out_dir, synth=synth, cache=cache, force=force)
     except PromptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,10 @@
 # - the Python virtualenv .venv with the project (pip's wheel cache lives in
 #   ~/.cache/pip, outside the repo, and is reused);
 # The private Asterisk 22 root is built on first use by `hotline asterisk up`
-# (or the test fixtures) into ~/.cache/hotline and reused afterwards.
+# (or the test fixtures) into ~/.cache/hotline and reused afterwards; so is
+# the RHVoice root of the prompts' voice (Debian sid non-free: rhvoice,
+# rhvoice-russian), by `hotline prompts generate`, the demo or the tests —
+# both with mmdebstrap, installed here. espeak-ng is the voice's fallback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-runtime}"

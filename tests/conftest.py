@@ -111,14 +111,21 @@ def _drop_pg_database(url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_SETTINGS_FROM_ENV = (
+    "HOTLINE_ASTERISK_MODE",
+    "HOTLINE_ASTERISK_ROOT",
+    "HOTLINE_CACHE_DIR",
+    "HOTLINE_TTS_ROOT",
+    "HOTLINE_TTS_VOICE",
+)
+"""The settings a test session takes from the environment (where Asterisk
+and RHVoice live, which voice); the others are the tests' own."""
+
+
 def _test_settings() -> Settings:
     base = load_settings(
         overrides={"test_mode": True, **TEST_PORTS},
-        environ={
-            k: v
-            for k, v in os.environ.items()
-            if k in ("HOTLINE_ASTERISK_MODE", "HOTLINE_CACHE_DIR")
-        },
+        environ={k: v for k, v in os.environ.items() if k in _SETTINGS_FROM_ENV},
     )
     data = base.root / "var/lib/hotline" / f"test-{os.getpid()}"
     return base.replace(data_dir=data)
@@ -145,9 +152,18 @@ def settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def prompts(settings: Settings) -> Path:
-    from ivr.prompts import PromptCatalogue, generate
+    """The whole catalogue in the prompts' real voice, RHVoice (its root is
+    built on first use); the machine's prompt cache makes later sessions
+    copy instead of synthesising again."""
+    from ivr.prompts import PromptCatalogue, TTSUnavailableError, configure_from, generate
 
-    report = generate(PromptCatalogue.load(), settings.sounds_dir)
+    try:
+        synth = configure_from(settings.replace(tts_engine="rhvoice"))
+    except TTSUnavailableError as exc:
+        pytest.fail(f"RHVoice, the prompts' voice, could not be provided: {exc}", pytrace=False)
+    report = generate(
+        PromptCatalogue.load(), settings.sounds_dir, synth=synth, cache=settings.prompt_cache
+    )
     assert report.ok, report.summary()
     return settings.sounds_dir
 
