@@ -18,6 +18,8 @@ say_ru tokens to the names Asterisk plays (``Playback``/``STREAM FILE``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib
 import json
@@ -1069,6 +1071,20 @@ def voice_report(out_dir: Path) -> str:
     return f"{info['count']} prompts by {described}"
 
 
+@contextlib.contextmanager
+def _cache_lock(cache: Path | None) -> Iterator[None]:
+    """Generations sharing a cache take turns: parallel test sessions on a
+    fresh machine would each synthesise the whole catalogue at once; in turn,
+    the first fills the cache and the others copy from it."""
+    if cache is None:
+        yield
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _cache_file(cache: Path, digest: str) -> Path:
     return cache / digest[:2] / f"{digest}.wav"
 
@@ -1234,7 +1250,10 @@ def generate(
         return prompt, None
 
     if todo:
-        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="tts") as pool:
+        with (
+            _cache_lock(cache),
+            ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="tts") as pool,
+        ):
             for prompt, error in pool.map(job, todo):
                 if error is None:
                     generated.append(prompt.id)

@@ -204,6 +204,32 @@ def test_prompt_cache_is_shared_and_keyed_by_voice(
         p.generate(cat, tmp_path / "c", synth=espeak, cache=cache)
 
 
+def test_parallel_generations_synthesise_each_prompt_once(
+    tmp_path: Path, rhvoice: Synthesiser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parallel test sessions on a fresh machine share the cache in turn: the
+    first synthesises, the others copy."""
+    cat = PromptCatalogue.load().subset(["common/welcome", "menu/main", "words/pyat"])
+    cache = tmp_path / "cache"
+    spoken: list[str] = []
+    real = p.synthesise
+
+    def counting(synth: Synthesiser, sox: str, text: str, out: Path) -> None:
+        spoken.append(text)
+        real(synth, sox, text, out)
+
+    monkeypatch.setattr(p, "synthesise", counting)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reports = list(
+            pool.map(
+                lambda n: p.generate(cat, tmp_path / f"s{n}", synth=rhvoice, cache=cache),
+                range(3),
+            )
+        )
+    assert all(r.ok and len(r.generated) == 3 for r in reports)
+    assert sorted(spoken) == sorted(cat.text(pid) for pid in cat.ids())
+
+
 def test_unknown_voice_is_an_error_not_a_fallback(settings: Settings, rhvoice: Synthesiser) -> None:
     engines: tuple[p.Engine, ...] = ("auto", "rhvoice")
     for engine in engines:
