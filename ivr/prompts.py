@@ -58,7 +58,7 @@ PROMPTS_ENV = "HOTLINE_PROMPTS_FILE"
 AUDIO_FORMAT = "wav-pcm16-mono-8000"
 """Identifies the produced audio format and the sox pipeline; part of the hash."""
 
-_PIPELINE_VERSION = "2"
+_PIPELINE_VERSION = "3"
 """Bump when the synthesis/sox parameters change: every prompt regenerates."""
 
 _ID_PART = r"[a-z][a-z0-9_]*"
@@ -657,10 +657,11 @@ def _deb_version(root: Path, package: str) -> str:
     except OSError:
         return ""
     for stanza in status.split("\n\n"):
-        if f"Package: {package}\n" in stanza + "\n" or stanza.startswith(f"Package: {package}\n"):
-            for line in stanza.splitlines():
-                if line.startswith("Version:"):
-                    return line.split(":", 1)[1].strip()
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and line[:1] != " "
+        )
+        if fields.get("Package", "").strip() == package:
+            return fields.get("Version", "").strip()
     return ""
 
 
@@ -828,7 +829,7 @@ fraction of full scale (-54 dBFS: below any speech sound, above the engines'
 digital silence), with :data:`TRIM_LEAD` before and :data:`TRIM_TAIL` after."""
 
 TRIM_LEAD = 0.02
-TRIM_TAIL = 0.08
+TRIM_TAIL = 0.06
 """Seconds of the engine's own audio kept before the first and after the last
 sound: a soft onset and the release of the last sound are never cut."""
 
