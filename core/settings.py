@@ -184,6 +184,24 @@ class Settings:
     webhook_secret: str = ""
     """HMAC-SHA256 key of the webhook signature; empty: generated into the data dir."""
 
+    # the SMS channel through Kannel (sms/)
+    sms_kannel_url: str = ""
+    """Kannel's ``sendsms`` URL (``http://127.0.0.1:13013/cgi-bin/sendsms``);
+    empty: replies and notices wait in the outbox, nothing is sent."""
+    sms_kannel_user: str = "hotline"
+    sms_kannel_password: str = ""
+    """The ``sendsms-user`` password; empty: generated into the data dir (``kannel-sendsms.secret``)."""
+    sms_sender: str = ""
+    """The sender shown to customers (the hotline's short number or name); empty: Kannel's default."""
+    sms_inbound_key: str = ""
+    """The key Kannel's ``get-url`` and ``dlr-url`` carry; empty: generated (``sms-inbound.secret``)."""
+    sms_allow: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    """Networks Kannel calls the hotline from (incoming messages, delivery reports)."""
+    sms_callback_url: str = ""
+    """How Kannel reaches this web server (``http://10.0.0.5:8080``); empty: ``web_host:web_port``."""
+    sms_max_parts: int = 4
+    """A reply or notice longer than one segment is concatenated up to this many parts."""
+
     # -- derived ------------------------------------------------------------
     @property
     def root(self) -> Path:

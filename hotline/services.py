@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ivr.speech_lang import SpeechComponent
     from shift.deps import ShiftDeps
     from shift.presence import ShiftService
+    from sms.deps import SmsDeps
     from supervision.deps import SupervisionDeps
     from supervision.wallboard import Wallboard
 
@@ -137,8 +138,8 @@ if TYPE_CHECKING:
 
     def _gives_every_slice_what_it_needs(
         s: Services,
-    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps, SupervisionDeps]:
-        return s, s, s, s, s
+    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps, SupervisionDeps, SmsDeps]:
+        return s, s, s, s, s, s
 
 
 def build_resolver(settings: Settings) -> PromptResolver:

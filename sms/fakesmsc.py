@@ -1,0 +1,140 @@
+"""The customers' phones behind a fake SMSC: ``kannel-extras``' ``fakesmsc``
+connected to bearerbox's fake SMSC port (tests, the demo, the bench).
+
+:meth:`FakeSmsc.send` writes one message into fakesmsc's interactive input
+(plain ``text`` when it is printable ASCII, else ``ucs2``: UTF-16BE,
+URL-encoded); every message the gateway delivers to a phone is read from
+fakesmsc's output («Got message N: <from to type data>»), concatenated
+parts (a UDH with reference, total and sequence) joined again, and handed
+out by :meth:`FakeSmsc.received` in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, unquote_to_bytes
+
+__all__ = ["FAKESMSC", "FakeSmsc", "PhoneMessage"]
+
+FAKESMSC: Final = "/usr/lib/kannel/test/fakesmsc"
+_GOT: Final = re.compile(r"Got message \d+: <(.*)>\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneMessage:
+    sender: str
+    receiver: str
+    text: str
+    parts: int
+    at: float
+    """``time.monotonic()`` when its last part arrived."""
+
+
+def _utf16(data: bytes) -> bool:
+    highs = set(data[0::2])
+    return len(data) % 2 == 0 and bool(highs) and highs <= {0x00, 0x04, 0x20, 0x21}
+
+
+class FakeSmsc:
+    def __init__(self, port: int, *, host: str = "127.0.0.1") -> None:
+        self.port = port
+        self.host = host
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._inbox: asyncio.Queue[PhoneMessage] = asyncio.Queue()
+        self._parts: dict[tuple[str, str, int], dict[int, bytes]] = {}
+        self.sent = 0
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            FAKESMSC,
+            "-H",
+            self.host,
+            "-r",
+            str(self.port),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._reader = asyncio.create_task(self._read(), name="fakesmsc-reader")
+
+    async def __aenter__(self) -> FakeSmsc:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._proc = None
+
+    async def send(self, sender: str, receiver: str, text: str) -> None:
+        """A customer's phone sends ``text`` to the hotline's number ``receiver``."""
+        assert self._proc is not None and self._proc.stdin is not None, "start() first"
+        if text.isascii() and text.isprintable():
+            line = f"{sender} {receiver} text {text}\n"
+        else:
+            line = f"{sender} {receiver} ucs2 {quote(text.encode('utf-16-be'), safe='')}\n"
+        self._proc.stdin.write(line.encode())
+        await self._proc.stdin.drain()
+        self.sent += 1
+
+    async def received(self, timeout: float = 30.0) -> PhoneMessage:
+        """The next whole message delivered to a phone."""
+        return await asyncio.wait_for(self._inbox.get(), timeout)
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            m = _GOT.search(line.decode("utf-8", "replace"))
+            if m is not None:
+                self._got(m.group(1))
+
+    def _got(self, body: str) -> None:
+        fields = body.split(" ")
+        sender, receiver, kind = fields[0], fields[1], fields[2]
+        now = time.monotonic()
+        if kind == "udh" and len(fields) >= 6:
+            udh = unquote_to_bytes(fields[3])
+            data = unquote_to_bytes(fields[5])
+            # 05 00 03 ref total seq: an 8-bit concatenation reference
+            if len(udh) >= 6 and udh[1] == 0x00:
+                ref, total, seq = udh[3], udh[4], udh[5]
+                key = (sender, receiver, ref)
+                parts = self._parts.setdefault(key, {})
+                parts[seq] = data
+                if len(parts) == total:
+                    del self._parts[key]
+                    whole = b"".join(parts[i] for i in sorted(parts))
+                    text = whole.decode("utf-16-be") if _utf16(whole) else whole.decode("latin-1")
+                    self._inbox.put_nowait(PhoneMessage(sender, receiver, text, total, now))
+                return
+        payload = " ".join(fields[3:])
+        if kind == "text":
+            text = payload
+        elif kind in ("ucs-2", "ucs2"):
+            text = unquote_to_bytes(payload).decode("utf-16-be")
+        else:
+            raw = unquote_to_bytes(payload)
+            text = raw.decode("utf-16-be") if _utf16(raw) else raw.decode("latin-1")
+        self._inbox.put_nowait(PhoneMessage(sender, receiver, text, 1, now))
