@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -111,7 +111,7 @@ class KannelClient:
             sep = "&" if "?" in self.dlr_url else "?"
             params["dlr-mask"] = str(DLR_MASK)
             params["dlr-url"] = f"{self.dlr_url}{sep}id={message_id}&type=%d"
-        return urlencode(params)
+        return urlencode(params, quote_via=quote)  # "%20": Kannel keeps a "+" as it is
 
     async def send(
         self, message_id: int, to: str, text: str, coding: int, sender: str = ""
@@ -269,6 +269,9 @@ def render_conf(c: KannelConf) -> str:
         "catch-all = true\n"
         "max-messages = 0\n"
         "concatenation = true\n"
+        # the hotline's own (empty) answer: its content type would otherwise
+        # be logged as «Tried to set Coding field, denied» for every message
+        "accept-x-kannel-headers = true\n"
         f"get-url = {_quote(get_url)}\n"
     )
 
@@ -317,7 +320,13 @@ class KannelProcess:
         )
         try:
             proc = await asyncio.create_subprocess_exec(
-                binary, str(self.path), stdout=out, stderr=out, start_new_session=True
+                binary,
+                "-v",
+                str(self.conf.log_level),  # the console too: no numbers or texts (152-FZ)
+                str(self.path),
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
             )
         finally:
             os.close(out)
@@ -369,7 +378,8 @@ class KannelProcess:
 
 
 async def smsc_online(conf: KannelConf, timeout: float = 20.0) -> None:
-    """Wait until bearerbox reports its SMSC link online (admin ``status.txt``)."""
+    """Wait until bearerbox reports every SMSC link online and smsbox
+    connected (admin ``status.txt``)."""
     url = f"http://127.0.0.1:{conf.admin_port}/status.txt?password={conf.admin_password}"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -378,9 +388,10 @@ async def smsc_online(conf: KannelConf, timeout: float = 20.0) -> None:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with http.get(url) as resp:
                     status = await resp.text()
-                if any("online" in line for line in status.splitlines() if "SMSC" not in line):
-                    if "(online" in status:
-                        return
+                boxes, _, links = status.partition("SMSC connections:")
+                lines = [line for line in links.splitlines() if line.strip()]
+                if lines and all("(online" in line for line in lines) and "smsbox" in boxes:
+                    return
             if loop.time() > deadline:
                 raise TimeoutError("the SMSC link did not come online")
             await asyncio.sleep(0.05)

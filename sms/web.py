@@ -76,7 +76,7 @@ async def mo(request: web.Request) -> web.Response:
     )
     if ctx.sender is not None and handled.reply_id is not None:
         ctx.sender.wake()
-    return web.Response(text="")
+    return web.Response(body=b"", content_type="text/plain")  # no charset: nothing to recode
 
 
 @public
