@@ -6,10 +6,10 @@ gateway with the fake SMSC for the demo.
   sendsms user is the hotline's (the SMPP password comes from
   ``HOTLINE_SMPP_PASSWORD``; without ``--smpp-host`` the fake SMSC);
 * ``hotline sms gateway`` runs bearerbox, smsbox and ``fakesmsc`` on
-  Kannel's usual ports (13000/13001/13013, fake SMSC 10000): lines typed as
+  ports clear of a system Kannel (13100/13101/13113, fake SMSC 10100): lines typed as
   ``+79001234567 текст`` are sent as that phone's messages and every
   message delivered to a phone is printed. Run ``hotline run`` beside it
-  with ``HOTLINE_SMS_KANNEL_URL=http://127.0.0.1:13013/cgi-bin/sendsms``.
+  with ``HOTLINE_SMS_KANNEL_URL=http://127.0.0.1:13113/cgi-bin/sendsms``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ ADMIN_PORT = 13000
 SMSBOX_PORT = 13001
 SENDSMS_PORT = 13013
 FAKE_PORT = 10000
+"""Kannel's usual ports (``conf``, for a deployment)."""
+DEMO_OFFSET = 100
+"""``gateway`` (the demo) listens 100 above them: 13100, 13101, 13113 and 10100,
+clear of a system Kannel."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,15 +48,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gw.set_defaults(fn=cmd_gateway)
 
 
-def _conf(settings: Any, workdir: Path, smsc: Any) -> Any:
+def _conf(settings: Any, workdir: Path, smsc: Any, offset: int = 0) -> Any:
     from sms.kannel import KannelConf
     from sms.service import callback_base, inbound_key, sendsms_password
 
     return KannelConf(
         workdir=workdir,
-        admin_port=ADMIN_PORT,
-        smsbox_port=SMSBOX_PORT,
-        sendsms_port=SENDSMS_PORT,
+        admin_port=ADMIN_PORT + offset,
+        smsbox_port=SMSBOX_PORT + offset,
+        sendsms_port=SENDSMS_PORT + offset,
         admin_password=settings.generated_secret("kannel-admin"),
         sendsms_user=settings.sms_kannel_user,
         sendsms_password=sendsms_password(settings),
@@ -93,8 +97,9 @@ async def _gateway(settings: Any, workdir: Path) -> int:
     from sms.fakesmsc import FakeSmsc
     from sms.kannel import KannelProcess, SmscFake, smsc_online
 
-    conf = _conf(settings, workdir, SmscFake(FAKE_PORT))
-    async with KannelProcess(conf), FakeSmsc(FAKE_PORT) as phones:
+    fake = FAKE_PORT + DEMO_OFFSET
+    conf = _conf(settings, workdir, SmscFake(fake), DEMO_OFFSET)
+    async with KannelProcess(conf), FakeSmsc(fake) as phones:
         await smsc_online(conf)
         print(f"Kannel: sendsms {conf.sendsms_url}, logs in {workdir}", flush=True)
         print("Type «+79001234567 текст» to send as that phone; Ctrl-D to stop.", flush=True)

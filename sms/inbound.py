@@ -36,8 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 
 from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database, utcnow
@@ -92,11 +91,22 @@ class _Refused(Exception):
         self.outcome = outcome
 
 
+@dataclass(slots=True)
+class _Incoming:
+    """The message being handled; stored with its reply in one write at the end."""
+
+    peer: str
+    service_number: str
+    text: str
+    gateway_id: str | None
+    account_id: int | None = None
+    content_key: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     account_id: int
     category: Category
-    address: str
     meter: MeterView
     values: tuple[tuple[TariffZone, int], ...]
     confirmed: bool
@@ -108,7 +118,13 @@ def _n(value: int | Decimal) -> str:
 
 
 class SmsInbound:
-    """Handles one incoming message (blocking: run it off the event loop)."""
+    """Handles one incoming message (blocking: run it off the event loop).
+
+    Database work per message: the identification and the meter read, the
+    readings stored (one write per zone, :meth:`ReadingService.submit`), the
+    appeal registered (one write), and the message with its reply stored in
+    one last write. A gateway id seen before returns the first handling.
+    """
 
     def __init__(
         self,
@@ -133,68 +149,46 @@ class SmsInbound:
         self, *, sender: str, text: str, receiver: str = "", gateway_id: str | None = None
     ) -> Handled:
         peer = try_normalize_phone(sender) or (sender or "").strip()[:32] or "?"
-        inbound = self._store_incoming(peer, receiver, text, gateway_id)
-        if isinstance(inbound, Handled):
+        gid = gateway_id[:64] if gateway_id else None
+        if gid is not None and (seen := self._seen(gid)) is not None:
             logger.info(
-                "sms %s: a repeat of the gateway's message, not handled again", inbound.inbound_id
+                "sms %s: a repeat of the gateway's message, not handled again", seen.inbound_id
             )
-            return inbound
-        parsed: ReadingsMessage | None = None
+            return seen
+        inbound = _Incoming(peer, (receiver or self.service_number)[:32], text, gid)
         try:
             parsed = parse(text)
         except FormatError as exc:
-            return self._finish_refused(inbound, peer, text, f"Не принято: {exc.reason}.", None)
+            return self._finish_refused(inbound, f"Не принято: {exc.reason}.", None)
         if parsed is None:
-            return self._finish_help(inbound, peer, text)
+            return self._finish_help(inbound)
         try:
-            plan = self._plan(parsed, peer, inbound)
+            plan = self._plan(parsed, inbound)
         except _Refused as ref:
-            return self._finish_refused(inbound, peer, text, ref.reply, None, outcome=ref.outcome)
-        return self._finish_readings(inbound, peer, text, parsed, plan)
+            return self._finish_refused(inbound, ref.reply, None, outcome=ref.outcome)
+        return self._finish_readings(inbound, plan)
 
     # -- steps ----------------------------------------------------------------
 
-    def _store_incoming(
-        self, peer: str, receiver: str, text: str, gateway_id: str | None
-    ) -> int | Handled:
-        try:
-            with self.db.session(write=True) as session:
-                row = SmsMessage(
-                    direction=Direction.IN.value,
-                    peer=peer,
-                    service_number=(receiver or self.service_number)[:32],
-                    text=text,
-                    parts=segments(text),
-                    coding=coding_of(text),
-                    gateway_id=gateway_id[:64] if gateway_id else None,
-                    state="received",
-                    purpose="",
-                    created_at=self._clock(),
-                )
-                session.add(row)
-                session.flush()
-                return row.id
-        except IntegrityError:
-            with self.db.session() as session:
-                first = session.execute(
-                    select(SmsMessage).where(SmsMessage.gateway_id == gateway_id)
-                ).scalar_one()
-                reply = session.execute(
-                    select(SmsMessage).where(SmsMessage.reply_to_id == first.id)
-                ).scalar_one_or_none()
-                outcome = (
-                    InOutcome(first.state)
-                    if first.state in InOutcome.__members__.values()
-                    else InOutcome.HELP
-                )
-                return Handled(
-                    inbound_id=first.id,
-                    reply_id=reply.id if reply else None,
-                    outcome=outcome,
-                    reply=reply.text if reply else "",
-                    appeal_number=None,
-                    duplicate=True,
-                )
+    def _seen(self, gateway_id: str) -> Handled | None:
+        """How a message the gateway sent before (a retried request) was handled."""
+        with self.db.session() as session:
+            first = session.execute(
+                select(SmsMessage).where(SmsMessage.gateway_id == gateway_id)
+            ).scalar_one_or_none()
+            if first is None:
+                return None
+            reply = session.execute(
+                select(SmsMessage).where(SmsMessage.reply_to_id == first.id)
+            ).scalar_one_or_none()
+            return Handled(
+                inbound_id=first.id,
+                reply_id=reply.id if reply else None,
+                outcome=InOutcome(first.state),
+                reply=reply.text if reply else "",
+                appeal_number=None,
+                duplicate=True,
+            )
 
     def _identify(self, parsed: ReadingsMessage, peer: str) -> Identification:
         if parsed.account is not None:
@@ -211,11 +205,16 @@ class SmsInbound:
             )
         raise _Refused("Не принято: номер не найден. Пришлите: ЛС <номер счёта> <показание>")
 
-    def _plan(self, parsed: ReadingsMessage, peer: str, inbound_id: int) -> _Plan:
-        ident = self._identify(parsed, peer)
+    def _plan(self, parsed: ReadingsMessage, inbound: _Incoming) -> _Plan:
+        ident = self._identify(parsed, inbound.peer)
         assert ident.account_id is not None
-        account = self.readings.account(ident.account_id)
-        meters = self.readings.meters(account.id)
+        account_id = ident.account_id
+        inbound.account_id = account_id
+        category = next(
+            (c.category for c in ident.candidates if c.account_id == account_id and c.category),
+            Category.FL,
+        )
+        meters = self.readings.meters(account_id)
         if not meters:
             raise _Refused("Не принято: на лицевом счёте нет счётчика.")
         if len(meters) > 1:
@@ -224,7 +223,8 @@ class SmsInbound:
             )
         meter = meters[0]
         values = self._zones(parsed, meter)
-        key = f"{account.id}|" + " ".join(f"{z.value}={v}" for z, v in values)
+        key = f"{account_id}|" + " ".join(f"{z.value}={v}" for z, v in values)
+        inbound.content_key = key[:128]
         confirmed = False
         for zone, value in values:
             check = self.readings.check(meter, zone, value)
@@ -236,15 +236,13 @@ class SmsInbound:
             if check.verdict is Verdict.BELOW_PREVIOUS:
                 raise _Refused(f"Не принято: {label} меньше предыдущего показания.")
             if check.verdict is Verdict.SUSPICIOUS and not confirmed:
-                confirmed = self._repeat_of_confirm(peer, key, inbound_id)
+                confirmed = self._repeat_of_confirm(inbound.peer, inbound.content_key)
                 if not confirmed:
-                    self._set_key(inbound_id, key)
                     raise _Refused(
                         f"{label}: большой расход. Если верно, пришлите то же ещё раз.",
                         outcome=InOutcome.CONFIRM,
                     )
-        self._set_key(inbound_id, key)
-        return _Plan(account.id, account.category, account.address, meter, values, confirmed)
+        return _Plan(account_id, category, meter, values, confirmed)
 
     @staticmethod
     def _zones(parsed: ReadingsMessage, meter: MeterView) -> tuple[tuple[TariffZone, int], ...]:
@@ -264,7 +262,7 @@ class SmsInbound:
             raise _Refused(f"Не принято: укажите зоны: {example}")
         return tuple((z, v.value) for z, v in zip(meter.zones, parsed.values, strict=True))
 
-    def _repeat_of_confirm(self, peer: str, key: str, inbound_id: int) -> bool:
+    def _repeat_of_confirm(self, peer: str, key: str) -> bool:
         since = self._clock() - CONFIRM_WITHIN
         with self.db.session() as session:
             found = session.execute(
@@ -275,23 +273,14 @@ class SmsInbound:
                     SmsMessage.state == InOutcome.CONFIRM.value,
                     SmsMessage.content_key == key,
                     SmsMessage.created_at >= since,
-                    SmsMessage.id != inbound_id,
                 )
                 .limit(1)
             ).scalar_one_or_none()
         return found is not None
 
-    def _set_key(self, inbound_id: int, key: str) -> None:
-        with self.db.session(write=True) as session:
-            row = session.get(SmsMessage, inbound_id)
-            assert row is not None
-            row.content_key = key[:128]
-
     # -- endings --------------------------------------------------------------
 
-    def _finish_readings(
-        self, inbound_id: int, peer: str, text: str, parsed: ReadingsMessage, plan: _Plan
-    ) -> Handled:
+    def _finish_readings(self, inbound: _Incoming, plan: _Plan) -> Handled:
         stored: list[StoredReading] = []
         try:
             for zone, value in plan.values:
@@ -301,16 +290,16 @@ class SmsInbound:
                         zone=zone,
                         value=value,
                         source=ReadingSource.SMS,
-                        recognised_text=text[:255],
+                        recognised_text=inbound.text[:255],
                         confirmed_jump=plan.confirmed,
                     )
                 )
         except ConfirmationRequired:
             reply = "Не принято: большой расход. Если верно, пришлите то же ещё раз."
-            return self._finish_refused(inbound_id, peer, text, reply, plan, stored=stored)
+            return self._finish_refused(inbound, reply, plan, stored=stored)
         except ReadingError:
             reply = "Не принято: показание меньше предыдущего или не подходит счётчику."
-            return self._finish_refused(inbound_id, peer, text, reply, plan, stored=stored)
+            return self._finish_refused(inbound, reply, plan, stored=stored)
         listed = ", ".join(f"{ZONE_RU[s.zone]} {_n(s.value)}" for s in stored)
         flagged = any(s.status is ReadingStatus.FLAGGED for s in stored)
         reply = f"Приняты{' на проверку' if flagged else ''} показания {listed}."
@@ -321,106 +310,110 @@ class SmsInbound:
             f"({'на проверку' if s.status is ReadingStatus.FLAGGED else 'принято'})"
             for s in stored
         )
-        return self._close(inbound_id, peer, InOutcome.ACCEPTED, reply, content, plan)
+        return self._close(inbound, InOutcome.ACCEPTED, reply, content, plan)
 
     def _finish_refused(
         self,
-        inbound_id: int,
-        peer: str,
-        text: str,
+        inbound: _Incoming,
         reply: str,
         plan: _Plan | None,
         *,
         outcome: InOutcome = InOutcome.REFUSED,
         stored: list[StoredReading] | None = None,
     ) -> Handled:
-        content = f"Показания по СМС не приняты ({reply}). Текст: {text}"
+        content = f"Показания по СМС не приняты ({reply}). Текст: {inbound.text}"
         if stored:
             content += ". Принято до ошибки: " + ", ".join(
                 f"{ZONE_RU[s.zone]} {_n(s.value)}" for s in stored
             )
-        return self._close(inbound_id, peer, outcome, reply, content, plan)
+        return self._close(inbound, outcome, reply, content, plan)
 
     def _close(
-        self,
-        inbound_id: int,
-        peer: str,
-        outcome: InOutcome,
-        reply: str,
-        content: str,
-        plan: _Plan | None,
+        self, inbound: _Incoming, outcome: InOutcome, reply: str, content: str, plan: _Plan | None
     ) -> Handled:
-        account_id = plan.account_id if plan else self._phone_account(peer)
+        """A readings message: registered answered and closed (the reply is the answer)."""
+        if inbound.account_id is None:
+            inbound.account_id = self._phone_account(inbound.peer)
         view = self.appeals.register(
             channel=AppealChannel.SMS,
             kind=AppealKind.METER_READING,
             category=plan.category if plan else Category.FL,
             content=content[:4000],
-            address_text=plan.address if plan else None,
             classification=ClassificationCode.E,
             reply_channel=ReplyChannel.SMS,
-            reply_contact=peer,
-            account_id=account_id,
+            reply_contact=inbound.peer,
+            account_id=inbound.account_id,
             received_at=self._clock(),
             answered_in_call=f"Ответ по СМС: {reply}",
         )
-        return self._reply(inbound_id, peer, outcome, reply, view.id, view.number, account_id)
+        return self._store(inbound, outcome, reply, view.id, view.number)
 
-    def _finish_help(self, inbound_id: int, peer: str, text: str) -> Handled:
-        account_id = self._phone_account(peer)
+    def _finish_help(self, inbound: _Incoming) -> Handled:
+        """Not a readings message: an open appeal for the operators, and the help."""
+        inbound.account_id = self._phone_account(inbound.peer)
         view = self.appeals.register(
             channel=AppealChannel.SMS,
             kind=AppealKind.APPEAL,
-            content=text[:4000],
+            content=inbound.text[:4000],
             reply_channel=ReplyChannel.SMS,
-            reply_contact=peer,
-            account_id=account_id,
+            reply_contact=inbound.peer,
+            account_id=inbound.account_id,
             received_at=self._clock(),
         )
         reply = f"Обращение {view.number} принято. {HELP}"
-        return self._reply(
-            inbound_id, peer, InOutcome.HELP, reply, view.id, view.number, account_id
-        )
+        return self._store(inbound, InOutcome.HELP, reply, view.id, view.number)
 
     def _phone_account(self, peer: str) -> int | None:
         return self.identifier.by_phone(peer).account_id if peer.startswith("+") else None
 
-    def _reply(
+    def _store(
         self,
-        inbound_id: int,
-        peer: str,
+        inbound: _Incoming,
         outcome: InOutcome,
         reply: str,
         appeal_id: int,
         appeal_number: str,
-        account_id: int | None,
     ) -> Handled:
+        """The message and its reply (queued), in one write (Core inserts: no
+        unit of work for two plain rows)."""
         now = self._clock()
-        with self.db.session(write=True) as session:
-            row = session.get(SmsMessage, inbound_id)
-            assert row is not None
-            row.state = outcome.value
-            row.appeal_id = appeal_id
-            row.account_id = account_id
-            out = SmsMessage(
-                direction=Direction.OUT.value,
-                peer=peer,
-                service_number=row.service_number,
-                text=reply,
-                parts=segments(reply),
-                coding=coding_of(reply),
-                state=OutState.QUEUED.value,
-                purpose="reply",
-                reply_to_id=inbound_id,
-                appeal_id=appeal_id,
-                account_id=account_id,
-                tries=0,
-                next_try_at=now,
-                created_at=now,
-            )
-            session.add(out)
-            session.flush()
-            reply_id = out.id
+        common = {
+            "peer": inbound.peer,
+            "service_number": inbound.service_number,
+            "appeal_id": appeal_id,
+            "account_id": inbound.account_id,
+            "tries": 0,
+            "created_at": now,
+        }
+        with self.db.transaction(write=True) as conn:
+            inbound_id = conn.execute(
+                insert(SmsMessage).returning(SmsMessage.id),
+                {
+                    **common,
+                    "direction": Direction.IN.value,
+                    "text": inbound.text,
+                    "parts": segments(inbound.text),
+                    "coding": coding_of(inbound.text),
+                    "gateway_id": inbound.gateway_id,
+                    "state": outcome.value,
+                    "purpose": "",
+                    "content_key": inbound.content_key,
+                },
+            ).scalar_one()
+            reply_id = conn.execute(
+                insert(SmsMessage).returning(SmsMessage.id),
+                {
+                    **common,
+                    "direction": Direction.OUT.value,
+                    "text": reply,
+                    "parts": segments(reply),
+                    "coding": coding_of(reply),
+                    "state": OutState.QUEUED.value,
+                    "purpose": "reply",
+                    "reply_to_id": inbound_id,
+                    "next_try_at": now,
+                },
+            ).scalar_one()
         logger.info(
             "sms %s: %s, reply %s queued (appeal %s)", inbound_id, outcome, reply_id, appeal_number
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import String, and_, bindparam, case, func, or_, select, update
 
 from crm_bridge.db import Database, utcnow
 from sms.encoding import coding_of, segments
@@ -169,6 +169,38 @@ class Outbox:
                 if row.sent_at is None:
                     row.sent_at = now
             return row.state
+
+    def report_many(self, reports: list[tuple[int, int]]) -> None:
+        """Several delivery reports ``(message id, type)`` in one write (the
+        web collects those arriving together); the same rules as :meth:`report`.
+        Reports of one message apply in arrival order."""
+        now = self._clock()
+        rows = [
+            {
+                "mid": mid,
+                "rtype": rtype,
+                "new": (REPORT_STATES[rtype].value if rtype in REPORT_STATES else None),
+            }
+            for mid, rtype in reports
+        ]
+        keep = SmsMessage.state.in_(_FINAL) | bindparam("new", type_=String(16)).is_(None)
+        stmt = (
+            update(SmsMessage)
+            .where(
+                SmsMessage.id == bindparam("mid"),
+                SmsMessage.direction == Direction.OUT.value,
+            )
+            .values(
+                state=case((keep, SmsMessage.state), else_=bindparam("new", type_=String(16))),
+                report_at=now,
+                report_type=bindparam("rtype"),
+                sent_at=func.coalesce(SmsMessage.sent_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        with self.db.session(write=True) as session:
+            for row in rows:  # in order: «delivered» after «SMSC accepted» wins
+                session.execute(stmt, row)
 
     def state(self, message_id: int) -> str | None:
         with self.db.session() as session:

@@ -202,3 +202,17 @@ def test_outbox_claims_once_and_follows_reports(
     assert outbox.state(failing) == OutState.QUEUED
     [m] = Outbox(db, max_tries=1).claim() or [None]  # not due yet: backoff
     assert m is None
+
+
+def test_reports_arriving_together_are_stored_in_order(
+    db: Database, customers: dict[str, int], inbound: SmsInbound
+) -> None:
+    outbox = Outbox(db)
+    first, second, third = (outbox.queue(PHONE_SINGLE, f"тест {i}") for i in range(3))
+    outbox.report_many([(first, 8), (first, 1), (second, 1), (second, 8), (third, 16), (10**6, 1)])
+    assert outbox.state(first) == OutState.DELIVERED
+    assert outbox.state(second) == OutState.DELIVERED  # a late «SMSC accepted» undoes nothing
+    assert outbox.state(third) == OutState.FAILED
+    with db.session() as s:
+        row = s.get(SmsMessage, second)
+        assert row is not None and row.report_type == 8 and row.sent_at is not None
