@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import String, and_, bindparam, case, func, or_, select, update
 
@@ -121,9 +121,22 @@ class Outbox:
         """The gateway accepted it (a report may already have come: kept)."""
         self.sent_many([message_id])
 
+    @staticmethod
+    def _lock(session: Any, ids: list[int]) -> None:
+        """Lock the rows in id order: the sender's batch and the reports'
+        batch touch the same rows, and in any other order two such
+        transactions deadlock on PostgreSQL."""
+        session.execute(
+            select(SmsMessage.id)
+            .where(SmsMessage.id.in_(sorted(set(ids))))
+            .order_by(SmsMessage.id)
+            .with_for_update()
+        ).all()
+
     def sent_many(self, message_ids: list[int]) -> None:
         """The gateway accepted these (one write for a batch)."""
         with self.db.session(write=True) as session:
+            self._lock(session, message_ids)
             session.execute(
                 update(SmsMessage)
                 .where(SmsMessage.id.in_(message_ids), SmsMessage.state == OutState.SENDING.value)
@@ -199,6 +212,7 @@ class Outbox:
             .execution_options(synchronize_session=False)
         )
         with self.db.session(write=True) as session:
+            self._lock(session, [mid for mid, _ in reports])
             for row in rows:  # in order: «delivered» after «SMSC accepted» wins
                 session.execute(stmt, row)
 

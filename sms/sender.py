@@ -86,7 +86,7 @@ class SmsSender:
         accepted = [m.id for m, err in zip(claimed, results, strict=True) if err is None]
         failed = [(m, err) for m, err in zip(claimed, results, strict=True) if err is not None]
         if accepted:
-            await self.run_db(self.outbox.sent_many, accepted)
+            await self._record_sent(accepted)
         for message, err in failed:
             gave_up = await self.run_db(
                 lambda m=message, e=err: self.outbox.retry(m, str(e), permanent=e.permanent)
@@ -95,6 +95,19 @@ class SmsSender:
                 "sms %s: gateway refused (%s)%s", message.id, err, ", given up" if gave_up else ""
             )
         return len(claimed)
+
+    async def _record_sent(self, ids: list[int], attempts: int = 5) -> None:
+        """Kannel took them: recorded, retried on a database error, so they
+        are not taken back as stale claims and sent twice."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.run_db(self.outbox.sent_many, ids)
+                return
+            except Exception:
+                if attempt == attempts:
+                    raise
+                log.warning("sms: recording %d sent messages failed; again", len(ids))
+                await asyncio.sleep(0.05 * attempt)
 
     async def _send(self, m: Outgoing) -> GatewayError | None:
         assert self.client is not None
