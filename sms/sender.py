@@ -48,7 +48,7 @@ class SmsSender:
 
     async def start(self) -> None:
         if self.client is None:
-            log.warning("sms: no gateway configured (sms_kannel_url): messages wait in the outbox")
+            log.info("sms: no gateway configured (sms_kannel_url): messages wait in the outbox")
             return
         self._task = asyncio.create_task(self._run(), name="sms-sender")
 
