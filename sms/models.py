@@ -86,6 +86,10 @@ class SmsMessage(Base):
         ForeignKey("appeals.id", ondelete="SET NULL"), index=True
     )
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    notice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appeal_notices.id", ondelete="SET NULL"), index=True
+    )
+    """Outgoing ``notice``: the appeal notice it carries (its fate follows the reports)."""
     tries: Mapped[int] = mapped_column(SmallInteger, default=0)
     next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

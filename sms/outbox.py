@@ -19,6 +19,7 @@ from sqlalchemy import String, and_, bindparam, case, func, or_, select, update
 from crm_bridge.db import Database, utcnow
 from sms.encoding import coding_of, segments
 from sms.models import Direction, OutState, SmsMessage
+from sms.notices import settle_notices
 
 __all__ = ["REPORT_STATES", "Outbox", "Outgoing"]
 
@@ -158,6 +159,8 @@ class Outbox:
                     error=error[:255],
                 )
             )
+            if give_up:
+                settle_notices(session, [message.id], now)
         return give_up
 
     def report(self, message_id: int, report_type: int) -> str | None:
@@ -181,6 +184,8 @@ class Outbox:
                 row.state = state.value
                 if row.sent_at is None:
                     row.sent_at = now
+            session.flush()
+            settle_notices(session, [message_id], now)
             return row.state
 
     def report_many(self, reports: list[tuple[int, int]]) -> None:
@@ -215,6 +220,7 @@ class Outbox:
             self._lock(session, [mid for mid, _ in reports])
             for row in rows:  # in order: «delivered» after «SMSC accepted» wins
                 session.execute(stmt, row)
+            settle_notices(session, [mid for mid, _ in reports], now)
 
     def state(self, message_id: int) -> str | None:
         with self.db.session() as session:

@@ -29,6 +29,7 @@ def _app(services: Any, runtime: Any) -> Any:
 
 def metadata() -> Sequence[MetaData]:
     import sms.models  # noqa: F401 - its table shares crm_bridge's Base
+    import supervision.models  # noqa: F401 - appeal_notices, which an SMS may carry
     from crm_bridge.models import Base
 
     return (Base.metadata,)

@@ -2,7 +2,8 @@
 
 Woken at once when a reply is queued on this node (:meth:`SmsSender.wake`),
 and every ``poll`` seconds anyway (messages queued by other nodes, retries
-after a gateway failure, claims left by a node that died). Claims a batch
+after a gateway failure, claims left by a node that died); on those ticks
+it also takes the appeal notices waiting for SMS (:mod:`sms.notices`). Claims a batch
 in the database, hands each message to Kannel (``concurrency`` at once), and
 records the batch's outcome in one write. Delivery reports come later
 through the web (``/sms/kannel/dlr``).
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sms.kannel import GatewayError, KannelClient
+from sms.notices import NoticeBridge
 from sms.outbox import Outbox, Outgoing
 
 __all__ = ["SmsSender"]
@@ -33,6 +35,7 @@ class SmsSender:
         client: KannelClient | None,
         run_db: RunDb,
         *,
+        notices: NoticeBridge | None = None,
         poll: float = 2.0,
         batch: int = 100,
         concurrency: int = 16,
@@ -40,6 +43,7 @@ class SmsSender:
         self.outbox = outbox
         self.client = client
         self.run_db = run_db
+        self.notices = notices
         self.poll = poll
         self.batch = batch
         self._limit = asyncio.Semaphore(concurrency)
@@ -65,11 +69,16 @@ class SmsSender:
         self._wake.set()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        notices_at = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             self._wake.clear()
             try:
+                if self.notices is not None and loop.time() - notices_at >= self.poll:
+                    notices_at = loop.time()
+                    await self.run_db(self.notices.take)
                 while await self.send_due():
                     pass
             except asyncio.CancelledError:

@@ -10,6 +10,7 @@ from crm_bridge.readings import ReadingService
 from sms.deps import SmsDeps
 from sms.inbound import SmsInbound
 from sms.kannel import KannelClient
+from sms.notices import NoticeBridge
 from sms.outbox import Outbox
 from sms.sender import SmsSender
 
@@ -64,4 +65,13 @@ def build_client(services: SmsDeps, web_url: str = "") -> KannelClient | None:
 
 
 def build_sender(services: SmsDeps, web_url: str = "") -> SmsSender:
-    return SmsSender(Outbox(services.db), build_client(services, web_url), services.run_db)
+    s = services.settings
+    bridge = NoticeBridge(
+        services.db,
+        zone=services.crm.rules.zone,
+        service_number=s.sms_sender,
+        max_parts=s.sms_max_parts,
+    )
+    return SmsSender(
+        Outbox(services.db), build_client(services, web_url), services.run_db, notices=bridge
+    )

@@ -30,9 +30,10 @@ creates it already claimed (``sending``) and delivers it itself, waiting for
 the server's answer, because the term may only move once the customer has
 been told (:meth:`NoticeStore.create_claimed`).
 
-Channels: e-mail is sent here; :class:`~supervision.models.NoticeChannel`
-``sms`` is the hook for the SMS gateway another issue brings (its rows wait
-as ``queued``; :data:`TRANSPORTS` lists what this node can send).
+Channels: e-mail is sent here; rows of :class:`~supervision.models.NoticeChannel`
+``sms`` are taken by the SMS slice (:mod:`sms.notices`: sent through Kannel,
+``sent`` once the delivery report says delivered); :data:`TRANSPORTS` lists
+what this module sends.
 Logs name notices by id and appeal number, never a contact (152-FZ).
 """
 
@@ -78,7 +79,7 @@ RETRY_BASE: Final = timedelta(minutes=1)
 REGISTRATION_WINDOW: Final = timedelta(days=2)
 WATERMARK: Final = "appeal_notices_from"
 TRANSPORTS: Final = frozenset({NoticeChannel.EMAIL})
-"""The channels this node sends (SMS: another issue's gateway)."""
+"""The channels this module sends (SMS: the SMS slice, :mod:`sms.notices`)."""
 COMPANY: Final = "Горячая линия"
 
 

@@ -2,7 +2,8 @@
 delivery state.
 
 Revision ID: 1301_sms
-Revises: 0601_appeal_life; its own branch "sms"
+Revises: 1101_supervision (an SMS may carry an appeal notice of its
+``appeal_notices``); its own branch "sms"
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "1301_sms"
-down_revision: str | Sequence[str] | None = "0601_appeal_life"
+down_revision: str | Sequence[str] | None = "1101_supervision"
 branch_labels: str | Sequence[str] | None = ("sms",)
 depends_on: str | Sequence[str] | None = None
 
@@ -58,6 +59,16 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
+        sa.Column(
+            "notice_id",
+            sa.Integer(),
+            sa.ForeignKey(
+                "appeal_notices.id",
+                ondelete="SET NULL",
+                name="fk_sms_messages_notice_id_appeal_notices",
+            ),
+            nullable=True,
+        ),
         sa.Column("tries", sa.SmallInteger(), nullable=False),
         sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
@@ -72,6 +83,7 @@ def upgrade() -> None:
     op.create_index("ix_sms_messages_state_next", "sms_messages", ["state", "next_try_at"])
     op.create_index("ix_sms_messages_peer_created", "sms_messages", ["peer", "created_at"])
     op.create_index("ix_sms_messages_appeal_id", "sms_messages", ["appeal_id"])
+    op.create_index("ix_sms_messages_notice_id", "sms_messages", ["notice_id"])
 
 
 def downgrade() -> None:

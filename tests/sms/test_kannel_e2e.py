@@ -7,7 +7,9 @@ calls ``/sms/kannel/mo`` on the hotline's web edge → the readings are
 checked and stored, the appeal registered, the reply queued → the sender
 hands it to ``sendsms`` (UCS-2, concatenated when long) → the phone
 receives it at fakesmsc, where the test reads it → Kannel's delivery
-reports reach ``/sms/kannel/dlr`` and the message is ``delivered``.
+reports reach ``/sms/kannel/dlr`` and the message is ``delivered``. An
+appeal notice of channel SMS goes the same way and counts as sent once
+delivered.
 
 Fails (never skips) when Kannel is not installed (``scripts/bootstrap.sh
 test`` installs ``kannel kannel-extras``).
@@ -28,16 +30,19 @@ from aiohttp import web
 from sqlalchemy import select
 
 from core.settings import Settings
+from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database
-from crm_bridge.models import Appeal, AppealChannel, Meter, Reading
+from crm_bridge.models import Appeal, AppealChannel, Meter, Reading, ReplyChannel
 from sms.fakesmsc import FAKESMSC, FakeSmsc, PhoneMessage
 from sms.kannel import KannelConf, KannelProcess, SmscFake, smsc_online
 from sms.models import Direction, OutState, SmsMessage
 from sms.outbox import Outbox
 from sms.sender import SmsSender
 from sms.service import build_sender
+from supervision.models import AppealEvent, AppealNotice, NoticeChannel, NoticeKind, NoticeStatus
+from supervision.notices import NoticeStore, registered_text
 from tests.conftest import _free_port
-from tests.sms.conftest import PHONE_SINGLE, STRANGER
+from tests.sms.conftest import MSK, PHONE_SINGLE, STRANGER
 from tests.webtools import FakeServices, root_app
 
 SERVICE_NUMBER = "7377"
@@ -187,3 +192,49 @@ async def test_kannel_calls_are_refused_without_the_key(gateway: Gateway) -> Non
                 assert resp.status == 404
     with gateway.db.session() as s:
         assert s.execute(select(SmsMessage)).first() is None
+
+
+async def test_an_appeal_notice_goes_by_sms_and_counts_once_delivered(gateway: Gateway) -> None:
+    db = gateway.db
+    appeal = await asyncio.to_thread(
+        AppealService(db).register,
+        channel=AppealChannel.PHONE,
+        content="Нет света",
+        reply_channel=ReplyChannel.SMS,
+        reply_contact=PHONE_SINGLE,
+    )
+
+    def queue() -> int:
+        with db.session(write=True) as s:
+            return NoticeStore.add(
+                s,
+                appeal,
+                NoticeKind.REGISTERED,
+                NoticeChannel.SMS,
+                PHONE_SINGLE,
+                registered_text(appeal, MSK),
+            ).id
+
+    notice_id = await asyncio.to_thread(queue)
+    received = await gateway.phones.received(timeout=30)  # taken on the sender's next tick
+    assert received.receiver == PHONE_SINGLE
+    assert received.text.startswith(
+        f"Обращение № {appeal.number} зарегистрировано. Ответ не позднее "
+    )
+
+    def notice_status() -> str:
+        with db.session() as s:
+            notice = s.get(AppealNotice, notice_id)
+            assert notice is not None
+            return notice.status
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while (status := await asyncio.to_thread(notice_status)) != NoticeStatus.SENT:
+        assert loop.time() < deadline, f"the notice stayed {status}"
+        await asyncio.sleep(0.05)
+    with db.session() as s:
+        event = s.execute(
+            select(AppealEvent).where(AppealEvent.action == "notice.sent")
+        ).scalar_one()
+        assert event.appeal_id == appeal.id and event.detail["channel"] == "sms"
