@@ -17,8 +17,9 @@ its fate. Exactly once and crash-safe, like the autoinformer's e-mail:
    ``lost`` (a duplicate letter is worse than a missing one).
 
 Registration notices (REQ-A11) are queued by :meth:`NoticeStore.queue_registrations`,
-a sweep run by the sender: appeals registered with an e-mail reply contact
-that have no registration notice yet get one. Nothing is added to the call
+a sweep run by the sender: appeals registered with an e-mail (or SMS) reply
+contact that have no registration notice yet get one (an appeal that came by
+SMS had its number in the SMS slice's reply and gets none). Nothing is added to the call
 path (the IVR registers appeals while the caller waits), no SMTP either, and
 an appeal registered while the sender was down is still notified when it
 comes back. The sweep only looks at appeals newer than the watermark the
@@ -57,7 +58,7 @@ from sqlalchemy.orm import Session
 from autoinformer.email import Letter, SmtpConfig, SmtpRejected, send_letter
 from crm_bridge.appeals import AppealView
 from crm_bridge.db import Database, utcnow
-from crm_bridge.models import Appeal, AppealStatus, Counter, ReplyChannel
+from crm_bridge.models import Appeal, AppealChannel, AppealStatus, Counter, ReplyChannel
 from supervision.models import AppealEvent, AppealNotice, NoticeChannel, NoticeKind, NoticeStatus
 
 __all__ = [
@@ -198,7 +199,7 @@ class NoticeStore:
 
     def queue_registrations(self, now: datetime | None = None) -> int:
         """REQ-A11: queue a registration notice for every new appeal with an
-        e-mail reply contact that has none (see the module docstring)."""
+        e-mail or SMS reply contact that has none (see the module docstring)."""
         now = now or utcnow()
         with self.db.session() as s:
             if not self._pending_registrations(s, now, limit=1):
@@ -212,7 +213,9 @@ class NoticeStore:
                         s,
                         appeal,
                         NoticeKind.REGISTERED,
-                        NoticeChannel.EMAIL,
+                        NoticeChannel.SMS
+                        if appeal.reply_channel is ReplyChannel.SMS
+                        else NoticeChannel.EMAIL,
                         (appeal.reply_contact or "").strip(),
                         registered_text(view, self.zone),
                         now=now,
@@ -238,7 +241,9 @@ class NoticeStore:
             .where(
                 Appeal.id > watermark,
                 Appeal.created_at >= now - REGISTRATION_WINDOW,
-                Appeal.reply_channel == ReplyChannel.EMAIL,
+                Appeal.reply_channel.in_((ReplyChannel.EMAIL, ReplyChannel.SMS)),
+                # an appeal that came by SMS had its number in the reply already
+                Appeal.channel != AppealChannel.SMS,
                 Appeal.reply_contact.is_not(None),
                 Appeal.reply_contact != "",
                 Appeal.status != AppealStatus.NOT_CONSIDERED,

@@ -127,3 +127,24 @@ def test_a_message_the_gateway_gives_up_on_fails_its_notice(
     assert Outbox(db).retry(m, "gateway 403: Authorization failed", permanent=True)
     assert _sms_of(db, notice).state == OutState.FAILED
     assert _status(db, notice) == NoticeStatus.FAILED
+
+
+def test_registrations_with_an_sms_reply_contact_are_notified_by_sms(
+    db: Database, appeals: AppealService
+) -> None:
+    from supervision.notices import NoticeStore
+
+    by_phone = _appeal(appeals)
+    by_sms = appeals.register(
+        channel=AppealChannel.SMS, content="Когда дадут свет?", reply_contact=PHONE_SINGLE
+    )
+    assert by_sms.reply_channel is ReplyChannel.SMS
+    assert NoticeStore(db, "n1", MSK).queue_registrations(NOW) == 1
+    with db.session() as s:
+        [notice] = s.scalars(select(AppealNotice)).all()
+    # the appeal that came by SMS had its number in the reply: no second message
+    assert (notice.appeal_id, notice.channel, notice.contact) == (by_phone.id, "sms", PHONE_SINGLE)
+    assert NoticeBridge(db, zone=MSK, clock=lambda: NOW).take() == 1
+    assert _sms_of(db, notice.id).text.startswith(
+        f"Обращение № {by_phone.number} зарегистрировано."
+    )
