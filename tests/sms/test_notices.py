@@ -132,7 +132,6 @@ def test_a_message_the_gateway_gives_up_on_fails_its_notice(
 def test_registrations_with_an_sms_reply_contact_are_notified_by_sms(
     db: Database, appeals: AppealService
 ) -> None:
-    from supervision.notices import NoticeStore
 
     by_phone = _appeal(appeals)
     by_sms = appeals.register(
