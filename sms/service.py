@@ -35,7 +35,8 @@ def sendsms_password(settings: Any) -> str:
 
 def callback_base(settings: Any, web_url: str = "") -> str:
     """How Kannel reaches this node's web server (no trailing slash)."""
-    base = settings.sms_callback_url or web_url or f"http://{settings.web_host}:{settings.web_port}"
+    host = settings.web_host if settings.web_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    base = settings.sms_callback_url or web_url or f"http://{host}:{settings.web_port}"
     return str(base).rstrip("/")
 
 
