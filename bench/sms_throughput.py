@@ -159,7 +159,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> int:
             raise RuntimeError("the hotline did not start")
         async with KannelProcess(conf) as kannel, FakeSmsc(fake) as phones:
             await smsc_online(conf)
-            kannel_pids = [p.pid for p in kannel._procs]
+            kannel_pids = kannel.pids
 
             def cpu() -> tuple[float, float]:
                 return (

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -307,6 +306,11 @@ class KannelProcess:
                 return f"{binary} is missing: install the Debian packages kannel kannel-extras"
         return None
 
+    @property
+    def pids(self) -> list[int]:
+        """bearerbox's and smsbox's process ids (the bench counts their CPU)."""
+        return [p.pid for p in self._procs]
+
     async def __aenter__(self) -> KannelProcess:
         await self.start()
         return self
@@ -371,10 +375,6 @@ class KannelProcess:
                         proc.kill()
                     await proc.wait()
         self._procs.clear()
-
-    @staticmethod
-    def which() -> str | None:
-        return shutil.which("bearerbox") or (BEARERBOX if os.access(BEARERBOX, os.X_OK) else None)
 
 
 async def smsc_online(conf: KannelConf, timeout: float = 20.0) -> None:
