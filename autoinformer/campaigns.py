@@ -654,6 +654,40 @@ class CampaignService:
                 )
             )
 
+    def recent(self, campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        """The campaign's latest finished phone attempts, newest first, with
+        the callee and why a call did not reach them (the monitor)."""
+        from autoinformer.causes import cause_title
+
+        with self.db.session(readonly=True) as s:
+            rows = s.execute(
+                select(Attempt, Contact.variables)
+                .join(Contact, Contact.id == Attempt.contact_id)
+                .where(
+                    Attempt.campaign_id == campaign_id,
+                    Attempt.ended_at.is_not(None),
+                    Attempt.channel == "phone",
+                )
+                .order_by(Attempt.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "attempt_id": a.id,
+                "callee": str((variables or {}).get("name") or ""),
+                "account": str((variables or {}).get("account") or ""),
+                "phone": a.phone or "",
+                "result": a.result or "",
+                "result_title": RESULT_TITLES.get(a.result or "", a.result or ""),
+                "cause": cause_title(
+                    a.originate_reason,
+                    a.hangup_cause,
+                    answered=a.answered_at is not None,
+                ),
+            }
+            for a, variables in rows
+        ]
+
     def contacts(self, campaign_id: int) -> list[Contact]:
         with self.db.session(readonly=True) as s:
             return list(
