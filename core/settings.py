@@ -177,6 +177,14 @@ class Settings:
     that is not on this machine is refused without it: the password and the
     letters (personal data) never cross a network in clear."""
 
+    # surveys (REQ-A13; surveys/)
+    survey_after_call: bool = True
+    """A caller still on the line when the operator ended the call is asked
+    the CSI mark (1–5) of the operator's work; False: only when the operator
+    transfers the caller to the survey."""
+    survey_nps: bool = True
+    """The survey also asks the NPS question (0–10; 1 then 0 for ten)."""
+
     # supervision: the daily digest of appeals falling due (supervision.digest)
     digest_time: str = "08:00"
     """Local time (``timezone``) the digest is sent each day, ``HH:MM``."""

@@ -159,6 +159,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "autoinformer",
         "shift",
         "supervision",
+        "surveys",
         "webedge",
     }
     for sl in SLICES:
