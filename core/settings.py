@@ -177,6 +177,20 @@ class Settings:
     that is not on this machine is refused without it: the password and the
     letters (personal data) never cross a network in clear."""
 
+    # health (hotline.health): /health, /metrics, the pages' warning, the alert
+    health_interval_seconds: int = 15
+    health_disk_min_mb: int = 1024
+    """Free space below this (on the data or recordings disk) is a problem:
+    reported before the disk is full."""
+    health_disk_min_percent: float = 5.0
+    health_database_max_ms: int = 500
+    """A trivial query slower than this is a problem (2 s: the database is down)."""
+    health_failures_max: int = 3
+    """Call flows failed within 5 minutes from which the node is degraded."""
+    health_alert_to: str = ""
+    """Comma-separated addresses told when the node becomes degraded and
+    when it recovers (the smtp_* settings); empty: the log only."""
+
     # surveys (REQ-A13; surveys/)
     survey_after_call: bool = True
     """A caller still on the line when the operator ended the call is asked
