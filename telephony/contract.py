@@ -79,6 +79,11 @@ class Var(StrEnum):
     """Global: the specialists' queue (the second line, REQ-T10)."""
     CALLBACK_AFTER = "HOTLINE_CALLBACK_AFTER"
     """Global (overridable per call): seconds in the queue before the callback offer (REQ-T8)."""
+    WARNED = "HOTLINE_WARNED"
+    """``1`` once the caller has heard the recording warning in full (set by the
+    inbound flow right after it, REQ-T4). ``hotline-fallback`` plays the
+    warning itself on a recorded call (``HOTLINE_RECORDING`` set) where it is
+    not ``1``: the service unreachable, or dead before the warning ended."""
     FALLBACK = "HOTLINE_FALLBACK"
     """Set to ``1`` when the caller went through the fallback branch."""
     AMD = "HOTLINE_AMD"

@@ -229,6 +229,8 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
             )
         # REQ-T4: the first thing the caller hears, and heard in full (no barge-in).
         await ch.play(P_WARNING, escape="")
+        # The dialplan's fallback plays the warning unless this says it was heard.
+        await ch.set_var(Var.WARNED, "1")
         await _upsert_call(call)
         if not call.open:
             call.step("answering-machine", open=False)
