@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ivr.flows import hotline
-from telephony.contract import Var
+from telephony.contract import UserEvent, Var
 from tests.unit import test_flow_branches as branches
 from tests.unit.test_contract import CODE
 from tests.unit.test_flow_branches import FREE_OPERATOR, call, done, run
@@ -44,6 +44,7 @@ def test_the_fallback_plays_the_warning_unless_it_was_heard() -> None:
     apology = next(i for i, x in enumerate(lines) if "common/technical_fallback" in x)
     assert skip < warning < apology
     assert f"Set({Var.WARNED}=1)" in lines[warning + 1]
+    assert f"UserEvent({UserEvent.FALLBACK_WARNING}," in lines[warning + 2]
     assert "Playback(" in lines[warning], "not interruptible by a key"
 
 
