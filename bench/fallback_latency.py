@@ -110,12 +110,14 @@ async def main_async(args: argparse.Namespace) -> int:
             Var.AGI.value: f"agi://127.0.0.1:{port}",
         }
         caller = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
-        calls = await asyncio.gather(
-            *(
-                rig.place(Context.INBOUND, "s", caller_number=caller, variables=variables)
-                for _ in range(args.calls)
+        # Placed a fraction of a slice apart: the kill finds them at every
+        # point of their silence slices.
+        calls = []
+        for _ in range(args.calls):
+            calls.append(
+                await rig.place(Context.INBOUND, "s", caller_number=caller, variables=variables)
             )
-        )
+            await asyncio.sleep(READ_SLICE / args.calls)
         await asyncio.gather(*(rig.answer(c, "menu/main", "4", timeout=120) for c in calls))
         await _until(lambda: all(_silent_read(c) for c in calls), 120, "callers in silence")
         killed = time.monotonic()
@@ -123,17 +125,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await asyncio.to_thread(service.wait, 10)
         await _until(lambda: all(c.call_id in arrived for c in calls), 60, "every fallback")
         waits = [arrived[c.call_id] - killed for c in calls]
-        twice = sum(
-            1
-            for c in calls
-            if sum(
-                1
-                for e in c.events
-                if e.get("Event") == "Newexten"
-                and e.get("Application") == "Playback"
-                and "common/recording_warning" in e.get("AppData", "")
-            )
-        )
+        twice = sum(1 for c in calls if c.user_events(UserEvent.FALLBACK_WARNING.value))
         for c in calls:
             await rig.hangup_caller(c)
     finally:
