@@ -30,7 +30,7 @@ from typing import Final
 
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import Index, Integer, String, Text, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_bridge.address import from_parts, parse_address
 from crm_bridge.db import Base, Database, UtcDateTime, utcnow
@@ -42,7 +42,10 @@ __all__ = [
     "OutageKind",
     "OutageService",
     "OutageView",
+    "Scope",
     "house_number",
+    "register_accounts",
+    "scope_accounts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,9 @@ class Outage(Base):
     address_text: Mapped[str] = mapped_column(String(512), default="")
     """The area as published (for people, never spoken)."""
     reason: Mapped[str] = mapped_column(Text, default="")
+    register_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The outage of the register (``outages`` slice) this scope belongs to;
+    None for rows added directly (demo data, tests)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -102,6 +108,7 @@ class OutageView:
     house_key: str | None
     address_text: str
     reason: str
+    register_id: int | None = None
 
     @classmethod
     def from_model(cls, outage: Outage) -> OutageView:
@@ -232,6 +239,19 @@ class OutageService:
         found.sort(key=lambda o: (o.kind is not OutageKind.EMERGENCY, o.starts_at, o.id))
         return found
 
+    def emergency(self, account_id: int, now: datetime | None = None) -> OutageView | None:
+        """The emergency outage the account's address is inside at ``now``
+        (the one restored last when several overlap), or None: the IVR's
+        question before the menu (issue 16; ``bench/outage_match.py``
+        measures it)."""
+        when = now or utcnow()
+        found = [
+            o
+            for o in self.affecting(account_id=account_id, now=when, horizon=timedelta(0))
+            if o.kind is OutageKind.EMERGENCY and o.current(when)
+        ]
+        return max(found, key=lambda o: (o.ends_at, o.id)) if found else None
+
     @staticmethod
     def _place(
         session: object,
@@ -281,3 +301,87 @@ def _covers(outage: Outage, place: _Place) -> bool:
     if outage.settlement_key is not None and place.settlement_key is not None:
         return outage.settlement_key == place.settlement_key
     return True
+
+
+# -- resolving scopes to accounts (the register's preview, the campaign lists) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One affected area: a house, a street (with an optional house range)
+    or a whole settlement — the shape of one ``outages`` row."""
+
+    settlement_key: str | None = None
+    street_key: str | None = None
+    house_from: int | None = None
+    house_to: int | None = None
+    house_key: str | None = None
+
+    @classmethod
+    def of(cls, outage: Outage | OutageView) -> Scope:
+        return cls(
+            outage.settlement_key,
+            outage.street_key,
+            outage.house_from,
+            outage.house_to,
+            outage.house_key,
+        )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def scope_accounts(session: Session, scope: Scope) -> set[int]:
+    """The ids of the accounts inside ``scope`` (the same rule as
+    :meth:`OutageService.affecting`, seen from the other side).
+
+    A street's houses are found by the ``house_key`` prefix ``street|``
+    through its index: a range on SQLite, ``LIKE 'street|%'`` on PostgreSQL
+    (``text_pattern_ops``, any locale)."""
+    cols = (Account.id, Account.house_key, Account.settlement_key)
+    if scope.house_key is not None:
+        query = select(*cols).where(Account.house_key == scope.house_key)
+    elif scope.street_key is not None:
+        prefix = scope.street_key + "|"
+        if session.get_bind().dialect.name == "postgresql":
+            query = select(*cols).where(
+                Account.house_key.like(_like_escape(prefix) + "%", escape="\\")
+            )
+        else:
+            # "|" + 1 is "}": every key starting with "street|" sorts in between
+            query = select(*cols).where(
+                Account.house_key >= prefix, Account.house_key < scope.street_key + "}"
+            )
+    elif scope.settlement_key is not None:
+        query = select(*cols).where(Account.settlement_key == scope.settlement_key)
+    else:
+        return set()
+    out: set[int] = set()
+    low = scope.house_from if scope.house_from is not None else 0
+    high = scope.house_to if scope.house_to is not None else 10**9
+    ranged = scope.house_key is None and (
+        scope.house_from is not None or scope.house_to is not None
+    )
+    for account_id, house_key, settlement_key in session.execute(query):
+        if (
+            scope.settlement_key is not None
+            and settlement_key is not None
+            and settlement_key != scope.settlement_key
+        ):
+            continue
+        if ranged:
+            number = house_number((house_key or "").partition("|")[2])
+            if number is None or not low <= number <= high:
+                continue
+        out.add(account_id)
+    return out
+
+
+def register_accounts(session: Session, register_id: int) -> set[int]:
+    """Every account inside the scopes of one outage of the register."""
+    rows = session.scalars(select(Outage).where(Outage.register_id == register_id))
+    out: set[int] = set()
+    for row in rows:
+        out |= scope_accounts(session, Scope.of(row))
+    return out

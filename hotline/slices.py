@@ -16,12 +16,13 @@ from core.slice import Component, ComponentFactory, Slice, WebApp
 from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
 from ivr.plugin import SLICE as IVR
+from outages.plugin import SLICE as OUTAGES
 from shift.plugin import SLICE as SHIFT
 from supervision.plugin import SLICE as SUPERVISION
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION)
+SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, OUTAGES)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""

@@ -144,6 +144,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "autoinformer",
         "shift",
         "supervision",
+        "outages",
         "webedge",
     }
     for sl in SLICES:
