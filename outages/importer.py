@@ -109,6 +109,8 @@ def _table(data: bytes, filename: str) -> tuple[list[tuple[int, list[Any]]], str
 
 
 def _xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
+    from zipfile import BadZipFile
+
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -123,7 +125,7 @@ def _xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
             ]
         finally:
             wb.close()
-    except (InvalidFileException, KeyError, OSError, ValueError, IndexError) as exc:
+    except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError, IndexError) as exc:
         raise ImportRejected("файл XLSX не читается (повреждён или это не XLSX)") from exc
 
 
@@ -175,6 +177,11 @@ def parse_file(data: bytes, filename: str, zone: ZoneInfo) -> ParsedFile:
             i = index.get(name)
             return record[i] if i is not None and i < len(record) else None
 
+        if any(str(c or "").strip() for c in record[len(headers) :]):
+            raise ImportRejected(
+                f"строка {n}: лишние ячейки за последним столбцом — адреса через «;» "
+                "заключите в кавычки"
+            )
         raw_kind = _norm(cell("kind"))
         kind = KINDS.get(raw_kind)
         if kind is None:

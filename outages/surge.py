@@ -163,7 +163,14 @@ class SurgeDetector:
                 b = streets.setdefault(street_key, _Bucket(street_title))
                 b.calls.add(r.id)
                 b.addresses[house] = None
-            if settlement_key and _after(r.started_at, acked.get(settlement_key)):
+            street_taken = street_key is not None and (
+                street_key in open_keys or not _after(r.started_at, acked.get(street_key))
+            )  # a call its street's alert already shows does not count again
+            if (
+                settlement_key
+                and not street_taken
+                and _after(r.started_at, acked.get(settlement_key))
+            ):
                 b = settlements.setdefault(settlement_key, _Bucket(settlement_title))
                 b.calls.add(r.id)
                 b.addresses[house] = None
