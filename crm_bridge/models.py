@@ -299,6 +299,13 @@ class Account(Base):
         Index(
             "ix_accounts_house_key", "house_key", postgresql_ops={"house_key": "text_pattern_ops"}
         ),
+        # a settlement's accounts, and a street's houses in one settlement (1201_outages)
+        Index(
+            "ix_accounts_settlement_house",
+            "settlement_key",
+            "house_key",
+            postgresql_ops={"house_key": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -323,8 +330,7 @@ class Account(Base):
     """Normalised ``street|house|flat`` (see :mod:`crm_bridge.address`)."""
     house_key: Mapped[str | None] = mapped_column(String(255))
     """Normalised ``street|house`` — every account of one house."""
-    settlement_key: Mapped[str | None] = mapped_column(String(128), index=True)
-    """Indexed for whole-settlement outages (outages slice, 1201_outages)."""
+    settlement_key: Mapped[str | None] = mapped_column(String(128))
 
     email: Mapped[str | None] = mapped_column(String(255))
     debt: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))

@@ -24,17 +24,29 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import threading
+import weakref
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy import Index, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_bridge.address import from_parts, parse_address
 from crm_bridge.db import Base, Database, UtcDateTime, utcnow
-from crm_bridge.models import Account
+from crm_bridge.models import Account, Counter
 
 __all__ = [
     "DEFAULT_HORIZON",
@@ -43,9 +55,11 @@ __all__ = [
     "OutageService",
     "OutageView",
     "Scope",
+    "has_unsettled",
     "house_number",
     "register_accounts",
     "scope_accounts",
+    "touch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -189,6 +203,7 @@ class OutageService:
         with self.db.session(write=True) as session:
             session.add(outage)
             session.flush()
+            touch(session)
             view = OutageView.from_model(outage)
         logger.info("outage %s added (%s)", view.id, view.kind)
         return view
@@ -198,6 +213,7 @@ class OutageService:
             outage = session.get(Outage, outage_id)
             if outage is not None:
                 session.delete(outage)
+                touch(session)
 
     def affecting(
         self,
@@ -210,32 +226,24 @@ class OutageService:
     ) -> list[OutageView]:
         """Outages at the account's (or the given) address that are in
         progress at ``now`` or start within ``horizon``; emergencies first,
-        then by start time. An unknown account gives an empty list."""
+        then by start time. An unknown account gives an empty list.
+
+        The hot path of every identified call: one primary-key read of the
+        account and one of the register's change mark, then the outages
+        from an in-process snapshot of those not ended (:class:`_Snapshot`,
+        read again whenever the mark moves)."""
         when = now or utcnow()
         ahead = self.horizon if horizon is None else horizon
-        with self.db.session(readonly=True) as session:
-            place = self._place(session, account_id, house_key, settlement_key)
+        with self.db.transaction() as conn:
+            place = _place_of(conn, account_id, house_key, settlement_key)
             if place is None:
                 return []
-            scope = []
-            if place.house_key:
-                scope.append(Outage.house_key == place.house_key)
-            if place.street_key:
-                scope.append(Outage.street_key == place.street_key)
-            if place.settlement_key:
-                scope.append(
-                    (Outage.settlement_key == place.settlement_key)
-                    & Outage.street_key.is_(None)
-                    & Outage.house_key.is_(None)
-                )
-            if not scope:
-                return []
-            rows = session.execute(
-                select(Outage)
-                .where(or_(*scope), Outage.ends_at > when, Outage.starts_at <= when + ahead)
-                .order_by(Outage.starts_at, Outage.id)
-            ).scalars()
-            found = [OutageView.from_model(o) for o in rows if _covers(o, place)]
+            snapshot = _snapshot(self.db, conn, when)
+        found = [
+            o
+            for o in snapshot.candidates(place)
+            if o.ends_at > when and o.starts_at <= when + ahead and _covers(o, place)
+        ]
         found.sort(key=lambda o: (o.kind is not OutageKind.EMERGENCY, o.starts_at, o.id))
         return found
 
@@ -252,39 +260,112 @@ class OutageService:
         ]
         return max(found, key=lambda o: (o.ends_at, o.id)) if found else None
 
-    @staticmethod
-    def _place(
-        session: object,
-        account_id: int | None,
-        house_key: str | None,
-        settlement_key: str | None,
-    ) -> _Place | None:
-        if account_id is not None:
-            from sqlalchemy.orm import Session
 
-            assert isinstance(session, Session)
-            account = session.get(Account, account_id)
-            if account is None:
-                return None
-            parsed = from_parts(street_type=account.street_type, street=account.street)
-            return _Place(
-                settlement_key=account.settlement_key,
-                street_key=parsed.street,
-                house_key=account.house_key,
-                house_no=house_number(account.house),
-            )
-        if house_key is None and settlement_key is None:
+_PLACE: Final = select(
+    Account.settlement_key, Account.house_key, Account.street_type, Account.street, Account.house
+).where(Account.id == bindparam("account_id"))
+_MARK_NAME: Final = "outages"
+_MARK: Final = select(
+    select(Counter.value).where(Counter.name == _MARK_NAME).scalar_subquery(),
+    select(func.max(Outage.id)).scalar_subquery(),
+)
+
+
+def _place_of(
+    conn: Connection, account_id: int | None, house_key: str | None, settlement_key: str | None
+) -> _Place | None:
+    if account_id is not None:
+        row = conn.execute(_PLACE, {"account_id": account_id}).first()
+        if row is None:
             return None
-        street, _, house = (house_key or "").partition("|")
+        a_settlement, a_house_key, street_type, street, house = row
+        if a_house_key:  # ``street|house``: its street part is the parsed street
+            street_key: str | None = a_house_key.partition("|")[0]
+        else:
+            street_key = from_parts(street_type=street_type, street=street).street
         return _Place(
-            settlement_key=settlement_key,
-            street_key=street or None,
-            house_key=house_key,
+            settlement_key=a_settlement,
+            street_key=street_key,
+            house_key=a_house_key,
             house_no=house_number(house),
         )
+    if house_key is None and settlement_key is None:
+        return None
+    street, _, house = (house_key or "").partition("|")
+    return _Place(
+        settlement_key=settlement_key,
+        street_key=street or None,
+        house_key=house_key,
+        house_no=house_number(house),
+    )
 
 
-def _covers(outage: Outage, place: _Place) -> bool:
+def touch(session: Session) -> None:
+    """Move the register's change mark (every write of ``outages`` rows
+    calls it in its transaction): every node's snapshot is read again."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(Counter).values(name=_MARK_NAME, value=1)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+    )
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The outages not ended at ``since``, by the key a place is looked up with."""
+
+    mark: tuple[Any, Any]
+    since: datetime
+    by_house: dict[str, list[OutageView]]
+    by_street: dict[str, list[OutageView]]
+    by_settlement: dict[str, list[OutageView]]
+    """Whole-settlement outages only (no street, no house)."""
+
+    def candidates(self, place: _Place) -> list[OutageView]:
+        out: list[OutageView] = []
+        if place.house_key:
+            out += self.by_house.get(place.house_key, ())
+        if place.street_key:
+            out += self.by_street.get(place.street_key, ())
+        if place.settlement_key:
+            out += self.by_settlement.get(place.settlement_key, ())
+        return out
+
+
+_SNAPSHOTS: Final[weakref.WeakKeyDictionary[Database, _Snapshot]] = weakref.WeakKeyDictionary()
+_SNAPSHOT_LOCK: Final = threading.Lock()
+
+
+def _snapshot(db: Database, conn: Connection, when: datetime) -> _Snapshot:
+    mark = tuple(conn.execute(_MARK).one())
+    found = _SNAPSHOTS.get(db)
+    if found is not None and found.mark == mark and found.since <= when:
+        return found
+    with _SNAPSHOT_LOCK:
+        found = _SNAPSHOTS.get(db)
+        if found is not None and found.mark == mark and found.since <= when:
+            return found
+        by_house: dict[str, list[OutageView]] = {}
+        by_street: dict[str, list[OutageView]] = {}
+        by_settlement: dict[str, list[OutageView]] = {}
+        with Session(bind=conn) as session:
+            for row in session.scalars(select(Outage).where(Outage.ends_at > when)):
+                view = OutageView.from_model(row)
+                if view.house_key is not None:
+                    by_house.setdefault(view.house_key, []).append(view)
+                elif view.street_key is not None:
+                    by_street.setdefault(view.street_key, []).append(view)
+                elif view.settlement_key is not None:
+                    by_settlement.setdefault(view.settlement_key, []).append(view)
+        fresh = _Snapshot((mark[0], mark[1]), when, by_house, by_street, by_settlement)
+        _SNAPSHOTS[db] = fresh
+        return fresh
+
+
+def _covers(outage: Outage | OutageView, place: _Place) -> bool:
     if outage.house_key is not None:
         if outage.house_key != place.house_key:
             return False
@@ -332,56 +413,74 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def scope_accounts(session: Session, scope: Scope) -> set[int]:
-    """The ids of the accounts inside ``scope`` (the same rule as
-    :meth:`OutageService.affecting`, seen from the other side).
+def _street_houses(session: Session, street_key: str) -> ColumnElement[bool]:
+    """``house_key`` starts with ``street|`` through an index: a range on
+    SQLite ("|" + 1 is "}"), ``LIKE`` on PostgreSQL (``text_pattern_ops``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Account.house_key.like(_like_escape(street_key + "|") + "%", escape="\\")
+    return (Account.house_key >= street_key + "|") & (Account.house_key < street_key + "}")
 
-    A street's houses are found by the ``house_key`` prefix ``street|``
-    through its index: a range on SQLite, ``LIKE 'street|%'`` on PostgreSQL
-    (``text_pattern_ops``, any locale)."""
-    cols = (Account.id, Account.house_key, Account.settlement_key)
+
+def has_unsettled(session: Session) -> bool:
+    """Whether any account has no settlement (then a street of a named
+    settlement also takes it, one more indexed query per line)."""
+    found = session.execute(
+        select(Account.id).where(Account.settlement_key.is_(None)).limit(1)
+    ).first()
+    return found is not None
+
+
+def scope_accounts(session: Session, scope: Scope, *, unsettled: bool | None = None) -> set[int]:
+    """The ids of the accounts inside ``scope`` (the same rule as
+    :meth:`OutageService.affecting`, seen from the other side: an account
+    with no settlement is inside a street of any settlement).
+
+    Each query is one index range: ``house_key`` for a house or a street of
+    any settlement, ``(settlement_key, house_key)`` for a street of one
+    settlement or a whole settlement; only the house range is filtered here.
+    ``unsettled`` is :func:`has_unsettled`, given when many scopes are
+    resolved at once."""
+    queries: list[Any] = []
+    cols = (Account.id, Account.house_key)
+    settled: tuple[ColumnElement[bool], ...] = ()
+    if scope.settlement_key is not None:
+        settled = (Account.settlement_key == scope.settlement_key,)
+        if scope.house_key is not None or scope.street_key is not None:
+            if has_unsettled(session) if unsettled is None else unsettled:
+                settled += (Account.settlement_key.is_(None),)
     if scope.house_key is not None:
-        query = select(*cols).where(Account.house_key == scope.house_key)
+        where = Account.house_key == scope.house_key
+        queries = [select(*cols).where(s, where) for s in settled] or [select(*cols).where(where)]
     elif scope.street_key is not None:
-        prefix = scope.street_key + "|"
-        if session.get_bind().dialect.name == "postgresql":
-            query = select(*cols).where(
-                Account.house_key.like(_like_escape(prefix) + "%", escape="\\")
-            )
-        else:
-            # "|" + 1 is "}": every key starting with "street|" sorts in between
-            query = select(*cols).where(
-                Account.house_key >= prefix, Account.house_key < scope.street_key + "}"
-            )
+        where = _street_houses(session, scope.street_key)
+        queries = [select(*cols).where(s, where) for s in settled] or [select(*cols).where(where)]
     elif scope.settlement_key is not None:
-        query = select(*cols).where(Account.settlement_key == scope.settlement_key)
-    else:
-        return set()
-    out: set[int] = set()
-    low = scope.house_from if scope.house_from is not None else 0
-    high = scope.house_to if scope.house_to is not None else 10**9
+        queries = [select(*cols).where(Account.settlement_key == scope.settlement_key)]
     ranged = scope.house_key is None and (
         scope.house_from is not None or scope.house_to is not None
     )
-    for account_id, house_key, settlement_key in session.execute(query):
-        if (
-            scope.settlement_key is not None
-            and settlement_key is not None
-            and settlement_key != scope.settlement_key
-        ):
-            continue
-        if ranged:
-            number = house_number((house_key or "").partition("|")[2])
-            if number is None or not low <= number <= high:
-                continue
-        out.add(account_id)
+    low = scope.house_from if scope.house_from is not None else 0
+    high = scope.house_to if scope.house_to is not None else 10**9
+    inside: dict[str | None, bool] = {}
+    out: set[int] = set()
+    for query in queries:
+        for account_id, house_key in session.execute(query):
+            if ranged:
+                ok = inside.get(house_key)
+                if ok is None:
+                    number = house_number((house_key or "").partition("|")[2])
+                    ok = inside[house_key] = number is not None and low <= number <= high
+                if not ok:
+                    continue
+            out.add(account_id)
     return out
 
 
 def register_accounts(session: Session, register_id: int) -> set[int]:
     """Every account inside the scopes of one outage of the register."""
     rows = session.scalars(select(Outage).where(Outage.register_id == register_id))
+    unsettled = has_unsettled(session)
     out: set[int] = set()
     for row in rows:
-        out |= scope_accounts(session, Scope.of(row))
+        out |= scope_accounts(session, Scope.of(row), unsettled=unsettled)
     return out

@@ -39,7 +39,14 @@ from sqlalchemy.orm import Session
 
 from crm_bridge.address import normalize_text, parse_address
 from crm_bridge.db import Database, utcnow
-from crm_bridge.outages import Outage, OutageKind, Scope, scope_accounts
+from crm_bridge.outages import (
+    Outage,
+    OutageKind,
+    Scope,
+    has_unsettled,
+    scope_accounts,
+    touch,
+)
 from outages.models import ApiClient, OutageEntry, OutageHistory, OutageStatus
 
 __all__ = [
@@ -297,13 +304,14 @@ class OutageRegister:
     def _preview(session: Session, lines: list[str]) -> Preview:
         out: list[LineMatch] = []
         every: set[int] = set()
+        unsettled = has_unsettled(session)
         for n, text in enumerate(lines, 1):
             try:
                 scope = parse_line(text)
             except AddressLineError as exc:
                 out.append(LineMatch(n, text, None, 0, str(exc)))
                 continue
-            found = scope_accounts(session, scope)
+            found = scope_accounts(session, scope, unsettled=unsettled)
             every |= found
             out.append(LineMatch(n, text, scope, len(found)))
         return Preview(out, len(every))
@@ -312,9 +320,10 @@ class OutageRegister:
         """The distinct accounts inside the lines (lines not understood skipped)."""
         every: set[int] = set()
         with self.db.session(readonly=True) as session:
+            unsettled = has_unsettled(session)
             for text in _lines(addresses):
                 try:
-                    every |= scope_accounts(session, parse_line(text))
+                    every |= scope_accounts(session, parse_line(text), unsettled=unsettled)
                 except AddressLineError:
                     continue
         return every
@@ -437,6 +446,7 @@ class OutageRegister:
         session: Session, entry: OutageEntry, scopes: list[tuple[str, Scope]]
     ) -> None:
         session.execute(delete(Outage).where(Outage.register_id == entry.id))
+        touch(session)  # every node's snapshot of the outages is read again
         if entry.status is OutageStatus.CANCELLED:
             return
         ends = entry.ends_at

@@ -1,8 +1,10 @@
 """The outage register (issue 16): the register's outages, their history,
 the API clients, the surge alerts; ``outages.register_id`` links crm_bridge's
 scope rows to the register; indexes on ``accounts`` for resolving an
-outage's addresses to accounts (a settlement; a street's houses by the
-``house_key`` prefix, ``text_pattern_ops`` on PostgreSQL).
+outage's addresses to accounts: ``(settlement_key, house_key)`` (a
+settlement; a street's houses in one settlement by the ``house_key``
+prefix), and ``house_key`` with ``text_pattern_ops`` on PostgreSQL (the
+prefix ``LIKE`` in any locale).
 
 Revision ID: 1201_outages
 Revises: 0501_call_node; its own branch "outages"
@@ -111,7 +113,12 @@ def upgrade() -> None:
     with op.batch_alter_table("outages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("register_id", sa.Integer(), nullable=True))
         batch_op.create_index("ix_outages_register_id", ["register_id"], unique=False)
-    op.create_index("ix_accounts_settlement_key", "accounts", ["settlement_key"])
+    op.create_index(
+        "ix_accounts_settlement_house",
+        "accounts",
+        ["settlement_key", "house_key"],
+        postgresql_ops={"house_key": "text_pattern_ops"},
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_accounts_house_key", table_name="accounts")
         op.create_index(
@@ -126,7 +133,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_accounts_house_key", table_name="accounts")
         op.create_index("ix_accounts_house_key", "accounts", ["house_key"])
-    op.drop_index("ix_accounts_settlement_key", table_name="accounts")
+    op.drop_index("ix_accounts_settlement_house", table_name="accounts")
     with op.batch_alter_table("outages", schema=None) as batch_op:
         batch_op.drop_index("ix_outages_register_id")
         batch_op.drop_column("register_id")
