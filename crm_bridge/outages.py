@@ -437,42 +437,51 @@ def scope_accounts(session: Session, scope: Scope, *, unsettled: bool | None = N
 
     Each query is one index range: ``house_key`` for a house or a street of
     any settlement, ``(settlement_key, house_key)`` for a street of one
-    settlement or a whole settlement; only the house range is filtered here.
-    ``unsettled`` is :func:`has_unsettled`, given when many scopes are
+    settlement or a whole settlement. A house range reads the street's
+    distinct houses from the index first, then the accounts of the houses
+    inside. ``unsettled`` is :func:`has_unsettled`, given when many scopes are
     resolved at once."""
-    queries: list[Any] = []
-    cols = (Account.id, Account.house_key)
-    settled: tuple[ColumnElement[bool], ...] = ()
+    settled: list[ColumnElement[bool] | None] = [None]
     if scope.settlement_key is not None:
-        settled = (Account.settlement_key == scope.settlement_key,)
+        settled = [Account.settlement_key == scope.settlement_key]
         if scope.house_key is not None or scope.street_key is not None:
             if has_unsettled(session) if unsettled is None else unsettled:
-                settled += (Account.settlement_key.is_(None),)
-    if scope.house_key is not None:
-        where = Account.house_key == scope.house_key
-        queries = [select(*cols).where(s, where) for s in settled] or [select(*cols).where(where)]
-    elif scope.street_key is not None:
-        where = _street_houses(session, scope.street_key)
-        queries = [select(*cols).where(s, where) for s in settled] or [select(*cols).where(where)]
-    elif scope.settlement_key is not None:
-        queries = [select(*cols).where(Account.settlement_key == scope.settlement_key)]
-    ranged = scope.house_key is None and (
-        scope.house_from is not None or scope.house_to is not None
-    )
-    low = scope.house_from if scope.house_from is not None else 0
-    high = scope.house_to if scope.house_to is not None else 10**9
-    inside: dict[str | None, bool] = {}
+                settled.append(Account.settlement_key.is_(None))
+    conn = session.connection()  # Core rows: the ids only, no ORM loading
+
+    def ids(*where: ColumnElement[bool] | None) -> set[int]:
+        query = select(Account.id).where(*(w for w in where if w is not None))
+        return set(conn.execute(query).scalars().all())
+
     out: set[int] = set()
-    for query in queries:
-        for account_id, house_key in session.execute(query):
-            if ranged:
-                ok = inside.get(house_key)
-                if ok is None:
-                    number = house_number((house_key or "").partition("|")[2])
-                    ok = inside[house_key] = number is not None and low <= number <= high
-                if not ok:
-                    continue
-            out.add(account_id)
+    if scope.house_key is not None:
+        for s in settled:
+            out |= ids(s, Account.house_key == scope.house_key)
+    elif scope.street_key is not None:
+        houses = _street_houses(session, scope.street_key)
+        if scope.house_from is None and scope.house_to is None:
+            for s in settled:
+                out |= ids(s, houses)
+            return out
+        # A range: the street's distinct houses from the index, their numbers
+        # checked here, then the accounts of the houses inside only.
+        low = scope.house_from if scope.house_from is not None else 0
+        high = scope.house_to if scope.house_to is not None else 10**9
+        for s in settled:
+            keys = conn.execute(
+                select(Account.house_key)
+                .where(*(w for w in (s, houses) if w is not None))
+                .distinct()
+            ).scalars()
+            inside = [
+                k
+                for k in keys
+                if (n := house_number((k or "").partition("|")[2])) is not None and low <= n <= high
+            ]
+            for i in range(0, len(inside), 500):
+                out |= ids(s, Account.house_key.in_(inside[i : i + 500]))
+    elif scope.settlement_key is not None:
+        out = ids(Account.settlement_key == scope.settlement_key)
     return out
 
 
