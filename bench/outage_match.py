@@ -167,17 +167,21 @@ def main() -> int:
     # -- 1. an outage of 200 ranges resolved to accounts -------------------------------
     preview_s: list[float] = []
     resolve_s: list[float] = []
+    preview_cpu: list[float] = []
+    resolve_cpu: list[float] = []
     matched: list[int] = []
     empty_lines = 0
     last_lines: list[str] = []
     for _ in range(args.rounds):
         lines = outage_lines(street_samples(db, rng, args.lines), rng)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         preview = register.preview(lines)
         preview_s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        preview_cpu.append(time.thread_time() - c0)
+        t0, c0 = time.perf_counter(), time.thread_time()
         ids = register.resolve(lines)
         resolve_s.append(time.perf_counter() - t0)
+        resolve_cpu.append(time.thread_time() - c0)
         assert preview.accounts == len(ids)
         assert not preview.unparsed, [m.error for m in preview.unparsed][:3]
         matched.append(len(ids))
@@ -188,14 +192,15 @@ def main() -> int:
         f"{statistics.mean(matched):,.0f} accounts each on average, "
         f"{empty_lines} of {args.rounds * args.lines} lines matched nothing):"
     )
-    print(
-        f"  preview (per line counts): median {statistics.median(preview_s) * 1000:7.1f} ms,"
-        f" max {max(preview_s) * 1000:7.1f} ms   target < {TARGET_RESOLVE_S * 1000:.0f} ms"
-    )
-    print(
-        f"  resolve (distinct ids):    median {statistics.median(resolve_s) * 1000:7.1f} ms,"
-        f" max {max(resolve_s) * 1000:7.1f} ms"
-    )
+    for name, wall, cpu in (
+        ("preview (per line counts)", preview_s, preview_cpu),
+        ("resolve (distinct ids)", resolve_s, resolve_cpu),
+    ):
+        print(
+            f"  {name:26s} wall median {statistics.median(wall) * 1000:7.1f} ms,"
+            f" max {max(wall) * 1000:7.1f} ms; CPU median {statistics.median(cpu) * 1000:7.1f} ms"
+            f"   target < {TARGET_RESOLVE_S * 1000:.0f} ms"
+        )
 
     # -- 2. the hot path: a caller's check -----------------------------------------------
     now = utcnow()
@@ -234,25 +239,38 @@ def main() -> int:
         service.emergency(aid, now)
     emergency_ms: list[float] = []
     affecting_ms: list[float] = []
+    emergency_cpu: list[float] = []
+    affecting_cpu: list[float] = []
     hits = 0
     for aid in checks:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         found = service.emergency(aid, now)
         emergency_ms.append((time.perf_counter() - t0) * 1000)
+        emergency_cpu.append((time.thread_time() - c0) * 1000)
         hits += found is not None and found.register_id == emergency.id
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         service.affecting(account_id=aid, now=now)
         affecting_ms.append((time.perf_counter() - t0) * 1000)
+        affecting_cpu.append((time.thread_time() - c0) * 1000)
     print(
         f"\nhot path ({args.checks:,} checks, 1 in 4 inside the emergency; the register "
         f"holds {scopes:,} scope rows; {hits:,} found inside):"
     )
-    for name, samples in (("emergency()", emergency_ms), ("affecting()", affecting_ms)):
+    for name, samples in (
+        ("emergency()", emergency_ms),
+        ("  CPU time", emergency_cpu),
+        ("affecting()", affecting_ms),
+        ("  CPU time", affecting_cpu),
+    ):
         print(
             f"  {name:12s} p50 {pct(samples, 50):6.3f} ms  p95 {pct(samples, 95):6.3f} ms"
             f"  p99 {pct(samples, 99):6.3f} ms  max {max(samples):7.3f} ms"
-            f"   target p99 < {TARGET_P99_MS} ms"
+            + ("   target p99 < 2.0 ms (wall)" if not name.startswith(" ") else "")
         )
+    print(
+        "  (wall time includes waiting for a CPU: on a loaded machine its tail is the"
+        " scheduler's; the CPU time is the check's own work)"
+    )
     clear_register(db)
     load = os.getloadavg()
     print(f"\nload average at the end {load[0]:.2f} {load[1]:.2f} ({os.cpu_count()} CPUs)")
