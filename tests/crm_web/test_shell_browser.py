@@ -30,8 +30,9 @@ PAGES = {
         "/appeals/",
         "/statistics/",
         "/statistics/report?year=2025",
+        "/outages/",
     ],
-    "sidorova": ["/dispatcher/"],
+    "sidorova": ["/dispatcher/", "/outages/"],
 }
 NAV = {
     "ivanova": {"/operator/", "/shift/", "/appeals/"},
@@ -43,8 +44,9 @@ NAV = {
         "/supervision/",
         "/appeals/",
         "/statistics/",
+        "/outages/",
     },
-    "sidorova": {"/dispatcher/"},
+    "sidorova": {"/dispatcher/", "/outages/"},
 }
 
 
