@@ -5,7 +5,9 @@ Within the last ``outage_surge_minutes`` (M), counting only calls whose
 caller is not inside a current registered outage:
 
 * **a street** (settlement + street) with ``outage_surge_calls`` (N) or more
-  inbound calls from accounts on it, of any topic;
+  inbound calls from accounts on it, of any topic (a caller not identified
+  in the call is placed by the calling number when it is on file for
+  exactly one account);
 * **a settlement** with N or more such calls spread over its streets (no one
   street reaching N by itself);
 * **the region**: N or more calls about outages (the menu's item 2, or an
@@ -37,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_bridge.address import from_parts
 from crm_bridge.db import Database, utcnow
+from crm_bridge.identify import Identifier
 from crm_bridge.models import Account, Appeal, Call, CallDirection, ClassificationCode
 from crm_bridge.outages import OutageService
 from outages.models import SurgeAlert
@@ -116,9 +119,9 @@ class SurgeDetector:
                 s.scalars(select(SurgeAlert.place_key).where(SurgeAlert.acknowledged_at.is_(None)))
             )
             rows = s.execute(
-                select(Call.id, Call.started_at, Call.account_id, Call.ivr_path).where(
-                    Call.direction == CallDirection.IN, Call.started_at >= since
-                )
+                select(
+                    Call.id, Call.started_at, Call.account_id, Call.caller_number, Call.ivr_path
+                ).where(Call.direction == CallDirection.IN, Call.started_at >= since)
             ).all()
             appeal_calls = set(
                 s.scalars(
@@ -129,7 +132,17 @@ class SurgeDetector:
                     )
                 )
             )
-            account_ids = {r.account_id for r in rows if r.account_id is not None}
+        # A caller not identified in the call is placed by the calling number
+        # when it is on file for exactly one account.
+        by_number: dict[str, int | None] = {}
+        identifier = Identifier(self.db)
+        for r in rows:
+            if r.account_id is None and r.caller_number and r.caller_number not in by_number:
+                by_number[r.caller_number] = identifier.by_phone(r.caller_number).account_id
+        with self.db.session(readonly=True) as s:
+            account_ids = {r.account_id for r in rows if r.account_id is not None} | {
+                a for a in by_number.values() if a is not None
+            }
             accounts = {
                 a.id: a
                 for a in (
@@ -149,9 +162,12 @@ class SurgeDetector:
         region = _Bucket("весь регион: обращения об отключениях")
         for r in rows:
             about_outage = "outages" in (r.ivr_path or []) or r.id in appeal_calls
-            if r.account_id is not None and covered.get(r.account_id):
+            account_id = r.account_id
+            if account_id is None and r.caller_number:
+                account_id = by_number.get(r.caller_number)
+            if account_id is not None and covered.get(account_id):
                 continue
-            place = places.get(r.account_id) if r.account_id is not None else None
+            place = places.get(account_id) if account_id is not None else None
             if about_outage and _after(r.started_at, acked.get(REGION)):
                 region.calls.add(r.id)
                 if place is not None:

@@ -178,3 +178,30 @@ def test_calls_spread_over_one_settlements_streets_raise_the_settlements_alert(
     _calls(db, [town["0000001046"]], NOW - timedelta(minutes=1))  # Садовая 4
     [alert] = detector.scan()
     assert alert.place_key == "settlement:демоград" and alert.calls == 5
+
+
+def test_a_caller_not_identified_is_placed_by_the_calling_number(
+    db: Database, detector: SurgeDetector, town: dict[str, int]
+) -> None:
+    with db.session(write=True) as s:
+        for n in range(1043, 1048):  # Садовая 1–5: their numbers on file, no account in the call
+            s.add(
+                Call(
+                    uniqueid=f"by-number-{n}",
+                    direction=CallDirection.IN,
+                    started_at=NOW - timedelta(minutes=2),
+                    caller_number=f"7900{n:07d}",
+                    ivr_path=["menu"],
+                )
+            )
+        s.add(
+            Call(
+                uniqueid="by-number-unknown",
+                direction=CallDirection.IN,
+                started_at=NOW - timedelta(minutes=2),
+                caller_number="79990000001",
+                ivr_path=["menu"],
+            )
+        )
+    [alert] = detector.scan()
+    assert alert.place_key == "street:демоград|садовая" and alert.calls == 5
