@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from autoinformer.campaigns import (
     CampaignError,
     CampaignService,
+    campaign_values,
     scenario_variables,
     step_tokens,
 )
@@ -303,8 +304,9 @@ class ContactListService:
             if campaign is None:
                 raise CampaignError(f"кампания {campaign_id} не найдена")
             self.campaigns.mark_list_changed(s, campaign_id, by)
-            needed = scenario_variables(campaign.scenario)
-            kinds = {st["var"]: st["say"] for st in campaign.scenario if "say" in st}
+            provided = campaign_values(campaign)
+            needed = [v for v in scenario_variables(campaign.scenario) if v not in provided]
+            kinds = {st["var"]: st["say"] for st in campaign.scenario if "var" in st}
             existing = set(
                 s.scalars(select(Contact.phone).where(Contact.campaign_id == campaign_id))
             )
@@ -387,12 +389,6 @@ class ContactListService:
             variables.setdefault("debt", str(account.debt))
         if account.debt_as_of is not None:
             variables.setdefault("debt_as_of", account.debt_as_of.isoformat())
-        # A planned outage's period is the campaign's (REQ-O9): residents
-        # added by address or from the register carry no such columns.
-        if campaign.outage_start is not None:
-            variables.setdefault("outage_from", campaign.outage_start.isoformat())
-        if campaign.outage_end is not None:
-            variables.setdefault("outage_to", campaign.outage_end.isoformat())
         for var in needed:
             try:
                 step_tokens(kinds[var], variables.get(var))

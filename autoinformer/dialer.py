@@ -56,6 +56,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoinformer.causes import trunk_target
 from autoinformer.monitor import Monitor
 from autoinformer.store import AttemptStore, Claimed, FinalReport
 from telephony.ami import AmiClient, AmiError, AmiUnavailable
@@ -146,6 +147,12 @@ class Dialer:
         self._ready = asyncio.Event()
         self.hold = False
         """Tests: True stops new claims (calls in flight continue)."""
+        self.trunk_problem: str | None = None
+        """Why the trunk cannot be dialled (it does not exist in Asterisk):
+        nothing is claimed until it does; shown on the campaign's page."""
+        self._trunk_checked = False
+        self.trunk_checks = 0
+        """How many times Asterisk was asked (tests: the loop is turning)."""
         self._shutdown = asyncio.Event()
         """Asterisk said it is shutting down, and has not said FullyBooted since."""
         ami.on_event("Shutdown", self._on_shutdown)
@@ -234,8 +241,49 @@ class Dialer:
 
     async def _on_login(self) -> None:
         # A new AMI session after a reconnect: Asterisk may have restarted
-        # (dialling waits for its FullyBooted).
+        # (dialling waits for its FullyBooted), with another configuration.
+        self._trunk_checked = False
         await self.reconcile()
+
+    async def check_trunk(self) -> str | None:
+        """Ask Asterisk whether the trunk's endpoint or context exists.
+
+        A missing one is reported once (log, monitor, the campaign's page)
+        and holds dialling, instead of failing every call with a reason only
+        Asterisk's log would give; it is asked again every second until it
+        appears (``hotline asterisk up`` or a reload adds it)."""
+        target = trunk_target(self.trunk)
+        problem: str | None = None
+        self.trunk_checks += 1
+        if target is not None:
+            if target.kind == "endpoint":
+                action = {"Action": "PJSIPShowEndpoint", "Endpoint": target.name}
+            else:
+                action = {"Action": "ShowDialPlan", "Context": target.name}
+            try:
+                resp = await self.ami.action(action, timeout=10)
+            except (AmiError, OSError) as exc:
+                log.warning("dialer %s: cannot check the trunk: %s", self.node, exc)
+                return self.trunk_problem
+            first = resp[0] if isinstance(resp, list) and resp else resp
+            if first is not None and str(first.get("Response", "")).lower() == "error":
+                problem = target.title()
+        if problem != self.trunk_problem:
+            if problem:
+                log.error(
+                    "dialer %s: the outbound trunk %r cannot be dialled (%s %r not found "
+                    "in Asterisk); no calls are made until it exists",
+                    self.node,
+                    self.trunk,
+                    target.kind if target else "",
+                    target.name if target else "",
+                )
+            elif self.trunk_problem:
+                log.info("dialer %s: the outbound trunk exists now; dialling resumes", self.node)
+            self.monitor.publish({"type": "trunk", "node": self.node, "problem": problem})
+        self.trunk_problem = problem
+        self._trunk_checked = True
+        return problem
 
     # -- the main loop -------------------------------------------------------------------
 
@@ -246,9 +294,12 @@ class Dialer:
                 if not self._ready.is_set() and self.ami.connected:
                     await self.reconcile()
                     self._ready.set()
+                if self.ami.connected and (not self._trunk_checked or self.trunk_problem):
+                    await self.check_trunk()
                 if (
                     self._ready.is_set()
                     and self.ami.connected
+                    and self.trunk_problem is None
                     and not self.hold
                     and not self._shutdown.is_set()
                 ):
@@ -277,6 +328,7 @@ class Dialer:
             not self._stopping
             and not self.hold
             and self.ami.connected
+            and self.trunk_problem is None
             and not self._shutdown.is_set()
         ):
             free = self.lines - len(self._inflight)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Final
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignService, Kind
+from autoinformer.causes import cause_title
 from core.export import safe_append, safe_writer
 
 __all__ = ["Bar", "Chart", "chart", "csv_report", "xlsx_report"]
@@ -61,6 +62,11 @@ def _rows(service: CampaignService, campaign_id: int, tz: str) -> list[list[obje
                 "да" if a.positive else "нет",
                 a.hangup_second if a.hangup_second is not None else "",
                 a.amd_status or "",
+                cause_title(
+                    a.originate_reason,
+                    a.hangup_cause,
+                    answered=a.answered_at is not None,
+                ),
                 a.note or "",
             ]
         )
@@ -81,6 +87,7 @@ HEADER: Final = [
     "Положительный",
     "Положил трубку на секунде",
     "AMD",
+    "Причина",
     "Примечание",
 ]
 

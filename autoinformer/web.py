@@ -85,6 +85,9 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     r.add_get("/campaigns/{id}/report.csv", report_csv)
     r.add_get("/campaigns/{id}/report.xlsx", report_xlsx)
     r.add_get("/ws", monitor_ws)
+    from autoinformer.builder_web import add_builder_routes
+
+    add_builder_routes(r)
     r.add_static("/static/", STATIC)  # the monitor's script (public, as every static file)
     return app
 
@@ -269,6 +272,7 @@ async def campaign_page(request: web.Request) -> web.Response:
             "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
             "st": st,
             "chart": chart(timeline),
+            "trunk_problem": svc.dialer.trunk_problem if svc.dialer is not None else None,
             "monitor": {
                 "campaign": cid,
                 "ws": _base(request) + "ws",
@@ -370,6 +374,7 @@ async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
     service = svc.campaigns
     st = await svc.run_db(service.stats, cid)
     c = await svc.run_db(service.get, cid)
+    recent = await svc.run_db(service.recent, cid)
     dialer = svc.dialer
     calls = [x for x in dialer.calls() if x["campaign_id"] == cid] if dialer else []
     monitor = svc.campaign_monitor
@@ -384,6 +389,8 @@ async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
         "lines_in_use": in_use,
         "lines_limit": limit,
         "calls": calls[:100],
+        "recent": recent,
+        "trunk_problem": dialer.trunk_problem if dialer is not None else None,
         "eta_seconds": st.eta_seconds(c.launched_at, time.time()),
     }
 
@@ -427,7 +434,7 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
                 except TimeoutError:
                     ev = None
                 if ev is not None:
-                    if ev.get("campaign_id") != cid:
+                    if ev.get("type") != "trunk" and ev.get("campaign_id") != cid:
                         continue
                     event_ts = ev.get("ts")
                     await asyncio.sleep(0.05)

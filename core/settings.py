@@ -19,7 +19,7 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Final, get_type_hints
 
 ENV_PREFIX = "HOTLINE_"
 
@@ -147,9 +147,14 @@ class Settings:
     speech_language: str = "ru"
     """Language pack of the readings recogniser (grammar + parser), see ivr.speech_lang."""
     # autoinformer (REQ-O1–O11; autoinformer.dialer, autoinformer.email)
-    outbound_trunk: str = "PJSIP/{number}@trunk"
+    outbound_trunk: str = ""
     """Dial string of an outbound call; ``{number}`` is the callee's digits
-    (``79001234567``). Tests: ``Local/{number}@hotline-test-network``."""
+    (``79001234567``). Empty: ``PJSIP/{number}@trunk`` (the carrier's trunk
+    of pjsip.conf), or in test mode (tests, ``hotline demo``) the simulated
+    telephone network ``Local/{number}@hotline-test-network``
+    (dialplans/test-network.conf). A dial string naming an endpoint or a
+    context Asterisk does not have is reported when the dialer starts and
+    holds dialling (the campaign's page says so)."""
     outbound_caller_id: str = ""
     """Caller ID shown to the callee (empty: the trunk's default)."""
     dialer_lines: int = 30
@@ -171,6 +176,28 @@ class Settings:
     """STARTTLS before anything else is sent. AUTH (``smtp_user``) to a relay
     that is not on this machine is refused without it: the password and the
     letters (personal data) never cross a network in clear."""
+
+    # health (hotline.health): /health, /metrics, the pages' warning, the alert
+    health_interval_seconds: int = 15
+    health_disk_min_mb: int = 1024
+    """Free space below this (on the data or recordings disk) is a problem:
+    reported before the disk is full."""
+    health_disk_min_percent: float = 5.0
+    health_database_max_ms: int = 500
+    """A trivial query slower than this is a problem (2 s: the database is down)."""
+    health_failures_max: int = 3
+    """Call flows failed within 5 minutes from which the node is degraded."""
+    health_alert_to: str = ""
+    """Comma-separated addresses told when the node becomes degraded and
+    when it recovers (the smtp_* settings); empty: the log only."""
+
+    # surveys (REQ-A13; surveys/)
+    survey_after_call: bool = True
+    """A caller still on the line when the operator ended the call is asked
+    the CSI mark (1–5) of the operator's work; False: only when the operator
+    transfers the caller to the survey."""
+    survey_nps: bool = True
+    """The survey also asks the NPS question (0–10; 1 then 0 for ten)."""
 
     # supervision: the daily digest of appeals falling due (supervision.digest)
     digest_time: str = "08:00"
@@ -269,10 +296,18 @@ class Settings:
             self.asterisk_root = Path("/") if use_system else self.cache_dir / "asterisk-22-root"
         if self.data_dir is None:
             self.data_dir = self.root / "var/lib/hotline"
+        if not self.outbound_trunk:
+            self.outbound_trunk = TEST_NETWORK_TRUNK if self.test_mode else CARRIER_TRUNK
         return self
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+CARRIER_TRUNK: Final = "PJSIP/{number}@trunk"
+"""The carrier's trunk endpoint of asterisk-conf/pjsip.conf."""
+TEST_NETWORK_TRUNK: Final = "Local/{number}@hotline-test-network"
+"""The simulated telephone network of test mode (dialplans/test-network.conf)."""
 
 
 def _convert(name: str, typ: Any, value: Any) -> Any:

@@ -244,8 +244,16 @@ class Database:
         """Run the Alembic migrations up to ``revision`` (default: every head —
         slices add their own revision branches off the initial schema)."""
         from alembic import command
+        from alembic.script import ScriptDirectory
 
         config = migrations.config()
+        if revision == "heads":
+            wanted = frozenset(ScriptDirectory.from_config(config).get_heads())
+            if self.current_heads() == wanted:
+                # Every command and every start would otherwise run Alembic
+                # (and print its lines) for nothing.
+                logger.debug("database already at %s", sorted(wanted))
+                return
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
@@ -255,8 +263,15 @@ class Database:
         """The Alembic revisions the database is at (one per branch; empty before the first)."""
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as connection:
-            return frozenset(MigrationContext.configure(connection).get_current_heads())
+        # configure() announces the dialect at INFO on every call: a question, not news.
+        quiet = logging.getLogger("alembic.runtime.migration")
+        level = quiet.level
+        quiet.setLevel(max(level, logging.WARNING))
+        try:
+            with self.engine.connect() as connection:
+                return frozenset(MigrationContext.configure(connection).get_current_heads())
+        finally:
+            quiet.setLevel(level)
 
     def dispose(self) -> None:
         """Close every pooled connection (call on shutdown)."""

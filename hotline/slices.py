@@ -19,10 +19,11 @@ from ivr.plugin import SLICE as IVR
 from outages.plugin import SLICE as OUTAGES
 from shift.plugin import SLICE as SHIFT
 from supervision.plugin import SLICE as SUPERVISION
+from surveys.plugin import SLICE as SURVEYS
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, OUTAGES)
+SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, SURVEYS, OUTAGES)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""

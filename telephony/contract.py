@@ -24,6 +24,8 @@ class Route(StrEnum):
     """Offer of a callback after a long wait in the queue (REQ-T8)."""
     OUTBOUND_MESSAGE = "outbound-message"
     """Autoinformer message played to the callee (REQ-O1, O5, O6)."""
+    SURVEY = "survey"
+    """The CSI/NPS survey after an operator's call (REQ-A13, surveys/)."""
     SELFTEST = "selftest"
     """Short diagnostic menu: says a number, reads digits. Used by the demo,
     the foundation tests and ``bench/fastagi.py``."""
@@ -139,6 +141,12 @@ class Context(StrEnum):
     """What an operator's phone dials (pjsip.conf ``operator-template``)."""
     TRANSFER = "hotline-transfer"
     """Where a transferred caller goes (``specialists``, an endpoint)."""
+    AFTER_CALL = "hotline-after-call"
+    """Where a caller still on the line goes when the operator ended the call,
+    if a slice renders it (surveys/: the survey); else the call ends."""
+    SURVEY = "hotline-survey"
+    """The survey (surveys/); ``s`` after the call, ``transfer`` when sent by
+    the operator."""
 
 
 STATUS_OK = "OK"

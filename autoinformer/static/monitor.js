@@ -61,6 +61,25 @@
       ["Попытка", "Состояние", "Сек."],
       m.calls.map((c) => [[String(c.attempt_id)], [c.state], [String(c.seconds)]])
     );
+    fill(
+      "recent",
+      ["Абонент", "Номер", "Результат", "Причина"],
+      (m.recent || []).map((r) => [
+        [r.callee || (r.account ? "ЛС " + r.account : "—")],
+        [r.phone],
+        [r.result_title, { "data-result": r.result }],
+        [r.cause || "—", { "class": "cause" }],
+      ])
+    );
+    const trunk = document.getElementById("trunk-problem");
+    if (m.trunk_problem) {
+      trunk.textContent =
+        "Звонки не совершаются: " + m.trunk_problem +
+        ". Проверьте настройку outbound_trunk и конфигурацию Asterisk.";
+      trunk.hidden = false;
+    } else {
+      trunk.hidden = true;
+    }
     window.lastMonitor = m;
   }
 

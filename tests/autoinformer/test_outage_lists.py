@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from autoinformer.campaigns import CampaignError, CampaignService
+from autoinformer.campaigns import CampaignError, CampaignService, message_variables
 from autoinformer.contacts import ContactListService
-from autoinformer.models import Contact
+from autoinformer.models import Campaign, Contact
 from autoinformer.store import AttemptStore
 from crm_bridge.accounts import AccountData, upsert_accounts
 from crm_bridge.db import Database, utcnow
@@ -92,12 +92,14 @@ def test_list_from_addresses_takes_every_flat_of_the_houses(any_db: Database) ->
     assert _numbers(any_db, cid) == ["55000002", "55000007", "55000010"]
     assert result.accepted == 3
     assert [r.reason for r in result.rejected] == ["адрес не распознан (нужны улица и дом)"]
+    # the outage's period is the campaign's: the message says it for every resident
     with any_db.session() as s:
+        campaign = s.get(Campaign, cid)
         contact = s.scalars(select(Contact).where(Contact.campaign_id == cid)).first()
-        assert contact is not None
-        # the outage's period comes from the campaign (it used to be refused for want of it)
-        assert datetime.fromisoformat(contact.variables["outage_from"]) == start
-        assert contact.variables["outage_to"] == (start + timedelta(hours=6)).isoformat()
+        assert campaign is not None and contact is not None
+        said = message_variables(campaign, contact.variables)
+    assert datetime.fromisoformat(said["outage_from"]) == start
+    assert datetime.fromisoformat(said["outage_to"]) == start + timedelta(hours=6)
 
 
 def test_list_from_an_outage_of_the_register(any_db: Database) -> None:

@@ -82,6 +82,21 @@ def test_upgrade_works_from_any_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     db.dispose()
 
 
+def test_an_upgraded_database_is_not_migrated_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every command and every start upgrades: on a database already at every
+    head that runs no Alembic (and prints none of its lines)."""
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(db)
+    caplog.clear()
+    with caplog.at_level("DEBUG"):
+        upgrade(db)
+    assert not [r for r in caplog.records if r.name.startswith("alembic")], caplog.text
+    assert db.current_heads() == _heads()
+    db.dispose()
+
+
 def test_sqlite_pragmas(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'p.db'}")
     with db.engine.connect() as conn:
@@ -144,6 +159,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "autoinformer",
         "shift",
         "supervision",
+        "surveys",
         "outages",
         "webedge",
     }

@@ -315,3 +315,57 @@ async def test_answering_machine_detected_and_retried(runtime, dialer, observer)
     for a in attempts:
         amd = [e for e in observer.events[a.channel_id or ""] if e.get("UserEvent") == "HotlineAmd"]
         assert amd and amd[0]["Status"] == a.amd_status
+
+
+async def test_a_missing_trunk_is_reported_once_and_holds_dialling(runtime, dialer) -> None:
+    """A dial string naming an endpoint Asterisk does not have: the dialer
+    says so (its page, the monitor) and claims nothing, instead of failing
+    every call; once the trunk is right, the same contacts are dialled."""
+    events: list[dict[str, Any]] = []
+    monitor = runtime.services.campaign_monitor
+    async with monitor.subscribe() as queue:
+        dialer.trunk = "PJSIP/{number}@no-such-trunk"
+        dialer._trunk_checked = False
+        dialer.poke()
+        await until(lambda: dialer.trunk_problem is not None, 20, "the trunk problem")
+        assert "no-such-trunk" in dialer.trunk_problem and "транк не найден" in (
+            dialer.trunk_problem
+        )
+        number = phone("01")
+        cid = await run_campaign(runtime, [number])
+        cs = CampaignService(runtime.services.db)
+        # The loop runs (it checks the trunk again each turn) and dials nothing.
+        seen = dialer.trunk_checks
+        await until(lambda: dialer.trunk_checks >= seen + 3, 30, "three more dialer turns")
+        assert await runtime.services.run_db(cs.attempts, cid) == []
+        while not queue.empty():
+            events.append(queue.get_nowait())
+    trunk_events = [e for e in events if e.get("type") == "trunk"]
+    assert len(trunk_events) == 1 and "no-such-trunk" in trunk_events[0]["problem"]
+    dialer.trunk = TEST_TRUNK
+    dialer.poke()
+    stats = await finished(runtime, cid)
+    assert dialer.trunk_problem is None
+    assert stats.finished == 1 and stats.results.get("completed") == 1
+
+
+async def test_each_failed_call_says_why(runtime, dialer, observer) -> None:
+    """The monitor and the report give the callee's cause in Russian: busy,
+    a number that does not exist (Q.850 1), no answer."""
+    from autoinformer.reports import csv_report
+
+    numbers = {code: phone(code) for code in ("03", "08", "04")}
+    cid = await run_campaign(runtime, list(numbers.values()), max_attempts=1)
+    await finished(runtime, cid)
+    cs = CampaignService(runtime.services.db)
+    recent = await runtime.services.run_db(cs.recent, cid)
+    causes = {r["phone"]: r["cause"] for r in recent}
+    assert causes == {
+        numbers["03"]: "занято",
+        numbers["08"]: "номер не существует",
+        numbers["04"]: "абонент не ответил",
+    }, recent
+    report = (await runtime.services.run_db(csv_report, cs, cid)).decode("utf-8-sig")
+    assert "Причина" in report
+    for cause in causes.values():
+        assert cause in report

@@ -125,6 +125,10 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         assert await page.text_content("#eta") == "0 мин 0 с"
         results = await page.text_content("#results") or ""
         assert "Занято" in results and "Положили трубку" in results
+        # Each finished call with its callee and, when it failed, why.
+        busy = page.locator("#recent tr", has_text=numbers[1])
+        await expect(busy.locator("td.cause")).to_have_text("занято", timeout=10_000)
+        assert await page.is_hidden("#trunk-problem")
         await page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
         async with page.expect_download() as info:
             await page.click("#report-xlsx")
@@ -135,6 +139,7 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
     assert wb.sheetnames == ["Итоги", "По часам", "Попытки"]
     assert wb["По часам"]._charts and wb["Итоги"]._charts
     rows = list(wb["Попытки"].iter_rows(values_only=True))
+    assert "Причина" in rows[0] and "занято" in {r[rows[0].index("Причина")] for r in rows[1:]}
     assert len(rows) == 4 and {r[9] for r in rows[1:]} == {
         "Прослушано до конца",
         "Занято",
