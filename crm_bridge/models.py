@@ -295,7 +295,7 @@ class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
         # text_pattern_ops on PostgreSQL: the outage register finds a street's
-        # houses by the key's prefix (``street|%``) in any locale (1201_outages).
+        # houses by the key's prefix (``street|``…``street}``) in any locale (1201_outages).
         Index(
             "ix_accounts_house_key", "house_key", postgresql_ops={"house_key": "text_pattern_ops"}
         ),

@@ -409,16 +409,18 @@ class Scope:
         )
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _street_houses(session: Session, street_key: str) -> ColumnElement[bool]:
-    """``house_key`` starts with ``street|`` through an index: a range on
-    SQLite ("|" + 1 is "}"), ``LIKE`` on PostgreSQL (``text_pattern_ops``)."""
+    """``house_key`` starts with ``street|``, as one index range ("|" + 1 is
+    "}"): plain comparisons on SQLite; on PostgreSQL the byte-wise operators
+    of ``text_pattern_ops`` (``~>=~``, ``~<~``), which its index serves in any
+    locale and, unlike ``LIKE $1``, in a prepared statement's generic plan too."""
+    low, high = street_key + "|", street_key + "}"
     if session.get_bind().dialect.name == "postgresql":
-        return Account.house_key.like(_like_escape(street_key + "|") + "%", escape="\\")
-    return (Account.house_key >= street_key + "|") & (Account.house_key < street_key + "}")
+        column = Account.house_key
+        return column.op("~>=~", is_comparison=True)(low) & column.op("~<~", is_comparison=True)(
+            high
+        )
+    return (Account.house_key >= low) & (Account.house_key < high)
 
 
 def has_unsettled(session: Session) -> bool:

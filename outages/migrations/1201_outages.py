@@ -3,8 +3,8 @@ the API clients, the surge alerts; ``outages.register_id`` links crm_bridge's
 scope rows to the register; indexes on ``accounts`` for resolving an
 outage's addresses to accounts: ``(settlement_key, house_key)`` (a
 settlement; a street's houses in one settlement by the ``house_key``
-prefix), and ``house_key`` with ``text_pattern_ops`` on PostgreSQL (the
-prefix ``LIKE`` in any locale).
+prefix), and ``house_key`` with ``text_pattern_ops`` on PostgreSQL (its
+prefix range, byte-wise, in any locale).
 
 Revision ID: 1201_outages
 Revises: 0501_call_node; its own branch "outages"
