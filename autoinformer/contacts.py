@@ -264,6 +264,28 @@ class ContactListService:
         result.rejected[:0] = rejected
         return result
 
+    def from_outage(
+        self, campaign_id: int, register_id: int, *, by: str | None = None
+    ) -> ImportResult:
+        """Accounts inside an outage of the register (its ``outages`` rows:
+        houses, street ranges, settlements; :func:`crm_bridge.outages.register_accounts`)."""
+        from crm_bridge.outages import register_accounts
+
+        with self.db.session(readonly=True) as s:
+            ids = sorted(register_accounts(s, register_id))
+            accounts: list[Account] = []
+            for start in range(0, len(ids), 5000):  # bound the statement's parameters
+                chunk = ids[start : start + 5000]
+                accounts.extend(
+                    s.scalars(select(Account).where(Account.id.in_(chunk)).order_by(Account.id))
+                )
+        return self._add(
+            campaign_id,
+            self._account_records(accounts),
+            source=f"отключение № {register_id}",
+            by=by,
+        )
+
     @staticmethod
     def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, str]]]:
         return [(i, {"account": a.number, "phone": ""}) for i, a in enumerate(accounts, 1)]
