@@ -21,11 +21,11 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from autoinformer.campaigns import (
@@ -34,16 +34,16 @@ from autoinformer.campaigns import (
     scenario_variables,
     step_tokens,
 )
-from autoinformer.models import Campaign, Contact, ContactImport, DoNotCall
-from core.tabular import (
-    MAX_CELL_CHARS,
-    MAX_ROWS,
-    TableLimitError,
-    check_xlsx,
-    long_cell,
-    shown,
+from autoinformer.models import Campaign, Contact, ContactImport, ContactStatus, DoNotCall
+from autoinformer.tables import (
+    CellError,
+    ListFileError,
+    canonical_header,
+    normalise_row,
+    read_list,
 )
-from crm_bridge.db import Database
+from core.tabular import MAX_CELL_CHARS, long_cell, shown
+from crm_bridge.db import Database, utcnow
 from crm_bridge.models import Account, AccountPhone
 from crm_bridge.phones import InvalidPhone, normalize_phone
 
@@ -56,30 +56,8 @@ __all__ = [
     "read_table",
 ]
 
-_HEADERS: Final[Mapping[str, str]] = {
-    "phone": "phone",
-    "телефон": "phone",
-    "номер": "phone",
-    "номер телефона": "phone",
-    "account": "account",
-    "лицевой счёт": "account",
-    "лицевой счет": "account",
-    "лс": "account",
-    "email": "email",
-    "e-mail": "email",
-    "эл. почта": "email",
-    "почта": "email",
-    "debt": "debt",
-    "задолженность": "debt",
-    "сумма": "debt",
-    "due_date": "due_date",
-    "срок оплаты": "due_date",
-    "оплатить до": "due_date",
-    "timezone": "timezone",
-    "часовой пояс": "timezone",
-    "name": "name",
-    "фио": "name",
-}
+_BATCH: Final = 2000
+"""Contacts inserted per statement (a 100 000-row list in 50)."""
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -103,78 +81,14 @@ class ImportResult:
         return f"принято {self.accepted}, отклонено {len(self.rejected)}"
 
 
-def _norm_header(h: object) -> str:
-    text = " ".join(str(h or "").strip().lower().replace("ё", "е").split())
-    for key, canon in _HEADERS.items():
-        if text == key.replace("ё", "е"):
-            return canon
-    return text
-
-
-def _csv_rows(data: bytes) -> Iterator[list[str]]:
-    from crm_bridge.importers import decode_csv_bytes
-
-    text, _encoding = decode_csv_bytes(data)
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=";,\t")
-    except csv.Error:
-        dialect = csv.excel
-    yield from csv.reader(io.StringIO(text), dialect)
-
-
-def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
-    import openpyxl
-
-    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        ws = wb.worksheets[0]
-        for row in ws.iter_rows(values_only=True):
-            yield ["" if v is None else v for v in row]
-    finally:
-        wb.close()
-
-
 def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a CSV/XLSX file as ``(line number, {canonical header: value})``."""
-    name = filename.lower()
-    if name.endswith((".xlsx", ".xlsm")):
-        try:
-            check_xlsx(data)
-        except TableLimitError as exc:
-            raise CampaignError(str(exc)) from exc
-        rows: Iterable[list[Any]] = _xlsx_rows(data)
-    elif name.endswith((".csv", ".txt")):
-        rows = _csv_rows(data)
-    else:
-        raise CampaignError("поддерживаются файлы CSV и XLSX")
-    it = iter(rows)
-    header: list[str] | None = None
-    out: list[tuple[int, dict[str, Any]]] = []
-    for line, row in enumerate(it, 1):
-        if header is None:
-            if not any(str(v).strip() for v in row):
-                continue
-            header = [_norm_header(h) for h in row]
-            if "phone" not in header:
-                raise CampaignError("в файле нет столбца «Телефон»")
-            continue
-        if not any(str(v).strip() for v in row):
-            continue
-        if len(out) >= MAX_ROWS:
-            raise CampaignError(f"в файле больше {MAX_ROWS} строк: разделите его на части")
-        out.append((line, {h: v for h, v in zip(header, row, strict=False) if h}))
-    if header is None:
-        raise CampaignError("файл пуст")
-    return out
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
+    """Rows of a CSV/XLSX list as ``(line number, {canonical column: raw value})``
+    (:func:`autoinformer.tables.read_list`); a refused file is a
+    :class:`CampaignError` with its Russian reason."""
+    try:
+        return list(read_list(data, filename))
+    except ListFileError as exc:
+        raise CampaignError(str(exc)) from exc
 
 
 class ContactListService:
@@ -194,8 +108,7 @@ class ContactListService:
     def import_file(
         self, campaign_id: int, data: bytes, filename: str, *, by: str | None = None
     ) -> ImportResult:
-        rows = read_table(data, filename)
-        records = [(line, {k: _text(v) for k, v in row.items()}) for line, row in rows]
+        records = read_table(data, filename)
         return self._add(campaign_id, records, source=filename, by=by)
 
     def import_rows(
@@ -207,8 +120,7 @@ class ContactListService:
         by: str | None = None,
     ) -> ImportResult:
         records = [
-            (i, {_norm_header(k): _text(v) for k, v in row.items()})
-            for i, row in enumerate(rows, 2)
+            (i, {canonical_header(k): v for k, v in row.items()}) for i, row in enumerate(rows, 2)
         ]
         return self._add(campaign_id, records, source=source, by=by)
 
@@ -264,13 +176,13 @@ class ContactListService:
         return result
 
     @staticmethod
-    def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, str]]]:
+    def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, Any]]]:
         return [(i, {"account": a.number, "phone": ""}) for i, a in enumerate(accounts, 1)]
 
     def _add(
         self,
         campaign_id: int,
-        records: Sequence[tuple[int, dict[str, str]]],
+        raw_records: Sequence[tuple[int, Mapping[str, Any]]],
         source: str,
         by: str | None = None,
     ) -> ImportResult:
@@ -283,25 +195,40 @@ class ContactListService:
             self.campaigns.mark_list_changed(s, campaign_id, by)
             needed = scenario_variables(campaign.scenario)
             kinds = {st["var"]: st["say"] for st in campaign.scenario if "say" in st}
+            # Each row's cells as stored (ISO dates, amounts): a value that is
+            # not what its column holds rejects its row, with the reason.
+            records: list[tuple[int, dict[str, str]]] = []
+            for line, raw in raw_records:
+                too_long = long_cell(raw.values())
+                if too_long is not None:
+                    reason = f"значение длиной {too_long} символов: не больше {MAX_CELL_CHARS}"
+                    rejected.append(Rejection(line, shown(raw.get("phone")), reason))
+                    continue
+                try:
+                    records.append((line, normalise_row(raw, kinds)))
+                except CellError as exc:
+                    rejected.append(Rejection(line, shown(raw.get("phone")), str(exc)))
             existing = set(
                 s.scalars(select(Contact.phone).where(Contact.campaign_id == campaign_id))
             )
             dnc = set(s.scalars(select(DoNotCall.phone)))
             accounts = _AccountIndex(s, records)
+            batch: list[dict[str, Any]] = []
             for line, row in records:
-                too_long = long_cell(row.values())
-                if too_long is not None:
-                    reason = f"значение длиной {too_long} символов: не больше {MAX_CELL_CHARS}"
-                    rejected.append(Rejection(line, shown(row.get("phone")), reason))
-                    continue
                 try:
                     contact = self._contact(campaign, row, accounts, needed, kinds, existing, dnc)
                 except _Reject as r:
                     rejected.append(Rejection(line, shown(r.value), r.reason))
                     continue
-                s.add(contact)
-                existing.add(contact.phone)
+                batch.append(contact)
+                existing.add(contact["phone"])
                 accepted += 1
+                if len(batch) >= _BATCH:
+                    s.execute(insert(Contact), batch)
+                    batch = []
+            if batch:
+                s.execute(insert(Contact), batch)
+            rejected.sort(key=lambda r: r.line)
             rec = ContactImport(
                 campaign_id=campaign_id,
                 source=source[:255],
@@ -329,7 +256,8 @@ class ContactListService:
         kinds: Mapping[str, str],
         existing: set[str],
         dnc: set[str],
-    ) -> Contact:
+    ) -> dict[str, Any]:
+        """The new contact's row (for a bulk insert), or :class:`_Reject`."""
         raw_phone = row.get("phone", "")
         account: Account | None = None
         if row.get("account"):
@@ -376,15 +304,19 @@ class ContactListService:
         if email and not _EMAIL.match(email):
             raise _Reject(email, "неверный адрес эл. почты")
         tz = row.get("timezone") or account.timezone or self.default_timezone
-        return Contact(
-            campaign_id=campaign.id,
-            account_id=account.id,
-            phone=phone,
-            email=email,
-            timezone=tz,
-            category=str(account.category.value if account.category else ""),
-            variables=variables,
-        )
+        return {
+            "campaign_id": campaign.id,
+            "account_id": account.id,
+            "phone": phone,
+            "email": email,
+            "timezone": tz,
+            "category": str(account.category.value if account.category else ""),
+            "variables": variables,
+            "status": ContactStatus.PENDING.value,
+            "attempts": 0,
+            "positive": False,
+            "updated_at": utcnow(),
+        }
 
 
 class _Reject(Exception):
