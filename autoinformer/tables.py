@@ -120,6 +120,7 @@ _SYNONYMS: Final[Mapping[str, tuple[str, ...]]] = {
     PERIOD_COLUMN: ("дата отключения с по", "период отключения", "отключение с по", "период"),
     "tariff_from": ("tariff_from", "дата изменения тарифа", "тариф с", "новый тариф с"),
     "timezone": ("timezone", "часовой пояс"),
+    "reason": ("reason", "причина", "основание"),
     "name": ("name", "фио", "ф и о", "абонент", "потребитель", "фамилия имя отчество"),
     "address": ("address", "адрес", "адрес абонента", "адрес объекта", "адрес потребителя"),
 }
@@ -138,6 +139,7 @@ CANONICAL_TITLES: Final[Mapping[str, str]] = {
     "timezone": "Часовой пояс",
     "name": "ФИО",
     "address": "Адрес",
+    "reason": "Причина",
 }
 """How a canonical column is named to people (rejection reasons, the edit form)."""
 

@@ -85,6 +85,10 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     r.add_get("/campaigns/{id}/report.csv", report_csv)
     r.add_get("/campaigns/{id}/report.xlsx", report_xlsx)
     r.add_get("/ws", monitor_ws)
+    # The contact list's and the do-not-call list's pages (autoinformer.lists_web).
+    from autoinformer.lists_web import add_list_routes
+
+    add_list_routes(r)
     r.add_static("/static/", STATIC)  # the monitor's script (public, as every static file)
     return app
 
