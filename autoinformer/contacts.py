@@ -21,7 +21,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -91,6 +91,16 @@ def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
         raise CampaignError(str(exc)) from exc
 
 
+def _file_errors(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``rows`` with a refusal met while reading as a :class:`CampaignError`."""
+    try:
+        yield from rows
+    except ListFileError as exc:
+        raise CampaignError(str(exc)) from exc
+
+
 class ContactListService:
     """Blocking list operations (call through ``Services.run_db``)."""
 
@@ -108,8 +118,12 @@ class ContactListService:
     def import_file(
         self, campaign_id: int, data: bytes, filename: str, *, by: str | None = None
     ) -> ImportResult:
-        records = read_table(data, filename)
-        return self._add(campaign_id, records, source=filename, by=by)
+        try:
+            rows = read_list(data, filename)  # a file with no header refused here
+        except ListFileError as exc:
+            raise CampaignError(str(exc)) from exc
+        # Streamed: each row normalised as it is read, the raw cells let go.
+        return self._add(campaign_id, _file_errors(rows), source=filename, by=by)
 
     def import_rows(
         self,
@@ -182,7 +196,7 @@ class ContactListService:
     def _add(
         self,
         campaign_id: int,
-        raw_records: Sequence[tuple[int, Mapping[str, Any]]],
+        raw_records: Iterable[tuple[int, Mapping[str, Any]]],
         source: str,
         by: str | None = None,
     ) -> ImportResult:
@@ -259,7 +273,7 @@ class ContactListService:
     ) -> dict[str, Any]:
         """The new contact's row (for a bulk insert), or :class:`_Reject`."""
         raw_phone = row.get("phone", "")
-        account: Account | None = None
+        account: Any = None  # a row of _ACCOUNT_COLUMNS
         if row.get("account"):
             account = accounts.by_number(row["account"])
             if account is None:
@@ -267,7 +281,7 @@ class ContactListService:
         phone: str | None = None
         if raw_phone:
             try:
-                phone = normalize_phone(raw_phone)
+                phone = accounts.phone(raw_phone)
             except InvalidPhone as exc:
                 raise _Reject(raw_phone, exc.reason) from None
         on_file = accounts.contract_phones(account.id) if account else []
@@ -326,6 +340,18 @@ class _Reject(Exception):
         self.reason = reason
 
 
+_CHUNK: Final = 2000
+_ACCOUNT_COLUMNS: Final = (
+    Account.id,
+    Account.number,
+    Account.debt,
+    Account.debt_as_of,
+    Account.email,
+    Account.timezone,
+    Account.category,
+)
+
+
 class _AccountIndex:
     """Accounts and their contract phones for one import (few queries)."""
 
@@ -335,29 +361,35 @@ class _AccountIndex:
         self.s = s
         numbers = [r["account"] for _, r in records if r.get("account")]
         self._ids = resolve_account_ids(s, numbers) if numbers else {}
+        self._phones: dict[str, str | InvalidPhone] = {}
+        """Raw number → E.164 (or why not): each parsed once per import."""
         phones: set[str] = set()
         for _, r in records:
             try:
                 if r.get("phone"):
-                    phones.add(normalize_phone(r["phone"]))
+                    phones.add(self.phone(r["phone"]))
             except InvalidPhone:
                 continue
         self._phone_owner: dict[str, int] = {}
         ids = set(self._ids.values())
-        if phones:
+        phone_list = sorted(phones)
+        for i in range(0, len(phone_list), _CHUNK):
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone).where(
-                    AccountPhone.phone.in_(list(phones)), AccountPhone.in_contract.is_(True)
+                    AccountPhone.phone.in_(phone_list[i : i + _CHUNK]),
+                    AccountPhone.in_contract.is_(True),
                 )
             ):
                 self._phone_owner.setdefault(phone, account_id)
                 ids.add(account_id)
-        self._accounts: dict[int, Account] = {}
+        # What a contact needs of its account, as light rows (not ORM
+        # objects: a 100 000-row list would hold 100 000 of them).
+        self._accounts: dict[int, Any] = {}
         self._contract: dict[int, list[str]] = {}
         id_list = sorted(ids)
-        for i in range(0, len(id_list), 500):
-            chunk = id_list[i : i + 500]
-            for a in s.scalars(select(Account).where(Account.id.in_(chunk))):
+        for i in range(0, len(id_list), _CHUNK):
+            chunk = id_list[i : i + _CHUNK]
+            for a in s.execute(select(*_ACCOUNT_COLUMNS).where(Account.id.in_(chunk))):
                 self._accounts[a.id] = a
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone)
@@ -366,11 +398,24 @@ class _AccountIndex:
             ):
                 self._contract.setdefault(account_id, []).append(phone)
 
-    def by_number(self, number: str) -> Account | None:
+    def phone(self, raw: str) -> str:
+        """``normalize_phone(raw)``, remembered (InvalidPhone as it raised)."""
+        known = self._phones.get(raw)
+        if known is None:
+            try:
+                known = normalize_phone(raw)
+            except InvalidPhone as exc:
+                known = exc
+            self._phones[raw] = known
+        if isinstance(known, InvalidPhone):
+            raise InvalidPhone(known.raw, known.reason)
+        return known
+
+    def by_number(self, number: str) -> Any:
         account_id = self._ids.get(number)
         return self._accounts.get(account_id) if account_id is not None else None
 
-    def by_phone(self, phone: str) -> Account | None:
+    def by_phone(self, phone: str) -> Any:
         account_id = self._phone_owner.get(phone)
         return self._accounts.get(account_id) if account_id is not None else None
 

@@ -444,16 +444,51 @@ def _csv_iter(reader: Any) -> Iterator[tuple[int, list[Any]]]:
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
+    """The first sheet's rows, read with calamine (a Rust reader: a
+    100 000-row list in a fraction of openpyxl's time and memory); openpyxl
+    where calamine is not installed."""
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:  # pragma: no cover - calamine is a dependency
+        return _openpyxl_rows(data)
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        if not book.sheet_names:
+            raise ListFileError("в файле XLSX нет ни одного листа")
+        sheet = book.get_sheet_by_index(0)
+    except ListFileError:
+        raise
+    except Exception as exc:  # calamine raises its own errors on a garbled archive
+        raise ListFileError(f"файл XLSX повреждён и не читается ({type(exc).__name__})") from None
+    return _calamine_iter(sheet)
+
+
+def _calamine_iter(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
+    # calamine's rows start at the sheet's first row (its columns at the
+    # first used one, for the header and the data alike).
+    line = 0
+    try:
+        for line, row in enumerate(sheet.iter_rows(), 1):
+            yield line, list(row)
+    except ListFileError:
+        raise
+    except Exception as exc:
+        raise ListFileError(
+            f"строка {line + 1}: лист XLSX повреждён ({type(exc).__name__})"
+        ) from None
+
+
+def _openpyxl_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     import openpyxl
 
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises anything on a garbled archive
         raise ListFileError(f"файл XLSX повреждён и не читается ({type(exc).__name__})") from None
-    return _xlsx_iter(wb)
+    return _openpyxl_iter(wb)
 
 
-def _xlsx_iter(wb: Any) -> Iterator[tuple[int, list[Any]]]:
+def _openpyxl_iter(wb: Any) -> Iterator[tuple[int, list[Any]]]:
     try:
         if not wb.worksheets:
             raise ListFileError("в файле XLSX нет ни одного листа")
