@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from crm_bridge.models import OperatorRole
 from tests.autoinformer.helpers import daytime_zone, make_accounts
@@ -55,7 +56,8 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
     await services.run_db(_staff, services.db, dispatcher, "Диспетчер", OperatorRole.DISPATCHER)
     await services.run_db(_staff, services.db, supervisor, "Начальник", OperatorRole.SUPERVISOR)
     listens, busy, removed, late = phone("01"), phone("03"), phone("01"), phone("01")
-    numbers = [listens, busy, removed, late]
+    hangs_up = phone("05")  # the simulated callee hangs up 3 s after answering
+    numbers = [listens, busy, removed, late, hangs_up]
     tz = daytime_zone()
     await services.run_db(
         lambda: make_accounts(services.db, numbers, timezone=tz, prefix=f"8{suffix:05d}")
@@ -68,6 +70,7 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
             ["Петрова Анна Сергеевна", busy, "980,00", "26.12.2026"],
             ["Сидоров Пётр", removed, "100", "27.12.2026"],
             ["Кузнецова Мария", late, "200", "31.02.2026"],  # no such date
+            ["Орлов Олег", hangs_up, "300", "29.12.2026"],
         ],
     )
     garbled = tmp_path / "список.csv"
@@ -96,7 +99,7 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
         await page.set_input_files("#file", str(listing))
         await page.click("#upload")
         summary = await page.text_content("#import-summary") or ""
-        assert "принято 3" in summary and "отклонено 1" in summary, summary
+        assert "принято 4" in summary and "отклонено 1" in summary, summary
         rejected = await page.text_content("#rejected") or ""
         assert "6" in rejected and "несуществующая дата «31.02.2026»" in rejected, rejected
         assert "двадцать пятого декабря" in (await page.text_content("#preview") or "")
@@ -115,7 +118,7 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
         await page.goto(campaign_url)
         await page.click("#contacts-link a")
         assert page.url == campaign_url + "/contacts"
-        await expect(page.locator("#contacts-total")).to_have_text("3")
+        await expect(page.locator("#contacts-total")).to_have_text("4")
         row = page.locator("#contacts tr", has_text="Иванов Иван Иванович")
         await expect(row.locator("td.state")).to_have_text("Ожидает звонка")
         await row.locator("a.edit").click()
@@ -125,7 +128,7 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
         assert page.url == campaign_url + "/contacts"
         gone = page.locator("#contacts tr", has_text="Сидоров Пётр")
         await gone.locator("button.remove").click()
-        await expect(page.locator("#contacts-total")).to_have_text("2")
+        await expect(page.locator("#contacts-total")).to_have_text("3")
         assert await page.locator("#contacts tr", has_text="Сидоров").count() == 0
         await page.screenshot(path=str(tmp_path / "contacts.png"), full_page=True)
         await page.goto(campaign_url)
@@ -164,5 +167,19 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
         await expect(done.locator("td.result")).to_have_text("Прослушано до конца")
         engaged = page.locator("#contacts tr", has_text="Петрова Анна Сергеевна")
         await expect(engaged.locator("td.result")).to_have_text("Занято")
+        early = page.locator("#contacts tr", has_text="Орлов Олег")
+        await expect(early.locator("td.result")).to_have_text("Положили трубку")
         assert "Изменить" not in (await page.text_content("#contacts") or "")
         await page.screenshot(path=str(tmp_path / "contacts-done.png"), full_page=True)
+
+        # The report: date-time cells; the second the callee hung up at.
+        report = await page.request.get(campaign_url + "/report.xlsx")
+        assert report.ok
+        sheet = load_workbook(io.BytesIO(await report.body()))["Попытки"]
+        rows = list(sheet.iter_rows(values_only=True))
+        header = list(rows[0])
+        by_name = {r[header.index("Абонент")]: r for r in rows[1:]}
+        second = by_name["Орлов Олег"][header.index("Положил трубку на секунде")]
+        assert isinstance(second, int | float) and 1.0 <= second <= 15.0, second
+        started = by_name["Иванов Иван Иванович"][header.index("Начало (время центра)")]
+        assert isinstance(started, datetime), started
