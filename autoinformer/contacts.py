@@ -91,6 +91,45 @@ def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
         raise CampaignError(str(exc)) from exc
 
 
+_COPY_COLUMNS: Final = (
+    "campaign_id",
+    "account_id",
+    "phone",
+    "email",
+    "timezone",
+    "category",
+    "variables",
+    "status",
+    "attempts",
+    "positive",
+    "updated_at",
+)
+
+
+def _insert(s: Session, rows: list[dict[str, Any]]) -> None:
+    """New contacts: on PostgreSQL by COPY (one stream per batch instead of a
+    statement per row: a 100 000-row list), elsewhere an executemany."""
+    if s.get_bind().dialect.name != "postgresql":
+        s.execute(insert(Contact), rows)
+        return
+    import json
+
+    raw = s.connection().connection.driver_connection
+    assert raw is not None
+    table = Contact.__tablename__
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for r in rows:
+            copy.write_row(
+                [
+                    json.dumps(r[c], ensure_ascii=False) if c == "variables" else r[c]
+                    for c in _COPY_COLUMNS
+                ]
+            )
+
+
 def _file_errors(
     rows: Iterable[tuple[int, dict[str, Any]]],
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -238,10 +277,10 @@ class ContactListService:
                 existing.add(contact["phone"])
                 accepted += 1
                 if len(batch) >= _BATCH:
-                    s.execute(insert(Contact), batch)
+                    _insert(s, batch)
                     batch = []
             if batch:
-                s.execute(insert(Contact), batch)
+                _insert(s, batch)
             rejected.sort(key=lambda r: r.line)
             rec = ContactImport(
                 campaign_id=campaign_id,
