@@ -195,6 +195,17 @@ def _local(value: str | None, tz: str) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=ZoneInfo(tz))
 
 
+def _ru_states(message: str) -> str:
+    """A campaign's state named in a message by its Russian title
+    («running» → «Идёт обзвон»), as ``list`` and ``status`` name it."""
+    import re
+
+    from autoinformer.campaigns import STATUS_TITLES
+
+    pattern = r"(?<=[«(: ])(" + "|".join(STATUS_TITLES) + r")(?=[»)])"
+    return re.sub(pattern, lambda m: STATUS_TITLES[m.group(1)].lower(), message)
+
+
 def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from autoinformer.campaigns import CampaignError
     from core.settings import from_cli_args
@@ -217,7 +228,7 @@ def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
         args.migrate(db)
         return _dispatch(args, db, settings, out)
     except (CampaignError, CliAuthError) as exc:
-        print(f"hotline campaign: {exc}", file=sys.stderr)
+        print(f"hotline campaign: {_ru_states(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""

@@ -456,6 +456,7 @@ def test_every_user_error_is_one_line_and_exit_2(
         (["create", "--name", "x", "--start", "31.02.2026", *DISP], "несуществующая дата"),
         (["create", "--name", "x", "--start", "завтра", *DISP], "неверная дата"),
         (["start", cid, *DISP], "только утверждённую"),
+        (["pause", cid, *DISP], "нельзя перейти из «черновик» в «приостановлена»"),
         (["report", cid, "-o", str(tmp_path / "r.pdf"), *DISP], "укажите файл .csv или .xlsx"),
         (["report", cid, "-o", str(tmp_path / "нет" / "r.csv"), *DISP], "файл"),
     ]
