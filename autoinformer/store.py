@@ -435,7 +435,14 @@ class AttemptStore:
             raise ValueError(f"not flow fields: {sorted(bad)}")
         with self.db.session(write=True) as s:
             a = s.get(Attempt, attempt_id, with_for_update=True)
-            if a is None or a.state == AttemptState.DONE:
+            if a is None:
+                return
+            if a.state == AttemptState.DONE:
+                # The hangup was seen first (the dialer's AMI event): the
+                # flow's own measure of when the callee hung up still counts.
+                second = values.get("hangup_second")
+                if second is not None and a.result == "hungup":
+                    a.hangup_second = second
                 return
             for k, v in values.items():
                 if k == "answered_at" and a.answered_at is not None:
@@ -486,6 +493,10 @@ class AttemptStore:
             )
             if answered and a.answered_at is None:
                 a.answered_at = now
+            if result is Result.HUNGUP and a.hangup_second is None and a.answered_at is not None:
+                # The hangup was seen before the flow wrote its second (the
+                # usual order when the callee hangs up mid-phrase): from the answer.
+                a.hangup_second = round(max(0.0, (now - a.answered_at).total_seconds()), 1)
             a.state = AttemptState.DONE.value
             a.result = result.value
             a.positive = result in POSITIVE_RESULTS

@@ -88,6 +88,10 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     from autoinformer.builder_web import add_builder_routes
 
     add_builder_routes(r)
+    # The contact list's and the do-not-call list's pages (autoinformer.lists_web).
+    from autoinformer.lists_web import add_list_routes
+
+    add_list_routes(r)
     r.add_static("/static/", STATIC)  # the monitor's script (public, as every static file)
     return app
 

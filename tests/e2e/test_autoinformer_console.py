@@ -136,11 +136,11 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         path = tmp_path / "report.xlsx"
         await download.save_as(str(path))
     wb = load_workbook(io.BytesIO(path.read_bytes()))
-    assert wb.sheetnames == ["Итоги", "По часам", "Попытки"]
+    assert wb.sheetnames == ["Итоги", "По часам", "Попытки", "Ожидают звонка"]
     assert wb["По часам"]._charts and wb["Итоги"]._charts
     rows = list(wb["Попытки"].iter_rows(values_only=True))
     assert "Причина" in rows[0] and "занято" in {r[rows[0].index("Причина")] for r in rows[1:]}
-    assert len(rows) == 4 and {r[9] for r in rows[1:]} == {
+    assert len(rows) == 4 and {r[rows[0].index("Результат")] for r in rows[1:]} == {
         "Прослушано до конца",
         "Занято",
         "Положили трубку",
