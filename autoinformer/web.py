@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from autoinformer.campaigns import (
+    ACTION_TITLES,
     APPROVER_ROLES,
     KIND_TITLES,
     RESULT_TITLES,
@@ -44,6 +45,7 @@ from autoinformer.campaigns import (
     CampaignError,
     Kind,
     NotAllowed,
+    allowed_actions,
 )
 from autoinformer.contacts import ContactListService
 from autoinformer.deps import AutoinformerDeps
@@ -79,7 +81,11 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     r.add_post("/campaigns/{id}/import", import_list)
     r.add_post("/campaigns/{id}/from-debtors", from_debtors)
     r.add_post("/campaigns/{id}/from-addresses", from_addresses)
-    r.add_post("/campaigns/{id}/{action:approve|launch|pause|resume|stop}", action)
+    r.add_get("/approvals", approvals)
+    r.add_get("/campaigns/{id}/review", review)
+    r.add_get("/campaigns/{id}/stop", confirm_stop)
+    r.add_post("/campaigns/{id}/refuse", refuse)
+    r.add_post("/campaigns/{id}/{action:submit|approve|launch|pause|resume|stop}", action)
     r.add_get("/campaigns/{id}/stats", stats_json)
     r.add_get("/campaigns/{id}/preview.wav", preview_audio)
     r.add_get("/campaigns/{id}/report.csv", report_csv)
@@ -147,6 +153,7 @@ async def index(request: web.Request) -> web.Response:
             "title": "Пульт диспетчера автоинформатора",
             "base": _base(request),
             "campaigns": campaigns,
+            "awaiting": sum(1 for c in campaigns if c.status == "submitted"),
             "kinds": list(Kind),
             "kind_titles": KIND_TITLES,
             "status_titles": STATUS_TITLES,
@@ -214,13 +221,24 @@ def _last_import(db: Any, cid: int) -> ContactImport | None:
         ).first()
 
 
-_BUTTONS: Final = (
-    ("approve", "Утвердить", ("draft",)),
-    ("launch", "Запустить", ("approved",)),
-    ("pause", "Приостановить", ("running",)),
-    ("resume", "Продолжить", ("paused",)),
-    ("stop", "Остановить", ("running", "paused", "approved", "draft")),
-)
+REVIEW_PAGE: Final = 100
+"""Contacts per page of the approver's review (REQ-O10)."""
+
+
+def _approval_note(c: Any, role: str, edited: bool) -> str:
+    """What the user should know about the approval in the campaign's state."""
+    if c.status == "draft":
+        return "Когда список и текст сообщения готовы, отправьте кампанию на утверждение."
+    if c.status != "submitted":
+        return ""
+    if role not in APPROVER_ROLES:
+        return "Кампания на утверждении: её утверждает руководитель."
+    if edited:
+        return (
+            "Утвердить кампанию может только руководитель, который её не создавал "
+            "и не изменял (правило четырёх глаз)."
+        )
+    return ""
 
 
 @staff
@@ -237,12 +255,8 @@ async def campaign_page(request: web.Request) -> web.Response:
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
     who = principal(request)
     edited = who.login in editors or who.login == c.created_by
-    may_approve = who.role.value in APPROVER_ROLES and not edited
-    buttons = [
-        (a, t)
-        for a, t, states in _BUTTONS
-        if c.status in states and (a != "approve" or may_approve)
-    ]
+    role = who.role.value
+    buttons = [(a, ACTION_TITLES[a]) for a in allowed_actions(c.status, role, edited=edited)]
     # The preview shows a contact's account and debt, the rejected rows phone
     # numbers (152-FZ).
     await audit(request, "campaign.view", f"campaign:{cid}")
@@ -256,14 +270,9 @@ async def campaign_page(request: web.Request) -> web.Response:
             "kind_title": KIND_TITLES[Kind(c.kind)],
             "status_title": STATUS_TITLES.get(c.status, c.status),
             "buttons": buttons,
-            "approval_note": (
-                ""
-                if c.status != "draft" or may_approve
-                else "Утвердить кампанию может только руководитель, который её не создавал "
-                "и не изменял (правило четырёх глаз)."
-            ),
+            "approval_note": _approval_note(c, role, edited),
             "editors": editors,
-            "editable": c.status in ("draft", "approved"),
+            "editable": c.status in ("draft", "submitted", "approved"),
             "preview": preview,
             "imp": imp,
             "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
@@ -339,7 +348,13 @@ async def action(request: web.Request) -> web.Response:
     what = request.match_info["action"]
     service = _svc(request).campaigns
     who = principal(request)
-    if what == "approve":
+    if what == "stop":
+        form = await request.post()
+        if form.get("confirm") != "yes":  # stopping is asked first (a page, not a script)
+            raise web.HTTPFound(_base(request) + f"campaigns/{cid}/stop")
+    if what == "submit":
+        await _db(request, service.submit, cid, who.login)
+    elif what == "approve":
         await _db(request, service.approve, cid, who.login, who.role.value)
     elif what == "launch":
         await _db(request, service.launch, cid, who.login)
@@ -349,6 +364,119 @@ async def action(request: web.Request) -> web.Response:
         if what == "resume":
             _after_launch(request, cid)
     raise _to_campaign(request, cid)
+
+
+@staff
+async def refuse(request: web.Request) -> web.Response:
+    """A supervisor returns a submission to draft with the reason (REQ-O10)."""
+    cid = _cid(request)
+    form = await request.post()
+    who = principal(request)
+    reason = str(form.get("reason") or "")
+    service = _svc(request).campaigns
+    await _db(request, service.refuse, cid, who.login, who.role.value, reason)
+    next_page = "approvals" if form.get("from") == "queue" else f"campaigns/{cid}"
+    raise web.HTTPFound(_base(request) + next_page)
+
+
+@staff
+async def confirm_stop(request: web.Request) -> web.Response:
+    """The confirmation step before a stop: what it cancels, and the form that does it."""
+    cid = _cid(request)
+    svc = _svc(request)
+    c = await _db(request, svc.campaigns.get, cid)
+    if "stop" not in allowed_actions(c.status, principal(request).role.value):
+        raise CampaignError(
+            f"кампанию в состоянии «{STATUS_TITLES.get(c.status, c.status)}» остановить нельзя"
+        )
+    pending, calls = await _db(request, svc.campaigns.stop_counts, cid)
+    return render(
+        request,
+        "dispatcher/stop.html",
+        {
+            "title": f"Остановить кампанию № {cid}?",
+            "base": _base(request),
+            "c": c,
+            "status_title": STATUS_TITLES.get(c.status, c.status),
+            "pending": pending,
+            "calls": calls,
+        },
+    )
+
+
+def _queue(service: Any) -> list[dict[str, Any]]:
+    """The campaigns awaiting approval, each with a preview of its message."""
+    items = service.awaiting_approval()
+    for item in items:
+        item["preview"] = service.preview(item["campaign"].id)
+    return items
+
+
+@staff
+async def approvals(request: web.Request) -> web.Response:
+    """The supervisors' queue (REQ-O10): campaigns sent for approval, with
+    their contacts count, the message as the first contact hears it and a
+    link to the contacts being approved."""
+    service = _svc(request).campaigns
+    items = await _db(request, _queue, service)
+    who = principal(request)
+    for item in items:  # the preview says a contact's account and debt (152-FZ)
+        await audit(request, "campaign.review", f"campaign:{item['campaign'].id}")
+    editors = {
+        item["campaign"].id: await _db(request, service.editors, item["campaign"].id)
+        for item in items
+    }
+    for item in items:
+        c = item["campaign"]
+        edited = who.login in editors[c.id] or who.login == c.created_by
+        item["actions"] = allowed_actions(c.status, who.role.value, edited=edited)
+        item["edited"] = edited
+    return render(
+        request,
+        "dispatcher/approvals.html",
+        {
+            "title": "Кампании на утверждении",
+            "base": _base(request),
+            "items": items,
+            "kind_titles": KIND_TITLES,
+            "approver": who.role.value in APPROVER_ROLES,
+        },
+    )
+
+
+@staff
+async def review(request: web.Request) -> web.Response:
+    """The contacts of a campaign as the approver sees them, a page at a
+    time (REQ-O10): name, account, phone, time zone and the spoken values."""
+    cid = _cid(request)
+    service = _svc(request).campaigns
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    c = await _db(request, service.get, cid)
+    rows, total = await _db(
+        request, lambda: service.contacts_page(cid, (page - 1) * REVIEW_PAGE, REVIEW_PAGE)
+    )
+    await audit(request, "campaign.review", f"campaign:{cid}")  # names, accounts, phones
+    variables = sorted({k for r in rows for k in r["variables"]} - {"name", "account"})
+    pages = max(1, -(-total // REVIEW_PAGE))
+    return render(
+        request,
+        "dispatcher/review.html",
+        {
+            "title": f"Контакты кампании № {cid}",
+            "base": _base(request),
+            "c": c,
+            "status_title": STATUS_TITLES.get(c.status, c.status),
+            "rows": rows,
+            "total": total,
+            "variables": variables,
+            "page": page,
+            "pages": pages,
+            "first": (page - 1) * REVIEW_PAGE + 1,
+        },
+    )
 
 
 def _after_launch(request: web.Request, cid: int) -> None:

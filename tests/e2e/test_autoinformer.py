@@ -127,6 +127,7 @@ async def run_campaign(runtime: Any, phones: list[str], **options: Any) -> int:
         lambda: lists.import_rows(cid, [{"phone": p, "debt": "1234.50"} for p in phones])
     )
     assert res.accepted == len(phones), res.rejected
+    await services.run_db(lambda: cs.submit(cid, "disp"))
     await services.run_db(lambda: cs.approve(cid, "boss", "supervisor"))
     await services.run_db(lambda: cs.launch(cid))
     runtime.extra["dialer"].poke()
