@@ -50,6 +50,14 @@ from autoinformer.campaigns import (
 from autoinformer.contacts import ContactListService
 from autoinformer.deps import AutoinformerDeps
 from autoinformer.models import ContactImport
+from autoinformer.outlook import (
+    CALL_STATE_TITLES,
+    HELD_TITLES,
+    TimelineFeed,
+    call_details,
+    chart_data,
+    outlook,
+)
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
 from webedge.edge import allow, audit, guard_socket, principal, streams_upload
@@ -253,6 +261,9 @@ async def campaign_page(request: web.Request) -> web.Response:
     imp = await _db(request, _last_import, svc.db, cid)
     editors = await _db(request, service.editors, cid)
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
+    ahead = await _db(
+        request, lambda: outlook(service, cid, finished=st.finished, in_flight=st.in_flight)
+    )
     who = principal(request)
     edited = who.login in editors or who.login == c.created_by
     role = who.role.value
@@ -278,12 +289,17 @@ async def campaign_page(request: web.Request) -> web.Response:
             "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
             "st": st,
             "chart": chart(timeline),
+            "chart_data": chart_data(timeline),
+            "outlook": ahead,
+            "held_titles": HELD_TITLES,
             "trunk_problem": svc.dialer.trunk_problem if svc.dialer is not None else None,
             "monitor": {
                 "campaign": cid,
                 "ws": _base(request) + "ws",
                 "results": RESULT_TITLES,
                 "statuses": STATUS_TITLES,
+                "held": HELD_TITLES,
+                "call_states": CALL_STATE_TITLES,
             },
         },
     )
@@ -494,14 +510,29 @@ def _after_launch(request: web.Request, cid: int) -> None:
 # -- the monitor, the preview, the reports --------------------------------------------
 
 
-async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
+async def snapshot(
+    request: web.Request, cid: int, feed: TimelineFeed | None = None
+) -> dict[str, Any]:
+    """The monitor's picture of the campaign (REQ-O3): counters, the calls in
+    progress by callee, who is held back and why, the ETA, the hourly chart.
+    ``feed``: the socket's incremental reader of the chart (None: read it all)."""
     svc = _svc(request)
     service = svc.campaigns
-    st = await svc.run_db(service.stats, cid)
-    c = await svc.run_db(service.get, cid)
-    recent = await svc.run_db(service.recent, cid)
     dialer = svc.dialer
-    calls = [x for x in dialer.calls() if x["campaign_id"] == cid] if dialer else []
+    raw_calls = [x for x in dialer.calls() if x["campaign_id"] == cid][:100] if dialer else []
+    feed = feed or TimelineFeed(service, cid, svc.settings.timezone)
+
+    def read() -> dict[str, Any]:
+        st = service.stats(cid)
+        return {
+            "stats": st.as_dict(),
+            "recent": service.recent(cid),
+            "calls": call_details(service, raw_calls),
+            "outlook": outlook(service, cid, finished=st.finished, in_flight=st.in_flight),
+            "chart": chart_data(feed.read()),
+        }
+
+    data = await svc.run_db(read)
     monitor = svc.campaign_monitor
     in_use = sum(u for u, _ in monitor.lines.values()) if monitor.lines else 0
     limit = sum(lim for _, lim in monitor.lines.values()) if monitor.lines else 0
@@ -510,13 +541,11 @@ async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
     return {
         "type": "snapshot",
         "campaign_id": cid,
-        "stats": st.as_dict(),
+        **data,
         "lines_in_use": in_use,
         "lines_limit": limit,
-        "calls": calls[:100],
-        "recent": recent,
         "trunk_problem": dialer.trunk_problem if dialer is not None else None,
-        "eta_seconds": st.eta_seconds(c.launched_at, time.time()),
+        "eta_seconds": data["outlook"]["eta_seconds"],
     }
 
 
@@ -547,11 +576,12 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     monitor = _svc(request).campaign_monitor
+    feed = TimelineFeed(_svc(request).campaigns, cid, _svc(request).settings.timezone)
     async with monitor.subscribe() as queue:
         reader = asyncio.create_task(_drain(ws))
         guard = asyncio.create_task(guard_socket(request, ws))
         try:
-            await ws.send_json({**await snapshot(request, cid), "event_ts": None})
+            await ws.send_json({**await snapshot(request, cid, feed), "event_ts": None})
             while not ws.closed and not reader.done():
                 event_ts: float | None = None
                 try:
@@ -567,7 +597,7 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
                         more = queue.get_nowait()
                         if more.get("campaign_id") == cid:
                             event_ts = more.get("ts", event_ts)
-                await ws.send_json({**await snapshot(request, cid), "event_ts": event_ts})
+                await ws.send_json({**await snapshot(request, cid, feed), "event_ts": event_ts})
         except (ConnectionResetError, RuntimeError):
             log.debug("monitor socket closed")
         finally:

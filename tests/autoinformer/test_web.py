@@ -375,6 +375,12 @@ async def test_import_approve_launch_watch_report(client: Any, db: Database) -> 
         upd = await sock.receive_json(timeout=5)
         assert upd["event_ts"] == ts and upd["stats"]["finished"] == 1
         assert upd["stats"]["results"] == {"busy": 1}
+        # ... with the live chart's legend and who is held back (REQ-O3).
+        assert [x["title"] for x in upd["chart"]["legend"]] == ["Занято"]
+        # (one attempt allowed: the busy one is final; the other waits for
+        # the dialer, now or when Moscow's window opens)
+        ahead = upd["outlook"]
+        assert ahead["dialable"] + sum(ahead["held"].values()) == 1, ahead
     # ... only for this site (Origin), only for the console's roles.
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await c.ws_connect(f"/dispatcher/ws?campaign={cid}", origin="http://evil.example")
