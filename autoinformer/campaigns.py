@@ -721,29 +721,21 @@ class CampaignService:
         if c is None:
             raise CampaignError(f"кампания {campaign_id} не найдена")
         st = CampaignStats(campaign_id, c.status)
-        for status, n in s.execute(
-            select(Contact.status, func.count())
+        # One pass over the campaign's contacts (the covering index
+        # ix_ai_contacts_monitor: cheap with 100 000 contacts).
+        for status, final, positive, n in s.execute(
+            select(Contact.status, Contact.final_result, Contact.positive, func.count())
             .where(Contact.campaign_id == campaign_id)
-            .group_by(Contact.status)
+            .group_by(Contact.status, Contact.final_result, Contact.positive)
         ):
-            st.by_status[status] = n
+            st.by_status[status] = st.by_status.get(status, 0) + n
             st.total += n
             if status in FINAL_CONTACT_STATUSES:
                 st.finished += n
-        for result, n in s.execute(
-            select(Contact.final_result, func.count())
-            .where(Contact.campaign_id == campaign_id, Contact.final_result.is_not(None))
-            .group_by(Contact.final_result)
-        ):
-            st.final[str(result)] = n
-        st.positive = (
-            s.scalar(
-                select(func.count()).where(
-                    Contact.campaign_id == campaign_id, Contact.positive.is_(True)
-                )
-            )
-            or 0
-        )
+            if final is not None:
+                st.final[str(final)] = st.final.get(str(final), 0) + n
+            if positive:
+                st.positive += n
         for result, state, n in s.execute(
             select(Attempt.result, Attempt.state, func.count())
             .where(Attempt.campaign_id == campaign_id, Attempt.channel == "phone")

@@ -180,7 +180,20 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone"),
         Index("ix_ai_contacts_claim", "campaign_id", "status", "next_at"),
+        Index(
+            "ix_ai_contacts_monitor",
+            "campaign_id",
+            "status",
+            "next_at",
+            "refusal",
+            "final_result",
+            "positive",
+            "timezone",
+        ),
     )
+    """``ix_ai_contacts_monitor`` covers the monitor's counts (by state,
+    result, reason held back, time zone): read from the index alone
+    (migration ``0606_campaign_monitor_indexes``)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("ai_campaigns.id", ondelete="CASCADE"))
@@ -209,6 +222,7 @@ class Attempt(Base):
     __table_args__ = (
         UniqueConstraint("contact_id", "attempt_no", "channel"),
         Index("ix_ai_attempts_open", "state", "node"),
+        Index("ix_ai_attempts_monitor", "campaign_id", "channel", "state", "result", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -72,6 +72,8 @@ RUNTIME = web.AppKey("ai_runtime", object)
 STATIC: Final = Path(__file__).with_name("static")
 STAFF: Final = STAFF_ROLES
 """Who uses the console (approval is narrower: :meth:`CampaignService.approve`)."""
+COALESCE: Final = 0.05
+"""Seconds: the monitor's snapshots of a busy campaign are at least this far apart."""
 REJECTED_SHOWN: Final = 200
 """At most this many rejected rows of the last import are listed on the page."""
 
@@ -566,8 +568,11 @@ async def stats_json(request: web.Request) -> web.Response:
 @staff
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     """Pushes a snapshot at once, then after every monitor event of the
-    campaign (coalesced for 50 ms), and at least every 2 s. ``event_ts`` is
-    the time of the newest event included (latency measurement)."""
+    campaign, and at least every 2 s. An event after a quiet moment is sent
+    at once; events that follow within :data:`COALESCE` seconds of the last
+    snapshot are coalesced into the next one (a busy campaign gets at most
+    one snapshot per that interval). ``event_ts`` is the time of the newest
+    event included (latency measurement: bench/monitor_latency.py)."""
     try:
         cid = int(request.query.get("campaign", ""))
     except ValueError as exc:
@@ -582,6 +587,7 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
         guard = asyncio.create_task(guard_socket(request, ws))
         try:
             await ws.send_json({**await snapshot(request, cid, feed), "event_ts": None})
+            sent = time.monotonic()
             while not ws.closed and not reader.done():
                 event_ts: float | None = None
                 try:
@@ -592,12 +598,15 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
                     if ev.get("type") != "trunk" and ev.get("campaign_id") != cid:
                         continue
                     event_ts = ev.get("ts")
-                    await asyncio.sleep(0.05)
+                    wait = sent + COALESCE - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                     while not queue.empty():
                         more = queue.get_nowait()
                         if more.get("campaign_id") == cid:
                             event_ts = more.get("ts", event_ts)
                 await ws.send_json({**await snapshot(request, cid, feed), "event_ts": event_ts})
+                sent = time.monotonic()
         except (ConnectionResetError, RuntimeError):
             log.debug("monitor socket closed")
         finally:
