@@ -309,6 +309,17 @@ class CampaignStats:
     positive: int = 0
     finished: int = 0
 
+    def add_contacts(self, status: str, final: str | None, positive: bool, n: int) -> None:
+        """Count ``n`` contacts of one state, final result and positiveness."""
+        self.by_status[status] = self.by_status.get(status, 0) + n
+        self.total += n
+        if status in FINAL_CONTACT_STATUSES:
+            self.finished += n
+        if final is not None:
+            self.final[str(final)] = self.final.get(str(final), 0) + n
+        if positive:
+            self.positive += n
+
     @property
     def positive_rate(self) -> float:
         return self.positive / self.finished if self.finished else 0.0
@@ -728,17 +739,16 @@ class CampaignService:
             .where(Contact.campaign_id == campaign_id)
             .group_by(Contact.status, Contact.final_result, Contact.positive)
         ):
-            st.by_status[status] = st.by_status.get(status, 0) + n
-            st.total += n
-            if status in FINAL_CONTACT_STATUSES:
-                st.finished += n
-            if final is not None:
-                st.final[str(final)] = st.final.get(str(final), 0) + n
-            if positive:
-                st.positive += n
+            st.add_contacts(status, final, positive, n)
+        CampaignService.add_attempt_stats(s, st)
+        return st
+
+    @staticmethod
+    def add_attempt_stats(s: Session, st: CampaignStats) -> None:
+        """The campaign's phone attempts by result, and those in flight."""
         for result, state, n in s.execute(
             select(Attempt.result, Attempt.state, func.count())
-            .where(Attempt.campaign_id == campaign_id, Attempt.channel == "phone")
+            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel == "phone")
             .group_by(Attempt.result, Attempt.state)
         ):
             st.attempts += n
@@ -746,7 +756,6 @@ class CampaignService:
                 st.in_flight += n
             elif result:
                 st.results[result] = st.results.get(result, 0) + n
-        return st
 
     def maybe_complete(self, session: Session, campaign_id: int) -> bool:
         """Mark a running campaign completed when nothing is left to do."""
@@ -781,8 +790,9 @@ class CampaignService:
 
         with self.db.session(readonly=True) as s:
             rows = s.execute(
-                select(Attempt, Contact.variables)
+                select(Attempt, Contact.variables, Account.holder_name)
                 .join(Contact, Contact.id == Attempt.contact_id)
+                .outerjoin(Account, Account.id == Contact.account_id)
                 .where(
                     Attempt.campaign_id == campaign_id,
                     Attempt.ended_at.is_not(None),
@@ -794,7 +804,7 @@ class CampaignService:
         return [
             {
                 "attempt_id": a.id,
-                "callee": str((variables or {}).get("name") or ""),
+                "callee": str((variables or {}).get("name") or holder or ""),
                 "account": str((variables or {}).get("account") or ""),
                 "phone": a.phone or "",
                 "result": a.result or "",
@@ -805,7 +815,7 @@ class CampaignService:
                     answered=a.answered_at is not None,
                 ),
             }
-            for a, variables in rows
+            for a, variables, holder in rows
         ]
 
     def contacts(self, campaign_id: int) -> list[Contact]:

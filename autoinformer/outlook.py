@@ -35,9 +35,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import case, func, literal, or_, select, text
 
-from autoinformer.campaigns import RESULT_TITLES, CampaignService
+from autoinformer.campaigns import RESULT_TITLES, CampaignError, CampaignService, CampaignStats
 from autoinformer.models import Attempt, Campaign, Contact, ContactStatus
 from autoinformer.policy import Refusal
 from autoinformer.reports import CHART_RESULTS, COLOURS, chart
@@ -51,6 +51,7 @@ __all__ = [
     "call_details",
     "call_state_title",
     "chart_data",
+    "monitor_view",
     "outlook",
     "resume_phrase",
 ]
@@ -168,30 +169,76 @@ def outlook(
     campaign_id: int,
     *,
     now: datetime | None = None,
-    finished: int = 0,
-    in_flight: int = 0,
+    finished: int | None = None,
+    in_flight: int | None = None,
 ) -> dict[str, Any]:
-    """Held-back counts by reason and an ETA that knows the windows, caps and
-    time zones. ``finished``/``in_flight``: from the stats of the same moment.
+    """Held-back counts by reason and an ETA (:func:`monitor_view`);
+    ``finished``/``in_flight`` replace the database's counts when given."""
+    return monitor_view(service, campaign_id, now=now, finished=finished, in_flight=in_flight)[1]
 
-    Returns ``held`` (reason → contacts, see :data:`HELD_TITLES`),
-    ``dialable`` (contacts that may be called now), ``eta_seconds`` (None
-    without a pace, or when nothing can be dialled now), ``resume_at`` (ISO,
-    UTC) and ``resume`` (the Russian phrase) when the next call must wait,
-    and ``waiting`` (contacts waiting for a later moment)."""
+
+def monitor_view(
+    service: CampaignService,
+    campaign_id: int,
+    *,
+    now: datetime | None = None,
+    finished: int | None = None,
+    in_flight: int | None = None,
+) -> tuple[CampaignStats, dict[str, Any]]:
+    """The campaign's counters and what lies ahead, from one pass over its
+    contacts (grouped in the database, read from a covering index).
+
+    The second item: ``held`` (reason → contacts, see
+    :data:`HELD_TITLES`), ``dialable`` (contacts that may be called now),
+    ``eta_seconds`` (None without a pace, or when nothing can be dialled
+    now), ``resume_at`` (ISO, UTC) and ``resume`` (the Russian phrase) when
+    the next call must wait, and ``waiting`` (contacts waiting for a later
+    moment)."""
     now = now or utcnow()
     with service.db.session(readonly=True) as s:
         c = s.get(Campaign, campaign_id)
         if c is None:
-            return {"held": {}, "dialable": 0, "eta_seconds": None}
+            raise CampaignError(f"кампания {campaign_id} не найдена")
+        st = CampaignStats(campaign_id, c.status)
         policy = service.policy_for(c)
-        pending = and_(
-            Contact.campaign_id == campaign_id,
-            Contact.status == ContactStatus.PENDING.value,
-        )
-        due = or_(Contact.next_at.is_(None), Contact.next_at <= now)
+        due_now = case(
+            (or_(Contact.next_at.is_(None), Contact.next_at <= now), literal(True)),
+            else_=literal(False),
+        ).label("due")
         held: Counter[str] = Counter()
         dialable = 0
+        due_by_zone: Counter[str] = Counter()
+        for status, final, positive, refusal, tz, due, n in s.execute(
+            select(
+                Contact.status,
+                Contact.final_result,
+                Contact.positive,
+                Contact.refusal,
+                Contact.timezone,
+                due_now,
+                func.count(),
+            )
+            .where(Contact.campaign_id == campaign_id)
+            .group_by(
+                Contact.status,
+                Contact.final_result,
+                Contact.positive,
+                Contact.refusal,
+                Contact.timezone,
+                text("due"),  # by its name: PostgreSQL would not match the bound `now`
+            )
+        ):
+            st.add_contacts(status, final, bool(positive), n)
+            if status == ContactStatus.PENDING and due:
+                due_by_zone[tz] += n
+            elif status == ContactStatus.PENDING:
+                # Held by the dialer until next_at: the policy's reason, or a retry's delay.
+                held[_GROUP_OF_REFUSAL.get(str(refusal), "retry") if refusal else "retry"] += n
+            elif status == ContactStatus.REFUSED:
+                group = _GROUP_OF_REFUSAL.get(str(refusal))
+                if group in NEVER:
+                    held[group] += n
+        CampaignService.add_attempt_stats(s, st)
         resume: tuple[datetime, str] | None = None
 
         def later(when: datetime | None, tz: str) -> None:
@@ -200,53 +247,38 @@ def outlook(
                 resume = (when, tz)
 
         # Due now, by time zone: is the zone's window open at this moment?
-        for tz, n in s.execute(
-            select(Contact.timezone, func.count()).where(pending, due).group_by(Contact.timezone)
-        ):
+        for tz, n in due_by_zone.items():
             decision = policy.check(now, tz, (), _PROBE, (_PROBE,))
             if decision:
                 dialable += n
                 continue
             held[_GROUP_OF_REFUSAL.get(str(decision.reason), "window")] += n
             later(policy.next_allowed(now, tz, (), _PROBE, (_PROBE,)), tz)
-        # Held by the dialer until next_at, with the policy's reason (or a retry's delay).
-        for refusal, n in s.execute(
-            select(Contact.refusal, func.count())
-            .where(pending, Contact.next_at > now)
-            .group_by(Contact.refusal)
-        ):
-            held[_GROUP_OF_REFUSAL.get(str(refusal), "retry") if refusal else "retry"] += n
         first = s.execute(
             select(Contact.next_at, Contact.timezone)
-            .where(pending, Contact.next_at > now)
+            .where(
+                Contact.campaign_id == campaign_id,
+                Contact.status == ContactStatus.PENDING.value,
+                Contact.next_at > now,
+            )
             .order_by(Contact.next_at)
             .limit(1)
         ).first()
         if first is not None:
             later(first[0], first[1])
-        # Refused for good by the rules.
-        for refusal, n in s.execute(
-            select(Contact.refusal, func.count())
-            .where(
-                Contact.campaign_id == campaign_id,
-                Contact.status == ContactStatus.REFUSED.value,
-            )
-            .group_by(Contact.refusal)
-        ):
-            group = _GROUP_OF_REFUSAL.get(str(refusal))
-            if group in NEVER:
-                held[group] += n
         recent = (
             s.scalar(
                 select(func.count()).where(
                     Attempt.campaign_id == campaign_id,
-                    Attempt.ended_at >= now - PACE_WINDOW,
                     Attempt.channel == "phone",
+                    Attempt.ended_at >= now - PACE_WINDOW,
                 )
             )
             or 0
         )
-        status, launched_at = c.status, c.launched_at
+        launched_at = c.launched_at
+    done = st.finished if finished is None else finished
+    calls = st.in_flight if in_flight is None else in_flight
     waiting = sum(held[k] for k in WAITING)
     out: dict[str, Any] = {
         "held": {k: held[k] for k in (*WAITING, *NEVER) if held[k]},
@@ -256,20 +288,20 @@ def outlook(
         "resume_at": None,
         "resume": None,
     }
-    if status == "completed" or (status == "stopped" and not in_flight):
+    if st.status == "completed" or (st.status == "stopped" and not calls):
         out["eta_seconds"] = 0.0
-        return out
-    if status not in ("running", "paused"):
-        return out
+        return st, out
+    if st.status not in ("running", "paused"):
+        return st, out
     if resume is not None and waiting:
         when, tz = resume
         out["resume_at"] = when.astimezone(UTC).isoformat()
         out["resume"] = resume_phrase(when, tz, now)
-    if dialable or in_flight:
-        rate = _pace(recent, finished, launched_at, now)
+    if dialable or calls:
+        rate = _pace(recent, done, launched_at, now)
         if rate:
-            out["eta_seconds"] = round((dialable + in_flight) / rate, 1)
-    return out
+            out["eta_seconds"] = round((dialable + calls) / rate, 1)
+    return st, out
 
 
 def _pace(recent: int, finished: int, launched_at: datetime | None, now: datetime) -> float:

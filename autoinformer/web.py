@@ -56,6 +56,7 @@ from autoinformer.outlook import (
     TimelineFeed,
     call_details,
     chart_data,
+    monitor_view,
     outlook,
 )
 from autoinformer.preview import message_wav
@@ -525,12 +526,12 @@ async def snapshot(
     feed = feed or TimelineFeed(service, cid, svc.settings.timezone)
 
     def read() -> dict[str, Any]:
-        st = service.stats(cid)
+        st, ahead = monitor_view(service, cid)
         return {
             "stats": st.as_dict(),
             "recent": service.recent(cid),
             "calls": call_details(service, raw_calls),
-            "outlook": outlook(service, cid, finished=st.finished, in_flight=st.in_flight),
+            "outlook": ahead,
             "chart": chart_data(feed.read()),
         }
 

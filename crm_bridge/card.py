@@ -48,6 +48,7 @@ def describe_outbound_with(describer: OutboundDescriber) -> None:
     if describer not in _OUTBOUND:
         _OUTBOUND.append(describer)
 
+
 STATUS_RU: Final = {
     AppealStatus.REGISTERED: "зарегистрировано",
     AppealStatus.IN_PROGRESS: "в работе",
