@@ -180,20 +180,12 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone"),
         Index("ix_ai_contacts_claim", "campaign_id", "status", "next_at"),
-        Index(
-            "ix_ai_contacts_monitor",
-            "campaign_id",
-            "status",
-            "next_at",
-            "refusal",
-            "final_result",
-            "positive",
-            "timezone",
-        ),
+        Index("ix_ai_contacts_counts", "campaign_id", "status", "final_result", "positive"),
+        Index("ix_ai_contacts_outlook", "campaign_id", "status", "next_at", "refusal", "timezone"),
     )
-    """``ix_ai_contacts_monitor`` covers the monitor's counts (by state,
-    result, reason held back, time zone): read from the index alone
-    (migration ``0606_campaign_monitor_indexes``)."""
+    """``ix_ai_contacts_counts`` and ``ix_ai_contacts_outlook`` cover the
+    monitor's counts (by state and result; by reason held back and time
+    zone): read from an index alone (migration ``0606_campaign_monitor_indexes``)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("ai_campaigns.id", ondelete="CASCADE"))

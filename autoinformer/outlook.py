@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal, or_, select, text
+from sqlalchemy import and_, func, or_, select
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignError, CampaignService, CampaignStats
 from autoinformer.models import Attempt, Campaign, Contact, ContactStatus
@@ -185,8 +185,8 @@ def monitor_view(
     finished: int | None = None,
     in_flight: int | None = None,
 ) -> tuple[CampaignStats, dict[str, Any]]:
-    """The campaign's counters and what lies ahead, from one pass over its
-    contacts (grouped in the database, read from a covering index).
+    """The campaign's counters and what lies ahead, counted in the database
+    from covering indexes (``ix_ai_contacts_counts``, ``ix_ai_contacts_outlook``).
 
     The second item: ``held`` (reason → contacts, see
     :data:`HELD_TITLES`), ``dialable`` (contacts that may be called now),
@@ -199,46 +199,41 @@ def monitor_view(
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise CampaignError(f"кампания {campaign_id} не найдена")
-        st = CampaignStats(campaign_id, c.status)
+        st = CampaignService._stats(s, campaign_id)
         policy = service.policy_for(c)
-        due_now = case(
-            (or_(Contact.next_at.is_(None), Contact.next_at <= now), literal(True)),
-            else_=literal(False),
-        ).label("due")
+        pending = and_(
+            Contact.campaign_id == campaign_id,
+            Contact.status == ContactStatus.PENDING.value,
+        )
         held: Counter[str] = Counter()
         dialable = 0
-        due_by_zone: Counter[str] = Counter()
-        for status, final, positive, refusal, tz, due, n in s.execute(
-            select(
-                Contact.status,
-                Contact.final_result,
-                Contact.positive,
-                Contact.refusal,
-                Contact.timezone,
-                due_now,
-                func.count(),
-            )
-            .where(Contact.campaign_id == campaign_id)
-            .group_by(
-                Contact.status,
-                Contact.final_result,
-                Contact.positive,
-                Contact.refusal,
-                Contact.timezone,
-                text("due"),  # by its name: PostgreSQL would not match the bound `now`
-            )
+        # Each count is read from the index ix_ai_contacts_outlook alone.
+        due_by_zone = dict(
+            s.execute(
+                select(Contact.timezone, func.count())
+                .where(pending, or_(Contact.next_at.is_(None), Contact.next_at <= now))
+                .group_by(Contact.timezone)
+            ).all()
+        )
+        # Held by the dialer until next_at: the policy's reason, or a retry's delay.
+        for refusal, n in s.execute(
+            select(Contact.refusal, func.count())
+            .where(pending, Contact.next_at > now)
+            .group_by(Contact.refusal)
         ):
-            st.add_contacts(status, final, bool(positive), n)
-            if status == ContactStatus.PENDING and due:
-                due_by_zone[tz] += n
-            elif status == ContactStatus.PENDING:
-                # Held by the dialer until next_at: the policy's reason, or a retry's delay.
-                held[_GROUP_OF_REFUSAL.get(str(refusal), "retry") if refusal else "retry"] += n
-            elif status == ContactStatus.REFUSED:
-                group = _GROUP_OF_REFUSAL.get(str(refusal))
-                if group in NEVER:
-                    held[group] += n
-        CampaignService.add_attempt_stats(s, st)
+            held[_GROUP_OF_REFUSAL.get(str(refusal), "retry") if refusal else "retry"] += n
+        # Refused for good by the rules.
+        for refusal, n in s.execute(
+            select(Contact.refusal, func.count())
+            .where(
+                Contact.campaign_id == campaign_id,
+                Contact.status == ContactStatus.REFUSED.value,
+            )
+            .group_by(Contact.refusal)
+        ):
+            group = _GROUP_OF_REFUSAL.get(str(refusal))
+            if group in NEVER:
+                held[group] += n
         resume: tuple[datetime, str] | None = None
 
         def later(when: datetime | None, tz: str) -> None:

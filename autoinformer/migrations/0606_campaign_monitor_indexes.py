@@ -21,17 +21,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_ai_contacts_monitor",
+        "ix_ai_contacts_counts",
         "ai_contacts",
-        [
-            "campaign_id",
-            "status",
-            "next_at",
-            "refusal",
-            "final_result",
-            "positive",
-            "timezone",
-        ],
+        ["campaign_id", "status", "final_result", "positive"],
+    )
+    op.create_index(
+        "ix_ai_contacts_outlook",
+        "ai_contacts",
+        ["campaign_id", "status", "next_at", "refusal", "timezone"],
     )
     op.create_index(
         "ix_ai_attempts_monitor",
@@ -42,4 +39,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_ai_attempts_monitor", table_name="ai_attempts")
-    op.drop_index("ix_ai_contacts_monitor", table_name="ai_contacts")
+    op.drop_index("ix_ai_contacts_outlook", table_name="ai_contacts")
+    op.drop_index("ix_ai_contacts_counts", table_name="ai_contacts")
