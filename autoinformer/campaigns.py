@@ -1,12 +1,24 @@
 """Campaigns: kinds, scenarios, approval and the campaign life cycle
 (REQ-O1, O2, O4, O9, O10).
 
-A scenario is an ordered list of steps, each one of:
+A scenario is an ordered list of steps — the dispatcher's message builder
+(:mod:`autoinformer.builder`) edits it; the kinds are its templates — each one of:
 
 * ``{"prompt": "outbound/greeting"}`` — a recorded phrase of the catalogue;
-* ``{"say": "money", "var": "debt"}`` — a spoken variable of the contact;
-  ``say`` is one of :data:`SAY_KINDS` (money, date, time, datetime, phone,
-  account, number).
+* ``{"audio": "upload/c7_1a2b3c4d", "title": "обращение.wav"}`` — a recording
+  the dispatcher uploaded (converted to 8 kHz mono);
+* ``{"say": "money", "var": "debt"}`` — a spoken variable of the contact, or
+  of the campaign (``outage_from``/``outage_to``: the outage period typed in
+  the campaign's form; a contact's own value wins); ``say`` is one of
+  :data:`SAY_KINDS` (money, date, time, datetime, phone, account, number);
+* ``{"say": "date", "value": "2026-12-20"}`` — a value typed for the whole
+  campaign;
+* ``{"question": "upload/c7_…" | "outbound/…", "keys": "12", "name": "…"}`` —
+  a question: the callee's key (one of ``keys``) is stored on the attempt
+  (``answers[name]``); during a question 1 and 0 are answers, not commands.
+
+Every message ends with what 1 (repeat) and 0 (operator) do (the flow plays
+``outbound/repeat_hint`` and ``outbound/operator_hint``; the preview shows it).
 
 Life cycle (REQ-O10, an approval workflow): ``draft`` → (the dispatcher
 submits it) ``submitted`` «на утверждении» → (a supervisor approves it)
@@ -25,8 +37,9 @@ settings or its contact list) is recorded as its editor
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -199,21 +212,86 @@ def validate_scenario(
             if known_prompts is not None and pid not in known_prompts:
                 raise ScenarioError(f"шаг {i}: нет такой фразы в каталоге: {pid}")
             out.append({"prompt": pid})
+        elif "audio" in step:
+            aid = str(step["audio"])
+            if not UPLOAD_ID_RE.match(aid):
+                raise ScenarioError(f"шаг {i}: неверная запись {aid[:40]!r}")
+            out.append({"audio": aid, "title": str(step.get("title") or "запись")[:100]})
         elif "say" in step:
             kind = str(step["say"])
             if kind not in SAY_KINDS:
                 raise ScenarioError(f"шаг {i}: неизвестный вид переменной {kind!r}")
+            if "value" in step:
+                value = str(step["value"]).strip()
+                try:
+                    step_tokens(kind, value)
+                except (ValueError, TypeError):
+                    raise ScenarioError(
+                        f"шаг {i}: значение «{value[:40]}» нельзя произнести как {SAY_TITLES[kind]}"
+                    ) from None
+                out.append({"say": kind, "value": value})
+                continue
             var = str(step.get("var") or "")
             if not var:
                 raise ScenarioError(f"шаг {i}: не указана переменная")
             out.append({"say": kind, "var": var})
+        elif "question" in step:
+            qid = str(step["question"])
+            uploaded = bool(UPLOAD_ID_RE.match(qid))
+            if not (uploaded or PROMPT_STEP_RE.match(qid)):
+                raise ScenarioError(f"шаг {i}: неверная фраза вопроса {qid[:40]!r}")
+            if known_prompts is not None and not uploaded and qid not in known_prompts:
+                raise ScenarioError(f"шаг {i}: нет такой фразы в каталоге: {qid}")
+            keys = "".join(dict.fromkeys(str(step.get("keys") or "")))
+            if not keys or any(k not in "0123456789*#" for k in keys):
+                raise ScenarioError(f"шаг {i}: укажите клавиши ответа (цифры 0–9)")
+            name = str(step.get("name") or "").strip()[:64]
+            if not name:
+                raise ScenarioError(f"шаг {i}: укажите, как называется вопрос в отчёте")
+            out.append({"question": qid, "keys": keys, "name": name})
         else:
-            raise ScenarioError(f"шаг {i}: нужен prompt или say")
+            raise ScenarioError(f"шаг {i}: нужен prompt, audio, say или question")
     return out
 
 
+UPLOAD_ID_RE: Final = re.compile(r"^upload/c\d+_[0-9a-f]{8,32}$")
+"""The prompt id of a recording uploaded into a campaign (:mod:`autoinformer.builder`)."""
+PROMPT_STEP_RE: Final = re.compile(r"^[a-z][a-z0-9_]*/[a-z0-9][a-z0-9_]*$")
+
+SAY_TITLES: Final = {
+    "money": "сумму",
+    "date": "дату",
+    "time": "время",
+    "datetime": "дату и время",
+    "phone": "номер телефона",
+    "account": "номер лицевого счёта",
+    "number": "число",
+}
+"""What each spoken kind is, in the accusative («произнести как сумму»)."""
+
+CAMPAIGN_VARIABLES: Final = {"outage_from": "outage_start", "outage_to": "outage_end"}
+"""Variables a campaign itself provides (the outage period of its form)."""
+
+
+def campaign_values(campaign: Any) -> dict[str, str]:
+    """The variables the campaign provides to every contact's message."""
+    out: dict[str, str] = {}
+    for var, attr in CAMPAIGN_VARIABLES.items():
+        value = getattr(campaign, attr, None)
+        if value is not None:
+            out[var] = value.isoformat()
+    return out
+
+
+def message_variables(campaign: Any, contact_variables: Mapping[str, Any]) -> dict[str, Any]:
+    """What the message of one contact says: the campaign's values, then the
+    contact's own (a contact's value wins)."""
+    return {**campaign_values(campaign), **contact_variables}
+
+
 def scenario_variables(steps: Sequence[Mapping[str, str]]) -> list[str]:
-    return [s["var"] for s in steps if "say" in s]
+    """The contact variables the scenario speaks (not the typed values)."""
+    return [s["var"] for s in steps if "say" in s and "var" in s]
 
 
 # -- speaking the variables (REQ-O6) -------------------------------------------------
@@ -263,8 +341,11 @@ def preview_text(
     variables: Mapping[str, Any],
     prompt_text: Any = None,
     tz: str | None = None,
+    *,
+    with_hints: bool = True,
 ) -> str:
-    """The message as the callee would hear it, as text (REQ-O1 preview).
+    """The message as the callee would hear it, as text (REQ-O1 preview),
+    with the closing hints (``with_hints``).
 
     ``prompt_text(prompt_id) -> str`` gives the catalogue text of a phrase.
     A variable missing from ``variables`` is shown as ``[нет значения: name]``.
@@ -275,20 +356,50 @@ def preview_text(
         catalogue = PromptCatalogue.load()
         prompt_text = catalogue.text
     parts: list[str] = []
+
+    def phrase(pid: str) -> str:
+        if UPLOAD_ID_RE.match(pid):
+            return "[запись]"
+        try:
+            return str(prompt_text(pid))
+        except KeyError:
+            return f"[нет фразы {pid}]"
+
     for step in steps:
         if "prompt" in step:
-            try:
-                parts.append(str(prompt_text(step["prompt"])))
-            except KeyError:
-                parts.append(f"[нет фразы {step['prompt']}]")
+            parts.append(phrase(step["prompt"]))
+        elif "audio" in step:
+            parts.append(f"[запись «{step.get('title') or 'запись'}»]")
+        elif "question" in step:
+            parts.append(f"{phrase(step['question'])} [вопрос «{step['name']}»: {step['keys']}]")
         else:
+            value = step["value"] if "value" in step else variables.get(step["var"])
             try:
-                tokens = step_tokens(step["say"], variables.get(step["var"]), tz)
+                tokens = step_tokens(step["say"], value, tz)
             except (ValueError, TypeError):
-                parts.append(f"[нет значения: {step['var']}]")
+                parts.append(f"[нет значения: {step.get('var', '')}]")
             else:
                 parts.append(say_ru.tokens_to_text(tokens))
-    return " ".join(p.strip() for p in parts if p.strip())
+    if with_hints:
+        parts.extend(phrase(p) for p in MESSAGE_HINTS)
+    return _sentences(p.strip() for p in parts if p.strip())
+
+
+MESSAGE_HINTS: Final = ("outbound/repeat_hint", "outbound/operator_hint")
+"""What ends every message: 1 repeats it, 0 reaches an operator."""
+
+
+def _sentences(parts: Iterable[str]) -> str:
+    """Join the parts as the callee hears them: a part that starts a new
+    sentence (a capital letter) after one without its full stop gets it."""
+    out = ""
+    for part in parts:
+        if out:
+            if part[:1].isupper() and out[-1] not in ".!?…:»":
+                out += "."
+            out += " "
+        out += part
+    return out
 
 
 # -- statistics ----------------------------------------------------------------------
@@ -484,16 +595,23 @@ class CampaignService:
         return c
 
     def preview(self, campaign_id: int, contact_id: int | None = None) -> str:
-        with self.db.session() as s:
-            c = s.get(Campaign, campaign_id)
-            if c is None:
-                raise CampaignError(f"кампания {campaign_id} не найдена")
+        """The message as text for one contact (``contact_id``, else the first)."""
+        c = self.get(campaign_id)
+        contact = self.contact(campaign_id, contact_id)
+        variables = message_variables(c, contact.variables if contact else {})
+        return preview_text(c.scenario, variables, tz=contact.timezone if contact else None)
+
+    def contact(self, campaign_id: int, contact_id: int | None = None) -> Contact | None:
+        """One contact of the campaign (``contact_id``), else its first; a
+        contact of another campaign is refused."""
+        with self.db.session(readonly=True) as s:
             q = select(Contact).where(Contact.campaign_id == campaign_id)
             if contact_id is not None:
                 q = q.where(Contact.id == contact_id)
             contact = s.scalars(q.order_by(Contact.id).limit(1)).first()
-            variables = dict(contact.variables) if contact else {}
-            return preview_text(c.scenario, variables, tz=contact.timezone if contact else None)
+        if contact is None and contact_id is not None:
+            raise CampaignError(f"в кампании {campaign_id} нет контакта {contact_id}")
+        return contact
 
     def outage_check(self, campaign: Campaign, now: datetime | None = None) -> OutageNoticeCheck:
         """REQ-O9 for households at ``now`` (planned-outage campaigns)."""

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from autoinformer.campaigns import (
     CampaignError,
     CampaignService,
+    campaign_values,
     scenario_variables,
     step_tokens,
 )
@@ -281,8 +282,9 @@ class ContactListService:
             if campaign is None:
                 raise CampaignError(f"кампания {campaign_id} не найдена")
             self.campaigns.mark_list_changed(s, campaign_id, by)
-            needed = scenario_variables(campaign.scenario)
-            kinds = {st["var"]: st["say"] for st in campaign.scenario if "say" in st}
+            provided = campaign_values(campaign)
+            needed = [v for v in scenario_variables(campaign.scenario) if v not in provided]
+            kinds = {st["var"]: st["say"] for st in campaign.scenario if "var" in st}
             existing = set(
                 s.scalars(select(Contact.phone).where(Contact.campaign_id == campaign_id))
             )

@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from sqlalchemy import select, update
 
-from autoinformer.campaigns import KIND_TITLES, Kind, preview_text
+from autoinformer.campaigns import KIND_TITLES, Kind, message_variables, preview_text
 from autoinformer.models import (
     Attempt,
     AttemptState,
@@ -241,7 +241,12 @@ class EmailStore:
                 contact.email_status = SENDING
                 s.flush()
                 subject = c.email_subject or f"{KIND_TITLES[Kind(c.kind)]}: {c.name}"
-                body = preview_text(c.scenario, contact.variables, tz=contact.timezone)
+                body = preview_text(
+                    c.scenario,
+                    message_variables(c, contact.variables),
+                    tz=contact.timezone,
+                    with_hints=False,
+                )
                 out.append(
                     Letter(attempt.id, contact.id, contact.email or "", subject, body, message_id)
                 )

@@ -1,9 +1,10 @@
 """The message played to the answered callee (FastAGI route ``outbound-message``;
 REQ-O1, O5, O6, O8).
 
-The scenario of the campaign is played step by step — recorded phrases and
-the contact's variables spoken in Russian (money, dates, times, phone and
-account numbers; ``ivr.say_ru``). Then: «1» repeats the message, «0»
+The scenario of the campaign is played step by step — recorded phrases,
+recordings the dispatcher uploaded, the contact's (or the campaign's)
+variables spoken in Russian (money, dates, times, phone and account numbers;
+``ivr.say_ru``) and questions, whose keys are stored as answers. Then: «1» repeats the message, «0»
 transfers to the operator queue with the campaign, the contact and the
 account on the operator's card (``HOTLINE_CAMPAIGN``/``HOTLINE_CONTACT``/
 ``HOTLINE_ACCOUNT``; :mod:`autoinformer.card`). A key pressed
@@ -25,8 +26,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+from autoinformer.builder import MessageBuilder
 from autoinformer.campaigns import step_tokens
 from autoinformer.deps import AutoinformerDeps
 from autoinformer.store import AttemptStore, MessageContext
@@ -39,6 +42,7 @@ __all__ = ["MAX_REPEATS", "outbound_message"]
 
 MAX_REPEATS: Final = 3
 HINT_WAIT: Final = 5.0
+QUESTION_WAIT: Final = 6.0
 
 
 class MessageNotFound(LookupError):
@@ -72,6 +76,13 @@ async def _deliver(
         state = new_state
         await deps.run_db(functools.partial(update, flow_state=new_state, **extra))
 
+    uploads = {step.get("audio") or step.get("question") or "" for step in ctx.scenario} - {""}
+    uploads = {u for u in uploads if u.startswith("upload/")}
+    if uploads:
+        # A recording uploaded on another node: this node's copy, from the database.
+        builder = MessageBuilder(deps.campaigns, deps.settings.sounds_dir)
+        for upload in sorted(uploads):
+            await deps.run_db(builder.materialise, upload)
     try:
         if amd == "MACHINE" and ctx.amd == "retry":
             ch.journal.add("step", name="amd", status=amd, action="retry")
@@ -79,8 +90,12 @@ async def _deliver(
             await ch.hangup()
             return
         repeats = 0
+
+        async def answered(question: str, key: str) -> None:
+            await deps.run_db(store.record_answer, ctx.attempt_id, question, key)
+
         while True:
-            digit = await _play_message(ch, ctx)
+            digit = await _play_message(ch, ctx, answered)
             if digit is None:
                 if state == "playing":
                     await report("machine_left" if amd == "MACHINE" else "completed")
@@ -112,20 +127,47 @@ async def _deliver(
         raise
 
 
-async def _play_message(ch: Channel, ctx: MessageContext) -> str | None:
-    """Play the scenario once; a key pressed stops it and is returned."""
+async def _play_message(
+    ch: Channel, ctx: MessageContext, answered: Callable[[str, str], Awaitable[None]]
+) -> str | None:
+    """Play the scenario once; a key pressed stops it and is returned
+    (except during a question, whose keys are its answers)."""
     for step in ctx.scenario:
+        if "question" in step:
+            await _ask(ch, step, answered)
+            continue
         if "prompt" in step:
             digit = await ch.play(step["prompt"])
+        elif "audio" in step:
+            digit = await ch.play(step["audio"])
         else:
-            value = ctx.variables.get(step["var"])
+            value = step["value"] if "value" in step else ctx.variables.get(step["var"])
             try:
                 tokens = step_tokens(step["say"], value, ctx.timezone)
             except (ValueError, TypeError):
                 # Validated at import; a value changed since is skipped, not invented.
-                ch.journal.add("error", what="variable", var=step["var"])
+                ch.journal.add("error", what="variable", var=step.get("var", ""))
                 continue
             digit = await ch.say(step["say"], str(value), tokens)
         if digit in ("0", "1"):
             return digit
     return None
+
+
+async def _ask(
+    ch: Channel, step: Mapping[str, str], answered: Callable[[str, str], Awaitable[None]]
+) -> None:
+    """A question of the message: one of its keys is the answer (asked
+    twice at most; silence or another key leaves it unanswered)."""
+    keys = step["keys"]
+    result = await ch.read_digits(
+        step["question"],
+        max_digits=1,
+        timeout=QUESTION_WAIT,
+        attempts=2,
+        valid=lambda d: d in keys,
+        retry_prompt=None,
+    )
+    ch.journal.add("step", name="question", question=step["name"], answered=bool(result.digits))
+    if result.digits:
+        await answered(step["name"], result.digits)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -47,6 +48,7 @@ __all__ = [
     "AttemptState",
     "Campaign",
     "CampaignEditor",
+    "CampaignRecording",
     "CampaignStatus",
     "Contact",
     "ContactImport",
@@ -246,6 +248,8 @@ class Attempt(Base):
     """Seconds after answer when the callee hung up before the end."""
     repeats: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(String(255))
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The callee's keys to the scenario's questions: ``{question name: key}``."""
 
 
 class DoNotCall(Base):
@@ -284,3 +288,23 @@ class CampaignEditor(Base):
     """``crm_bridge.models.Operator.login`` (as ``Campaign.created_by``)."""
     first_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     """When this user first changed the campaign."""
+
+
+class CampaignRecording(Base):
+    """A recording the dispatcher uploaded into a campaign's message,
+    converted to 8 kHz mono WAV. The database keeps it so that every node's
+    Asterisk can play it: a node writes the file into its sounds directory
+    when it first needs it (:mod:`autoinformer.builder`)."""
+
+    __tablename__ = "ai_recordings"
+
+    prompt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``upload/c<campaign>_<sha256 prefix>``: the step's ``audio``."""
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("ai_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(255))
+    seconds: Mapped[float] = mapped_column(Float)
+    wav: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

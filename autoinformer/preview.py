@@ -9,28 +9,42 @@ import io
 import wave
 from typing import Any
 
-from autoinformer.campaigns import CampaignError, CampaignService, step_tokens
+from autoinformer.campaigns import (
+    MESSAGE_HINTS,
+    CampaignError,
+    CampaignService,
+    message_variables,
+    step_tokens,
+)
 
 
-def message_wav(campaigns: CampaignService, resolver: Any, campaign_id: int) -> bytes:
-    """The message of the campaign's first contact as one WAV: the same files
-    Asterisk plays, in the same order (blocking)."""
+def message_wav(
+    campaigns: CampaignService, resolver: Any, campaign_id: int, contact_id: int | None = None
+) -> bytes:
+    """The message of one contact (``contact_id``, else the first) as one
+    WAV: the same files Asterisk plays, in the same order, with the closing
+    hints (blocking)."""
     service = campaigns
     c = service.get(campaign_id)
-    contacts = service.contacts(campaign_id)
-    contact = contacts[0] if contacts else None
-    variables = dict(contact.variables) if contact else {}
+    contact = service.contact(campaign_id, contact_id)
+    variables = message_variables(c, contact.variables if contact else {})
     tz = contact.timezone if contact else None
     names: list[str] = []
     for step in c.scenario:
         if "prompt" in step:
             names.append(resolver.prompt(step["prompt"]))
+        elif "audio" in step:
+            names.append(resolver.prompt(step["audio"]))
+        elif "question" in step:
+            names.append(resolver.prompt(step["question"]))
         else:
+            value = step["value"] if "value" in step else variables.get(step["var"])
             try:
-                tokens = step_tokens(step["say"], variables.get(step["var"]), tz)
+                tokens = step_tokens(step["say"], value, tz)
             except (ValueError, TypeError):
                 continue
             names.extend(resolver.tokens(tokens))
+    names.extend(resolver.prompt(p) for p in MESSAGE_HINTS)
     out = io.BytesIO()
     params: Any = None
     with wave.open(out, "wb") as w:

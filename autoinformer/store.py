@@ -33,7 +33,7 @@ from typing import Any, Final
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from autoinformer.campaigns import CampaignService, Kind
+from autoinformer.campaigns import CampaignService, Kind, message_variables
 from autoinformer.models import (
     POSITIVE_RESULTS,
     Attempt,
@@ -421,12 +421,20 @@ class AttemptStore:
                 contact.id,
                 c.kind,
                 list(c.scenario),
-                dict(contact.variables),
+                message_variables(c, contact.variables),
                 c.amd,
                 contact.phone,
                 contact.variables.get("account"),
                 contact.timezone,
             )
+
+    def record_answer(self, attempt_id: int, question: str, key: str) -> None:
+        """The callee answered a question of the message with ``key``."""
+        with self.db.session(write=True) as s:
+            a = s.get(Attempt, attempt_id, with_for_update=True)
+            if a is None:
+                return
+            a.answers = {**(a.answers or {}), question: key}
 
     def flow_update(self, attempt_id: int, **values: Any) -> None:
         """The message flow reports (state, hangup second, AMD status...)."""

@@ -102,6 +102,9 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     r.add_get("/campaigns/{id}/report.csv", report_csv)
     r.add_get("/campaigns/{id}/report.xlsx", report_xlsx)
     r.add_get("/ws", monitor_ws)
+    from autoinformer.builder_web import add_builder_routes
+
+    add_builder_routes(r)
     r.add_static("/static/", STATIC)  # the monitor's script (public, as every static file)
     return app
 

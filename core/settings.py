@@ -177,6 +177,28 @@ class Settings:
     that is not on this machine is refused without it: the password and the
     letters (personal data) never cross a network in clear."""
 
+    # health (hotline.health): /health, /metrics, the pages' warning, the alert
+    health_interval_seconds: int = 15
+    health_disk_min_mb: int = 1024
+    """Free space below this (on the data or recordings disk) is a problem:
+    reported before the disk is full."""
+    health_disk_min_percent: float = 5.0
+    health_database_max_ms: int = 500
+    """A trivial query slower than this is a problem (2 s: the database is down)."""
+    health_failures_max: int = 3
+    """Call flows failed within 5 minutes from which the node is degraded."""
+    health_alert_to: str = ""
+    """Comma-separated addresses told when the node becomes degraded and
+    when it recovers (the smtp_* settings); empty: the log only."""
+
+    # surveys (REQ-A13; surveys/)
+    survey_after_call: bool = True
+    """A caller still on the line when the operator ended the call is asked
+    the CSI mark (1–5) of the operator's work; False: only when the operator
+    transfers the caller to the survey."""
+    survey_nps: bool = True
+    """The survey also asks the NPS question (0–10; 1 then 0 for ten)."""
+
     # supervision: the daily digest of appeals falling due (supervision.digest)
     digest_time: str = "08:00"
     """Local time (``timezone``) the digest is sent each day, ``HH:MM``."""
@@ -188,6 +210,24 @@ class Settings:
     """Where appeals and readings are pushed (JSON, signed); empty: disabled."""
     webhook_secret: str = ""
     """HMAC-SHA256 key of the webhook signature; empty: generated into the data dir."""
+
+    # the SMS channel through Kannel (sms/)
+    sms_kannel_url: str = ""
+    """Kannel's ``sendsms`` URL (``http://127.0.0.1:13013/cgi-bin/sendsms``);
+    empty: replies and notices wait in the outbox, nothing is sent."""
+    sms_kannel_user: str = "hotline"
+    sms_kannel_password: str = ""
+    """The ``sendsms-user`` password; empty: generated into the data dir (``kannel-sendsms.secret``)."""
+    sms_sender: str = ""
+    """The sender shown to customers (the hotline's short number or name); empty: Kannel's default."""
+    sms_inbound_key: str = ""
+    """The key Kannel's ``get-url`` and ``dlr-url`` carry; empty: generated (``sms-inbound.secret``)."""
+    sms_allow: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    """Networks Kannel calls the hotline from (incoming messages, delivery reports)."""
+    sms_callback_url: str = ""
+    """How Kannel reaches this web server (``http://10.0.0.5:8080``); empty: ``web_host:web_port``."""
+    sms_max_parts: int = 4
+    """A reply or notice longer than one segment is concatenated up to this many parts."""
 
     # -- derived ------------------------------------------------------------
     @property

@@ -4,7 +4,9 @@ Brings up the project's Asterisk (with the test-only simulated caller),
 generates the Russian prompts, migrates the SQLite database and loads demo
 data, starts FastAGI + AMI + web (+ the dialer and other components), places
 a simulated call through the hotline menu, prints what the caller heard and
-what the database holds, and the URL of the dispatcher page.
+what the database holds, sends the demo customer's meter reading by SMS
+through a real Kannel with its fake SMSC (when Kannel is installed; the
+gateway keeps running with the demo), and the URL of the dispatcher page.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import functools
 import logging
 import signal
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -295,6 +298,32 @@ async def _demo_call(
     print(f"   Итог звонка: {end_detail}")
 
 
+async def _demo_sms(
+    services: Services,
+    settings: Settings,
+    web_url: str,
+    ports: Any,
+    later: AsyncExitStack,
+    step: int,
+) -> int:
+    """Kannel with its fake SMSC, and the demo customer's reading by SMS
+    (REQ-T14); the gateway keeps running with the demo. The next step's number."""
+    from crm_bridge.demo_data import DEMO_CALLER
+    from sms import demo as sms_demo
+
+    print(f"{step}. СМС: шлюз Kannel с имитатором SMSC…", flush=True)
+    if isinstance(ports, str):
+        print(f"   пропущено: {ports}")
+        return step + 1
+    phones = await later.enter_async_context(sms_demo.gateway(settings, ports, web_url))
+    print(f"   sendsms {settings.sms_kannel_url}")
+    assert DEMO_CALLER.phone is not None
+    text, reply = await sms_demo.send_reading(services, phones, DEMO_CALLER.phone)
+    print(f"   абонент {DEMO_CALLER.phone} → {reply.sender}: «{text}»")
+    print(f"   ответ абоненту: «{reply.text}»")
+    return step + 1
+
+
 async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     from hotline.runner import Runtime
     from hotline.sandbox import Sandbox
@@ -311,6 +340,9 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     report = await asyncio.to_thread(generate, catalogue, settings.sounds_dir)
     print(f"   {report.summary()}")
     print("3. База данных и демо-данные…", flush=True)
+    from sms import demo as sms_demo
+
+    sms_ports = sms_demo.prepare(settings)  # before the services: the sender reads the URL
     services = await asyncio.to_thread(Services.create, settings)
     print(f"   {settings.db_url}")
     print(f"   {await services.run_db(_load_demo_data, services)}")
@@ -319,13 +351,14 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     comps = component_names()
     phones: list[Any] = []
     try:
-        async with Runtime(settings, comps, services=services) as rt:
+        async with Runtime(settings, comps, services=services) as rt, AsyncExitStack() as later:
             print(f"4. Сервисы запущены: {', '.join(comps)}")
             phones = await _phones_in_the_queue(services, settings, credentials)
             scenarios = _scenarios(services)
             for number, scenario in enumerate(scenarios, start=5):
                 await _demo_call(settings, services, catalogue, scenario, number)
             step = 5 + len(scenarios)
+            step = await _demo_sms(services, settings, rt.web_url, sms_ports, later, step)
             base = rt.web_url.rstrip("/")
             print(f"{step}. Пульт диспетчера: {base}/dispatcher/")
             print(f"   Рабочее место оператора: {base}/operator/   Состояние: {base}/health")

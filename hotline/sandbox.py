@@ -297,14 +297,6 @@ class Sandbox:
         files: dict[str, str] = {}
         for src in sorted(CONF_SRC.glob("*.conf")):
             files[src.name] = Template(src.read_text(encoding="utf-8")).substitute(values)
-        # What the slices add (e.g. the operators' phones in pjsip.conf).
-        for sl in SLICES:
-            if sl.asterisk_conf is None:
-                continue
-            for name, extra in sl.asterisk_conf(self.s).items():
-                if name not in files:
-                    raise SandboxError(f"slice {sl.name} adds to {name}, which is not rendered")
-                files[name] += f"\n; ---- added by the {sl.name} slice\n{extra}"
         # dialplan: globals carry the contract values, then the dialplan files
         lines = ["; rendered by hotline — do not edit, edit dialplans/ instead", "[globals]"]
         lines += [
@@ -326,6 +318,15 @@ class Sandbox:
             lines.append(f"; ---- {src.name}")
             lines.append(src.read_text(encoding="utf-8"))
         files["extensions.conf"] = "\n".join(lines)
+        # What the slices add (the operators' phones in pjsip.conf, the
+        # survey's contexts in extensions.conf).
+        for sl in SLICES:
+            if sl.asterisk_conf is None:
+                continue
+            for name, extra in sl.asterisk_conf(self.s).items():
+                if name not in files:
+                    raise SandboxError(f"slice {sl.name} adds to {name}, which is not rendered")
+                files[name] += f"\n; ---- added by the {sl.name} slice\n{extra}"
         changed = False
         for stale in self.etc.glob("*.conf"):
             if stale.name not in files:

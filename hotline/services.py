@@ -7,7 +7,7 @@ calendar and deadline rules, the working hours, the campaign service (the
 same calendar); and, typed, the parts the runtime starts (AMI, the call
 listener, speech, the dialer, e-mail). Each slice states what it needs as a
 Protocol (``ivr.deps.IvrDeps``, ``crm_bridge.services.CrmDeps``,
-``autoinformer.deps.AutoinformerDeps``); mypy checks below that this class
+``autoinformer.deps.AutoinformerDeps``, ``surveys.deps.SurveyDeps``…); mypy checks below that this class
 gives each of them all of it.
 """
 
@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from ivr.speech_lang import SpeechComponent
     from shift.deps import ShiftDeps
     from shift.presence import ShiftService
+    from sms.deps import SmsDeps
     from supervision.deps import SupervisionDeps
     from supervision.wallboard import Wallboard
+    from surveys.deps import SurveyDeps
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -137,8 +139,8 @@ if TYPE_CHECKING:
 
     def _gives_every_slice_what_it_needs(
         s: Services,
-    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps, SupervisionDeps]:
-        return s, s, s, s, s
+    ) -> tuple[IvrDeps, CrmDeps, AutoinformerDeps, ShiftDeps, SupervisionDeps, SurveyDeps, SmsDeps]:
+        return s, s, s, s, s, s, s
 
 
 def build_resolver(settings: Settings) -> PromptResolver:

@@ -17,11 +17,13 @@ from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
 from ivr.plugin import SLICE as IVR
 from shift.plugin import SLICE as SHIFT
+from sms.plugin import SLICE as SMS
 from supervision.plugin import SLICE as SUPERVISION
+from surveys.plugin import SLICE as SURVEYS
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION)
+SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, SURVEYS, SMS)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""

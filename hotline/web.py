@@ -3,19 +3,23 @@
 (``Slice.web``: the operator's workplace, the readings export, the
 dispatcher console).
 
-``/`` lists what the logged-in user may open; ``/health`` reports the parts
-(AMI, FastAGI, database) and is public (it says nothing personal).
+``/`` lists what the logged-in user may open; ``/health`` and ``/metrics``
+report the node's parts (:mod:`hotline.health`: database and its latency,
+disks, AMI, failed flows) and are public (they say nothing personal).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
 
+from hotline.health import HealthMonitor, metrics_text
 from hotline.slices import web_apps
+from webedge import shell
 from webedge.app import create_root
 from webedge.edge import public
 
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", object)
 RUNTIME = web.AppKey("runtime", object)
+HEALTH_MONITOR = web.AppKey("health_monitor", HealthMonitor)
 
 
 def create_app(services: Any, runtime: Any = None) -> web.Application:
@@ -30,38 +35,37 @@ def create_app(services: Any, runtime: Any = None) -> web.Application:
     app = create_root(services, [(a, a.factory(services, runtime)) for a in web_apps()])
     app[SERVICES] = services
     app[RUNTIME] = runtime
+    monitor = HealthMonitor(services, runtime)
+    app[HEALTH_MONITOR] = monitor
+    app[shell.HEALTH] = lambda: monitor.latest.problems if monitor.latest else []
+    app.on_startup.append(_start_health)
+    app.on_cleanup.append(_stop_health)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     return app
+
+
+async def _start_health(app: web.Application) -> None:
+    await app[HEALTH_MONITOR].start()
+
+
+async def _stop_health(app: web.Application) -> None:
+    await app[HEALTH_MONITOR].stop()
 
 
 @public
 async def health(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    runtime = request.app[RUNTIME]
-    out: dict[str, Any] = {"status": "ok"}
-    try:
+    """The node's parts, checked now (503 when anything is wrong)."""
+    report = await request.app[HEALTH_MONITOR].check()
+    return web.json_response(
+        report.as_dict(),
+        status=200 if report.status == "ok" else 503,
+        dumps=functools.partial(json.dumps, ensure_ascii=False),
+    )
 
-        def ping() -> None:
-            with services.db.engine.connect() as c:  # type: ignore[attr-defined]
-                c.execute(text("select 1"))
 
-        await services.run_db(ping)  # type: ignore[attr-defined]
-        out["database"] = "ok"
-    except Exception as exc:  # reported, not raised: this is the health page
-        out["database"] = f"error: {type(exc).__name__}"
-        out["status"] = "degraded"
-    if runtime is not None:
-        ami = getattr(runtime, "ami", None)
-        out["ami"] = "connected" if ami is not None and ami.connected else "disconnected"
-        if ami is None or not ami.connected:
-            out["status"] = "degraded"
-        fastagi = getattr(runtime, "fastagi", None)
-        if fastagi is not None:
-            s = fastagi.stats
-            out["fastagi"] = {
-                "active": s.active,
-                "calls": s.calls,
-                "failures": s.failures,
-                "rejected": s.rejected,
-            }
-    return web.json_response(out, status=200 if out["status"] == "ok" else 503)
+@public
+async def metrics(request: web.Request) -> web.Response:
+    """The same, for Prometheus (loopback or a scraper behind the proxy)."""
+    report = await request.app[HEALTH_MONITOR].check()
+    return web.Response(text=metrics_text(report), content_type="text/plain", charset="utf-8")

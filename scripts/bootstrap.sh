@@ -2,8 +2,9 @@
 # Sets up everything the project needs on a Debian/Ubuntu machine, idempotently:
 #   scripts/bootstrap.sh [runtime|test]
 # - Debian packages (mmdebstrap for the Asterisk root, espeak-ng + sox for the
-#   prompts, baresip-core for the demo's and the tests' operator phones; for
-#   tests also PostgreSQL and Chromium);
+#   prompts, baresip-core for the demo's and the tests' operator phones,
+#   kannel + kannel-extras for the SMS gateway and its fake SMSC; for tests
+#   also PostgreSQL and Chromium);
 # - the Python virtualenv .venv with the project (pip's wheel cache lives in
 #   ~/.cache/pip, outside the repo, and is reused);
 # The private Asterisk 22 root is built on first use by `hotline asterisk up`
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-runtime}"
 
-need_pkgs=(mmdebstrap espeak-ng sox python3-venv baresip-core)
+need_pkgs=(mmdebstrap espeak-ng sox python3-venv baresip-core kannel kannel-extras)
 if [ "$mode" = "test" ]; then
   need_pkgs+=(postgresql chromium)
 fi
@@ -31,6 +32,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts Kannel's example WAP gateway (wapbox, UDP on every
+  # interface); the hotline runs its own bearerbox/smsbox from a rendered
+  # configuration (`hotline sms conf`), so the example service is switched off.
+  if [[ " ${missing[*]} " == *" kannel "* ]] && command -v systemctl >/dev/null \
+      && systemctl is-enabled --quiet kannel 2>/dev/null; then
+    $SUDO systemctl disable --now kannel >/dev/null 2>&1 || true
+  fi
 fi
 
 PY="${PYTHON:-python3}"

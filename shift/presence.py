@@ -176,6 +176,8 @@ class _Consult:
 
 RECONCILE_RETRY_DELAYS: Final = (1.0, 2.0, 4.0, 8.0, 8.0)
 """Seconds between the reconciliation's tries when Asterisk does not answer."""
+SURVEY_TARGET: Final = "survey"
+"""The transfer target that sends the caller to the CSI/NPS survey (REQ-A13)."""
 CONSULT_CONTEXT: Final = "hotline-consult"
 """Where an attended transfer dials (dialplans/hotline.conf): the specialists'
 number and operators' numbers (``op102`` → ``102``), digits only, as the
@@ -420,12 +422,14 @@ class ShiftService:
             raise PresenceError("идёт консультация: соедините или вернитесь к абоненту")
         whom = self._whom(person, target)
         uniqueid = person.call_uniqueid
+        survey = target == SURVEY_TARGET
         await self._action(
             {
                 "Action": "Redirect",
                 "Channel": person.call_channel,
-                "Context": "hotline-transfer",
-                "Exten": target,
+                # The survey (surveys/, REQ-A13) is not a transfer of the appeal.
+                "Context": "hotline-survey" if survey else "hotline-transfer",
+                "Exten": "transfer" if survey else target,
                 "Priority": "1",
             }
         )
@@ -433,7 +437,7 @@ class ShiftService:
         # call complete only when the caller hangs up, wherever they are then).
         person.call_uniqueid = person.call_channel = None
         await self._begin_wrapup(person)
-        if uniqueid:
+        if uniqueid and not survey:
             await self._run_db(self._record_transfer, uniqueid, operator_id, target, whom)
         logger.info("operator %s transferred call %s to %s", operator_id, uniqueid, target)
         return whom
@@ -443,6 +447,8 @@ class ShiftService:
         operator's endpoint); PresenceError for anything else."""
         if target == "specialists":
             return "специалисту (вторая линия)"
+        if target == SURVEY_TARGET:
+            return "на оценку качества обслуживания (опрос)"
         from shift.phones import ENDPOINT_RE
 
         if not ENDPOINT_RE.match(target) or f"PJSIP/{target}" == person.interface:

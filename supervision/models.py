@@ -48,7 +48,7 @@ class NoticeKind(enum.StrEnum):
 
 class NoticeChannel(enum.StrEnum):
     """How a notice travels. E-mail is sent by :mod:`supervision.notices`;
-    SMS is the hook for the SMS gateway of another issue (queued, not sent)."""
+    SMS by the SMS slice (:mod:`sms.notices`)."""
 
     EMAIL = "email"
     SMS = "sms"

@@ -17,8 +17,9 @@ its fate. Exactly once and crash-safe, like the autoinformer's e-mail:
    ``lost`` (a duplicate letter is worse than a missing one).
 
 Registration notices (REQ-A11) are queued by :meth:`NoticeStore.queue_registrations`,
-a sweep run by the sender: appeals registered with an e-mail reply contact
-that have no registration notice yet get one. Nothing is added to the call
+a sweep run by the sender: appeals registered with an e-mail (or SMS) reply
+contact that have no registration notice yet get one (an appeal that came by
+SMS had its number in the SMS slice's reply and gets none). Nothing is added to the call
 path (the IVR registers appeals while the caller waits), no SMTP either, and
 an appeal registered while the sender was down is still notified when it
 comes back. The sweep only looks at appeals newer than the watermark the
@@ -30,9 +31,10 @@ creates it already claimed (``sending``) and delivers it itself, waiting for
 the server's answer, because the term may only move once the customer has
 been told (:meth:`NoticeStore.create_claimed`).
 
-Channels: e-mail is sent here; :class:`~supervision.models.NoticeChannel`
-``sms`` is the hook for the SMS gateway another issue brings (its rows wait
-as ``queued``; :data:`TRANSPORTS` lists what this node can send).
+Channels: e-mail is sent here; rows of :class:`~supervision.models.NoticeChannel`
+``sms`` are taken by the SMS slice (:mod:`sms.notices`: sent through Kannel,
+``sent`` once the delivery report says delivered); :data:`TRANSPORTS` lists
+what this module sends.
 Logs name notices by id and appeal number, never a contact (152-FZ).
 """
 
@@ -56,7 +58,7 @@ from sqlalchemy.orm import Session
 from autoinformer.email import Letter, SmtpConfig, SmtpRejected, send_letter
 from crm_bridge.appeals import AppealView
 from crm_bridge.db import Database, utcnow
-from crm_bridge.models import Appeal, AppealStatus, Counter, ReplyChannel
+from crm_bridge.models import Appeal, AppealChannel, AppealStatus, Counter, ReplyChannel
 from supervision.models import AppealEvent, AppealNotice, NoticeChannel, NoticeKind, NoticeStatus
 
 __all__ = [
@@ -78,7 +80,7 @@ RETRY_BASE: Final = timedelta(minutes=1)
 REGISTRATION_WINDOW: Final = timedelta(days=2)
 WATERMARK: Final = "appeal_notices_from"
 TRANSPORTS: Final = frozenset({NoticeChannel.EMAIL})
-"""The channels this node sends (SMS: another issue's gateway)."""
+"""The channels this module sends (SMS: the SMS slice, :mod:`sms.notices`)."""
 COMPANY: Final = "Горячая линия"
 
 
@@ -197,7 +199,7 @@ class NoticeStore:
 
     def queue_registrations(self, now: datetime | None = None) -> int:
         """REQ-A11: queue a registration notice for every new appeal with an
-        e-mail reply contact that has none (see the module docstring)."""
+        e-mail or SMS reply contact that has none (see the module docstring)."""
         now = now or utcnow()
         with self.db.session() as s:
             if not self._pending_registrations(s, now, limit=1):
@@ -211,7 +213,9 @@ class NoticeStore:
                         s,
                         appeal,
                         NoticeKind.REGISTERED,
-                        NoticeChannel.EMAIL,
+                        NoticeChannel.SMS
+                        if appeal.reply_channel is ReplyChannel.SMS
+                        else NoticeChannel.EMAIL,
                         (appeal.reply_contact or "").strip(),
                         registered_text(view, self.zone),
                         now=now,
@@ -237,7 +241,9 @@ class NoticeStore:
             .where(
                 Appeal.id > watermark,
                 Appeal.created_at >= now - REGISTRATION_WINDOW,
-                Appeal.reply_channel == ReplyChannel.EMAIL,
+                Appeal.reply_channel.in_((ReplyChannel.EMAIL, ReplyChannel.SMS)),
+                # an appeal that came by SMS had its number in the reply already
+                Appeal.channel != AppealChannel.SMS,
                 Appeal.reply_contact.is_not(None),
                 Appeal.reply_contact != "",
                 Appeal.status != AppealStatus.NOT_CONSIDERED,

@@ -11,11 +11,12 @@ method writes to the call journal what the caller heard or did.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Protocol
+from typing import Final, Protocol
 
 from telephony.contract import Next, Var
 from telephony.journal import CallJournal
@@ -288,6 +289,9 @@ async def read_digits_on(
 
 _READ_VAR = "HOTLINE_KEYS"
 """Channel variable ``Read()`` leaves the keys in (this module's own)."""
+READ_SLICE: Final = 2.0
+"""Longest silence (seconds) one ``Read()`` waits for a first key: a caller
+in silence when the service dies reaches the fallback within it."""
 
 
 def _quote(arg: str) -> str:
@@ -313,6 +317,7 @@ class AgiChannel:
         self.resolver: PromptResolver = resolver or PlainResolver()
         self.spool_dir = spool_dir
         self.hung_up = False
+        self._timeouts: tuple[str, str] | None = None
 
     # -- identity -------------------------------------------------------
     @property
@@ -475,23 +480,49 @@ class AgiChannel:
         ``Read()`` rather than AGI's GET DATA: GET DATA plays one file only,
         and a key pressed between two AGI commands is lost, so a notice
         followed by «enter the number» must be one command for a caller who
-        types ahead."""
+        types ahead.
+
+        The silence before the first key is waited for in slices of at most
+        :data:`READ_SLICE` seconds, each its own ``Read()`` (Asterisk's
+        ``TIMEOUT(response)``; the pause between keys, ``TIMEOUT(digit)``, is
+        the whole ``timeout``): an application run by AGI does not notice that
+        the service went away, so a caller who waits in silence when it dies
+        reaches the dialplan's fallback at the end of the slice, not of the
+        whole wait (REQ-T4, issue 13). A key can be lost only if it ends in
+        the few milliseconds between two slices, after seconds of silence."""
+        slices = max(1, math.ceil(timeout / READ_SLICE - 1e-9))
+        await self._read_timeouts(timeout / slices, timeout)
         for pid in prompts:
             self.journal.add("prompt", id=pid)
         files = "&".join(self.resolver.prompt(pid) for pid in prompts)
-        args = f"{_READ_VAR},{files},{int(max_digits)},,1,{timeout:g}"
-        self._check_hangup(await self.command(f"EXEC Read {_quote(args)}"))
-        got = await self.command(f"GET FULL VARIABLE ${{READSTATUS}}|${{{_READ_VAR}}}")
-        status, _, keyed = got.data.partition("|")
-        if status == "HANGUP":
-            self._mark_hangup()
-            raise CallerHangup("hangup during Read")
-        digits = "".join(c for c in keyed if c in ALL_KEYS)
+        status, digits = "TIMEOUT", ""
+        for _ in range(slices):
+            args = f"{_READ_VAR},{files},{int(max_digits)},,1,"
+            self._check_hangup(await self.command(f"EXEC Read {_quote(args)}"))
+            got = await self.command(f"GET FULL VARIABLE ${{READSTATUS}}|${{{_READ_VAR}}}")
+            status, _, keyed = got.data.partition("|")
+            if status == "HANGUP":
+                self._mark_hangup()
+                raise CallerHangup("hangup during Read")
+            digits = "".join(c for c in keyed if c in ALL_KEYS)
+            if status != "TIMEOUT" or digits:
+                break
+            files = ""  # the prompts were heard: listen on in silence
         if status == "SKIPPED" or (status == "OK" and len(digits) < max_digits):
-            digits += "#"  # ended by "#" (alone: SKIPPED)
+            digits += "#"  # ended by "#" (alone: SKIPPED), or a pause after some keys
         if digits:
             self.journal.add("dtmf", digits=digits)
         return digits
+
+    async def _read_timeouts(self, response: float, digit: float) -> None:
+        """``Read()``'s wait for the first key and between keys (set only when
+        they change: two AGI round trips otherwise spent on every input)."""
+        wanted = (f"{response:.3g}", f"{digit:.3g}")
+        if self._timeouts == wanted:
+            return
+        await self.command(f"SET VARIABLE TIMEOUT(response) {wanted[0]}")
+        await self.command(f"SET VARIABLE TIMEOUT(digit) {wanted[1]}")
+        self._timeouts = wanted
 
     async def record(
         self,

@@ -24,6 +24,8 @@ class Route(StrEnum):
     """Offer of a callback after a long wait in the queue (REQ-T8)."""
     OUTBOUND_MESSAGE = "outbound-message"
     """Autoinformer message played to the callee (REQ-O1, O5, O6)."""
+    SURVEY = "survey"
+    """The CSI/NPS survey after an operator's call (REQ-A13, surveys/)."""
     SELFTEST = "selftest"
     """Short diagnostic menu: says a number, reads digits. Used by the demo,
     the foundation tests and ``bench/fastagi.py``."""
@@ -79,6 +81,11 @@ class Var(StrEnum):
     """Global: the specialists' queue (the second line, REQ-T10)."""
     CALLBACK_AFTER = "HOTLINE_CALLBACK_AFTER"
     """Global (overridable per call): seconds in the queue before the callback offer (REQ-T8)."""
+    WARNED = "HOTLINE_WARNED"
+    """``1`` once the caller has heard the recording warning in full (set by the
+    inbound flow right after it, REQ-T4). ``hotline-fallback`` plays the
+    warning itself on a recorded call (``HOTLINE_RECORDING`` set) where it is
+    not ``1``: the service unreachable, or dead before the warning ended."""
     FALLBACK = "HOTLINE_FALLBACK"
     """Set to ``1`` when the caller went through the fallback branch."""
     AMD = "HOTLINE_AMD"
@@ -92,6 +99,10 @@ class Var(StrEnum):
     """TEST MODE ONLY: a global (AMI Setvar) that becomes ``HOTLINE_TEST_NOW``
     of calls from the SIP trunk (``hotline-test-trunk``), whose variables a
     test cannot set on the call."""
+    TEST_TRUNK_AGI = "HOTLINE_TEST_TRUNK_AGI"
+    """TEST MODE ONLY: a global (AMI Setvar) that, when set, becomes the
+    ``HOTLINE_AGI`` of calls from the SIP trunk: a test points them at a
+    service that is unreachable, or one it kills (REQ-T4 on the fallback path)."""
 
 
 class Next(StrEnum):
@@ -109,7 +120,11 @@ class UserEvent(StrEnum):
     CALL_END = "HotlineCallEnd"
     """Every hotline call's hang-up handler (cause, ``HOTLINE_NEXT``)."""
     FALLBACK = "HotlineFallback"
-    """The fallback branch ran (reason: ``AGISTATUS/HOTLINE_STATUS``)."""
+    """The fallback branch ran (reason: ``AGISTATUS/HOTLINE_STATUS``; ``Warned``:
+    ``HOTLINE_WARNED`` as the flow left it)."""
+    FALLBACK_WARNING = "HotlineFallbackWarning"
+    """The fallback branch has played the recording warning the flow had not
+    (REQ-T4), right before its apology."""
     CARD = "HotlineCard"
     """Before ``Queue()``: the card's variables (``HOTLINE_ACCOUNT: …``, each
     value URI-encoded), so the call listener need not ask for them."""
@@ -139,6 +154,12 @@ class Context(StrEnum):
     """What an operator's phone dials (pjsip.conf ``operator-template``)."""
     TRANSFER = "hotline-transfer"
     """Where a transferred caller goes (``specialists``, an endpoint)."""
+    AFTER_CALL = "hotline-after-call"
+    """Where a caller still on the line goes when the operator ended the call,
+    if a slice renders it (surveys/: the survey); else the call ends."""
+    SURVEY = "hotline-survey"
+    """The survey (surveys/); ``s`` after the call, ``transfer`` when sent by
+    the operator."""
 
 
 STATUS_OK = "OK"

@@ -47,6 +47,10 @@ class NavItem:
 
 
 NAV: Final = web.AppKey("hotline_nav", tuple[NavItem, ...])
+HEALTH: Final = web.AppKey("hotline_health_problems", object)
+"""A callable giving what is wrong with the node now (``hotline.health``):
+the supervisor's and dispatcher's pages show it."""
+HEALTH_ROLES: Final = frozenset({OperatorRole.SUPERVISOR, OperatorRole.DISPATCHER})
 PANELS: Final = web.AppKey("hotline_panels", tuple[Panel, ...])
 ZONE: Final = web.AppKey("hotline_zone", ZoneInfo)
 
@@ -91,7 +95,15 @@ async def _context(request: web.Request) -> dict[str, Any]:
         "csp_nonce": request.get(NONCE, ""),
         "nav": [i for i in items if who is not None and who.role in i.roles],
         "panels": panels,
+        "health_problems": _health_problems(request, who),
     }
+
+
+def _health_problems(request: web.Request, who: Any) -> list[str]:
+    getter = request.config_dict.get(HEALTH)
+    if who is None or who.role not in HEALTH_ROLES or not callable(getter):
+        return []
+    return list(getter())
 
 
 def setup(

@@ -7,7 +7,7 @@ string column); the new columns say who submitted it and when, and who
 returned it, when and why.
 
 Revision ID: 0605_campaign_approval
-Revises: 0602_campaign_editors
+Revises: 0603_campaign_answers
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0605_campaign_approval"
-down_revision: str | Sequence[str] | None = "0602_campaign_editors"
+down_revision: str | Sequence[str] | None = "0603_campaign_answers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -52,6 +52,7 @@ from ivr.flows.common import (
 )
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Var
+from telephony.typeahead import type_ahead
 
 __all__ = ["ANSWERS", "flow"]
 
@@ -95,6 +96,7 @@ class _Message:
 
 
 async def flow(ch: Channel, deps: IvrDeps) -> None:
+    ch = type_ahead(ch)  # a key that stops a prompt answers the next question
     now = await call_now(ch, deps)
     msg = _Message(ch, deps, now)
     ch.journal.add("step", name="answering-machine")
@@ -111,11 +113,14 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     await _register(msg)
     if msg.appeal is not None:
         await ch.set_var(Var.APPEAL, msg.appeal.number)
+    if msg.appeal is not None:
+        # REQ-A11: the notice of registration, with the number — also of a
+        # message without a contact (kept, not considered: its number lets
+        # the caller refer to it when calling again).
+        await ch.play("am/registered_number")
+        seq = msg.appeal.seq
+        await ch.say("appeal", str(seq), say_ru.number_tokens(seq))
     if msg.has_contact:
-        if msg.appeal is not None:  # REQ-A11: the notice of registration, with the number
-            await ch.play("am/registered_number")
-            seq = msg.appeal.seq
-            await ch.say("appeal", str(seq), say_ru.number_tokens(seq))
         await ch.play("am/thank_you_callback")
     else:
         await ch.play("am/no_contact")

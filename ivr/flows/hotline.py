@@ -72,6 +72,7 @@ from ivr.flows.common import (
 from ivr.schedule import WorkingHours
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Next, Var
+from telephony.typeahead import type_ahead
 
 __all__ = ["CLASSIFICATION", "CONSULT_ANSWERS", "estimate_wait", "flow"]
 
@@ -209,6 +210,10 @@ class _Call:
 
 
 async def flow(ch: Channel, deps: IvrDeps) -> None:
+    # A key that stops a prompt answers the next question (issue 17): the
+    # greeting's key is the main menu's choice, a key during a notice the
+    # first digit of the number asked next.
+    ch = type_ahead(ch)
     hours = working_hours(deps)
     call = _Call(ch, deps, utcnow(), hours)
     try:
@@ -224,6 +229,8 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
             )
         # REQ-T4: the first thing the caller hears, and heard in full (no barge-in).
         await ch.play(P_WARNING, escape="")
+        # The dialplan's fallback plays the warning unless this says it was heard.
+        await ch.set_var(Var.WARNED, "1")
         await _upsert_call(call)
         if not call.open:
             call.step("answering-machine", open=False)
@@ -436,21 +443,20 @@ async def _consult(call: _Call) -> Next | None:
 
 async def _answer(call: _Call, prompts: tuple[str, ...]) -> Next | None:
     """Play a standard answer; ``*`` repeats it, ``#`` returns to the
-    sub-menu (None), ``0`` the operator."""
+    sub-menu (None), ``0`` the operator — also as keys pressed during the
+    answer (typed ahead into the «after the answer» menu)."""
     ch = call.ch
     while True:
-        key = await ch.play(*prompts)
-        call.served = True  # heard to the end (a hang-up mid-answer raised)
-        if key not in ("*", "#", "0"):
-            choice = await choose(
-                ch, ("consult/after_answer",), "0", name="consult-answer", return_repeat=True
-            )
-            if choice.status is ChoiceStatus.FAILED:
-                return await _to_operator(call, failed=True)
-            key = {ChoiceStatus.REPEAT: "*", ChoiceStatus.BACK: "#"}.get(choice.status, choice.key)
-        if key == "*":
+        await ch.play(*prompts)
+        call.served = True  # heard (or cut short by the caller; a hang-up raised)
+        choice = await choose(
+            ch, ("consult/after_answer",), "0", name="consult-answer", return_repeat=True
+        )
+        if choice.status is ChoiceStatus.FAILED:
+            return await _to_operator(call, failed=True)
+        if choice.status is ChoiceStatus.REPEAT:
             continue
-        if key == "#":
+        if choice.status is ChoiceStatus.BACK:
             return None
         return await _to_operator(call)
 

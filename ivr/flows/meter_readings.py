@@ -63,6 +63,7 @@ from ivr.speech import EndReason, Final, SpeechUnavailable
 from ivr.speech_lang import LanguagePack, SpeechComponent
 from telephony.channel import Channel
 from telephony.contract import Next, Var
+from telephony.typeahead import key_ahead, type_ahead, typed_key
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class _Call:
 
 async def flow(ch: Channel, deps: IvrDeps) -> None:
     """The ``meter-readings`` route (REQ-T14)."""
+    ch = type_ahead(ch)  # a key that stops a prompt answers the next question
     speech = deps.speech
     lang = speech.lang if speech is not None else None
     call = _Call(
@@ -271,6 +273,8 @@ async def _ask_address(call: _Call, account: AccountBrief) -> str | None:
 async def _speak_address(call: _Call, account: AccountBrief) -> str | None:
     """Synthesise the address (cached by hash) and play it; the account number
     if no synthesiser is available."""
+    if key_ahead(call.ch):
+        return None  # the caller has already answered: nothing to synthesise
     prompt_id = await _address_prompt(call, account.address)
     if prompt_id is None:
         call.ch.journal.add("error", what="address-tts", fallback="account-number")
@@ -557,7 +561,8 @@ async def _listen(
 ) -> Heard:
     """Play the prompt (a key barges in), then recognise one utterance."""
     ch = call.ch
-    key = await ch.play(*prompt_ids)
+    await ch.play(*prompt_ids)
+    key = typed_key(ch)  # a key that stopped them (or an earlier prompt): no listening
     if key is not None:
         return Heard(InputKind.KEY, key=key)
     assert call.speech is not None and call.lang is not None

@@ -8,7 +8,9 @@ pending callback task is created — due now when operators are at work,
 else at the next opening (REQ-T6), promised within
 ``settings.queue_callback_within_minutes`` of working time; the caller hears
 by when («сегодня, не позже чем в …») and the worklist marks it overdue after
-that — linked to the call's appeal (``HOTLINE_APPEAL``). Anything else (or silence) returns the caller to the
+that — linked to the call's appeal (``HOTLINE_APPEAL``; a call without one,
+e.g. one the fallback path put in the queue, registers the request as an
+appeal), whose number the caller then hears (REQ-A11). Anything else (or silence) returns the caller to the
 queue (``HOTLINE_NEXT=queue``).
 """
 
@@ -18,9 +20,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from crm_bridge.appeals import AppealService
+from crm_bridge.appeals import AppealService, AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.errors import AppealNotFound
+from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import say_ru
 from ivr.deps import IvrDeps
@@ -34,6 +37,7 @@ from ivr.flows.common import (
 )
 from telephony.channel import Channel
 from telephony.contract import Next, Var
+from telephony.typeahead import type_ahead
 
 __all__ = ["flow"]
 
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 
 
 async def flow(ch: Channel, deps: IvrDeps) -> None:
+    ch = type_ahead(ch)  # a key that stops a prompt answers the next question
     ch.journal.add("step", name="callback-offer")
     offer = await choose(
         ch,
@@ -62,7 +67,12 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     hours = working_hours(deps)
     start, end = callback_promise(hours, now, deps.settings.queue_callback_within_minutes)
     appeal_number = await ch.get_var(Var.APPEAL)
-    appeal_id, account_id = await deps.run_db(_appeal_ids, deps.db, appeal_number)
+    appeal = await deps.run_db(_appeal_of, deps.db, appeal_number)
+    if appeal is None:
+        # No appeal of this call (the menu did not run: the fallback path): the
+        # callback request is registered as one (REQ-A1), so that it has a number.
+        appeal = await deps.run_db(_register, deps, ch.call_id, phone, now)
+        await ch.set_var(Var.APPEAL, appeal.number)
 
     def create() -> int:
         task = create_callback(
@@ -71,8 +81,8 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
             due_at=start,
             window_start=start,
             window_end=end,
-            appeal_id=appeal_id,
-            account_id=account_id,
+            appeal_id=appeal.id,
+            account_id=appeal.account_id,
             note="Обратный звонок вместо ожидания в очереди (REQ-T8).",
         )
         if ch.call_id:
@@ -90,6 +100,9 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     await ch.say("phone", phone, say_ru.phone_tokens(phone))
     await ch.play("queue/callback_registered")
     await _say_when(ch, now.astimezone(hours.zone), end.astimezone(hours.zone))
+    # REQ-A11: the notice of registration, with the appeal's number.
+    await ch.play("queue/registered_number")
+    await ch.say("appeal", str(appeal.seq), say_ru.number_tokens(appeal.seq))
     await ch.play("common/goodbye")
     await ch.hangup()
 
@@ -133,12 +146,24 @@ async def _back_to_queue(ch: Channel) -> None:
     await ch.next(Next.QUEUE)
 
 
-def _appeal_ids(db: Any, number: str | None) -> tuple[int | None, int | None]:
+def _appeal_of(db: Any, number: str | None) -> AppealView | None:
     if not number:
-        return None, None
+        return None
     try:
-        appeal = AppealService(db).get_by_number(number)
+        return AppealService(db).get_by_number(number)
     except AppealNotFound:
         log.warning("callback: appeal of the call not found")
-        return None, None
-    return appeal.id, appeal.account_id
+        return None
+
+
+def _register(deps: IvrDeps, call_id: str, phone: str, now: datetime) -> AppealView:
+    return deps.crm.appeals.register(
+        channel=AppealChannel.PHONE,
+        kind=AppealKind.APPEAL,
+        category=Category.FL,
+        content="Заявка на обратный звонок вместо ожидания в очереди.",
+        classification=ClassificationCode.PR,
+        reply_contact=phone,
+        call_uniqueid=call_id or None,
+        received_at=now,
+    )

@@ -153,6 +153,8 @@ async def test_every_route_declared_and_the_roles_kept(client: Any) -> None:
             if path.startswith("/dispatcher/static"):
                 continue
             concrete = re.sub(r"\{action(:[^}]*)?\}", "stop", path.replace("{id}", "999"))
+            concrete = re.sub(r"\{n(:[^}]*)?\}", "0", concrete)
+            concrete = re.sub(r"\{op(:[^}]*)?\}", "remove", concrete)
             r = await c.request(
                 method,
                 concrete,

@@ -159,6 +159,8 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "autoinformer",
         "shift",
         "supervision",
+        "sms",
+        "surveys",
         "webedge",
     }
     for sl in SLICES:

@@ -30,6 +30,7 @@ PAGES = {
         "/appeals/",
         "/statistics/",
         "/statistics/report?year=2025",
+        "/surveys/",
     ],
     "sidorova": ["/dispatcher/"],
 }
@@ -43,6 +44,7 @@ NAV = {
         "/supervision/",
         "/appeals/",
         "/statistics/",
+        "/surveys/",
     },
     "sidorova": {"/dispatcher/"},
 }

@@ -127,12 +127,17 @@ async def test_same_flow_over_process_agi(rig, runtime, asterisk) -> None:
 async def test_health_page_reports_the_parts(runtime) -> None:
     import aiohttp
 
-    async with aiohttp.ClientSession() as http, http.get(runtime.web_url + "health") as resp:
-        body = await resp.json()
-    assert body["database"] == "ok"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(runtime.web_url + "health") as resp:
+            body = await resp.json()
+        async with http.get(runtime.web_url + "metrics") as metrics:
+            text = await metrics.text()
+    assert body["database"] == "ok" and body["database_ms"] is not None
     assert body["ami"] == "connected"
-    assert body["fastagi"]["calls"] >= 0
+    assert body["fastagi"]["active"] >= 0 and body["fastagi"]["failures_last_5_min"] >= 0
+    assert set(body["disks"]) == {"data", "recordings"}
     assert resp.status == 200, body
+    assert "hotline_ami_up" in text and "hotline_database_latency_seconds" in text
 
 
 async def test_service_ami_user_gets_only_what_the_code_uses(

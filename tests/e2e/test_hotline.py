@@ -624,18 +624,21 @@ async def test_queue_callback_offer_taken(place, rig, runtime, demo) -> None:
     ), inbound.heard()
     heard = offer.heard()
     assert heard[:2] == ["queue/callback_offer", "queue/confirm_number"], heard
-    # REQ-T8: the caller is told by when (60 working minutes after 10:00)
-    assert heard[-7:] == [
+    appeal = await _appeal_of(services, inbound)
+    # REQ-T8: the caller is told by when (60 working minutes after 10:00),
+    # REQ-A11: and the number of the call's appeal the callback belongs to.
+    assert heard[-9:] == [
         "queue/will_call_number",
         f"phone:{DEMO_CALLER.phone}",
         "queue/callback_registered",
         "queue/today",
         "queue/no_later_than",
         "time:11:00",
+        "queue/registered_number",
+        f"appeal:{appeal.seq}",
         "common/goodbye",
     ], heard
     assert any(e.get("Event") == "QueueCallerLeave" for e in c.call.events)
-    appeal = await _appeal_of(services, inbound)
     tasks = await _callbacks(services, appeal_id=appeal.id)
     assert len(tasks) == 1
     task = tasks[0]
@@ -774,6 +777,7 @@ async def test_answering_machine_without_contact_is_not_considered(
     ), heard
     assert "am/say_message" not in heard and "am/thank_you_callback" not in heard
     appeal = await _appeal_of(services, journal)
+    assert heard[-3:] == ["am/registered_number", f"appeal:{appeal.seq}", "am/no_contact"]
     assert appeal.status is AppealStatus.NOT_CONSIDERED
     assert appeal.not_considered_reason is NotConsideredReason.NO_CONTACT
     assert appeal.reply_contact is None

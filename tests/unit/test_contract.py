@@ -1,15 +1,22 @@
-"""The dialplan contract: dialplans/*.conf and telephony/contract.py agree."""
+"""The dialplan contract: dialplans/*.conf (with the contexts slices render
+into extensions.conf) and telephony/contract.py agree."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from core.settings import Settings
 from hotline.slices import build_routes
+from surveys.plugin import dialplan as survey_dialplan
 from telephony.contract import ALL_ROUTES, ALL_VARS, Context, Next, Route
 
 DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
-TEXT = "\n".join(p.read_text(encoding="utf-8") for p in sorted(DIALPLANS.glob("*.conf")))
+RENDERED_BY_SLICES = survey_dialplan(Settings(survey_after_call=True))
+"""The survey's contexts (surveys/plugin.py renders them with the settings)."""
+TEXT = "\n".join(
+    [*(p.read_text(encoding="utf-8") for p in sorted(DIALPLANS.glob("*.conf"))), RENDERED_BY_SLICES]
+)
 CODE = "\n".join(line.split(";", 1)[0] for line in TEXT.splitlines())
 
 

@@ -416,18 +416,25 @@ async def test_the_callback_offer_says_by_when(
     )
     done(ch, await run(queue_callback.flow, ch, deps))
     deadline = datetime.fromisoformat(by)
-    assert ch.heard[-7:] == [
+    assert ch.heard[-9:] == [
         "queue/will_call_number",
         f"phone:{CALLER}",
         "queue/callback_registered",
         *when,
         "queue/no_later_than",
         f"time:{deadline:%H:%M}",
+        "queue/registered_number",
+        "appeal:1",
         "common/goodbye",
     ], ch.heard
     with deps.db.session() as s:
         task = s.scalars(select(Callback).order_by(Callback.id.desc())).first()
     assert task is not None and task.phone == CALLER
+    # No appeal of the call (HOTLINE_APPEAL unset): the request is registered
+    # as one, linked to the callback, and its number told (REQ-A1, A11).
+    appeal = await deps.run_db(AppealService(deps.db).get_by_number, ch.variables[Var.APPEAL])
+    assert task.appeal_id == appeal.id and appeal.seq == 1
+    assert appeal.channel is AppealChannel.PHONE and appeal.reply_contact == CALLER
     assert task.window_end == deadline, task.window_end
     assert task.due_at <= deadline
 
@@ -501,6 +508,8 @@ async def test_answering_machine_without_a_contact_is_not_considered(deps: Any) 
     ), ch.heard
     assert "am/say_message" not in ch.heard and "am/thank_you_callback" not in ch.heard
     appeal = await appeal_of(deps, ch)
+    # REQ-A11: its number is told before why it will not be considered.
+    assert ch.heard[-3:] == ["am/registered_number", f"appeal:{appeal.seq}", "am/no_contact"]
     assert appeal.status is AppealStatus.NOT_CONSIDERED
     assert appeal.not_considered_reason is NotConsideredReason.NO_CONTACT
     assert appeal.reply_contact is None

@@ -43,8 +43,8 @@ def channel(t: Scripted) -> AgiChannel:
     [
         (("OK", "1000000001"), "1000000001", "ok"),  # ended by "#"
         (("OK", "12345678901234567890"), "12345678901234567890", "ok"),  # max digits
-        (("TIMEOUT", "123"), "123", "ok"),  # stopped typing
-        (("TIMEOUT", ""), None, "timeout"),  # silence
+        (("OK", "123"), "123", "ok"),  # stopped typing (a pause after keys)
+        (("TIMEOUT", "123"), "123", "ok"),
         (("SKIPPED", ""), None, "invalid"),  # "#" alone
     ],
 )
@@ -54,7 +54,51 @@ async def test_read_outcomes(answer: tuple[str, str], digits: str | None, reason
         "ident/enter_account", max_digits=20, timeout=6.0, attempts=1, retry_prompt=None
     )
     assert (result.digits, result.reason) == (digits, reason)
-    assert t.reads == ["EXEC Read HOTLINE_KEYS,ident/enter_account,20,,1,6"]
+    assert t.reads == ["EXEC Read HOTLINE_KEYS,ident/enter_account,20,,1,"]
+    # Read() waits for the first key a slice at a time, between keys the whole timeout.
+    assert t.commands[:2] == [
+        "SET VARIABLE TIMEOUT(response) 2",
+        "SET VARIABLE TIMEOUT(digit) 6",
+    ]
+
+
+async def test_silence_is_waited_for_in_slices() -> None:
+    """Issue 13/17: 6 s of silence are three Read()s of 2 s, the prompts in the
+    first only; each ends where a service that died is noticed (the fallback)."""
+    t = Scripted(("TIMEOUT", ""), ("TIMEOUT", ""), ("TIMEOUT", ""))
+    result = await channel(t).read_digits(
+        "ident/enter_account", max_digits=20, timeout=6.0, attempts=1, retry_prompt=None
+    )
+    assert (result.digits, result.reason) == (None, "timeout")
+    assert t.reads == [
+        "EXEC Read HOTLINE_KEYS,ident/enter_account,20,,1,",
+        "EXEC Read HOTLINE_KEYS,,20,,1,",
+        "EXEC Read HOTLINE_KEYS,,20,,1,",
+    ]
+
+
+async def test_keys_after_a_silent_slice_are_taken() -> None:
+    t = Scripted(("TIMEOUT", ""), ("OK", "1000000001"))
+    result = await channel(t).read_digits(
+        "ident/enter_account", max_digits=20, timeout=6.0, attempts=1, retry_prompt=None
+    )
+    assert (result.digits, result.reason) == ("1000000001", "ok")
+    assert len(t.reads) == 2
+
+
+async def test_read_timeouts_are_set_once_per_call() -> None:
+    t = Scripted(("OK", "12"), ("OK", "34"), ("OK", "56"))
+    ch = channel(t)
+    await ch.collect_digits(("a",), max_digits=5, timeout=6.0)
+    await ch.collect_digits(("b",), max_digits=5, timeout=6.0)
+    await ch.collect_digits(("c",), max_digits=5, timeout=5.0)
+    sets = [c for c in t.commands if c.startswith("SET VARIABLE TIMEOUT")]
+    assert sets == [
+        "SET VARIABLE TIMEOUT(response) 2",
+        "SET VARIABLE TIMEOUT(digit) 6",
+        "SET VARIABLE TIMEOUT(response) 1.67",
+        "SET VARIABLE TIMEOUT(digit) 5",
+    ]
 
 
 async def test_hash_alone_accepted_when_allowed() -> None:
@@ -99,8 +143,8 @@ async def test_several_prompts_are_one_read() -> None:
         ("readings/zone_day", "readings/enter_reading_keypad"), max_digits=7, timeout=4.0
     )
     assert keys == "12345#"
-    assert t.commands[0] == (
-        "EXEC Read HOTLINE_KEYS,readings/zone_day&readings/enter_reading_keypad,7,,1,4"
+    assert t.reads[0] == (
+        "EXEC Read HOTLINE_KEYS,readings/zone_day&readings/enter_reading_keypad,7,,1,"
     )
     assert not any(c.startswith(("STREAM FILE", "GET DATA", "WAIT FOR DIGIT")) for c in t.commands)
 
@@ -108,4 +152,4 @@ async def test_several_prompts_are_one_read() -> None:
 async def test_the_rest_of_a_number_is_one_read_without_a_prompt() -> None:
     t = Scripted(("TIMEOUT", "0000001"))
     assert await channel(t).collect_digits((), max_digits=20, timeout=4.5) == "0000001"
-    assert t.reads == ["EXEC Read HOTLINE_KEYS,,20,,1,4.5"]
+    assert t.reads == ["EXEC Read HOTLINE_KEYS,,20,,1,"]

@@ -1,0 +1,51 @@
+"""The SMS slice (issue 18): text messages through Kannel — meter readings
+in (REQ-T14), replies out with delivery reports, every message an appeal of
+channel SMS; ``hotline sms`` renders Kannel's configuration and runs a local
+gateway with the fake SMSC."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData
+
+from core.slice import Slice, WebApp
+
+
+def _sender(runtime: Any) -> Any:
+    from sms.service import build_sender
+
+    return build_sender(runtime.services)
+
+
+def _app(services: Any, runtime: Any) -> Any:
+    from sms.web import create_sms_app
+
+    return create_sms_app(services, runtime)
+
+
+def metadata() -> Sequence[MetaData]:
+    import sms.models  # noqa: F401 - its table shares crm_bridge's Base
+    import supervision.models  # noqa: F401 - appeal_notices, which an SMS may carry
+    from crm_bridge.models import Base
+
+    return (Base.metadata,)
+
+
+def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from sms.cli import add_parser
+
+    add_parser(sub)
+
+
+SLICE = Slice(
+    name="sms",
+    components={"sms": _sender},
+    web=(WebApp("/sms/", _app, "СМС", roles=frozenset({"supervisor"}), in_nav=False),),
+    cli=cli,
+    metadata=metadata,
+    migrations=Path(__file__).with_name("migrations"),
+)
