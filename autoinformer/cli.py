@@ -5,7 +5,8 @@
     hotline campaign import 7 list.xlsx --user LOGIN [--rejected rejected.csv]
     hotline campaign import 7 --debt-over 1000 --user LOGIN   (debtors from the CRM)
     hotline campaign preview 7 --user LOGIN
-    hotline campaign approve 7 --user LOGIN
+    hotline campaign submit 7 --user LOGIN  (the dispatcher: for approval)
+    hotline campaign approve 7 --user LOGIN (a supervisor; or: refuse 7 --reason TEXT)
     hotline campaign start 7 --user LOGIN   (launch an approved one, resume a paused one)
     hotline campaign pause 7 --user LOGIN | stop 7 --user LOGIN
     hotline campaign report 7 -o report.xlsx --user LOGIN   (or .csv)
@@ -18,7 +19,7 @@ Errors the user can act on print one line and exit with status 2.
 
 The command line acts as an authenticated user, never as a role it declares
 for itself (:mod:`webedge.cli_auth`). Every command that changes a campaign
-(create, import, approve, start, pause, stop) or shows personal data
+(create, import, submit, approve, refuse, start, pause, stop) or shows personal data
 (preview: the first contact's account and debt; report: phone numbers) needs
 ``--user LOGIN``; the password is read from ``$HOTLINE_PASSWORD`` or asked for
 without echo, and checked like the web log-in's (throttled, a refusal audited).
@@ -115,12 +116,23 @@ def add_campaign_parser(sub: Any) -> None:
     pv.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
     _user(pv)
 
+    sb = csub.add_parser("submit", help="отправить черновик на утверждение (REQ-O10)")
+    sb.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    _user(sb)
+
     ap = csub.add_parser(
         "approve",
-        help="утвердить черновик (руководитель, который его не создавал и не менял, REQ-O10)",
+        help="утвердить кампанию, отправленную на утверждение (руководитель, который её не создавал и не менял, REQ-O10)",
     )
     ap.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
     _user(ap)
+
+    rf = csub.add_parser(
+        "refuse", help="вернуть кампанию с утверждения в черновик с причиной (руководитель)"
+    )
+    rf.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    rf.add_argument("--reason", required=True, metavar="ПРИЧИНА", help="что нужно исправить")
+    _user(rf)
 
     for name, text in (
         ("start", "запустить утверждённую кампанию или продолжить приостановленную"),
@@ -277,7 +289,7 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
         db,
         settings,
         args.user,
-        roles=None if cmd == "approve" else STAFF_ROLES,
+        roles=None if cmd in ("approve", "refuse") else STAFF_ROLES,
         doing="работать с кампаниями",
     )
     if cmd == "create":
@@ -328,9 +340,15 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
         text = cs.preview(args.id)  # the first contact's account and debt
         audit_cli(db, settings, who, "campaign.preview", f"campaign:{args.id}")
         print(text, file=out)
+    elif cmd == "submit":
+        cs.submit(args.id, who.login)
+        print(f"кампания № {args.id} отправлена на утверждение", file=out)
     elif cmd == "approve":
         cs.approve(args.id, who.login, who.role.value)
         print(f"кампания № {args.id} утверждена ({who.login})", file=out)
+    elif cmd == "refuse":
+        cs.refuse(args.id, who.login, who.role.value, args.reason)
+        print(f"кампания № {args.id} возвращена на доработку", file=out)
     elif cmd == "start":
         c = cs.get(args.id)
         if c.status == "paused":
@@ -375,7 +393,7 @@ def _status(cs: Any, args: argparse.Namespace, out: TextIO, titles: dict[str, st
         if line != last:
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
             last = line
-        if st.status in _FINAL or st.status in ("draft", "approved"):
+        if st.status in _FINAL or st.status in ("draft", "submitted", "approved"):
             break
         if args.timeout and time.monotonic() - started > args.timeout:
             if tty:

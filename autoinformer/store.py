@@ -42,6 +42,7 @@ from autoinformer.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    DoNotCall,
     Result,
 )
 from autoinformer.policy import (
@@ -244,6 +245,11 @@ class AttemptStore:
                 self._complete_idle(s, campaigns)
                 return []
             on_file = self._contract_phones(s, rows)
+            unwanted = set(  # added to the do-not-call list after the import
+                s.scalars(
+                    select(DoNotCall.phone).where(DoNotCall.phone.in_({r.phone for r in rows}))
+                )
+            )
             history = self._history(s, rows, now)
             policies = {cid: self.campaigns.policy_for(c) for cid, c in campaigns.items()}
             numbers = dict(
@@ -258,6 +264,9 @@ class AttemptStore:
                     break
                 c = campaigns[contact.campaign_id]
                 if room[c.id] <= 0:
+                    continue
+                if contact.phone in unwanted:
+                    self._finish_contact(contact, "refused", refusal="do_not_call")
                     continue
                 note = self._outage_note(c, contact, now)
                 if note == "refuse":

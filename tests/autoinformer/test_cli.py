@@ -124,6 +124,13 @@ def test_campaign_life_cycle_from_the_command_line(
     # Launching before approval is refused with a clear message (REQ-O10).
     rc, _, err = run(base, "start", cid, *DISP, capsys=capsys)
     assert rc == 2 and "утверждённую" in err
+    # Approving a draft not sent for approval is refused; the dispatcher sends it.
+    rc, _, err = run(base, "approve", cid, "--user", "petrova", capsys=capsys)
+    assert rc == 2 and "отправленную на утверждение" in err, err
+    rc, out, _ = run(base, "submit", cid, *DISP, capsys=capsys)
+    assert rc == 0 and "отправлена на утверждение" in out
+    rc, out, _ = run(base, "status", cid, capsys=capsys)
+    assert "на утверждении" in out.lower() or "submitted" in out, out
     # The dispatcher who prepared it may not approve it (a role, and four eyes).
     rc, _, err = run(base, "approve", cid, *DISP, capsys=capsys)
     assert rc == 2 and "руководитель" in err
@@ -221,6 +228,8 @@ def test_approve_as_an_authenticated_user_only(
     cid = out.strip().splitlines()[-1]
     rc, out, _ = run(base, "import", cid, "--debt-over", "0", *DISP, capsys=capsys)
     assert rc == 0 and "принято 1" in out
+    rc, _, _ = run(base, "submit", cid, *DISP, capsys=capsys)
+    assert rc == 0
     with pytest.raises(SystemExit) as exit_:
         main([*base, "campaign", "approve", cid, "--user", "sidorov", "--role", "supervisor"])
     assert exit_.value.code == 2
@@ -234,7 +243,7 @@ def test_approve_as_an_authenticated_user_only(
     with db.session() as s:
         refused = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "login.refused")))
     assert [(a.login, a.address) for a in refused] == [("petrova", CLI), ("nobody", CLI)]
-    assert CampaignService(db).get(int(cid)).status == "draft"
+    assert CampaignService(db).get(int(cid)).status == "submitted"
 
     # No HOTLINE_PASSWORD: the password is asked for (without echo).
     monkeypatch.delenv(PASSWORD_ENV)
@@ -259,6 +268,8 @@ def test_four_eyes_from_the_command_line(
     rc, out, _ = run(base, "create", "--name", "Сама себе", "--user", "petrova", capsys=capsys)
     cid = out.strip().splitlines()[-1]
     rc, _, _ = run(base, "import", cid, "--debt-over", "0", "--user", "orlova", capsys=capsys)
+    assert rc == 0
+    rc, _, _ = run(base, "submit", cid, "--user", "orlova", capsys=capsys)
     assert rc == 0
     for login in ("petrova", "orlova"):
         rc, _, err = run(base, "approve", cid, "--user", login, capsys=capsys)
@@ -297,7 +308,9 @@ def test_every_change_is_made_as_an_authenticated_user(
         ["create", "--name", "Без пользователя"],
         ["import", "1", str(listing)],
         ["preview", "1"],
+        ["submit", "1"],
         ["approve", "1"],
+        ["refuse", "1", "--reason", "нет"],
         ["start", "1"],
         ["pause", "1"],
         ["stop", "1"],
@@ -344,7 +357,9 @@ def test_every_change_is_made_as_an_authenticated_user(
     assert rc == 2 and out == "" and "недостаточно прав" in err
     assert audited(db, "campaign.preview") == []
 
-    # The dispatcher cannot approve (a role); another supervisor can.
+    # The dispatcher submits it; she cannot approve it (a role); another supervisor can.
+    rc, _, err = run(base, "submit", cid, *DISP, capsys=capsys)
+    assert rc == 0, err
     rc, _, err = run(base, "approve", cid, *DISP, capsys=capsys)
     assert rc == 2 and "руководитель" in err
     rc, out, err = run(base, "approve", cid, "--user", "orlova", capsys=capsys)
@@ -431,7 +446,7 @@ def test_help_is_russian(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["campaign", "--help"])
     out = capsys.readouterr().out
-    for words in ("создать кампанию (черновик)", "утвердить черновик", "отчёт по кампании"):
+    for words in ("создать кампанию (черновик)", "утвердить кампанию", "отчёт по кампании"):
         assert words in out
 
 
@@ -456,7 +471,7 @@ def test_every_user_error_is_one_line_and_exit_2(
         (["create", "--name", "x", "--start", "31.02.2026", *DISP], "несуществующая дата"),
         (["create", "--name", "x", "--start", "завтра", *DISP], "неверная дата"),
         (["start", cid, *DISP], "только утверждённую"),
-        (["pause", cid, *DISP], "нельзя перейти из «черновик» в «приостановлена»"),
+        (["pause", cid, *DISP], "нельзя перейти из состояния «Черновик» в «Приостановлена»"),
         (["report", cid, "-o", str(tmp_path / "r.pdf"), *DISP], "укажите файл .csv или .xlsx"),
         (["report", cid, "-o", str(tmp_path / "нет" / "r.csv"), *DISP], "файл"),
     ]

@@ -148,6 +148,7 @@ async def test_russian_list_contact_page_edit_and_remove(client: Any, db: Databa
     assert phones[1] not in page and CampaignService(db).stats(cid).total == 1
 
     # Once running, the list no longer changes (and offers no edit).
+    CampaignService(db).submit(cid, "disp")
     boss = await _as(c, "boss")
     r = await c.post(f"{url}/approve", data={"csrf": boss}, allow_redirects=False)
     assert r.status == 302, await r.text()
@@ -170,6 +171,7 @@ async def test_reasons_held_back_next_attempt_and_paging(client: Any, db: Databa
 
     res = ContactListService(db).import_rows(cid, [{"Телефон": p} for p in held])
     assert res.accepted == 60, res.rejected
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     # 17:00 UTC on a Monday is 23:00 in Omsk: every contact waits for 08:00 there.

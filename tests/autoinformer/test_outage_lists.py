@@ -142,16 +142,19 @@ def test_approval_is_refused_when_the_24_hour_or_3_day_limit_cannot_be_met(
     ):
         cid = _campaign(any_db, start, decided=decided)
         lists.from_addresses(cid, ["ул. Садовая 1"])
+        # Refused when it is sent for approval (REQ-O10), before a supervisor sees it.
         with pytest.raises(CampaignError, match="не успевает") as refused:
-            cs.approve(cid, "boss", "supervisor")
+            cs.submit(cid, "disp")
         assert why in str(refused.value)
         assert cs.get(cid).status == "draft"
     # in time: approved; and a dispatcher who chose «warn» may approve a late one
     ok = _campaign(any_db, utcnow() + timedelta(days=2))
     lists.from_addresses(ok, ["ул. Садовая 1"])
+    cs.submit(ok, "disp")
     cs.approve(ok, "boss", "supervisor")
     late = _campaign(any_db, utcnow() + timedelta(hours=20), notice="warn")
     lists.from_addresses(late, ["ул. Садовая 1"])
+    cs.submit(late, "disp")
     cs.approve(late, "boss", "supervisor")
     assert cs.get(ok).status == cs.get(late).status == "approved"
 
@@ -167,6 +170,7 @@ def test_each_call_past_the_limit_is_refused_a_legal_entity_only_warned(
     cs = CampaignService(any_db)
     cid = _campaign(any_db, start)
     ContactListService(any_db).from_addresses(cid, ["г. Демоград, ул. Ленина, д. 2"])
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     claimed = AttemptStore(any_db, "n1").claim(10, now=at)
@@ -187,6 +191,7 @@ def test_a_call_more_than_3_days_after_the_decision_is_refused(any_db: Database)
     cs = CampaignService(any_db)
     cid = _campaign(any_db, start, decided=now)
     ContactListService(any_db).from_addresses(cid, ["ул. Садовая 2"])
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     assert AttemptStore(any_db, "n1").claim(10, now=at) == []

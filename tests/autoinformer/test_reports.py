@@ -35,6 +35,7 @@ def test_hangup_second_when_the_hangup_is_seen_first(db: Database) -> None:
     start, end = always_open()
     cid = cs.create("Долги", "debt", start_at=start, end_at=end, created_by="disp")
     ContactListService(db).import_rows(cid, [{"phone": p} for p in phones])
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     store = AttemptStore(db, "n1")
@@ -69,6 +70,7 @@ def test_xlsx_report_cells_zones_formats_and_pending_sheet(db: Database) -> None
     )
     rows = [{"Телефон": p, "ФИО": f"Абонент {p[-2:]}"} for p in moscow + omsk]
     assert ContactListService(db).import_rows(cid, rows).accepted == 3
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     store = AttemptStore(db, "n1")

@@ -152,8 +152,11 @@ async def test_russian_list_contacts_and_do_not_call_in_the_browser(
         await page.locator("#dnc tr", has_text=dnc_numbers[1]).locator("button.remove").click()
         assert await page.locator("#dnc tr", has_text=dnc_numbers[1]).count() == 0
 
-        # A supervisor approves and launches; the calls go through Asterisk;
-        # the contact list shows each callee's result.
+        # The dispatcher sends it for approval; a supervisor approves and
+        # launches; the calls go through Asterisk; the contact list shows
+        # each callee's result.
+        await page.goto(campaign_url)
+        await page.click("#submit")
         async with page.expect_navigation():
             await page.click("nav form button[type=submit]")  # Выйти
         await page.goto(campaign_url)
