@@ -101,7 +101,7 @@ async def message_page(request: web.Request) -> web.Response:
             "c": c,
             "kind_title": KIND_TITLES.get(c.kind, c.kind),
             "status_title": STATUS_TITLES.get(c.status, c.status),
-            "editable": c.status in ("draft", "approved"),
+            "editable": c.status in ("draft", "submitted", "approved"),
             "steps": [(i, describe(step, catalogue.text)) for i, step in enumerate(c.scenario)],
             "phrases": phrases,
             "say_kinds": list(SAY_KIND_TITLES.items()),

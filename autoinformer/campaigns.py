@@ -20,10 +20,14 @@ A scenario is an ordered list of steps — the dispatcher's message builder
 Every message ends with what 1 (repeat) and 0 (operator) do (the flow plays
 ``outbound/repeat_hint`` and ``outbound/operator_hint``; the preview shows it).
 
-Life cycle: ``draft`` → (a supervisor approves, REQ-O10) ``approved`` →
-``running`` ⇄ ``paused`` → ``stopped`` | ``completed``. Editing the scenario or
-the list of an approved campaign sends it back to ``draft``: what was approved
-is what is played.
+Life cycle (REQ-O10, an approval workflow): ``draft`` → (the dispatcher
+submits it) ``submitted`` «на утверждении» → (a supervisor approves it)
+``approved`` → ``running`` ⇄ ``paused`` → ``stopped`` | ``completed``; a
+supervisor may instead return a submission to ``draft`` with a reason
+(:meth:`CampaignService.refuse`). Editing the scenario or the list of a
+submitted or approved campaign sends it back to ``draft``: what was approved
+is what is played. :func:`allowed_actions` says which actions a role may take
+in each state (the console shows only those buttons).
 
 Four eyes (REQ-O10): whoever created the campaign or changed it (its
 settings or its contact list) is recorded as its editor
@@ -65,12 +69,13 @@ from autoinformer.policy import (
 )
 from crm_bridge.calendar_ru import ProductionCalendar
 from crm_bridge.db import Database, utcnow
-from crm_bridge.models import OperatorRole
+from crm_bridge.models import Account, OperatorRole
 from ivr import say_ru
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ACTION_TITLES",
     "APPROVER_ROLES",
     "DEFAULT_RETRY_DELAYS",
     "SAY_KINDS",
@@ -81,6 +86,7 @@ __all__ = [
     "Kind",
     "NotAllowed",
     "ScenarioError",
+    "allowed_actions",
     "default_scenario",
     "preview_text",
     "step_tokens",
@@ -414,6 +420,17 @@ class CampaignStats:
     positive: int = 0
     finished: int = 0
 
+    def add_contacts(self, status: str, final: str | None, positive: bool, n: int) -> None:
+        """Count ``n`` contacts of one state, final result and positiveness."""
+        self.by_status[status] = self.by_status.get(status, 0) + n
+        self.total += n
+        if status in FINAL_CONTACT_STATUSES:
+            self.finished += n
+        if final is not None:
+            self.final[str(final)] = self.final.get(str(final), 0) + n
+        if positive:
+            self.positive += n
+
     @property
     def positive_rate(self) -> float:
         return self.positive / self.finished if self.finished else 0.0
@@ -528,7 +545,7 @@ class CampaignService:
         clean = validate_scenario(steps)
         with self.db.session(write=True) as s:
             c = self._locked(s, campaign_id)
-            if c.status not in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
+            if c.status not in _EDITABLE:
                 raise CampaignError("сценарий запущенной кампании менять нельзя")
             c.scenario = clean
             self._back_to_draft(c)
@@ -555,14 +572,17 @@ class CampaignService:
 
     @staticmethod
     def _back_to_draft(c: Campaign) -> None:
-        if c.status == CampaignStatus.APPROVED:
+        """A change after submission or approval: it must be submitted again."""
+        if c.status in (CampaignStatus.APPROVED, CampaignStatus.SUBMITTED):
             c.status = CampaignStatus.DRAFT.value
             c.approved_by = None
             c.approved_at = None
+            c.submitted_by = None
+            c.submitted_at = None
 
     def mark_list_changed(self, session: Session, campaign_id: int, by: str | None = None) -> None:
         c = self._locked(session, campaign_id)
-        if c.status not in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
+        if c.status not in _EDITABLE:
             raise CampaignError("список запущенной кампании менять нельзя")
         self._back_to_draft(c)
         self.record_editor(session, campaign_id, by)
@@ -603,6 +623,111 @@ class CampaignService:
             now, campaign.outage_start, min(decided, now), NoticeCategory.HOUSEHOLD
         )
 
+    def _check_ready(self, s: Session, c: Campaign) -> None:
+        """What an approver needs: contacts, and a planned outage that can
+        still be announced in time (REQ-O9)."""
+        n = s.scalar(select(func.count()).where(Contact.campaign_id == c.id)) or 0
+        if n == 0:
+            raise CampaignError("в кампании нет ни одного контакта")
+        if c.kind == Kind.PLANNED_OUTAGE:
+            if c.outage_start is None:
+                raise CampaignError("укажите начало планового отключения")
+            check = self.outage_check(c)
+            if check.verdict is NoticeVerdict.REFUSE and c.outage_notice == "refuse":
+                raise CampaignError(
+                    "уведомление не успевает за 24 часа до отключения: " + "; ".join(check.reasons)
+                )
+
+    def submit(self, campaign_id: int, user: str) -> None:
+        """The dispatcher sends a ready draft for approval (REQ-O10): it
+        appears in the supervisors' queue (:meth:`awaiting_approval`)."""
+        login = (user or "").strip()
+        if not login:
+            raise NotAllowed("не указано, кто отправляет кампанию на утверждение")
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status != CampaignStatus.DRAFT:
+                raise CampaignError(
+                    "отправить на утверждение можно только черновик "
+                    f"(сейчас: {status_title(c.status)})"
+                )
+            self._check_ready(s, c)
+            c.status = CampaignStatus.SUBMITTED.value
+            c.submitted_by = login[:64]
+            c.submitted_at = utcnow()
+            log.info("campaign %s submitted for approval", campaign_id)
+
+    def refuse(self, campaign_id: int, user: str, role: str, reason: str) -> None:
+        """A supervisor returns a submission to draft with the reason (REQ-O10)."""
+        if str(role) not in APPROVER_ROLES:
+            raise NotAllowed("вернуть кампанию на доработку может только руководитель")
+        login = (user or "").strip()
+        if not login:
+            raise NotAllowed("не указан руководитель")
+        reason = (reason or "").strip()
+        if not reason:
+            raise CampaignError("укажите, что нужно исправить: причина возврата обязательна")
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status != CampaignStatus.SUBMITTED:
+                raise CampaignError(
+                    "вернуть на доработку можно только кампанию на утверждении "
+                    f"(сейчас: {status_title(c.status)})"
+                )
+            c.status = CampaignStatus.DRAFT.value
+            c.refused_by = login[:64]
+            c.refused_at = utcnow()
+            c.refusal_reason = reason[:2000]
+            c.submitted_by = None
+            c.submitted_at = None
+            log.info("campaign %s returned to draft", campaign_id)
+
+    def awaiting_approval(self) -> list[dict[str, Any]]:
+        """The supervisors' queue (REQ-O10): campaigns on approval, oldest
+        submission first, with their contacts count."""
+        with self.db.session(readonly=True) as s:
+            counts = dict(
+                s.execute(
+                    select(Contact.campaign_id, func.count())
+                    .join(Campaign, Campaign.id == Contact.campaign_id)
+                    .where(Campaign.status == CampaignStatus.SUBMITTED.value)
+                    .group_by(Contact.campaign_id)
+                ).all()
+            )
+            rows = s.scalars(
+                select(Campaign)
+                .where(Campaign.status == CampaignStatus.SUBMITTED.value)
+                .order_by(Campaign.submitted_at, Campaign.id)
+            ).all()
+            return [{"campaign": c, "contacts": counts.get(c.id, 0)} for c in rows]
+
+    def contacts_page(
+        self, campaign_id: int, offset: int = 0, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the campaign's contacts in list order, and their count
+        (what the approver sees, REQ-O10): the callee's name (the list's or
+        the account holder's), account, phone, time zone and spoken values."""
+        with self.db.session(readonly=True) as s:
+            total = s.scalar(select(func.count()).where(Contact.campaign_id == campaign_id)) or 0
+            rows = s.execute(
+                select(Contact, Account.holder_name)
+                .outerjoin(Account, Account.id == Contact.account_id)
+                .where(Contact.campaign_id == campaign_id)
+                .order_by(Contact.id)
+                .offset(max(0, offset))
+                .limit(limit)
+            ).all()
+            return [
+                {
+                    "name": str(ct.variables.get("name") or holder or ""),
+                    "account": str(ct.variables.get("account") or ""),
+                    "phone": ct.phone,
+                    "timezone": ct.timezone,
+                    "variables": dict(ct.variables or {}),
+                }
+                for ct, holder in rows
+            ], total
+
     def approve(self, campaign_id: int, user: str, role: str) -> None:
         """REQ-O10: only a supervisor/head approves, and not one who created or
         changed the campaign (four eyes); records who and when.
@@ -616,8 +741,11 @@ class CampaignService:
             raise NotAllowed("не указан утверждающий")
         with self.db.session(write=True) as s:
             c = self._locked(s, campaign_id)
-            if c.status != CampaignStatus.DRAFT:
-                raise CampaignError(f"утвердить можно только черновик (сейчас: {c.status})")
+            if c.status != CampaignStatus.SUBMITTED:
+                raise CampaignError(
+                    "утвердить можно только кампанию, отправленную на утверждение "
+                    f"(сейчас: {status_title(c.status)})"
+                )
             edited = login == (c.created_by or "").strip() or (
                 s.get(CampaignEditor, (campaign_id, login[:64])) is not None
             )
@@ -627,18 +755,7 @@ class CampaignService:
                     "(её настройки или список контактов): по правилу четырёх глаз "
                     "её утверждает другой руководитель"
                 )
-            n = s.scalar(select(func.count()).where(Contact.campaign_id == campaign_id)) or 0
-            if n == 0:
-                raise CampaignError("в кампании нет ни одного контакта")
-            if c.kind == Kind.PLANNED_OUTAGE:
-                if c.outage_start is None:
-                    raise CampaignError("укажите начало планового отключения")
-                check = self.outage_check(c)
-                if check.verdict is NoticeVerdict.REFUSE and c.outage_notice == "refuse":
-                    raise CampaignError(
-                        "уведомление не успевает за 24 часа до отключения: "
-                        + "; ".join(check.reasons)
-                    )
+            self._check_ready(s, c)
             c.status = CampaignStatus.APPROVED.value
             c.approved_by = user
             c.approved_at = utcnow()
@@ -663,13 +780,13 @@ class CampaignService:
         """No new calls; calls in progress end normally; pending contacts are cancelled."""
         with self.db.session(write=True) as s:
             c = self._locked(s, campaign_id)
-            if c.status not in (
-                CampaignStatus.RUNNING,
-                CampaignStatus.PAUSED,
-                CampaignStatus.APPROVED,
-                CampaignStatus.DRAFT,
-            ):
-                raise CampaignError(f"кампания уже завершена ({c.status})")
+            if c.status not in _STOPPABLE:
+                if c.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
+                    raise CampaignError(f"кампания уже завершена ({status_title(c.status)})")
+                raise CampaignError(
+                    "остановить можно только утверждённую, идущую или приостановленную "
+                    f"кампанию (сейчас: {status_title(c.status)})"
+                )
             c.status = CampaignStatus.STOPPED.value
             c.finished_at = utcnow()
             s.execute(
@@ -681,13 +798,35 @@ class CampaignService:
                 .values(status=ContactStatus.CANCELLED.value, final_result="cancelled")
             )
 
+    def stop_counts(self, campaign_id: int) -> tuple[int, int]:
+        """What a stop would do: contacts it cancels (not yet reached) and
+        calls in progress it lets finish (the confirmation page)."""
+        with self.db.session(readonly=True) as s:
+            pending = s.scalar(
+                select(func.count()).where(
+                    Contact.campaign_id == campaign_id,
+                    Contact.status == ContactStatus.PENDING.value,
+                )
+            )
+            calls = s.scalar(
+                select(func.count()).where(
+                    Attempt.campaign_id == campaign_id,
+                    Attempt.state != AttemptState.DONE.value,
+                    Attempt.channel == "phone",
+                )
+            )
+            return int(pending or 0), int(calls or 0)
+
     def _transition(
         self, campaign_id: int, allowed: set[CampaignStatus], to: CampaignStatus
     ) -> None:
         with self.db.session(write=True) as s:
             c = self._locked(s, campaign_id)
             if c.status not in allowed:
-                raise CampaignError(f"нельзя перейти из «{c.status}» в «{to.value}»")
+                raise CampaignError(
+                    f"нельзя перейти из состояния «{status_title(c.status)}» "
+                    f"в «{status_title(to.value)}»"
+                )
             c.status = to.value
 
     def policy_for(self, c: Campaign) -> CallPolicy:
@@ -711,32 +850,23 @@ class CampaignService:
         if c is None:
             raise CampaignError(f"кампания {campaign_id} не найдена")
         st = CampaignStats(campaign_id, c.status)
-        for status, n in s.execute(
-            select(Contact.status, func.count())
+        # One pass over the campaign's contacts, in the order of the covering
+        # index ix_ai_contacts_counts: cheap with 100 000 contacts.
+        for status, final, positive, n in s.execute(
+            select(Contact.status, Contact.final_result, Contact.positive, func.count())
             .where(Contact.campaign_id == campaign_id)
-            .group_by(Contact.status)
+            .group_by(Contact.status, Contact.final_result, Contact.positive)
         ):
-            st.by_status[status] = n
-            st.total += n
-            if status in FINAL_CONTACT_STATUSES:
-                st.finished += n
-        for result, n in s.execute(
-            select(Contact.final_result, func.count())
-            .where(Contact.campaign_id == campaign_id, Contact.final_result.is_not(None))
-            .group_by(Contact.final_result)
-        ):
-            st.final[str(result)] = n
-        st.positive = (
-            s.scalar(
-                select(func.count()).where(
-                    Contact.campaign_id == campaign_id, Contact.positive.is_(True)
-                )
-            )
-            or 0
-        )
+            st.add_contacts(status, final, positive, n)
+        CampaignService.add_attempt_stats(s, st)
+        return st
+
+    @staticmethod
+    def add_attempt_stats(s: Session, st: CampaignStats) -> None:
+        """The campaign's phone attempts by result, and those in flight."""
         for result, state, n in s.execute(
             select(Attempt.result, Attempt.state, func.count())
-            .where(Attempt.campaign_id == campaign_id, Attempt.channel == "phone")
+            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel == "phone")
             .group_by(Attempt.result, Attempt.state)
         ):
             st.attempts += n
@@ -744,7 +874,6 @@ class CampaignService:
                 st.in_flight += n
             elif result:
                 st.results[result] = st.results.get(result, 0) + n
-        return st
 
     def maybe_complete(self, session: Session, campaign_id: int) -> bool:
         """Mark a running campaign completed when nothing is left to do."""
@@ -779,8 +908,9 @@ class CampaignService:
 
         with self.db.session(readonly=True) as s:
             rows = s.execute(
-                select(Attempt, Contact.variables)
+                select(Attempt, Contact.variables, Account.holder_name)
                 .join(Contact, Contact.id == Attempt.contact_id)
+                .outerjoin(Account, Account.id == Contact.account_id)
                 .where(
                     Attempt.campaign_id == campaign_id,
                     Attempt.ended_at.is_not(None),
@@ -792,7 +922,7 @@ class CampaignService:
         return [
             {
                 "attempt_id": a.id,
-                "callee": str((variables or {}).get("name") or ""),
+                "callee": str((variables or {}).get("name") or holder or ""),
                 "account": str((variables or {}).get("account") or ""),
                 "phone": a.phone or "",
                 "result": a.result or "",
@@ -803,7 +933,7 @@ class CampaignService:
                     answered=a.answered_at is not None,
                 ),
             }
-            for a, variables in rows
+            for a, variables, holder in rows
         ]
 
     def contacts(self, campaign_id: int) -> list[Contact]:
@@ -853,6 +983,7 @@ RESULT_TITLES: Final = {
 
 STATUS_TITLES: Final = {
     "draft": "Черновик",
+    "submitted": "На утверждении",
     "approved": "Утверждена",
     "running": "Идёт обзвон",
     "paused": "Приостановлена",
@@ -860,4 +991,59 @@ STATUS_TITLES: Final = {
     "completed": "Завершена",
 }
 
-__all__ += ["FINAL_CONTACT_STATUSES", "POSITIVE_RESULTS", "RESULT_TITLES", "STATUS_TITLES"]
+
+def status_title(status: str) -> str:
+    """The Russian name of a campaign state."""
+    return STATUS_TITLES.get(str(status), str(status))
+
+
+_EDITABLE: Final = frozenset(
+    {CampaignStatus.DRAFT, CampaignStatus.SUBMITTED, CampaignStatus.APPROVED}
+)
+"""States whose settings and list may change (the change sends it back to draft)."""
+_STOPPABLE: Final = frozenset(
+    {CampaignStatus.APPROVED, CampaignStatus.RUNNING, CampaignStatus.PAUSED}
+)
+
+ACTION_TITLES: Final = {
+    "submit": "Отправить на утверждение",
+    "approve": "Утвердить",
+    "refuse": "Вернуть на доработку",
+    "launch": "Запустить",
+    "pause": "Приостановить",
+    "resume": "Продолжить",
+    "stop": "Остановить",
+}
+"""The workflow's actions in the order the console shows them."""
+
+_ACTIONS_BY_STATE: Final[Mapping[str, tuple[str, ...]]] = {
+    CampaignStatus.DRAFT: ("submit",),
+    CampaignStatus.SUBMITTED: ("approve", "refuse"),
+    CampaignStatus.APPROVED: ("launch", "stop"),
+    CampaignStatus.RUNNING: ("pause", "stop"),
+    CampaignStatus.PAUSED: ("resume", "stop"),
+}
+_APPROVER_ACTIONS: Final = frozenset({"approve", "refuse"})
+
+
+def allowed_actions(status: str, role: str, *, edited: bool = False) -> list[str]:
+    """What a user of ``role`` may do with a campaign in ``status`` (REQ-O10):
+    a dispatcher submits, launches, pauses and stops; only a supervisor
+    approves or returns a submission, and approves only what they neither
+    created nor changed (``edited``: four eyes)."""
+    out = []
+    for action in _ACTIONS_BY_STATE.get(str(status), ()):
+        if action in _APPROVER_ACTIONS:
+            if str(role) not in APPROVER_ROLES or (action == "approve" and edited):
+                continue
+        out.append(action)
+    return out
+
+
+__all__ += [
+    "FINAL_CONTACT_STATUSES",
+    "POSITIVE_RESULTS",
+    "RESULT_TITLES",
+    "STATUS_TITLES",
+    "status_title",
+]

@@ -5,7 +5,8 @@
     hotline campaign import 7 list.xlsx --user LOGIN [--rejected rejected.csv]
     hotline campaign import 7 --debt-over 1000 --user LOGIN   (debtors from the CRM)
     hotline campaign preview 7 --user LOGIN
-    hotline campaign approve 7 --user LOGIN
+    hotline campaign submit 7 --user LOGIN  (the dispatcher: for approval)
+    hotline campaign approve 7 --user LOGIN (a supervisor; or: refuse 7 --reason TEXT)
     hotline campaign start 7 --user LOGIN   (launch an approved one, resume a paused one)
     hotline campaign pause 7 --user LOGIN | stop 7 --user LOGIN
     hotline campaign report 7 -o report.xlsx --user LOGIN   (or .csv)
@@ -18,7 +19,7 @@ Errors the user can act on print one line and exit with status 2.
 
 The command line acts as an authenticated user, never as a role it declares
 for itself (:mod:`webedge.cli_auth`). Every command that changes a campaign
-(create, import, approve, start, pause, stop) or shows personal data
+(create, import, submit, approve, refuse, start, pause, stop) or shows personal data
 (preview: the first contact's account and debt; report: phone numbers) needs
 ``--user LOGIN``; the password is read from ``$HOTLINE_PASSWORD`` or asked for
 without echo, and checked like the web log-in's (throttled, a refusal audited).
@@ -49,69 +50,117 @@ from webedge.cli_auth import PASSWORD_ENV, CliAuthError, audit_cli, authenticate
 __all__ = ["PASSWORD_ENV", "add_campaign_parser", "progress_bar"]
 
 _FINAL = ("completed", "stopped")
-_USER_HELP = f"your login (the web console's); the password from ${PASSWORD_ENV} or a prompt"
+_USER_HELP = f"ваш логин (как в веб-консоли); пароль из ${PASSWORD_ENV} или с клавиатуры"
+_WHEN = "местное время (часовой пояс центра): ДД.ММ.ГГГГ ЧЧ:ММ или ГГГГ-ММ-ДДTЧЧ:ММ"
 
 
 def add_campaign_parser(sub: Any) -> None:
     """Register ``campaign`` on the ``hotline`` sub-parsers."""
-    c = sub.add_parser("campaign", help="autoinformer campaigns (обзвон)")
-    csub = c.add_subparsers(dest="campaign_cmd", required=True)
+    c = sub.add_parser(
+        "campaign",
+        help="кампании автоинформатора (обзвон)",
+        description="Кампании автоинформатора: создать, загрузить список, утвердить, "
+        "запустить, следить, получить отчёт.",
+    )
+    csub = c.add_subparsers(
+        dest="campaign_cmd", required=True, metavar="ДЕЙСТВИЕ", title="действия"
+    )
 
-    cr = csub.add_parser("create", help="create a draft campaign")
-    cr.add_argument("--name", required=True)
+    cr = csub.add_parser("create", help="создать кампанию (черновик)")
+    cr.add_argument("--name", required=True, metavar="НАЗВАНИЕ", help="название кампании")
     cr.add_argument(
         "--kind",
         default="debt",
         choices=["debt", "payment_reminder", "planned_outage", "tariff_change", "custom"],
+        help="вид: debt — задолженность, payment_reminder — напоминание об оплате, "
+        "planned_outage — плановое отключение, tariff_change — изменение тарифа, "
+        "custom — произвольное сообщение (по умолчанию debt)",
     )
-    cr.add_argument("--start", help="local date-time (settings.timezone), e.g. 2026-06-01T09:00")
-    cr.add_argument("--end", help="local date-time")
-    cr.add_argument("--max-attempts", type=int, default=3)
-    cr.add_argument("--amd", choices=["off", "message", "retry"], default="off")
-    cr.add_argument("--email", action="store_true", help="also send the message by e-mail")
-    cr.add_argument("--no-caps", action="store_true", help="switch off the 230-FZ call caps")
-    cr.add_argument("--outage-start", help="planned outage start (local date-time)")
-    cr.add_argument("--outage-end", help="planned outage end (local date-time)")
-    _user(cr, "the creator (an editor: may not approve it)")
+    cr.add_argument("--start", metavar="КОГДА", help=f"начало кампании, {_WHEN}")
+    cr.add_argument("--end", metavar="КОГДА", help=f"окончание кампании, {_WHEN}")
+    cr.add_argument("--max-attempts", type=int, default=3, metavar="N", help="попыток на номер (3)")
+    cr.add_argument(
+        "--amd",
+        choices=["off", "message", "retry"],
+        default="off",
+        help="автоответчик: off — не распознавать, message — оставить сообщение, "
+        "retry — перезвонить позже",
+    )
+    cr.add_argument("--email", action="store_true", help="также отправить сообщение письмом")
+    cr.add_argument("--no-caps", action="store_true", help="без ограничений частоты 230-ФЗ")
+    cr.add_argument("--outage-start", metavar="КОГДА", help=f"начало отключения, {_WHEN}")
+    cr.add_argument("--outage-end", metavar="КОГДА", help=f"окончание отключения, {_WHEN}")
+    _user(cr, "создатель кампании (не сможет её утвердить)")
 
-    im = csub.add_parser("import", help="add contacts from a CSV/XLSX file or from the CRM")
-    im.add_argument("id", type=int)
-    im.add_argument("file", type=Path, nargs="?")
-    im.add_argument("--debt-over", type=float, help="instead of a file: CRM accounts with debt > N")
-    im.add_argument("--rejected", type=Path, help="write the rejected rows here (CSV)")
-    _user(im, "who changes the list (an editor: may not approve it)")
+    im = csub.add_parser(
+        "import",
+        help="добавить контакты из файла CSV/XLSX или из CRM",
+        description="Список как его готовит офис: заголовки по-русски (Телефон, Лицевой "
+        "счёт, Сумма долга, Дата отключения с/по, ФИО, Адрес…), строки заголовка ниже "
+        "титульных, даты ДД.ММ.ГГГГ [ЧЧ:ММ], CSV в UTF-8 или Windows-1251 с «;» или «,».",
+    )
+    im.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    im.add_argument("file", type=Path, nargs="?", metavar="ФАЙЛ", help="файл CSV или XLSX")
+    im.add_argument(
+        "--debt-over",
+        type=float,
+        metavar="СУММА",
+        help="вместо файла: лицевые счета CRM с долгом больше СУММЫ",
+    )
+    im.add_argument(
+        "--rejected", type=Path, metavar="ФАЙЛ", help="записать отклонённые строки (CSV)"
+    )
+    _user(im, "кто меняет список (не сможет утвердить кампанию)")
 
-    pv = csub.add_parser("preview", help="the message as text (the first contact's data)")
-    pv.add_argument("id", type=int)
+    pv = csub.add_parser("preview", help="текст сообщения (по данным первого контакта)")
+    pv.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
     _user(pv)
 
+    sb = csub.add_parser("submit", help="отправить черновик на утверждение (REQ-O10)")
+    sb.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    _user(sb)
+
     ap = csub.add_parser(
-        "approve", help="approve a draft (a supervisor who did not create or change it, REQ-O10)"
+        "approve",
+        help="утвердить кампанию, отправленную на утверждение (руководитель, который её не создавал и не менял, REQ-O10)",
     )
-    ap.add_argument("id", type=int)
+    ap.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
     _user(ap)
 
+    rf = csub.add_parser(
+        "refuse", help="вернуть кампанию с утверждения в черновик с причиной (руководитель)"
+    )
+    rf.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    rf.add_argument("--reason", required=True, metavar="ПРИЧИНА", help="что нужно исправить")
+    _user(rf)
+
     for name, text in (
-        ("start", "launch an approved campaign or resume a paused one"),
-        ("pause", "pause a running campaign"),
-        ("stop", "stop: no new calls, pending contacts cancelled"),
+        ("start", "запустить утверждённую кампанию или продолжить приостановленную"),
+        ("pause", "приостановить идущую кампанию"),
+        ("stop", "остановить: новых звонков не будет, ожидающие контакты отменяются"),
     ):
         p = csub.add_parser(name, help=text)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
         _user(p)
 
-    st = csub.add_parser("status", help="progress of a campaign")
-    st.add_argument("id", type=int)
-    st.add_argument("--watch", action="store_true", help="a progress bar until it ends")
-    st.add_argument("--interval", type=float, default=1.0)
-    st.add_argument("--timeout", type=float, default=0.0, help="stop watching after N s")
+    st = csub.add_parser("status", help="ход кампании")
+    st.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    st.add_argument("--watch", action="store_true", help="следить до конца кампании")
+    st.add_argument(
+        "--interval", type=float, default=1.0, metavar="С", help="обновлять раз в С секунд"
+    )
+    st.add_argument(
+        "--timeout", type=float, default=0.0, metavar="С", help="перестать следить через С секунд"
+    )
 
-    rp = csub.add_parser("report", help="the campaign report (CSV or XLSX)")
-    rp.add_argument("id", type=int)
-    rp.add_argument("-o", "--output", type=Path, required=True)
+    rp = csub.add_parser("report", help="отчёт по кампании (CSV или XLSX)")
+    rp.add_argument("id", type=int, metavar="НОМЕР", help="номер кампании")
+    rp.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="ФАЙЛ", help="файл .csv или .xlsx"
+    )
     _user(rp)
 
-    csub.add_parser("list", help="all campaigns")
+    csub.add_parser("list", help="все кампании")
     c.set_defaults(fn=cmd_campaign)
 
 
@@ -120,34 +169,53 @@ def _user(parser: Any, text: str = "") -> None:
     parser.add_argument(
         "--user",
         required=True,
-        metavar="LOGIN",
+        metavar="ЛОГИН",
         help=f"{text}; {_USER_HELP}" if text else _USER_HELP,
     )
     parser.description = (
-        f"Acts as --user LOGIN: the password is read from ${PASSWORD_ENV} or asked for."
-    )
+        parser.description + " " if parser.description else ""
+    ) + f"Действует от имени --user ЛОГИН: пароль из ${PASSWORD_ENV} или с клавиатуры."
 
 
 def progress_bar(stats: Any, width: int = 30) -> str:
-    """One line: ``[#####-----]  45% 45/100 · положительных 12 (27%) · идёт 3``."""
+    """One line: ``[#####-----]  45% 45/100 · положительных 12 (27%) · идёт 3 · Идёт обзвон``."""
+    from autoinformer.campaigns import STATUS_TITLES
+
     done = round(width * stats.progress)
     return (
         f"[{'#' * done}{'-' * (width - done)}] {stats.progress:4.0%} "
         f"{stats.finished}/{stats.total} · положительных {stats.positive} "
-        f"({stats.positive_rate:.0%}) · идёт {stats.in_flight} · {stats.status}"
+        f"({stats.positive_rate:.0%}) · идёт {stats.in_flight} · "
+        f"{STATUS_TITLES.get(stats.status, stats.status)}"
     )
 
 
 def _local(value: str | None, tz: str) -> datetime | None:
+    """ДД.ММ.ГГГГ [ЧЧ:ММ] or ISO, in ``tz`` unless it says its own zone."""
     if not value:
         return None
     from autoinformer.campaigns import CampaignError
+    from autoinformer.tables import CellError, parse_datetime
 
     try:
         dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CampaignError(f"неверная дата: {value}") from exc
+    except ValueError:
+        try:
+            dt = parse_datetime(value)
+        except CellError as exc:
+            raise CampaignError(f"неверная дата: {exc}") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=ZoneInfo(tz))
+
+
+def _ru_states(message: str) -> str:
+    """A campaign's state named in a message by its Russian title
+    («running» → «Идёт обзвон»), as ``list`` and ``status`` name it."""
+    import re
+
+    from autoinformer.campaigns import STATUS_TITLES
+
+    pattern = r"(?<=[«(: ])(" + "|".join(STATUS_TITLES) + r")(?=[»)])"
+    return re.sub(pattern, lambda m: STATUS_TITLES[m.group(1)].lower(), message)
 
 
 def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -157,17 +225,33 @@ def cmd_campaign(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     settings = from_cli_args(args)
     settings.data.mkdir(parents=True, exist_ok=True)
+    from sqlalchemy.exc import SQLAlchemyError
+
     from crm_bridge.db import Database
 
-    db = Database(settings.db_url)
+    try:
+        db = Database(settings.db_url)
+    except (SQLAlchemyError, ValueError) as exc:
+        print(
+            f"hotline campaign: неверный адрес базы данных ({type(exc).__name__})", file=sys.stderr
+        )
+        return 2
     try:
         args.migrate(db)
         return _dispatch(args, db, settings, out)
     except (CampaignError, CliAuthError) as exc:
-        print(f"hotline campaign: {exc}", file=sys.stderr)
+        print(f"hotline campaign: {_ru_states(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"hotline campaign: {exc}", file=sys.stderr)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"hotline campaign: файл{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        # The database is down or is not the project's: one line, no secrets.
+        print(
+            f"hotline campaign: база данных недоступна ({type(exc).__name__})",
+            file=sys.stderr,
+        )
         return 2
     finally:
         db.dispose()
@@ -205,7 +289,7 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
         db,
         settings,
         args.user,
-        roles=None if cmd == "approve" else STAFF_ROLES,
+        roles=None if cmd in ("approve", "refuse") else STAFF_ROLES,
         doing="работать с кампаниями",
     )
     if cmd == "create":
@@ -256,9 +340,15 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
         text = cs.preview(args.id)  # the first contact's account and debt
         audit_cli(db, settings, who, "campaign.preview", f"campaign:{args.id}")
         print(text, file=out)
+    elif cmd == "submit":
+        cs.submit(args.id, who.login)
+        print(f"кампания № {args.id} отправлена на утверждение", file=out)
     elif cmd == "approve":
         cs.approve(args.id, who.login, who.role.value)
         print(f"кампания № {args.id} утверждена ({who.login})", file=out)
+    elif cmd == "refuse":
+        cs.refuse(args.id, who.login, who.role.value, args.reason)
+        print(f"кампания № {args.id} возвращена на доработку", file=out)
     elif cmd == "start":
         c = cs.get(args.id)
         if c.status == "paused":
@@ -303,7 +393,7 @@ def _status(cs: Any, args: argparse.Namespace, out: TextIO, titles: dict[str, st
         if line != last:
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
             last = line
-        if st.status in _FINAL or st.status in ("draft", "approved"):
+        if st.status in _FINAL or st.status in ("draft", "submitted", "approved"):
             break
         if args.timeout and time.monotonic() - started > args.timeout:
             if tty:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from autoinformer.campaigns import (
@@ -35,16 +35,16 @@ from autoinformer.campaigns import (
     scenario_variables,
     step_tokens,
 )
-from autoinformer.models import Campaign, Contact, ContactImport, DoNotCall
-from core.tabular import (
-    MAX_CELL_CHARS,
-    MAX_ROWS,
-    TableLimitError,
-    check_xlsx,
-    long_cell,
-    shown,
+from autoinformer.models import Campaign, Contact, ContactImport, ContactStatus, DoNotCall
+from autoinformer.tables import (
+    CellError,
+    ListFileError,
+    canonical_header,
+    normalise_row,
+    read_list,
 )
-from crm_bridge.db import Database
+from core.tabular import MAX_CELL_CHARS, long_cell, shown
+from crm_bridge.db import Database, utcnow
 from crm_bridge.models import Account, AccountPhone
 from crm_bridge.phones import InvalidPhone, normalize_phone
 
@@ -57,30 +57,8 @@ __all__ = [
     "read_table",
 ]
 
-_HEADERS: Final[Mapping[str, str]] = {
-    "phone": "phone",
-    "телефон": "phone",
-    "номер": "phone",
-    "номер телефона": "phone",
-    "account": "account",
-    "лицевой счёт": "account",
-    "лицевой счет": "account",
-    "лс": "account",
-    "email": "email",
-    "e-mail": "email",
-    "эл. почта": "email",
-    "почта": "email",
-    "debt": "debt",
-    "задолженность": "debt",
-    "сумма": "debt",
-    "due_date": "due_date",
-    "срок оплаты": "due_date",
-    "оплатить до": "due_date",
-    "timezone": "timezone",
-    "часовой пояс": "timezone",
-    "name": "name",
-    "фио": "name",
-}
+_BATCH: Final = 2000
+"""Contacts inserted per statement (a 100 000-row list in 50)."""
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -104,78 +82,63 @@ class ImportResult:
         return f"принято {self.accepted}, отклонено {len(self.rejected)}"
 
 
-def _norm_header(h: object) -> str:
-    text = " ".join(str(h or "").strip().lower().replace("ё", "е").split())
-    for key, canon in _HEADERS.items():
-        if text == key.replace("ё", "е"):
-            return canon
-    return text
-
-
-def _csv_rows(data: bytes) -> Iterator[list[str]]:
-    from crm_bridge.importers import decode_csv_bytes
-
-    text, _encoding = decode_csv_bytes(data)
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=";,\t")
-    except csv.Error:
-        dialect = csv.excel
-    yield from csv.reader(io.StringIO(text), dialect)
-
-
-def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
-    import openpyxl
-
-    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        ws = wb.worksheets[0]
-        for row in ws.iter_rows(values_only=True):
-            yield ["" if v is None else v for v in row]
-    finally:
-        wb.close()
-
-
 def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a CSV/XLSX file as ``(line number, {canonical header: value})``."""
-    name = filename.lower()
-    if name.endswith((".xlsx", ".xlsm")):
-        try:
-            check_xlsx(data)
-        except TableLimitError as exc:
-            raise CampaignError(str(exc)) from exc
-        rows: Iterable[list[Any]] = _xlsx_rows(data)
-    elif name.endswith((".csv", ".txt")):
-        rows = _csv_rows(data)
-    else:
-        raise CampaignError("поддерживаются файлы CSV и XLSX")
-    it = iter(rows)
-    header: list[str] | None = None
-    out: list[tuple[int, dict[str, Any]]] = []
-    for line, row in enumerate(it, 1):
-        if header is None:
-            if not any(str(v).strip() for v in row):
-                continue
-            header = [_norm_header(h) for h in row]
-            if "phone" not in header:
-                raise CampaignError("в файле нет столбца «Телефон»")
-            continue
-        if not any(str(v).strip() for v in row):
-            continue
-        if len(out) >= MAX_ROWS:
-            raise CampaignError(f"в файле больше {MAX_ROWS} строк: разделите его на части")
-        out.append((line, {h: v for h, v in zip(header, row, strict=False) if h}))
-    if header is None:
-        raise CampaignError("файл пуст")
-    return out
+    """Rows of a CSV/XLSX list as ``(line number, {canonical column: raw value})``
+    (:func:`autoinformer.tables.read_list`); a refused file is a
+    :class:`CampaignError` with its Russian reason."""
+    try:
+        return list(read_list(data, filename))
+    except ListFileError as exc:
+        raise CampaignError(str(exc)) from exc
 
 
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
+_COPY_COLUMNS: Final = (
+    "campaign_id",
+    "account_id",
+    "phone",
+    "email",
+    "timezone",
+    "category",
+    "variables",
+    "status",
+    "attempts",
+    "positive",
+    "updated_at",
+)
+
+
+def _insert(s: Session, rows: list[dict[str, Any]]) -> None:
+    """New contacts: on PostgreSQL by COPY (one stream per batch instead of a
+    statement per row: a 100 000-row list), elsewhere an executemany."""
+    if s.get_bind().dialect.name != "postgresql":
+        s.execute(insert(Contact), rows)
+        return
+    import json
+
+    raw = s.connection().connection.driver_connection
+    assert raw is not None
+    table = Contact.__tablename__
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for r in rows:
+            copy.write_row(
+                [
+                    json.dumps(r[c], ensure_ascii=False) if c == "variables" else r[c]
+                    for c in _COPY_COLUMNS
+                ]
+            )
+
+
+def _file_errors(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``rows`` with a refusal met while reading as a :class:`CampaignError`."""
+    try:
+        yield from rows
+    except ListFileError as exc:
+        raise CampaignError(str(exc)) from exc
 
 
 class ContactListService:
@@ -195,9 +158,12 @@ class ContactListService:
     def import_file(
         self, campaign_id: int, data: bytes, filename: str, *, by: str | None = None
     ) -> ImportResult:
-        rows = read_table(data, filename)
-        records = [(line, {k: _text(v) for k, v in row.items()}) for line, row in rows]
-        return self._add(campaign_id, records, source=filename, by=by)
+        try:
+            rows = read_list(data, filename)  # a file with no header refused here
+        except ListFileError as exc:
+            raise CampaignError(str(exc)) from exc
+        # Streamed: each row normalised as it is read, the raw cells let go.
+        return self._add(campaign_id, _file_errors(rows), source=filename, by=by)
 
     def import_rows(
         self,
@@ -208,8 +174,7 @@ class ContactListService:
         by: str | None = None,
     ) -> ImportResult:
         records = [
-            (i, {_norm_header(k): _text(v) for k, v in row.items()})
-            for i, row in enumerate(rows, 2)
+            (i, {canonical_header(k): v for k, v in row.items()}) for i, row in enumerate(rows, 2)
         ]
         return self._add(campaign_id, records, source=source, by=by)
 
@@ -264,14 +229,36 @@ class ContactListService:
         result.rejected[:0] = rejected
         return result
 
+    def from_outage(
+        self, campaign_id: int, register_id: int, *, by: str | None = None
+    ) -> ImportResult:
+        """Accounts inside an outage of the register (its ``outages`` rows:
+        houses, street ranges, settlements; :func:`crm_bridge.outages.register_accounts`)."""
+        from crm_bridge.outages import register_accounts
+
+        with self.db.session(readonly=True) as s:
+            ids = sorted(register_accounts(s, register_id))
+            accounts: list[Account] = []
+            for start in range(0, len(ids), 5000):  # bound the statement's parameters
+                chunk = ids[start : start + 5000]
+                accounts.extend(
+                    s.scalars(select(Account).where(Account.id.in_(chunk)).order_by(Account.id))
+                )
+        return self._add(
+            campaign_id,
+            self._account_records(accounts),
+            source=f"отключение № {register_id}",
+            by=by,
+        )
+
     @staticmethod
-    def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, str]]]:
+    def _account_records(accounts: Sequence[Account]) -> list[tuple[int, dict[str, Any]]]:
         return [(i, {"account": a.number, "phone": ""}) for i, a in enumerate(accounts, 1)]
 
     def _add(
         self,
         campaign_id: int,
-        records: Sequence[tuple[int, dict[str, str]]],
+        raw_records: Iterable[tuple[int, Mapping[str, Any]]],
         source: str,
         by: str | None = None,
     ) -> ImportResult:
@@ -285,25 +272,40 @@ class ContactListService:
             provided = campaign_values(campaign)
             needed = [v for v in scenario_variables(campaign.scenario) if v not in provided]
             kinds = {st["var"]: st["say"] for st in campaign.scenario if "var" in st}
+            # Each row's cells as stored (ISO dates, amounts): a value that is
+            # not what its column holds rejects its row, with the reason.
+            records: list[tuple[int, dict[str, str]]] = []
+            for line, raw in raw_records:
+                too_long = long_cell(raw.values())
+                if too_long is not None:
+                    reason = f"значение длиной {too_long} символов: не больше {MAX_CELL_CHARS}"
+                    rejected.append(Rejection(line, shown(raw.get("phone")), reason))
+                    continue
+                try:
+                    records.append((line, normalise_row(raw, kinds)))
+                except CellError as exc:
+                    rejected.append(Rejection(line, shown(raw.get("phone")), str(exc)))
             existing = set(
                 s.scalars(select(Contact.phone).where(Contact.campaign_id == campaign_id))
             )
             dnc = set(s.scalars(select(DoNotCall.phone)))
             accounts = _AccountIndex(s, records)
+            batch: list[dict[str, Any]] = []
             for line, row in records:
-                too_long = long_cell(row.values())
-                if too_long is not None:
-                    reason = f"значение длиной {too_long} символов: не больше {MAX_CELL_CHARS}"
-                    rejected.append(Rejection(line, shown(row.get("phone")), reason))
-                    continue
                 try:
                     contact = self._contact(campaign, row, accounts, needed, kinds, existing, dnc)
                 except _Reject as r:
                     rejected.append(Rejection(line, shown(r.value), r.reason))
                     continue
-                s.add(contact)
-                existing.add(contact.phone)
+                batch.append(contact)
+                existing.add(contact["phone"])
                 accepted += 1
+                if len(batch) >= _BATCH:
+                    _insert(s, batch)
+                    batch = []
+            if batch:
+                _insert(s, batch)
+            rejected.sort(key=lambda r: r.line)
             rec = ContactImport(
                 campaign_id=campaign_id,
                 source=source[:255],
@@ -331,9 +333,10 @@ class ContactListService:
         kinds: Mapping[str, str],
         existing: set[str],
         dnc: set[str],
-    ) -> Contact:
+    ) -> dict[str, Any]:
+        """The new contact's row (for a bulk insert), or :class:`_Reject`."""
         raw_phone = row.get("phone", "")
-        account: Account | None = None
+        account: Any = None  # a row of _ACCOUNT_COLUMNS
         if row.get("account"):
             account = accounts.by_number(row["account"])
             if account is None:
@@ -341,7 +344,7 @@ class ContactListService:
         phone: str | None = None
         if raw_phone:
             try:
-                phone = normalize_phone(raw_phone)
+                phone = accounts.phone(raw_phone)
             except InvalidPhone as exc:
                 raise _Reject(raw_phone, exc.reason) from None
         on_file = accounts.contract_phones(account.id) if account else []
@@ -378,15 +381,19 @@ class ContactListService:
         if email and not _EMAIL.match(email):
             raise _Reject(email, "неверный адрес эл. почты")
         tz = row.get("timezone") or account.timezone or self.default_timezone
-        return Contact(
-            campaign_id=campaign.id,
-            account_id=account.id,
-            phone=phone,
-            email=email,
-            timezone=tz,
-            category=str(account.category.value if account.category else ""),
-            variables=variables,
-        )
+        return {
+            "campaign_id": campaign.id,
+            "account_id": account.id,
+            "phone": phone,
+            "email": email,
+            "timezone": tz,
+            "category": str(account.category.value if account.category else ""),
+            "variables": variables,
+            "status": ContactStatus.PENDING.value,
+            "attempts": 0,
+            "positive": False,
+            "updated_at": utcnow(),
+        }
 
 
 class _Reject(Exception):
@@ -394,6 +401,18 @@ class _Reject(Exception):
         super().__init__(reason)
         self.value = value
         self.reason = reason
+
+
+_CHUNK: Final = 2000
+_ACCOUNT_COLUMNS: Final = (
+    Account.id,
+    Account.number,
+    Account.debt,
+    Account.debt_as_of,
+    Account.email,
+    Account.timezone,
+    Account.category,
+)
 
 
 class _AccountIndex:
@@ -405,29 +424,35 @@ class _AccountIndex:
         self.s = s
         numbers = [r["account"] for _, r in records if r.get("account")]
         self._ids = resolve_account_ids(s, numbers) if numbers else {}
+        self._phones: dict[str, str | InvalidPhone] = {}
+        """Raw number → E.164 (or why not): each parsed once per import."""
         phones: set[str] = set()
         for _, r in records:
             try:
                 if r.get("phone"):
-                    phones.add(normalize_phone(r["phone"]))
+                    phones.add(self.phone(r["phone"]))
             except InvalidPhone:
                 continue
         self._phone_owner: dict[str, int] = {}
         ids = set(self._ids.values())
-        if phones:
+        phone_list = sorted(phones)
+        for i in range(0, len(phone_list), _CHUNK):
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone).where(
-                    AccountPhone.phone.in_(list(phones)), AccountPhone.in_contract.is_(True)
+                    AccountPhone.phone.in_(phone_list[i : i + _CHUNK]),
+                    AccountPhone.in_contract.is_(True),
                 )
             ):
                 self._phone_owner.setdefault(phone, account_id)
                 ids.add(account_id)
-        self._accounts: dict[int, Account] = {}
+        # What a contact needs of its account, as light rows (not ORM
+        # objects: a 100 000-row list would hold 100 000 of them).
+        self._accounts: dict[int, Any] = {}
         self._contract: dict[int, list[str]] = {}
         id_list = sorted(ids)
-        for i in range(0, len(id_list), 500):
-            chunk = id_list[i : i + 500]
-            for a in s.scalars(select(Account).where(Account.id.in_(chunk))):
+        for i in range(0, len(id_list), _CHUNK):
+            chunk = id_list[i : i + _CHUNK]
+            for a in s.execute(select(*_ACCOUNT_COLUMNS).where(Account.id.in_(chunk))):
                 self._accounts[a.id] = a
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone)
@@ -436,11 +461,24 @@ class _AccountIndex:
             ):
                 self._contract.setdefault(account_id, []).append(phone)
 
-    def by_number(self, number: str) -> Account | None:
+    def phone(self, raw: str) -> str:
+        """``normalize_phone(raw)``, remembered (InvalidPhone as it raised)."""
+        known = self._phones.get(raw)
+        if known is None:
+            try:
+                known = normalize_phone(raw)
+            except InvalidPhone as exc:
+                known = exc
+            self._phones[raw] = known
+        if isinstance(known, InvalidPhone):
+            raise InvalidPhone(known.raw, known.reason)
+        return known
+
+    def by_number(self, number: str) -> Any:
         account_id = self._ids.get(number)
         return self._accounts.get(account_id) if account_id is not None else None
 
-    def by_phone(self, phone: str) -> Account | None:
+    def by_phone(self, phone: str) -> Any:
         account_id = self._phone_owner.get(phone)
         return self._accounts.get(account_id) if account_id is not None else None
 

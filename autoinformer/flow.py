@@ -5,8 +5,9 @@ The scenario of the campaign is played step by step — recorded phrases,
 recordings the dispatcher uploaded, the contact's (or the campaign's)
 variables spoken in Russian (money, dates, times, phone and account numbers;
 ``ivr.say_ru``) and questions, whose keys are stored as answers. Then: «1» repeats the message, «0»
-transfers to the operator queue with the campaign and contact on the
-operator's card (``HOTLINE_CAMPAIGN``/``HOTLINE_CONTACT``). A key pressed
+transfers to the operator queue with the campaign, the contact and the
+account on the operator's card (``HOTLINE_CAMPAIGN``/``HOTLINE_CONTACT``/
+``HOTLINE_ACCOUNT``; :mod:`autoinformer.card`). A key pressed
 during the message acts at once (barge-in).
 
 What is written on the attempt row (``flow_state``), which the dialer turns
@@ -107,13 +108,13 @@ async def _deliver(
                 continue
             if digit == "0":
                 await report("transferred")
-                await ch.next(
-                    Next.QUEUE,
-                    **{
-                        Var.CAMPAIGN.value: str(ctx.campaign_id),
-                        Var.CONTACT.value: str(ctx.contact_id),
-                    },
-                )
+                card = {
+                    Var.CAMPAIGN.value: str(ctx.campaign_id),
+                    Var.CONTACT.value: str(ctx.contact_id),
+                }
+                if ctx.account:  # the call row and the card know the account (REQ-O5)
+                    card[Var.ACCOUNT.value] = str(ctx.account)
+                await ch.next(Next.QUEUE, **card)
                 return
             break
         await ch.play("outbound/goodbye", escape="")

@@ -15,6 +15,9 @@ the migrations are in ``autoinformer/migrations/``.
 * :class:`CampaignEditor` — who created or changed a campaign (its settings
   or its list): none of them may approve it (REQ-O10, four eyes; migration
   ``0602_campaign_editors``).
+
+The approval workflow's columns (who submitted, who refused and why) came
+with migration ``0605_campaign_approval``.
 """
 
 from __future__ import annotations
@@ -58,7 +61,14 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class CampaignStatus(enum.StrEnum):
+    """The approval workflow and the life cycle (REQ-O10): ``draft`` →
+    ``submitted`` (на утверждении) → ``approved`` → ``running`` ⇄ ``paused``
+    → ``stopped`` | ``completed``; a refused submission goes back to
+    ``draft`` with the reason (``Campaign.refusal_reason``)."""
+
     DRAFT = "draft"
+    SUBMITTED = "submitted"
+    """Sent by the dispatcher for approval: the supervisors' queue."""
     APPROVED = "approved"
     RUNNING = "running"
     PAUSED = "paused"
@@ -152,6 +162,14 @@ class Campaign(Base):
     email_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    """Who sent it for approval (REQ-O10; migration ``0605_campaign_approval``)."""
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refused_by: Mapped[str | None] = mapped_column(String(64))
+    """The supervisor who returned the last submission to draft."""
+    refused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    """Why the last submission was returned (shown on the draft)."""
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     launched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -164,7 +182,12 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone"),
         Index("ix_ai_contacts_claim", "campaign_id", "status", "next_at"),
+        Index("ix_ai_contacts_counts", "campaign_id", "status", "final_result", "positive"),
+        Index("ix_ai_contacts_outlook", "campaign_id", "status", "next_at", "refusal", "timezone"),
     )
+    """``ix_ai_contacts_counts`` and ``ix_ai_contacts_outlook`` cover the
+    monitor's counts (by state and result; by reason held back and time
+    zone): read from an index alone (migration ``0606_campaign_monitor_indexes``)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("ai_campaigns.id", ondelete="CASCADE"))
@@ -193,6 +216,7 @@ class Attempt(Base):
     __table_args__ = (
         UniqueConstraint("contact_id", "attempt_no", "channel"),
         Index("ix_ai_attempts_open", "state", "node"),
+        Index("ix_ai_attempts_monitor", "campaign_id", "channel", "state", "result", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -63,6 +63,16 @@ def metadata() -> Sequence[MetaData]:
     return (Base.metadata,)
 
 
+def _card() -> None:
+    """The operator's card shows a transferred callee's campaign and account."""
+    from autoinformer.card import describe_outbound
+    from crm_bridge.card import describe_outbound_with
+
+    describe_outbound_with(describe_outbound)
+
+
+_card()
+
 SLICE = Slice(
     name="autoinformer",
     routes=routes,

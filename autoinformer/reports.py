@@ -7,7 +7,8 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignService, Kind
 from autoinformer.causes import cause_title
@@ -39,28 +40,89 @@ COLOURS: Final = {
 }
 
 
-def _rows(service: CampaignService, campaign_id: int, tz: str) -> list[list[object]]:
-    from zoneinfo import ZoneInfo
+def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else fallback
+    except (KeyError, ValueError):
+        return fallback
 
-    zone = ZoneInfo(tz)
+
+def _naive(dt: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """``dt`` as the wall-clock time in ``zone``, whole seconds (a spreadsheet
+    date-time cell has no zone: the column's title names it)."""
+    if dt is None:
+        return None
+    return dt.astimezone(zone).replace(tzinfo=None, microsecond=0)
+
+
+HEADER: Final = [
+    "Попытка",
+    "Контакт",
+    "Абонент",
+    "Телефон / адрес",
+    "Лицевой счёт",
+    "Канал",
+    "№ попытки",
+    "Начало (время центра)",
+    "Ответ (время центра)",
+    "Окончание (время центра)",
+    "Начало (время абонента)",
+    "Окончание (время абонента)",
+    "Часовой пояс абонента",
+    "Результат",
+    "Положительный",
+    "Положил трубку на секунде",
+    "AMD",
+    "Причина",
+    "Примечание",
+]
+DATE_COLUMNS: Final = frozenset(h for h in HEADER if h.startswith(("Начало", "Ответ", "Окончание")))
+
+PENDING_HEADER: Final = [
+    "Контакт",
+    "Абонент",
+    "Телефон",
+    "Лицевой счёт",
+    "Состояние",
+    "Попыток",
+    "Почему не звоним",
+    "Следующая попытка (время абонента)",
+    "Следующая попытка (время центра)",
+    "Часовой пояс абонента",
+]
+
+DATETIME_FORMAT: Final = "DD.MM.YYYY HH:MM:SS"
+"""How a date-time cell is shown (the value is a real date-time)."""
+
+
+def _rows(service: CampaignService, campaign_id: int, tz: str) -> list[list[object]]:
+    """The attempts, one row each; times as naive date-times (the centre's
+    zone ``tz`` and the customer's), ``None`` where there is none."""
+    centre = ZoneInfo(tz)
     contacts = {c.id: c for c in service.contacts(campaign_id)}
     out: list[list[object]] = []
     for a in service.attempts(campaign_id):
         c = contacts.get(a.contact_id)
+        variables = c.variables if c else {}
+        own = _zone(c.timezone if c else None, centre)
         out.append(
             [
                 a.id,
                 a.contact_id,
+                str(variables.get("name") or ""),
                 a.phone or (c.email if c else ""),
-                (c.variables.get("account", "") if c else ""),
+                str(variables.get("account") or ""),
                 a.channel,
                 a.attempt_no,
-                a.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-                a.answered_at.astimezone(zone).strftime("%H:%M:%S") if a.answered_at else "",
-                a.ended_at.astimezone(zone).strftime("%H:%M:%S") if a.ended_at else "",
+                _naive(a.created_at, centre),
+                _naive(a.answered_at, centre),
+                _naive(a.ended_at, centre),
+                _naive(a.created_at, own),
+                _naive(a.ended_at, own),
+                own.key,
                 RESULT_TITLES.get(a.result or "", a.result or "в процессе"),
                 "да" if a.positive else "нет",
-                a.hangup_second if a.hangup_second is not None else "",
+                a.hangup_second,
                 a.amd_status or "",
                 cause_title(
                     a.originate_reason,
@@ -73,36 +135,100 @@ def _rows(service: CampaignService, campaign_id: int, tz: str) -> list[list[obje
     return out
 
 
-HEADER: Final = [
-    "Попытка",
-    "Контакт",
-    "Телефон / адрес",
-    "Лицевой счёт",
-    "Канал",
-    "№ попытки",
-    "Начало",
-    "Ответ",
-    "Окончание",
-    "Результат",
-    "Положительный",
-    "Положил трубку на секунде",
-    "AMD",
-    "Причина",
-    "Примечание",
-]
+def _pending_rows(service: CampaignService, campaign_id: int, tz: str) -> list[list[object]]:
+    """Contacts not finished yet with why they wait and their next attempt."""
+    from autoinformer.lists import CONTACT_STATUS_TITLES, REFUSAL_TITLES
+
+    centre = ZoneInfo(tz)
+    out: list[list[object]] = []
+    for c in service.contacts(campaign_id):
+        if c.status not in ("pending", "dialing"):
+            continue
+        own = _zone(c.timezone, centre)
+        out.append(
+            [
+                c.id,
+                str(c.variables.get("name") or ""),
+                c.phone,
+                str(c.variables.get("account") or ""),
+                CONTACT_STATUS_TITLES.get(c.status, c.status),
+                c.attempts,
+                REFUSAL_TITLES.get(c.refusal or "", c.refusal or ""),
+                _naive(c.next_at, own),
+                _naive(c.next_at, centre),
+                own.key,
+            ]
+        )
+    return out
+
+
+def _text(value: object) -> object:
+    """A CSV cell: date-times as ДД.ММ.ГГГГ ЧЧ:ММ:СС, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%d.%m.%Y %H:%M:%S")
+    return value
 
 
 def csv_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Moscow") -> bytes:
+    """The attempts as CSV (UTF-8 with BOM, ``;``): the XLSX's «Попытки» sheet."""
     buf = io.StringIO()
     w = safe_writer(buf, delimiter=";")
     c = service.get(campaign_id)
     st = service.stats(campaign_id)
     w.writerow(["Кампания", c.name, Kind(c.kind).label])
-    w.writerow(["Контактов", st.total, "Завершено", st.finished, "Положительных", st.positive])
-    w.writerow([])
+    w.writerow(
+        [
+            "Контактов",
+            st.total,
+            "Завершено",
+            st.finished,
+            "Положительных",
+            st.positive,
+            "Доля положительных",
+            f"{st.positive_rate:.1%}".replace(".", ","),
+        ]
+    )
+    w.writerow([f"Время центра: {tz}"])
     w.writerow(HEADER)
-    w.writerows(_rows(service, campaign_id, tz))
+    w.writerows([_text(v) for v in row] for row in _rows(service, campaign_id, tz))
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _finish_sheet(ws: Any, header_row: int = 1) -> None:
+    """Widths from the contents, an auto-filter and a frozen header row."""
+    from openpyxl.utils import get_column_letter
+
+    widths: dict[int, int] = {}
+    for row in ws.iter_rows(min_row=header_row):
+        for cell in row:
+            if cell.value is None:
+                continue
+            n = 19 if isinstance(cell.value, datetime) else len(str(cell.value))
+            widths[cell.column] = max(widths.get(cell.column, 0), n)
+    for col, n in widths.items():
+        ws.column_dimensions[get_column_letter(col)].width = min(60, max(8, n + 2))
+    if ws.max_row >= header_row and ws.max_column:
+        ws.auto_filter.ref = (
+            f"A{header_row}:{get_column_letter(ws.max_column)}{max(ws.max_row, header_row)}"
+        )
+        ws.freeze_panes = f"A{header_row + 1}"
+
+
+def _table(ws: Any, header: list[str], rows: list[list[object]]) -> None:
+    from openpyxl.styles import Font
+
+    safe_append(ws, header)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        safe_append(ws, row)
+    for col in ws.iter_cols(min_row=2):
+        for cell in col:
+            if isinstance(cell.value, datetime):
+                cell.number_format = DATETIME_FORMAT
+    _finish_sheet(ws)
 
 
 def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Moscow") -> bytes:
@@ -111,23 +237,30 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
 
     c = service.get(campaign_id)
     st = service.stats(campaign_id)
+    centre = ZoneInfo(tz)
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = "Итоги"
     safe_append(ws, ["Кампания", c.name])
     safe_append(ws, ["Вид", Kind(c.kind).label])
-    safe_append(ws, ["Утвердил", c.approved_by or "", str(c.approved_at or "")])
+    safe_append(ws, ["Утвердил", c.approved_by or "", _naive(c.approved_at, centre)])
+    ws.cell(row=3, column=3).number_format = DATETIME_FORMAT
     safe_append(ws, ["Контактов", st.total])
     safe_append(ws, ["Завершено", st.finished])
     safe_append(ws, ["Положительных звонков", st.positive])
     safe_append(ws, ["Доля положительных", round(st.positive_rate, 4)])
+    ws.cell(row=7, column=2).number_format = "0.0%"
+    safe_append(ws, ["Время центра", tz])
     safe_append(ws, [])
     safe_append(ws, ["Результат", "Контактов"])
     first = ws.max_row + 1
     for result, n in sorted(st.final.items()):
         safe_append(ws, [RESULT_TITLES.get(result, result), n])
     last = ws.max_row
+    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 30
+    ws.column_dimensions["C"].width = 20
     if last >= first:
         pie = PieChart()
         pie.title = "Итоговые результаты"
@@ -135,13 +268,16 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
             Reference(ws, min_col=2, min_row=first - 1, max_row=last), titles_from_data=True
         )
         pie.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
-        ws.add_chart(pie, "D2")
+        ws.add_chart(pie, "E2")
 
     hours = wb.create_sheet("По часам")
     hours.append(["Час", *[RESULT_TITLES[r] for r in CHART_RESULTS]])
     timeline = service.timeline(campaign_id, tz=tz)
     for start, counts in timeline:
-        hours.append([start.strftime("%d.%m %H:00"), *[counts.get(r, 0) for r in CHART_RESULTS]])
+        hours.append([start.replace(tzinfo=None), *[counts.get(r, 0) for r in CHART_RESULTS]])
+        hours.cell(row=hours.max_row, column=1).number_format = "DD.MM HH:00"
+    hours.column_dimensions["A"].width = 14
+    hours.freeze_panes = "A2"
     if timeline:
         bar = BarChart()
         bar.type = "col"
@@ -156,10 +292,10 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
         bar.set_categories(Reference(hours, min_col=1, min_row=2, max_row=hours.max_row))
         hours.add_chart(bar, "L2")
 
-    detail = wb.create_sheet("Попытки")
-    detail.append(HEADER)
-    for row in _rows(service, campaign_id, tz):
-        detail.append(row)
+    _table(wb.create_sheet("Попытки"), HEADER, _rows(service, campaign_id, tz))
+    _table(
+        wb.create_sheet("Ожидают звонка"), PENDING_HEADER, _pending_rows(service, campaign_id, tz)
+    )
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

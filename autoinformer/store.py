@@ -42,6 +42,7 @@ from autoinformer.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    DoNotCall,
     Result,
 )
 from autoinformer.policy import (
@@ -244,6 +245,11 @@ class AttemptStore:
                 self._complete_idle(s, campaigns)
                 return []
             on_file = self._contract_phones(s, rows)
+            unwanted = set(  # added to the do-not-call list after the import
+                s.scalars(
+                    select(DoNotCall.phone).where(DoNotCall.phone.in_({r.phone for r in rows}))
+                )
+            )
             history = self._history(s, rows, now)
             policies = {cid: self.campaigns.policy_for(c) for cid, c in campaigns.items()}
             numbers = dict(
@@ -258,6 +264,9 @@ class AttemptStore:
                     break
                 c = campaigns[contact.campaign_id]
                 if room[c.id] <= 0:
+                    continue
+                if contact.phone in unwanted:
+                    self._finish_contact(contact, "refused", refusal="do_not_call")
                     continue
                 note = self._outage_note(c, contact, now)
                 if note == "refuse":
@@ -435,7 +444,14 @@ class AttemptStore:
             raise ValueError(f"not flow fields: {sorted(bad)}")
         with self.db.session(write=True) as s:
             a = s.get(Attempt, attempt_id, with_for_update=True)
-            if a is None or a.state == AttemptState.DONE:
+            if a is None:
+                return
+            if a.state == AttemptState.DONE:
+                # The hangup was seen first (the dialer's AMI event): the
+                # flow's own measure of when the callee hung up still counts.
+                second = values.get("hangup_second")
+                if second is not None and a.result == "hungup":
+                    a.hangup_second = second
                 return
             for k, v in values.items():
                 if k == "answered_at" and a.answered_at is not None:
@@ -486,6 +502,10 @@ class AttemptStore:
             )
             if answered and a.answered_at is None:
                 a.answered_at = now
+            if result is Result.HUNGUP and a.hangup_second is None and a.answered_at is not None:
+                # The hangup was seen before the flow wrote its second (the
+                # usual order when the callee hangs up mid-phrase): from the answer.
+                a.hangup_second = round(max(0.0, (now - a.answered_at).total_seconds()), 1)
             a.state = AttemptState.DONE.value
             a.result = result.value
             a.positive = result in POSITIVE_RESULTS

@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from autoinformer.campaigns import (
+    ACTION_TITLES,
     APPROVER_ROLES,
     KIND_TITLES,
     RESULT_TITLES,
@@ -44,10 +45,20 @@ from autoinformer.campaigns import (
     CampaignError,
     Kind,
     NotAllowed,
+    allowed_actions,
 )
 from autoinformer.contacts import ContactListService
 from autoinformer.deps import AutoinformerDeps
 from autoinformer.models import ContactImport
+from autoinformer.outlook import (
+    CALL_STATE_TITLES,
+    HELD_TITLES,
+    TimelineFeed,
+    call_details,
+    chart_data,
+    monitor_view,
+    outlook,
+)
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
 from webedge.edge import allow, audit, guard_socket, principal, streams_upload
@@ -62,6 +73,8 @@ RUNTIME = web.AppKey("ai_runtime", object)
 STATIC: Final = Path(__file__).with_name("static")
 STAFF: Final = STAFF_ROLES
 """Who uses the console (approval is narrower: :meth:`CampaignService.approve`)."""
+COALESCE: Final = 0.05
+"""Seconds: the monitor's snapshots of a busy campaign are at least this far apart."""
 REJECTED_SHOWN: Final = 200
 """At most this many rejected rows of the last import are listed on the page."""
 
@@ -79,7 +92,11 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     r.add_post("/campaigns/{id}/import", import_list)
     r.add_post("/campaigns/{id}/from-debtors", from_debtors)
     r.add_post("/campaigns/{id}/from-addresses", from_addresses)
-    r.add_post("/campaigns/{id}/{action:approve|launch|pause|resume|stop}", action)
+    r.add_get("/approvals", approvals)
+    r.add_get("/campaigns/{id}/review", review)
+    r.add_get("/campaigns/{id}/stop", confirm_stop)
+    r.add_post("/campaigns/{id}/refuse", refuse)
+    r.add_post("/campaigns/{id}/{action:submit|approve|launch|pause|resume|stop}", action)
     r.add_get("/campaigns/{id}/stats", stats_json)
     r.add_get("/campaigns/{id}/preview.wav", preview_audio)
     r.add_get("/campaigns/{id}/report.csv", report_csv)
@@ -88,6 +105,10 @@ def create_dispatcher_app(services: AutoinformerDeps, runtime: Any = None) -> we
     from autoinformer.builder_web import add_builder_routes
 
     add_builder_routes(r)
+    # The contact list's and the do-not-call list's pages (autoinformer.lists_web).
+    from autoinformer.lists_web import add_list_routes
+
+    add_list_routes(r)
     r.add_static("/static/", STATIC)  # the monitor's script (public, as every static file)
     return app
 
@@ -150,6 +171,7 @@ async def index(request: web.Request) -> web.Response:
             "title": "Пульт диспетчера автоинформатора",
             "base": _base(request),
             "campaigns": campaigns,
+            "awaiting": sum(1 for c in campaigns if c.status == "submitted"),
             "kinds": list(Kind),
             "kind_titles": KIND_TITLES,
             "status_titles": STATUS_TITLES,
@@ -217,13 +239,24 @@ def _last_import(db: Any, cid: int) -> ContactImport | None:
         ).first()
 
 
-_BUTTONS: Final = (
-    ("approve", "Утвердить", ("draft",)),
-    ("launch", "Запустить", ("approved",)),
-    ("pause", "Приостановить", ("running",)),
-    ("resume", "Продолжить", ("paused",)),
-    ("stop", "Остановить", ("running", "paused", "approved", "draft")),
-)
+REVIEW_PAGE: Final = 100
+"""Contacts per page of the approver's review (REQ-O10)."""
+
+
+def _approval_note(c: Any, role: str, edited: bool) -> str:
+    """What the user should know about the approval in the campaign's state."""
+    if c.status == "draft":
+        return "Когда список и текст сообщения готовы, отправьте кампанию на утверждение."
+    if c.status != "submitted":
+        return ""
+    if role not in APPROVER_ROLES:
+        return "Кампания на утверждении: её утверждает руководитель."
+    if edited:
+        return (
+            "Утвердить кампанию может только руководитель, который её не создавал "
+            "и не изменял (правило четырёх глаз)."
+        )
+    return ""
 
 
 @staff
@@ -238,14 +271,13 @@ async def campaign_page(request: web.Request) -> web.Response:
     imp = await _db(request, _last_import, svc.db, cid)
     editors = await _db(request, service.editors, cid)
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
+    ahead = await _db(
+        request, lambda: outlook(service, cid, finished=st.finished, in_flight=st.in_flight)
+    )
     who = principal(request)
     edited = who.login in editors or who.login == c.created_by
-    may_approve = who.role.value in APPROVER_ROLES and not edited
-    buttons = [
-        (a, t)
-        for a, t, states in _BUTTONS
-        if c.status in states and (a != "approve" or may_approve)
-    ]
+    role = who.role.value
+    buttons = [(a, ACTION_TITLES[a]) for a in allowed_actions(c.status, role, edited=edited)]
     # The preview shows a contact's account and debt, the rejected rows phone
     # numbers (152-FZ).
     await audit(request, "campaign.view", f"campaign:{cid}")
@@ -259,25 +291,25 @@ async def campaign_page(request: web.Request) -> web.Response:
             "kind_title": KIND_TITLES[Kind(c.kind)],
             "status_title": STATUS_TITLES.get(c.status, c.status),
             "buttons": buttons,
-            "approval_note": (
-                ""
-                if c.status != "draft" or may_approve
-                else "Утвердить кампанию может только руководитель, который её не создавал "
-                "и не изменял (правило четырёх глаз)."
-            ),
+            "approval_note": _approval_note(c, role, edited),
             "editors": editors,
-            "editable": c.status in ("draft", "approved"),
+            "editable": c.status in ("draft", "submitted", "approved"),
             "preview": preview,
             "imp": imp,
             "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
             "st": st,
             "chart": chart(timeline),
+            "chart_data": chart_data(timeline),
+            "outlook": ahead,
+            "held_titles": HELD_TITLES,
             "trunk_problem": svc.dialer.trunk_problem if svc.dialer is not None else None,
             "monitor": {
                 "campaign": cid,
                 "ws": _base(request) + "ws",
                 "results": RESULT_TITLES,
                 "statuses": STATUS_TITLES,
+                "held": HELD_TITLES,
+                "call_states": CALL_STATE_TITLES,
             },
         },
     )
@@ -342,7 +374,13 @@ async def action(request: web.Request) -> web.Response:
     what = request.match_info["action"]
     service = _svc(request).campaigns
     who = principal(request)
-    if what == "approve":
+    if what == "stop":
+        form = await request.post()
+        if form.get("confirm") != "yes":  # stopping is asked first (a page, not a script)
+            raise web.HTTPFound(_base(request) + f"campaigns/{cid}/stop")
+    if what == "submit":
+        await _db(request, service.submit, cid, who.login)
+    elif what == "approve":
         await _db(request, service.approve, cid, who.login, who.role.value)
     elif what == "launch":
         await _db(request, service.launch, cid, who.login)
@@ -352,6 +390,119 @@ async def action(request: web.Request) -> web.Response:
         if what == "resume":
             _after_launch(request, cid)
     raise _to_campaign(request, cid)
+
+
+@staff
+async def refuse(request: web.Request) -> web.Response:
+    """A supervisor returns a submission to draft with the reason (REQ-O10)."""
+    cid = _cid(request)
+    form = await request.post()
+    who = principal(request)
+    reason = str(form.get("reason") or "")
+    service = _svc(request).campaigns
+    await _db(request, service.refuse, cid, who.login, who.role.value, reason)
+    next_page = "approvals" if form.get("from") == "queue" else f"campaigns/{cid}"
+    raise web.HTTPFound(_base(request) + next_page)
+
+
+@staff
+async def confirm_stop(request: web.Request) -> web.Response:
+    """The confirmation step before a stop: what it cancels, and the form that does it."""
+    cid = _cid(request)
+    svc = _svc(request)
+    c = await _db(request, svc.campaigns.get, cid)
+    if "stop" not in allowed_actions(c.status, principal(request).role.value):
+        raise CampaignError(
+            f"кампанию в состоянии «{STATUS_TITLES.get(c.status, c.status)}» остановить нельзя"
+        )
+    pending, calls = await _db(request, svc.campaigns.stop_counts, cid)
+    return render(
+        request,
+        "dispatcher/stop.html",
+        {
+            "title": f"Остановить кампанию № {cid}?",
+            "base": _base(request),
+            "c": c,
+            "status_title": STATUS_TITLES.get(c.status, c.status),
+            "pending": pending,
+            "calls": calls,
+        },
+    )
+
+
+def _queue(service: Any) -> list[dict[str, Any]]:
+    """The campaigns awaiting approval, each with a preview of its message."""
+    items = service.awaiting_approval()
+    for item in items:
+        item["preview"] = service.preview(item["campaign"].id)
+    return items
+
+
+@staff
+async def approvals(request: web.Request) -> web.Response:
+    """The supervisors' queue (REQ-O10): campaigns sent for approval, with
+    their contacts count, the message as the first contact hears it and a
+    link to the contacts being approved."""
+    service = _svc(request).campaigns
+    items = await _db(request, _queue, service)
+    who = principal(request)
+    for item in items:  # the preview says a contact's account and debt (152-FZ)
+        await audit(request, "campaign.review", f"campaign:{item['campaign'].id}")
+    editors = {
+        item["campaign"].id: await _db(request, service.editors, item["campaign"].id)
+        for item in items
+    }
+    for item in items:
+        c = item["campaign"]
+        edited = who.login in editors[c.id] or who.login == c.created_by
+        item["actions"] = allowed_actions(c.status, who.role.value, edited=edited)
+        item["edited"] = edited
+    return render(
+        request,
+        "dispatcher/approvals.html",
+        {
+            "title": "Кампании на утверждении",
+            "base": _base(request),
+            "items": items,
+            "kind_titles": KIND_TITLES,
+            "approver": who.role.value in APPROVER_ROLES,
+        },
+    )
+
+
+@staff
+async def review(request: web.Request) -> web.Response:
+    """The contacts of a campaign as the approver sees them, a page at a
+    time (REQ-O10): name, account, phone, time zone and the spoken values."""
+    cid = _cid(request)
+    service = _svc(request).campaigns
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    c = await _db(request, service.get, cid)
+    rows, total = await _db(
+        request, lambda: service.contacts_page(cid, (page - 1) * REVIEW_PAGE, REVIEW_PAGE)
+    )
+    await audit(request, "campaign.review", f"campaign:{cid}")  # names, accounts, phones
+    variables = sorted({k for r in rows for k in r["variables"]} - {"name", "account"})
+    pages = max(1, -(-total // REVIEW_PAGE))
+    return render(
+        request,
+        "dispatcher/review.html",
+        {
+            "title": f"Контакты кампании № {cid}",
+            "base": _base(request),
+            "c": c,
+            "status_title": STATUS_TITLES.get(c.status, c.status),
+            "rows": rows,
+            "total": total,
+            "variables": variables,
+            "page": page,
+            "pages": pages,
+            "first": (page - 1) * REVIEW_PAGE + 1,
+        },
+    )
 
 
 def _after_launch(request: web.Request, cid: int) -> None:
@@ -369,14 +520,29 @@ def _after_launch(request: web.Request, cid: int) -> None:
 # -- the monitor, the preview, the reports --------------------------------------------
 
 
-async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
+async def snapshot(
+    request: web.Request, cid: int, feed: TimelineFeed | None = None
+) -> dict[str, Any]:
+    """The monitor's picture of the campaign (REQ-O3): counters, the calls in
+    progress by callee, who is held back and why, the ETA, the hourly chart.
+    ``feed``: the socket's incremental reader of the chart (None: read it all)."""
     svc = _svc(request)
     service = svc.campaigns
-    st = await svc.run_db(service.stats, cid)
-    c = await svc.run_db(service.get, cid)
-    recent = await svc.run_db(service.recent, cid)
     dialer = svc.dialer
-    calls = [x for x in dialer.calls() if x["campaign_id"] == cid] if dialer else []
+    raw_calls = [x for x in dialer.calls() if x["campaign_id"] == cid][:100] if dialer else []
+    feed = feed or TimelineFeed(service, cid, svc.settings.timezone)
+
+    def read() -> dict[str, Any]:
+        st, ahead = monitor_view(service, cid)
+        return {
+            "stats": st.as_dict(),
+            "recent": service.recent(cid),
+            "calls": call_details(service, raw_calls),
+            "outlook": ahead,
+            "chart": chart_data(feed.read()),
+        }
+
+    data = await svc.run_db(read)
     monitor = svc.campaign_monitor
     in_use = sum(u for u, _ in monitor.lines.values()) if monitor.lines else 0
     limit = sum(lim for _, lim in monitor.lines.values()) if monitor.lines else 0
@@ -385,13 +551,11 @@ async def snapshot(request: web.Request, cid: int) -> dict[str, Any]:
     return {
         "type": "snapshot",
         "campaign_id": cid,
-        "stats": st.as_dict(),
+        **data,
         "lines_in_use": in_use,
         "lines_limit": limit,
-        "calls": calls[:100],
-        "recent": recent,
         "trunk_problem": dialer.trunk_problem if dialer is not None else None,
-        "eta_seconds": st.eta_seconds(c.launched_at, time.time()),
+        "eta_seconds": data["outlook"]["eta_seconds"],
     }
 
 
@@ -412,8 +576,11 @@ async def stats_json(request: web.Request) -> web.Response:
 @staff
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     """Pushes a snapshot at once, then after every monitor event of the
-    campaign (coalesced for 50 ms), and at least every 2 s. ``event_ts`` is
-    the time of the newest event included (latency measurement)."""
+    campaign, and at least every 2 s. An event after a quiet moment is sent
+    at once; events that follow within :data:`COALESCE` seconds of the last
+    snapshot are coalesced into the next one (a busy campaign gets at most
+    one snapshot per that interval). ``event_ts`` is the time of the newest
+    event included (latency measurement: bench/monitor_latency.py)."""
     try:
         cid = int(request.query.get("campaign", ""))
     except ValueError as exc:
@@ -422,11 +589,13 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     monitor = _svc(request).campaign_monitor
+    feed = TimelineFeed(_svc(request).campaigns, cid, _svc(request).settings.timezone)
     async with monitor.subscribe() as queue:
         reader = asyncio.create_task(_drain(ws))
         guard = asyncio.create_task(guard_socket(request, ws))
         try:
-            await ws.send_json({**await snapshot(request, cid), "event_ts": None})
+            await ws.send_json({**await snapshot(request, cid, feed), "event_ts": None})
+            sent = time.monotonic()
             while not ws.closed and not reader.done():
                 event_ts: float | None = None
                 try:
@@ -437,12 +606,15 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
                     if ev.get("type") != "trunk" and ev.get("campaign_id") != cid:
                         continue
                     event_ts = ev.get("ts")
-                    await asyncio.sleep(0.05)
+                    wait = sent + COALESCE - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                     while not queue.empty():
                         more = queue.get_nowait()
                         if more.get("campaign_id") == cid:
                             event_ts = more.get("ts", event_ts)
-                await ws.send_json({**await snapshot(request, cid), "event_ts": event_ts})
+                await ws.send_json({**await snapshot(request, cid, feed), "event_ts": event_ts})
+                sent = time.monotonic()
         except (ConnectionResetError, RuntimeError):
             log.debug("monitor socket closed")
         finally:

@@ -134,6 +134,7 @@ def setup_db(db: Any, phones: list[str], login: str) -> int:
     res = ContactListService(db).import_rows(cid, [{"phone": p} for p in phones])
     if res.rejected:
         raise SystemExit(f"import rejected {len(res.rejected)} rows: {res.rejected[:3]}")
+    cs.submit(cid, "bench-dispatcher")
     cs.approve(cid, login, "supervisor")
     return cid
 

@@ -217,6 +217,16 @@ class Settings:
     digest_to: str = ""
     """Comma-separated addresses of the digest; empty: no digest."""
 
+    # outages: surge detection of the outage register (outages.surge)
+    outage_surge_calls: int = 10
+    """Calls from one street/settlement (or about outages) that raise an alert (N)."""
+    outage_surge_minutes: int = 15
+    """Within how many minutes (M)."""
+    outage_surge_to: str = ""
+    """Comma-separated addresses the alerts are e-mailed to; empty: the page only."""
+    outage_surge_check_seconds: int = 30
+    """How often the calls are scanned."""
+
     # external CRM / billing webhook (crm_bridge.webhook)
     webhook_url: str = ""
     """Where appeals and readings are pushed (JSON, signed); empty: disabled."""

@@ -8,7 +8,7 @@ and contact of an outbound call. Service logic, no HTTP: the workplace
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -32,7 +32,22 @@ from crm_bridge.models import (
     Reading,
 )
 
-__all__ = ["STATUS_RU", "appeal_full", "build_card"]
+__all__ = ["STATUS_RU", "appeal_full", "build_card", "describe_outbound_with"]
+
+OutboundDescriber = Callable[[Any, str, str], "dict[str, Any] | None"]
+"""``(db, campaign, contact) -> {name, kind, message, phone, account, callee}``:
+what the outbound slice knows about the campaign and the contact of a call
+transferred from it (blocking, in the DB thread)."""
+_OUTBOUND: list[OutboundDescriber] = []
+
+
+def describe_outbound_with(describer: OutboundDescriber) -> None:
+    """The slice that places outbound calls (the autoinformer) says how its
+    campaign and contact are shown on the card; the CRM does not read its
+    tables itself."""
+    if describer not in _OUTBOUND:
+        _OUTBOUND.append(describer)
+
 
 STATUS_RU: Final = {
     AppealStatus.REGISTERED: "зарегистрировано",
@@ -171,11 +186,17 @@ def build_card(
     }
     account_id: int | None = None
     ident = card["ident"]
-    if vars.get(VAR_ACCOUNT):
-        found = Identifier(db).by_account(vars[VAR_ACCOUNT])
+    outbound = _outbound(db, vars)
+    card["outbound"] = outbound
+    # An outbound call transferred to an operator: the campaign called this
+    # account's number on file (REQ-O7), so the account is known, not guessed.
+    named = vars.get(VAR_ACCOUNT) or (outbound or {}).get("account")
+    if named:
+        found = Identifier(db).by_account(named)
         if found.account_id is not None:
             account_id = found.account_id
-            ident.update(method="account", confidence=found.confidence, verified=True)
+            how = "campaign" if outbound else "account"
+            ident.update(method=how, confidence=found.confidence, verified=True)
     if account_id is None and call is not None and call.account_id is not None:
         account_id = call.account_id
         ident.update(method="call", confidence=1.0, verified=True)
@@ -221,9 +242,22 @@ def build_card(
         if line:
             card["ivr"].append({"ts": _iso(event.ts), "source": event.source, "text": line})
     card["ivr"] = _without_repeats(card["ivr"])
-    if vars.get(VAR_CAMPAIGN) or vars.get(VAR_CONTACT):
-        card["outbound"] = {"campaign": vars.get(VAR_CAMPAIGN), "contact": vars.get(VAR_CONTACT)}
     return card
+
+
+def _outbound(db: Any, vars: Mapping[str, str]) -> dict[str, Any] | None:
+    """The campaign and contact of an outbound call, as the outbound slice
+    describes them (its name, kind, the message, the callee's number)."""
+    campaign, contact = vars.get(VAR_CAMPAIGN), vars.get(VAR_CONTACT)
+    if not campaign and not contact:
+        return None
+    out: dict[str, Any] = {"campaign": campaign, "contact": contact}
+    for describe in _OUTBOUND:
+        more = describe(db, campaign or "", contact or "")
+        if more:
+            out.update(more)
+            break
+    return out
 
 
 def _account_data(session: Any, account_id: int) -> dict[str, Any] | None:

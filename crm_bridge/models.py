@@ -293,6 +293,20 @@ class Account(Base):
     """A personal account (лицевой счёт) with its structured address."""
 
     __tablename__ = "accounts"
+    __table_args__ = (
+        # text_pattern_ops on PostgreSQL: the outage register finds a street's
+        # houses by the key's prefix (``street|``…``street}``) in any locale (1201_outages).
+        Index(
+            "ix_accounts_house_key", "house_key", postgresql_ops={"house_key": "text_pattern_ops"}
+        ),
+        # a settlement's accounts, and a street's houses in one settlement (1201_outages)
+        Index(
+            "ix_accounts_settlement_house",
+            "settlement_key",
+            "house_key",
+            postgresql_ops={"house_key": "text_pattern_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -314,7 +328,7 @@ class Account(Base):
     flat: Mapped[str | None] = mapped_column(String(16))
     address_key: Mapped[str | None] = mapped_column(String(255), index=True)
     """Normalised ``street|house|flat`` (see :mod:`crm_bridge.address`)."""
-    house_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    house_key: Mapped[str | None] = mapped_column(String(255))
     """Normalised ``street|house`` — every account of one house."""
     settlement_key: Mapped[str | None] = mapped_column(String(128))
 

@@ -24,17 +24,29 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import threading
+import weakref
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy import Index, Integer, String, Text, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_bridge.address import from_parts, parse_address
 from crm_bridge.db import Base, Database, UtcDateTime, utcnow
-from crm_bridge.models import Account
+from crm_bridge.models import Account, Counter
 
 __all__ = [
     "DEFAULT_HORIZON",
@@ -42,7 +54,12 @@ __all__ = [
     "OutageKind",
     "OutageService",
     "OutageView",
+    "Scope",
+    "has_unsettled",
     "house_number",
+    "register_accounts",
+    "scope_accounts",
+    "touch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +103,9 @@ class Outage(Base):
     address_text: Mapped[str] = mapped_column(String(512), default="")
     """The area as published (for people, never spoken)."""
     reason: Mapped[str] = mapped_column(Text, default="")
+    register_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The outage of the register (``outages`` slice) this scope belongs to;
+    None for rows added directly (demo data, tests)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -102,6 +122,7 @@ class OutageView:
     house_key: str | None
     address_text: str
     reason: str
+    register_id: int | None = None
 
     @classmethod
     def from_model(cls, outage: Outage) -> OutageView:
@@ -182,6 +203,7 @@ class OutageService:
         with self.db.session(write=True) as session:
             session.add(outage)
             session.flush()
+            touch(session)
             view = OutageView.from_model(outage)
         logger.info("outage %s added (%s)", view.id, view.kind)
         return view
@@ -191,6 +213,7 @@ class OutageService:
             outage = session.get(Outage, outage_id)
             if outage is not None:
                 session.delete(outage)
+                touch(session)
 
     def affecting(
         self,
@@ -203,68 +226,146 @@ class OutageService:
     ) -> list[OutageView]:
         """Outages at the account's (or the given) address that are in
         progress at ``now`` or start within ``horizon``; emergencies first,
-        then by start time. An unknown account gives an empty list."""
+        then by start time. An unknown account gives an empty list.
+
+        The hot path of every identified call: one primary-key read of the
+        account and one of the register's change mark, then the outages
+        from an in-process snapshot of those not ended (:class:`_Snapshot`,
+        read again whenever the mark moves)."""
         when = now or utcnow()
         ahead = self.horizon if horizon is None else horizon
-        with self.db.session(readonly=True) as session:
-            place = self._place(session, account_id, house_key, settlement_key)
+        with self.db.transaction() as conn:
+            place = _place_of(conn, account_id, house_key, settlement_key)
             if place is None:
                 return []
-            scope = []
-            if place.house_key:
-                scope.append(Outage.house_key == place.house_key)
-            if place.street_key:
-                scope.append(Outage.street_key == place.street_key)
-            if place.settlement_key:
-                scope.append(
-                    (Outage.settlement_key == place.settlement_key)
-                    & Outage.street_key.is_(None)
-                    & Outage.house_key.is_(None)
-                )
-            if not scope:
-                return []
-            rows = session.execute(
-                select(Outage)
-                .where(or_(*scope), Outage.ends_at > when, Outage.starts_at <= when + ahead)
-                .order_by(Outage.starts_at, Outage.id)
-            ).scalars()
-            found = [OutageView.from_model(o) for o in rows if _covers(o, place)]
+            snapshot = _snapshot(self.db, conn, when)
+        found = [
+            o
+            for o in snapshot.candidates(place)
+            if o.ends_at > when and o.starts_at <= when + ahead and _covers(o, place)
+        ]
         found.sort(key=lambda o: (o.kind is not OutageKind.EMERGENCY, o.starts_at, o.id))
         return found
 
-    @staticmethod
-    def _place(
-        session: object,
-        account_id: int | None,
-        house_key: str | None,
-        settlement_key: str | None,
-    ) -> _Place | None:
-        if account_id is not None:
-            from sqlalchemy.orm import Session
+    def emergency(self, account_id: int, now: datetime | None = None) -> OutageView | None:
+        """The emergency outage the account's address is inside at ``now``
+        (the one restored last when several overlap), or None: the IVR's
+        question before the menu (issue 16; ``bench/outage_match.py``
+        measures it)."""
+        when = now or utcnow()
+        found = [
+            o
+            for o in self.affecting(account_id=account_id, now=when, horizon=timedelta(0))
+            if o.kind is OutageKind.EMERGENCY and o.current(when)
+        ]
+        return max(found, key=lambda o: (o.ends_at, o.id)) if found else None
 
-            assert isinstance(session, Session)
-            account = session.get(Account, account_id)
-            if account is None:
-                return None
-            parsed = from_parts(street_type=account.street_type, street=account.street)
-            return _Place(
-                settlement_key=account.settlement_key,
-                street_key=parsed.street,
-                house_key=account.house_key,
-                house_no=house_number(account.house),
-            )
-        if house_key is None and settlement_key is None:
+
+_PLACE: Final = select(
+    Account.settlement_key, Account.house_key, Account.street_type, Account.street, Account.house
+).where(Account.id == bindparam("account_id"))
+_MARK_NAME: Final = "outages"
+_MARK: Final = select(
+    select(Counter.value).where(Counter.name == _MARK_NAME).scalar_subquery(),
+    select(func.max(Outage.id)).scalar_subquery(),
+)
+
+
+def _place_of(
+    conn: Connection, account_id: int | None, house_key: str | None, settlement_key: str | None
+) -> _Place | None:
+    if account_id is not None:
+        row = conn.execute(_PLACE, {"account_id": account_id}).first()
+        if row is None:
             return None
-        street, _, house = (house_key or "").partition("|")
+        a_settlement, a_house_key, street_type, street, house = row
+        if a_house_key:  # ``street|house``: its street part is the parsed street
+            street_key: str | None = a_house_key.partition("|")[0]
+        else:
+            street_key = from_parts(street_type=street_type, street=street).street
         return _Place(
-            settlement_key=settlement_key,
-            street_key=street or None,
-            house_key=house_key,
+            settlement_key=a_settlement,
+            street_key=street_key,
+            house_key=a_house_key,
             house_no=house_number(house),
         )
+    if house_key is None and settlement_key is None:
+        return None
+    street, _, house = (house_key or "").partition("|")
+    return _Place(
+        settlement_key=settlement_key,
+        street_key=street or None,
+        house_key=house_key,
+        house_no=house_number(house),
+    )
 
 
-def _covers(outage: Outage, place: _Place) -> bool:
+def touch(session: Session) -> None:
+    """Move the register's change mark (every write of ``outages`` rows
+    calls it in its transaction): every node's snapshot is read again."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(Counter).values(name=_MARK_NAME, value=1)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+    )
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The outages not ended at ``since``, by the key a place is looked up with."""
+
+    mark: tuple[Any, Any]
+    since: datetime
+    by_house: dict[str, list[OutageView]]
+    by_street: dict[str, list[OutageView]]
+    by_settlement: dict[str, list[OutageView]]
+    """Whole-settlement outages only (no street, no house)."""
+
+    def candidates(self, place: _Place) -> list[OutageView]:
+        out: list[OutageView] = []
+        if place.house_key:
+            out += self.by_house.get(place.house_key, ())
+        if place.street_key:
+            out += self.by_street.get(place.street_key, ())
+        if place.settlement_key:
+            out += self.by_settlement.get(place.settlement_key, ())
+        return out
+
+
+_SNAPSHOTS: Final[weakref.WeakKeyDictionary[Database, _Snapshot]] = weakref.WeakKeyDictionary()
+_SNAPSHOT_LOCK: Final = threading.Lock()
+
+
+def _snapshot(db: Database, conn: Connection, when: datetime) -> _Snapshot:
+    mark = tuple(conn.execute(_MARK).one())
+    found = _SNAPSHOTS.get(db)
+    if found is not None and found.mark == mark and found.since <= when:
+        return found
+    with _SNAPSHOT_LOCK:
+        found = _SNAPSHOTS.get(db)
+        if found is not None and found.mark == mark and found.since <= when:
+            return found
+        by_house: dict[str, list[OutageView]] = {}
+        by_street: dict[str, list[OutageView]] = {}
+        by_settlement: dict[str, list[OutageView]] = {}
+        with Session(bind=conn) as session:
+            for row in session.scalars(select(Outage).where(Outage.ends_at > when)):
+                view = OutageView.from_model(row)
+                if view.house_key is not None:
+                    by_house.setdefault(view.house_key, []).append(view)
+                elif view.street_key is not None:
+                    by_street.setdefault(view.street_key, []).append(view)
+                elif view.settlement_key is not None:
+                    by_settlement.setdefault(view.settlement_key, []).append(view)
+        fresh = _Snapshot((mark[0], mark[1]), when, by_house, by_street, by_settlement)
+        _SNAPSHOTS[db] = fresh
+        return fresh
+
+
+def _covers(outage: Outage | OutageView, place: _Place) -> bool:
     if outage.house_key is not None:
         if outage.house_key != place.house_key:
             return False
@@ -281,3 +382,116 @@ def _covers(outage: Outage, place: _Place) -> bool:
     if outage.settlement_key is not None and place.settlement_key is not None:
         return outage.settlement_key == place.settlement_key
     return True
+
+
+# -- resolving scopes to accounts (the register's preview, the campaign lists) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One affected area: a house, a street (with an optional house range)
+    or a whole settlement — the shape of one ``outages`` row."""
+
+    settlement_key: str | None = None
+    street_key: str | None = None
+    house_from: int | None = None
+    house_to: int | None = None
+    house_key: str | None = None
+
+    @classmethod
+    def of(cls, outage: Outage | OutageView) -> Scope:
+        return cls(
+            outage.settlement_key,
+            outage.street_key,
+            outage.house_from,
+            outage.house_to,
+            outage.house_key,
+        )
+
+
+def _street_houses(session: Session, street_key: str) -> ColumnElement[bool]:
+    """``house_key`` starts with ``street|``, as one index range ("|" + 1 is
+    "}"): plain comparisons on SQLite; on PostgreSQL the byte-wise operators
+    of ``text_pattern_ops`` (``~>=~``, ``~<~``), which its index serves in any
+    locale and, unlike ``LIKE $1``, in a prepared statement's generic plan too."""
+    low, high = street_key + "|", street_key + "}"
+    if session.get_bind().dialect.name == "postgresql":
+        column = Account.house_key
+        return column.op("~>=~", is_comparison=True)(low) & column.op("~<~", is_comparison=True)(
+            high
+        )
+    return (Account.house_key >= low) & (Account.house_key < high)
+
+
+def has_unsettled(session: Session) -> bool:
+    """Whether any account has no settlement (then a street of a named
+    settlement also takes it, one more indexed query per line)."""
+    found = session.execute(
+        select(Account.id).where(Account.settlement_key.is_(None)).limit(1)
+    ).first()
+    return found is not None
+
+
+def scope_accounts(session: Session, scope: Scope, *, unsettled: bool | None = None) -> set[int]:
+    """The ids of the accounts inside ``scope`` (the same rule as
+    :meth:`OutageService.affecting`, seen from the other side: an account
+    with no settlement is inside a street of any settlement).
+
+    Each query is one index range: ``house_key`` for a house or a street of
+    any settlement, ``(settlement_key, house_key)`` for a street of one
+    settlement or a whole settlement. A house range reads the street's
+    distinct houses from the index first, then the accounts of the houses
+    inside. ``unsettled`` is :func:`has_unsettled`, given when many scopes are
+    resolved at once."""
+    settled: list[ColumnElement[bool] | None] = [None]
+    if scope.settlement_key is not None:
+        settled = [Account.settlement_key == scope.settlement_key]
+        if scope.house_key is not None or scope.street_key is not None:
+            if has_unsettled(session) if unsettled is None else unsettled:
+                settled.append(Account.settlement_key.is_(None))
+    conn = session.connection()  # Core rows: the ids only, no ORM loading
+
+    def ids(*where: ColumnElement[bool] | None) -> set[int]:
+        query = select(Account.id).where(*(w for w in where if w is not None))
+        return set(conn.execute(query).scalars().all())
+
+    out: set[int] = set()
+    if scope.house_key is not None:
+        for s in settled:
+            out |= ids(s, Account.house_key == scope.house_key)
+    elif scope.street_key is not None:
+        houses = _street_houses(session, scope.street_key)
+        if scope.house_from is None and scope.house_to is None:
+            for s in settled:
+                out |= ids(s, houses)
+            return out
+        # A range: the street's distinct houses from the index, their numbers
+        # checked here, then the accounts of the houses inside only.
+        low = scope.house_from if scope.house_from is not None else 0
+        high = scope.house_to if scope.house_to is not None else 10**9
+        for s in settled:
+            keys = conn.execute(
+                select(Account.house_key)
+                .where(*(w for w in (s, houses) if w is not None))
+                .distinct()
+            ).scalars()
+            inside = [
+                k
+                for k in keys
+                if (n := house_number((k or "").partition("|")[2])) is not None and low <= n <= high
+            ]
+            for i in range(0, len(inside), 500):
+                out |= ids(s, Account.house_key.in_(inside[i : i + 500]))
+    elif scope.settlement_key is not None:
+        out = ids(Account.settlement_key == scope.settlement_key)
+    return out
+
+
+def register_accounts(session: Session, register_id: int) -> set[int]:
+    """Every account inside the scopes of one outage of the register."""
+    rows = session.scalars(select(Outage).where(Outage.register_id == register_id))
+    unsettled = has_unsettled(session)
+    out: set[int] = set()
+    for row in rows:
+        out |= scope_accounts(session, Scope.of(row), unsettled=unsettled)
+    return out

@@ -120,38 +120,62 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from hotline.cli_ru import Parser, install
+
+    install()  # argparse's own words in Russian
+    p: argparse.ArgumentParser = Parser(
         prog="hotline", description="Горячая линия: контакт-центр на Asterisk"
     )
-    p.add_argument("--config", type=Path, help="settings file (TOML)")
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--database-url")
-    p.add_argument("--asterisk", choices=["auto", "system", "sandbox"])
-    p.add_argument("--log-level", default=None)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--config", type=Path, metavar="ФАЙЛ", help="файл настроек (TOML)")
+    p.add_argument("--data-dir", type=Path, metavar="КАТАЛОГ", help="каталог данных")
+    p.add_argument("--database-url", metavar="URL", help="адрес базы данных (SQLAlchemy)")
+    p.add_argument(
+        "--asterisk",
+        choices=["auto", "system", "sandbox"],
+        help="какой Asterisk: системный, свой (sandbox) или выбрать самому (auto)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=None,
+        metavar="УРОВЕНЬ",
+        help="подробность журнала: DEBUG, INFO, WARNING (по умолчанию INFO для run и demo, "
+        "WARNING для остальных команд)",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="КОМАНДА", title="команды")
 
-    a = sub.add_parser("asterisk", help="the project's Asterisk instance")
-    a.add_argument("action", choices=["up", "down", "status", "cli", "log"])
-    a.add_argument("command", nargs="*", help="CLI command for 'cli'")
-    a.add_argument("--lines", type=int, default=60)
-    a.add_argument("--test-mode", action="store_true", help="also load the test-only dialplan")
+    a = sub.add_parser("asterisk", help="Asterisk проекта: запуск, остановка, состояние")
+    a.add_argument(
+        "action",
+        choices=["up", "down", "status", "cli", "log"],
+        help="up — запустить, down — остановить, status — состояние, cli — команда, log — журнал",
+    )
+    a.add_argument("command", nargs="*", help="команда CLI Asterisk (для cli)")
+    a.add_argument("--lines", type=int, default=60, help="строк журнала (для log)")
+    a.add_argument("--test-mode", action="store_true", help="загрузить и тестовый диалплан")
     a.set_defaults(fn=cmd_asterisk)
 
-    r = sub.add_parser("run", help="run the services (FastAGI, AMI, web, dialer)")
-    r.add_argument("--only", help="comma-separated subset, e.g. fastagi,web")
+    r = sub.add_parser("run", help="запустить службы (FastAGI, AMI, веб, обзвон)")
+    r.add_argument("--only", metavar="СПИСОК", help="только эти части через запятую: fastagi,web")
     r.set_defaults(fn=cmd_run)
 
-    d = sub.add_parser("demo", help="the whole contact centre with demo data and a simulated call")
-    d.add_argument("--keep-running", action="store_true", help="keep serving after the demo call")
+    d = sub.add_parser("demo", help="весь контакт-центр с демо-данными и пробным звонком")
+    d.add_argument(
+        "--keep-running", action="store_true", help="продолжать работу после пробного звонка"
+    )
     d.set_defaults(fn=cmd_demo)
 
-    db = sub.add_parser("db", help="database")
-    db.add_argument("action", choices=["upgrade", "demo-data", "revision"])
-    db.add_argument("--slice", help="revision: the slice whose directory gets the file")
-    db.add_argument("-m", "--message", help="revision: what it changes")
-    db.add_argument("--autogenerate", action="store_true", help="revision: compare with models")
-    db.add_argument("--head", default="head", help="revision: parent (e.g. shift@head)")
-    db.add_argument("--branch", help="revision: a new slice's branch label (off --head)")
+    db = sub.add_parser("db", help="база данных: миграции, демо-данные")
+    db.add_argument(
+        "action",
+        choices=["upgrade", "demo-data", "revision"],
+        help="upgrade — обновить схему, demo-data — загрузить демо-данные, "
+        "revision — новая миграция",
+    )
+    db.add_argument("--slice", help="revision: часть проекта, в чей каталог положить файл")
+    db.add_argument("-m", "--message", help="revision: что меняет миграция")
+    db.add_argument("--autogenerate", action="store_true", help="revision: сравнить с моделями")
+    db.add_argument("--head", default="head", help="revision: родитель (например, shift@head)")
+    db.add_argument("--branch", help="revision: метка ветки новой части проекта")
     db.set_defaults(fn=cmd_db)
 
     from hotline.slices import SLICES, upgrade
@@ -168,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     private_files()
     args = build_parser().parse_args(argv)
-    level = getattr(logging, (args.log_level or "INFO").upper(), logging.INFO)
+    # The services log their work; a one-off command prints only its answer
+    # (no migration or library INFO lines) unless --log-level asks for more.
+    default = "INFO" if args.cmd in ("run", "demo") else "WARNING"
+    level = getattr(logging, (args.log_level or default).upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from hotline.sandbox import SandboxError
     from webedge.cli_auth import CliAuthError

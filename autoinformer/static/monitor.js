@@ -7,11 +7,62 @@
   const data = JSON.parse(document.getElementById("monitor-data").textContent);
   const TITLES = data.results;
   const STATUSES = data.statuses;
+  const HELD = data.held;
+  const SVG = "http://www.w3.org/2000/svg";
 
   function fmtEta(s) {
     if (s == null) return "—";
     s = Math.round(s);
     return Math.floor(s / 60) + " мин " + (s % 60) + " с";
+  }
+
+  function svg(tag, attrs, text) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    if (text != null) el.textContent = text;
+    return el;
+  }
+
+  // The hourly chart and its legend, redrawn from the snapshot (the
+  // server's layout: autoinformer.outlook.chart_data).
+  function drawChart(chart) {
+    const box = document.getElementById("chart-box");
+    if (!box) return;
+    const key = JSON.stringify(chart);
+    if (box.dataset.drawn === key) return;
+    box.dataset.drawn = key;
+    let pic;
+    if (!chart) {
+      pic = svg("svg", { width: 640, height: 40, role: "img", "aria-label": "Результаты по часам" });
+      pic.appendChild(svg("text", { x: 4, y: 24 }, "Звонков ещё не было"));
+    } else {
+      pic = svg("svg", {
+        id: "chart", width: chart.width, height: chart.height + 40,
+        role: "img", "aria-label": "Результаты по часам",
+      });
+      for (const b of chart.bars) {
+        const rect = svg("rect", { x: b.x, y: b.y, width: b.width, height: b.height, fill: b.colour });
+        rect.appendChild(svg("title", {}, b.title));
+        pic.appendChild(rect);
+      }
+      for (const [x, hour] of chart.hours) {
+        pic.appendChild(svg("text", { x: x, y: chart.height + 14, "font-size": 10 }, hour));
+      }
+      pic.appendChild(svg("text", { x: 4, y: 14, "font-size": 11 }, "макс. " + chart.top));
+    }
+    const legend = document.createElement("ul");
+    legend.id = "chart-legend";
+    legend.className = "legend";
+    for (const item of (chart && chart.legend) || []) {
+      const li = document.createElement("li");
+      li.dataset.result = item.result;
+      const swatch = svg("svg", { width: 12, height: 12, "aria-hidden": "true" });
+      swatch.appendChild(svg("rect", { width: 12, height: 12, fill: item.colour }));
+      li.appendChild(swatch);
+      li.appendChild(document.createTextNode(" " + item.title + ": " + item.count));
+      legend.appendChild(li);
+    }
+    box.replaceChildren(pic, legend);
   }
 
   function set(id, value) {
@@ -45,7 +96,24 @@
     set("finished", st.finished);
     set("positive", st.positive);
     set("rate", Math.round(st.positive_rate * 100) + "%");
-    set("eta", fmtEta(m.eta_seconds));
+    const ahead = m.outlook || {};
+    // No count-down when nothing can be dialled now: when it resumes, in
+    // the callees' local time (the windows, the 230-FZ caps, holidays).
+    set("eta", m.eta_seconds == null && ahead.resume && !ahead.dialable ? ahead.resume : fmtEta(m.eta_seconds));
+    const resume = document.getElementById("resume");
+    if (resume) {
+      resume.textContent = ahead.resume ? (ahead.dialable ? "Остальные " + ahead.waiting + ": " : "") + ahead.resume : "";
+      resume.hidden = !ahead.resume;
+    }
+    const held = Object.entries(ahead.held || {});
+    fill(
+      "held",
+      ["Причина", "Контактов"],
+      held.length
+        ? held.map(([k, n]) => [[HELD[k] || k, { "data-reason": k }], [String(n)]])
+        : [[["Никого не задерживаем"], ["0"]]]
+    );
+    drawChart(m.chart);
     set("status", STATUSES[st.status] || st.status);
     document.getElementById("progress").value = st.progress;
     fill(
@@ -58,8 +126,14 @@
     );
     fill(
       "calls",
-      ["Попытка", "Состояние", "Сек."],
-      m.calls.map((c) => [[String(c.attempt_id)], [c.state], [String(c.seconds)]])
+      ["Абонент", "Номер", "Лицевой счёт", "Состояние", "Сек."],
+      m.calls.map((c) => [
+        [c.callee || "—"],
+        [c.phone || "—"],
+        [c.account || "—"],
+        [c.state_title, { "data-state": c.flow_state || c.state, "class": "state" }],
+        [String(Math.round(c.seconds))],
+      ])
     );
     fill(
       "recent",

@@ -30,7 +30,7 @@
       const cands = (id.candidates || []).map((c) => `<li>${esc(c.number)} — ${esc(c.address)}</li>`).join("");
       return `<div id="ident"><h2>Абонент</h2><p>Не определён.</p>${cands ? `<p>Возможные лицевые счета:</p><ul>${cands}</ul>` : ""}</div>`;
     }
-    const how = { account: "по номеру лицевого счёта, названному в меню", call: "по данным звонка", phone: "по номеру телефона" }[id.method] || id.method;
+    const how = { account: "по номеру лицевого счёта, названному в меню", campaign: "по списку кампании обзвона (звонили на номер из договора)", call: "по данным звонка", phone: "по номеру телефона" }[id.method] || id.method;
     const warn = id.verified ? "" :
       `<p class="warn">Определён только по номеру телефона (уверенность ${Math.round(id.confidence * 100)} %). ` +
       "Сведения о задолженности и показаниях сообщайте только после того, как абонент назовёт номер лицевого счёта или адрес (REQ-T9).</p>";
@@ -69,12 +69,17 @@
   function render(card) {
     current = card;
     const call = card.call;
-    const out = card.outbound ? `<p><b>Кампания обзвона:</b> ${esc(card.outbound.campaign)}; <b>контакт:</b> ${esc(card.outbound.contact)}</p>` : "";
+    const ob = card.outbound;
+    const out = !ob ? "" : ob.name
+      ? `<div id="outbound"><p><b>Обзвон:</b> абонент нажал 0 во время сообщения кампании <span id="campaign-name">«${esc(ob.name)}»</span> (${esc(ob.kind)}).</p>
+        <p><b>Абонент слышал:</b> <span id="campaign-message">${esc(ob.message)}</span></p></div>`
+      : `<p id="outbound"><b>Кампания обзвона № ${esc(ob.campaign)}</b> (контакт № ${esc(ob.contact)})</p>`;
+    const number = (ob && ob.phone) || call.caller_number || "скрыт";  // outbound: the callee
     const ivr = (card.ivr || []).map((e) => `<li>${esc(e.text)}</li>`).join("");
     const open = (card.open_appeals || []).map((a) => `<li>${esc(a.number)} от ${when(a.received_at)} — ${esc(a.status_ru)}, ${esc(a.classification || "без кода")}: ${esc(a.content)}</li>`).join("");
     cardEl.innerHTML = `
       <div id="call"><h2>Звонок</h2>
-        <p><b>Номер:</b> <span id="caller">${esc(call.caller_number || "скрыт")}</span><br>
+        <p><b>Номер:</b> <span id="caller">${esc(number)}</span><br>
         <b>Начало:</b> ${when(call.started_at)}<br>
         <b>Ожидание в очереди:</b> ${esc(card.hold_time != null ? card.hold_time + " с" : (call.wait_seconds != null ? Math.round(call.wait_seconds) + " с" : "—"))}</p>
         ${out}

@@ -57,4 +57,15 @@ def daytime_zone(now: datetime | None = None) -> str:
     raise AssertionError("unreachable")
 
 
+def night_zone(now: datetime | None = None) -> str:
+    """A fixed-offset zone where it is now 02:00–04:59 (outside every
+    230-FZ window): a contact there is held back until the morning."""
+    now = now or datetime.now(UTC)
+    for offset in range(-12, 15):
+        hour = (now.hour + offset) % 24
+        if 2 <= hour < 5:
+            return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
+    raise AssertionError("unreachable")
+
+
 TEST_TRUNK = "Local/{number}@hotline-test-network"

@@ -124,6 +124,13 @@ def test_campaign_life_cycle_from_the_command_line(
     # Launching before approval is refused with a clear message (REQ-O10).
     rc, _, err = run(base, "start", cid, *DISP, capsys=capsys)
     assert rc == 2 and "утверждённую" in err
+    # Approving a draft not sent for approval is refused; the dispatcher sends it.
+    rc, _, err = run(base, "approve", cid, "--user", "petrova", capsys=capsys)
+    assert rc == 2 and "отправленную на утверждение" in err, err
+    rc, out, _ = run(base, "submit", cid, *DISP, capsys=capsys)
+    assert rc == 0 and "отправлена на утверждение" in out
+    rc, out, _ = run(base, "status", cid, capsys=capsys)
+    assert "на утверждении" in out.lower() or "submitted" in out, out
     # The dispatcher who prepared it may not approve it (a role, and four eyes).
     rc, _, err = run(base, "approve", cid, *DISP, capsys=capsys)
     assert rc == 2 and "руководитель" in err
@@ -140,7 +147,7 @@ def test_campaign_life_cycle_from_the_command_line(
     rc, out, _ = run(base, "start", cid, "--user", "orlova", capsys=capsys)
     assert rc == 0 and "продолжена" in out
     rc, out, _ = run(base, "status", cid, capsys=capsys)
-    assert rc == 0 and "0/3" in out and "Идёт" not in out and "running" in out
+    assert rc == 0 and "0/3" in out and out.rstrip().endswith("· Идёт обзвон")
 
     # The dialer's store finishes the attempts while "status --watch" draws the bar.
     store = AttemptStore(db, "n1")
@@ -165,7 +172,7 @@ def test_campaign_life_cycle_from_the_command_line(
     lines = [x for x in out.splitlines() if x.startswith("[")]
     assert lines[-1].startswith("[" + "#" * 30 + "]") and "3/3" in lines[-1]
     assert len(lines) >= 3, out  # the bar moved
-    assert "completed" in lines[-1] and "положительных 1 (33%)" in lines[-1]
+    assert "Завершена" in lines[-1] and "положительных 1 (33%)" in lines[-1]
     assert "Прослушано до конца: 1" in out and "Занято: 1" in out
 
     xlsx = tmp_path / "r.xlsx"
@@ -221,6 +228,8 @@ def test_approve_as_an_authenticated_user_only(
     cid = out.strip().splitlines()[-1]
     rc, out, _ = run(base, "import", cid, "--debt-over", "0", *DISP, capsys=capsys)
     assert rc == 0 and "принято 1" in out
+    rc, _, _ = run(base, "submit", cid, *DISP, capsys=capsys)
+    assert rc == 0
     with pytest.raises(SystemExit) as exit_:
         main([*base, "campaign", "approve", cid, "--user", "sidorov", "--role", "supervisor"])
     assert exit_.value.code == 2
@@ -234,7 +243,7 @@ def test_approve_as_an_authenticated_user_only(
     with db.session() as s:
         refused = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "login.refused")))
     assert [(a.login, a.address) for a in refused] == [("petrova", CLI), ("nobody", CLI)]
-    assert CampaignService(db).get(int(cid)).status == "draft"
+    assert CampaignService(db).get(int(cid)).status == "submitted"
 
     # No HOTLINE_PASSWORD: the password is asked for (without echo).
     monkeypatch.delenv(PASSWORD_ENV)
@@ -259,6 +268,8 @@ def test_four_eyes_from_the_command_line(
     rc, out, _ = run(base, "create", "--name", "Сама себе", "--user", "petrova", capsys=capsys)
     cid = out.strip().splitlines()[-1]
     rc, _, _ = run(base, "import", cid, "--debt-over", "0", "--user", "orlova", capsys=capsys)
+    assert rc == 0
+    rc, _, _ = run(base, "submit", cid, "--user", "orlova", capsys=capsys)
     assert rc == 0
     for login in ("petrova", "orlova"):
         rc, _, err = run(base, "approve", cid, "--user", login, capsys=capsys)
@@ -297,7 +308,9 @@ def test_every_change_is_made_as_an_authenticated_user(
         ["create", "--name", "Без пользователя"],
         ["import", "1", str(listing)],
         ["preview", "1"],
+        ["submit", "1"],
         ["approve", "1"],
+        ["refuse", "1", "--reason", "нет"],
         ["start", "1"],
         ["pause", "1"],
         ["stop", "1"],
@@ -344,7 +357,9 @@ def test_every_change_is_made_as_an_authenticated_user(
     assert rc == 2 and out == "" and "недостаточно прав" in err
     assert audited(db, "campaign.preview") == []
 
-    # The dispatcher cannot approve (a role); another supervisor can.
+    # The dispatcher submits it; she cannot approve it (a role); another supervisor can.
+    rc, _, err = run(base, "submit", cid, *DISP, capsys=capsys)
+    assert rc == 0, err
     rc, _, err = run(base, "approve", cid, *DISP, capsys=capsys)
     assert rc == 2 and "руководитель" in err
     rc, out, err = run(base, "approve", cid, "--user", "orlova", capsys=capsys)
@@ -399,7 +414,7 @@ def test_progress_bar_text() -> None:
 
     st = CampaignStats(1, "running", total=4, finished=1, positive=1, in_flight=2)
     assert progress_bar(st, width=8) == (
-        "[##------]  25% 1/4 · положительных 1 (100%) · идёт 2 · running"
+        "[##------]  25% 1/4 · положительных 1 (100%) · идёт 2 · Идёт обзвон"
     )
     buf = io.StringIO()
     assert buf.getvalue() == ""
@@ -415,3 +430,74 @@ def test_installed_command(env: tuple[list[str], Database]) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+    # An up-to-date database: the answer only, no migration or library INFO lines.
+    assert proc.stderr == "", proc.stderr
+
+
+def test_help_is_russian(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["campaign"], ["campaign", "import"], ["campaign", "create"]):
+        with pytest.raises(SystemExit) as done:
+            main([*argv, "--help"])
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("использование: hotline"), out
+        assert "показать эту справку и выйти" in out and "параметры" in out
+        assert "show this help" not in out and "usage:" not in out
+    with pytest.raises(SystemExit):
+        main(["campaign", "--help"])
+    out = capsys.readouterr().out
+    for words in ("создать кампанию (черновик)", "утвердить кампанию", "отчёт по кампании"):
+        assert words in out
+
+
+def test_every_user_error_is_one_line_and_exit_2(
+    env: tuple[list[str], Database], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, db = env
+    garbled = tmp_path / "список.csv"
+    garbled.write_bytes(b"Phone;Name\r\n+79001112233;\x00\x01\x02\xff")
+    no_header = tmp_path / "пусто.csv"
+    no_header.write_text("Отчёт за декабрь\nничего;нет\n", encoding="cp1251")
+    rc, out, _ = run(base, "create", "--name", "Долги", *DISP, capsys=capsys)
+    cid = out.strip().splitlines()[-1]
+    cases: list[tuple[list[str], str]] = [
+        (["status", "x"], "НОМЕР: неверное значение 'x' (нужно: целое число)"),
+        ([], "не указано обязательное: ДЕЙСТВИЕ"),
+        (["frobnicate"], "недопустимое значение 'frobnicate'"),
+        (["status", "999"], "кампания 999 не найдена"),
+        (["import", cid, str(garbled), *DISP], "строка 2: файл двоичный"),
+        (["import", cid, str(no_header), *DISP], "не найдена строка заголовков"),
+        (["import", cid, str(tmp_path), *DISP], "нет файла"),
+        (["create", "--name", "x", "--start", "31.02.2026", *DISP], "несуществующая дата"),
+        (["create", "--name", "x", "--start", "завтра", *DISP], "неверная дата"),
+        (["start", cid, *DISP], "только утверждённую"),
+        (["pause", cid, *DISP], "нельзя перейти из состояния «Черновик» в «Приостановлена»"),
+        (["report", cid, "-o", str(tmp_path / "r.pdf"), *DISP], "укажите файл .csv или .xlsx"),
+        (["report", cid, "-o", str(tmp_path / "нет" / "r.csv"), *DISP], "файл"),
+    ]
+    for argv, expected in cases:
+        rc, err = run_any(base, *argv, capsys=capsys)
+        assert rc == 2, (argv, rc, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (argv, err)
+        assert lines[0].startswith("hotline campaign"), lines
+    # A good Russian date is taken.
+    rc, out, err = run(base, "create", "--name", "y", "--start", "01.06.2026 09:00", *DISP,
+                       capsys=capsys)  # fmt: skip
+    assert rc == 0, err
+    new = int(out.strip().splitlines()[-1])
+    start = CampaignService(db).get(new).start_at
+    assert start is not None and start.astimezone(UTC) == datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    # A database that cannot be reached: one line.
+    rc = main(["--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/x", "campaign", "list"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == "hotline campaign: база данных недоступна (OperationalError)"
+
+
+def run_any(base: list[str], *argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit status and stderr, whether the command returns or argparse exits."""
+    try:
+        rc = main([*base, "campaign", *argv])
+    except SystemExit as exc:
+        rc = int(exc.code or 0)
+    return rc, capsys.readouterr().err

@@ -43,6 +43,7 @@ def _campaign(db: Database, rows: list[dict[str, str]], *, email: bool = True) -
     )
     res = ContactListService(db).import_rows(cid, rows)
     assert not res.rejected, res.rejected
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     return cid

@@ -1,4 +1,4 @@
-"""The autoinformer's tables: the models and migrations 0201 and 0602 agree, on SQLite
+"""The autoinformer's tables: the models and migrations 0201, 0602, 0605 and 0606 agree, on SQLite
 and PostgreSQL (autogenerate finds nothing to do for ``ai_*``)."""
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ def campaign(db: Database, phones: list[str], **options: object) -> int:
     cid = cs.create("Долги", str(opts.pop("kind", "debt")), start_at=start, end_at=end, **opts)
     res = ContactListService(db).import_rows(cid, [{"phone": p} for p in phones])
     assert res.accepted == len(phones), res.rejected
+    cs.submit(cid, "disp")
     cs.approve(cid, "boss", "supervisor")
     cs.launch(cid)
     return cid
@@ -136,6 +137,7 @@ def test_debt_caps_one_call_a_day(db: Database) -> None:
     # The same debtor in another debt campaign the same day: held to tomorrow.
     second = CampaignService(db).create("Ещё", "debt", caps_230fz=True)
     ContactListService(db).import_rows(second, [{"phone": "+79003330041"}])
+    CampaignService(db).submit(second, "disp")
     CampaignService(db).approve(second, "boss", "head")
     CampaignService(db).launch(second)
     assert store.claim(5, now=MONDAY_NOON + timedelta(hours=1)) == []

@@ -155,6 +155,7 @@ async def test_every_route_declared_and_the_roles_kept(client: Any) -> None:
             concrete = re.sub(r"\{action(:[^}]*)?\}", "stop", path.replace("{id}", "999"))
             concrete = re.sub(r"\{n(:[^}]*)?\}", "0", concrete)
             concrete = re.sub(r"\{op(:[^}]*)?\}", "remove", concrete)
+            concrete = concrete.replace("{contact}", "1")
             r = await c.request(
                 method,
                 concrete,
@@ -164,6 +165,10 @@ async def test_every_route_declared_and_the_roles_kept(client: Any) -> None:
             where = f"{method} {concrete} as {login}: {r.status}"
             if USERS[login] is OperatorRole.OPERATOR:
                 assert r.status == 403, where
+            elif path.endswith("/refuse") and USERS[login] is OperatorRole.DISPATCHER:
+                # the route is the console's; returning a submission is a
+                # supervisor's (the service refuses a dispatcher, REQ-O10)
+                assert r.status == 403 and "руководитель" in await r.text(), where
             else:
                 assert r.status in (200, 302, 400, 404), where
     r = await c.get("/dispatcher/static/monitor.js")
@@ -180,7 +185,8 @@ async def test_every_post_needs_the_csrf_token(client: Any, db: Database) -> Non
         ("/dispatcher/campaigns", {"name": "Без токена", "kind": "debt"}),
         (f"{url}/from-debtors", {"min_debt": "0"}),
         (f"{url}/from-addresses", {"addresses": "ул. Ленина, д. 1"}),
-        *((f"{url}/{a}", {}) for a in ("approve", "launch", "pause", "resume", "stop")),
+        (f"{url}/refuse", {"reason": "нет"}),
+        *((f"{url}/{a}", {}) for a in ("submit", "approve", "launch", "pause", "resume", "stop")),
     ]
     for path, data in posts:
         for bad in ({}, {"csrf": "not-the-token"}):
@@ -208,8 +214,8 @@ async def test_every_post_needs_the_csrf_token(client: Any, db: Database) -> Non
     # The same requests with the token do their work.
     r = await _upload(c, url, csrf, listing)
     assert r.status == 302 and service.stats(cid).total == 1
-    r = await c.post(f"{url}/stop", data={"csrf": csrf}, allow_redirects=False)
-    assert r.status == 302 and service.get(cid).status == "stopped"
+    r = await c.post(f"{url}/submit", data={"csrf": csrf}, allow_redirects=False)
+    assert r.status == 302 and service.get(cid).status == "submitted"
 
 
 async def test_four_eyes(client: Any, db: Database) -> None:
@@ -231,8 +237,10 @@ async def test_four_eyes(client: Any, db: Database) -> None:
     )
     assert r.status == 302
     assert CampaignService(db).editors(cid) == ["boss", "chief", "disp"]
+    r = await c.post(f"{url}/submit", data={"csrf": disp}, allow_redirects=False)
+    assert r.status == 302
     page = await (await c.get(url)).text()
-    assert 'id="approve"' not in page and "четырёх глаз" in page
+    assert 'id="approve"' not in page and "утверждает руководитель" in page
     assert "boss, chief, disp" in page
     r = await c.post(f"{url}/approve", data={"csrf": disp}, allow_redirects=False)
     assert r.status == 403 and "руководитель" in await r.text()
@@ -240,11 +248,11 @@ async def test_four_eyes(client: Any, db: Database) -> None:
     for login in ("boss", "chief"):  # the creator, the one who imported
         token = await _as(c, login)
         page = await (await c.get(url)).text()
-        assert 'id="approve"' not in page, login
+        assert 'id="approve"' not in page and "четырёх глаз" in page, login
         r = await c.post(f"{url}/approve", data={"csrf": token}, allow_redirects=False)
         text = await r.text()
         assert r.status == 403 and "четырёх глаз" in text and "другой руководитель" in text
-        assert CampaignService(db).get(cid).status == "draft"
+        assert CampaignService(db).get(cid).status == "submitted"
 
     third = await _as(c, "third")
     page = await (await c.get(url)).text()
@@ -263,6 +271,8 @@ async def test_four_eyes(client: Any, db: Database) -> None:
     )
     assert r.status == 302
     assert CampaignService(db).get(cid).status == "draft"
+    r = await c.post(f"{url}/submit", data={"csrf": third}, allow_redirects=False)
+    assert r.status == 302
     r = await c.post(f"{url}/approve", data={"csrf": third}, allow_redirects=False)
     assert r.status == 403
 
@@ -279,6 +289,7 @@ def test_four_eyes_in_the_service(db: Database) -> None:
     lists.from_debtors(cid, 1e9, by="kuznetsova")
     lists.from_addresses(cid, ["ул. Мира, д. 1"], by="orlov")
     assert service.editors(cid) == ["boss", "petrova", "sidorov", "kuznetsova", "orlov"]
+    service.submit(cid, "orlov")
     for login in service.editors(cid):
         with pytest.raises(NotAllowed, match="четырёх глаз"):
             service.approve(cid, login, "supervisor")
@@ -338,7 +349,10 @@ async def test_import_approve_launch_watch_report(client: Any, db: Database) -> 
     assert r.status == 400 and "CSV и XLSX" in await r.text()
     r = await c.post(f"{url}/launch", data={"csrf": csrf})
     assert r.status == 400 and "утверждённую" in await r.text()
-    # Another supervisor approves (four eyes); the creator launches.
+    # The creator sends it for approval; another supervisor approves (four
+    # eyes); the creator launches.
+    r = await c.post(f"{url}/submit", data={"csrf": csrf}, allow_redirects=False)
+    assert r.status == 302
     chief = await _as(c, "chief")
     r = await c.post(f"{url}/approve", data={"csrf": chief}, allow_redirects=False)
     assert r.status == 302, await r.text()
@@ -364,6 +378,12 @@ async def test_import_approve_launch_watch_report(client: Any, db: Database) -> 
         upd = await sock.receive_json(timeout=5)
         assert upd["event_ts"] == ts and upd["stats"]["finished"] == 1
         assert upd["stats"]["results"] == {"busy": 1}
+        # ... with the live chart's legend and who is held back (REQ-O3).
+        assert [x["title"] for x in upd["chart"]["legend"]] == ["Занято"]
+        # (one attempt allowed: the busy one is final; the other waits for
+        # the dialer, now or when Moscow's window opens)
+        ahead = upd["outlook"]
+        assert ahead["dialable"] + sum(ahead["held"].values()) == 1, ahead
     # ... only for this site (Origin), only for the console's roles.
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await c.ws_connect(f"/dispatcher/ws?campaign={cid}", origin="http://evil.example")
@@ -374,8 +394,14 @@ async def test_import_approve_launch_watch_report(client: Any, db: Database) -> 
     assert refused.value.status == 403
     csrf = await _as(c, "boss")
 
+    # Stopping asks first: the button leads to a confirmation page.
     r = await c.post(f"{url}/stop", data={"csrf": csrf}, allow_redirects=False)
-    assert r.status == 302
+    assert r.status == 302 and r.headers["Location"] == f"{url}/stop"
+    assert CampaignService(db).get(cid).status == "running"
+    page = await (await c.get(f"{url}/stop")).text()
+    assert "Да, остановить" in page and "1 контакт" in page
+    r = await c.post(f"{url}/stop", data={"csrf": csrf, "confirm": "yes"}, allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == url
     csv_text = (await (await c.get(f"{url}/report.csv")).read()).decode("utf-8-sig")
     assert "Занято" in csv_text
     xlsx = await (await c.get(f"{url}/report.xlsx")).read()

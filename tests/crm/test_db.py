@@ -161,6 +161,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "supervision",
         "sms",
         "surveys",
+        "outages",
         "webedge",
     }
     for sl in SLICES:

@@ -31,8 +31,9 @@ PAGES = {
         "/statistics/",
         "/statistics/report?year=2025",
         "/surveys/",
+        "/outages/",
     ],
-    "sidorova": ["/dispatcher/"],
+    "sidorova": ["/dispatcher/", "/outages/"],
 }
 NAV = {
     "ivanova": {"/operator/", "/shift/", "/appeals/"},
@@ -45,8 +46,9 @@ NAV = {
         "/appeals/",
         "/statistics/",
         "/surveys/",
+        "/outages/",
     },
-    "sidorova": {"/dispatcher/"},
+    "sidorova": {"/dispatcher/", "/outages/"},
 }
 
 

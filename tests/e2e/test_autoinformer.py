@@ -127,6 +127,7 @@ async def run_campaign(runtime: Any, phones: list[str], **options: Any) -> int:
         lambda: lists.import_rows(cid, [{"phone": p, "debt": "1234.50"} for p in phones])
     )
     assert res.accepted == len(phones), res.rejected
+    await services.run_db(lambda: cs.submit(cid, "disp"))
     await services.run_db(lambda: cs.approve(cid, "boss", "supervisor"))
     await services.run_db(lambda: cs.launch(cid))
     runtime.extra["dialer"].poke()
@@ -281,13 +282,24 @@ async def test_zero_transfers_to_operator_with_campaign_on_card(
             return c if c.get("outbound") else None
 
         shown = await until(card, 15, "the operator card")
-        assert shown["outbound"] == {"campaign": str(cid), "contact": str(contact_id)}
+        # The customer, the account and the campaign by name and message
+        # (issue 15 item 6), not «Не определён» / «скрыт» / bare ids.
+        out = shown["outbound"]
+        assert (out["campaign"], out["contact"]) == (str(cid), str(contact_id))
+        assert out["name"] == "Тест" and out["phone"] == number and out["kind"] == "Задолженность"
+        assert "одна тысяча двести тридцать четыре рубля" in out["message"], out["message"]
+        assert shown["account"] and shown["account"]["number"] == out["account"]
+        assert shown["ident"]["method"] == "campaign" and shown["ident"]["verified"]
         name = observer.name(uid)
         assert name
         resp = await ami.action(
             {"Action": "Getvar", "Channel": name, "Variable": "HOTLINE_CAMPAIGN"}
         )
         assert resp.get("Value") == str(cid)
+        resp = await ami.action(
+            {"Action": "Getvar", "Channel": name, "Variable": "HOTLINE_ACCOUNT"}
+        )
+        assert resp.get("Value") == out["account"]
         await ami.action({"Action": "Hangup", "Channel": name})
         stats = await finished(runtime, cid)
         assert stats.final == {"transferred": 1} and stats.positive == 1

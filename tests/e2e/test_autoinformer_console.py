@@ -1,8 +1,12 @@
 """The dispatcher console in headless Chromium (REQ-O3, O10): a dispatcher
-logs in at the one log-in page, creates a campaign and uploads its list; she
-may not approve it; a supervisor logs in, approves and launches; the live
-counters change as the simulated calls complete; the XLSX report downloads
-with its charts."""
+logs in at the one log-in page, creates a campaign, uploads its list and
+sends it for approval; she may not approve it; a supervisor logs in, finds
+it in the queue of campaigns awaiting approval, looks at its contacts and
+approves it there, and launches it; the live monitor shows the callees with
+Russian states, the contact held back (night in their time zone) with the
+reason and when calling resumes, and the hourly chart's legend as the
+simulated calls complete; stopping asks for confirmation; the XLSX report
+downloads with its charts."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import pytest
 
 from crm_bridge.models import Operator, OperatorRole
 from crm_bridge.passwords import hash_password
-from tests.autoinformer.helpers import daytime_zone, make_accounts
+from tests.autoinformer.helpers import daytime_zone, make_accounts, night_zone
 from tests.browser import chromium
 from tests.e2e import test_autoinformer as base
 from tests.e2e.test_autoinformer import phone
@@ -57,11 +61,17 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         _staff, services.db, supervisor, "Начальник смены", OperatorRole.SUPERVISOR
     )
     numbers = [phone("01"), phone("03"), phone("05")]
+    sleeper = phone("01")  # where it is night now: held back, not called
     tz = daytime_zone()
     await services.run_db(lambda: make_accounts(services.db, numbers, timezone=tz, prefix="95"))
+    await services.run_db(
+        lambda: make_accounts(services.db, [sleeper], timezone=night_zone(), prefix="96")
+    )
     csv_file = tmp_path / "list.csv"
     csv_file.write_text(
-        "Телефон;Задолженность\n" + "".join(f"{n};1500,25\n" for n in numbers) + "12345;10\n",
+        "Телефон;Задолженность\n"
+        + "".join(f"{n};1500,25\n" for n in [*numbers, sleeper])
+        + "12345;10\n",
         encoding="utf-8",
     )
     base_url = runtime.web_url + "dispatcher/"
@@ -82,7 +92,7 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
             if await page.query_selector("#import-summary")
             else print(await page.content())
         )
-        assert summary and "принято 3" in summary and "отклонено 1" in summary
+        assert summary and "принято 4" in summary and "отклонено 1" in summary
         assert "короткий" in (await page.text_content("#rejected") or "")
         assert "тысяча пятьсот рублей двадцать пять копеек" in (
             await page.text_content("#preview") or ""
@@ -93,25 +103,42 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         with wave.open(io.BytesIO(await wav.body())) as w:
             assert w.getframerate() == 8000 and w.getnframes() / 8000 > 5.0
         assert await page.get_attribute("#preview-audio", "src")
-        # Four eyes (REQ-O10): not the dispatcher who prepared it; a
-        # supervisor who did not change it approves.
+        # The approval workflow (REQ-O10): the dispatcher sends it for
+        # approval; she has no «Утвердить» and no «Остановить» on a draft.
         campaign_url = page.url
         assert await page.query_selector("#approve") is None
-        assert "четырёх глаз" in (await page.text_content("#approval-note") or "")
+        assert await page.query_selector("#stop") is None
+        await page.click("#submit")
+        await expect(page.locator("#status")).to_have_text("На утверждении")
+        assert await page.query_selector("#approve") is None
+        assert "утверждает руководитель" in (await page.text_content("#approval-note") or "")
         async with page.expect_navigation():
             await page.click("nav form button[type=submit]")  # Выйти
-        await page.goto(campaign_url)
+        # The supervisor's queue: the campaign with its contacts count and
+        # message, the contacts themselves a click away; approved from there.
+        await page.goto(base_url + "approvals")
         await _log_in(page, supervisor)
+        row = page.locator(f"#queue tr[data-campaign='{campaign_url.rsplit('/', 1)[1]}']")
+        await expect(row.locator("td.contacts")).to_have_text("4")
+        assert "тысяча пятьсот рублей" in (await row.locator("td.preview").text_content() or "")
+        await row.locator("td.contacts a").click()
+        await expect(page.locator("#review-total")).to_have_text("4")
+        assert sleeper in (await page.text_content("#contacts") or "")
+        await page.go_back()
+        async with page.expect_navigation():
+            await row.locator("button.approve").click()
         assert page.url == campaign_url
-        await page.click("#approve")
         assert "Утвердил" in await page.content()
         await page.click("#launch")
-        # The live counters follow the calls (WebSocket): lines in use and
-        # the calls in progress with their state.
+        # The live monitor follows the calls (WebSocket): lines in use and
+        # the calls in progress by callee, in Russian.
         # (Polled with locators: the page's CSP forbids the eval that
         # wait_for_function needs — no script but the page's own runs.)
-        await expect(page.locator("#calls td:nth-child(2)").first).to_have_text(
-            "answered", timeout=60_000
+        listening = page.locator("#calls tr").filter(
+            has=page.locator("td.state", has_text=re.compile("Слушает сообщение"))
+        )
+        await expect(listening.first.locator("td").first).to_have_text(
+            re.compile(r"^Абонент \d+$"), timeout=60_000
         )
         lines = await page.text_content("#lines")
         assert lines and lines.endswith("из 8") and not lines.startswith("0 "), lines
@@ -121,8 +148,21 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         await expect(page.locator("#finished")).to_have_text("3", timeout=90_000)
         assert await page.text_content("#positive") == "1"
         assert await page.text_content("#rate") == "33%"
-        assert await page.text_content("#status") == "Завершена"
-        assert await page.text_content("#eta") == "0 мин 0 с"
+        # The contact where it is night is held back with its reason, and
+        # the ETA says when calling resumes instead of counting down.
+        held = page.locator("#held tr", has=page.locator("td[data-reason]"))
+        await expect(held.locator("td").first).to_have_text(
+            re.compile("Вне окна звонков|Выходной или праздник")
+        )
+        assert await held.locator("td").nth(1).text_content() == "1"
+        assert await held.count() == 1
+        await expect(page.locator("#eta")).to_have_text(
+            re.compile(r"^продолжится (сегодня|завтра) в 0[89]:00 по местному времени$")
+        )
+        assert await page.text_content("#status") == "Идёт обзвон"
+        # The hourly chart's legend appeared live (the page had no calls yet).
+        await expect(page.locator("#chart-legend")).to_contain_text("Занято: 1")
+        assert "Прослушано до конца: 1" in (await page.text_content("#chart-legend") or "")
         results = await page.text_content("#results") or ""
         assert "Занято" in results and "Положили трубку" in results
         # Each finished call with its callee and, when it failed, why.
@@ -130,17 +170,23 @@ async def test_launch_watch_and_download_from_the_page(runtime, dialer, tmp_path
         await expect(busy.locator("td.cause")).to_have_text("занято", timeout=10_000)
         assert await page.is_hidden("#trunk-problem")
         await page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        # Stopping asks first, on a page of its own; the held contact is cancelled.
+        await page.click("#stop")
+        assert "1 контакт" in (await page.text_content("#stop-effect") or "")
+        await page.click("#confirm-stop")
+        assert page.url == campaign_url
+        await expect(page.locator("#status")).to_have_text("Остановлена")
         async with page.expect_download() as info:
             await page.click("#report-xlsx")
         download = await info.value
         path = tmp_path / "report.xlsx"
         await download.save_as(str(path))
     wb = load_workbook(io.BytesIO(path.read_bytes()))
-    assert wb.sheetnames == ["Итоги", "По часам", "Попытки"]
+    assert wb.sheetnames == ["Итоги", "По часам", "Попытки", "Ожидают звонка"]
     assert wb["По часам"]._charts and wb["Итоги"]._charts
     rows = list(wb["Попытки"].iter_rows(values_only=True))
     assert "Причина" in rows[0] and "занято" in {r[rows[0].index("Причина")] for r in rows[1:]}
-    assert len(rows) == 4 and {r[9] for r in rows[1:]} == {
+    assert len(rows) == 4 and {r[rows[0].index("Результат")] for r in rows[1:]} == {
         "Прослушано до конца",
         "Занято",
         "Положили трубку",

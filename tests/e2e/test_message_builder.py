@@ -105,6 +105,7 @@ async def test_a_message_built_on_the_page_is_heard_and_answered(
         await expect(page.locator("#steps li")).to_have_count(4)
 
     cs = CampaignService(services.db)
+    await services.run_db(lambda: cs.submit(cid, "disp"))
     await services.run_db(lambda: cs.approve(cid, "boss", "supervisor"))
     await services.run_db(lambda: cs.launch(cid))
     before = observer.channels()

@@ -653,6 +653,7 @@ def debt_attempt(db: Database) -> tuple[int, int, int]:
     )
     result = ContactListService(db).import_rows(cid, [{"phone": CALLER}])
     assert result.accepted == 1, result.rejected
+    campaigns.submit(cid, "disp")
     campaigns.approve(cid, "boss", "supervisor")
     campaigns.launch(cid)
     (claimed,) = AttemptStore(db, "node1").claim(1, now=MONDAY_NOON)

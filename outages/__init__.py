@@ -1,0 +1,2 @@
+"""The outage register (issue 16): dispatchers' planned and emergency outages,
+their import, the grid company's API, and surge detection."""
