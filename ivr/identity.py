@@ -28,6 +28,11 @@ The scheme (what a utility's IVR asks, from what is printed on the bill):
   account; ``result``) and never a digit: the keys are journalled masked
   (:meth:`telephony.channel.Channel.collect_digits` ``private=True``), and a
   log line names the call, not the caller (152-FZ).
+* **across calls**: a calling number from which :data:`TAIL_LOCKOUT` wrong
+  last-digit proofs were made within :data:`TAIL_LOCKOUT_WINDOW` (the
+  stored journals, ``call_events``) is no longer offered the four-digit
+  shortcut: only the whole account number is asked (as for a number not on
+  file), so guessing four digits call after call leads nowhere.
 * **once per call**: a passed gate is kept by the gate (the route's flow)
   and in the channel variable ``HOTLINE_VERIFIED`` (``<way>:<account
   id>:<channel uniqueid>``, no keyed digit) for the later routes of the same
@@ -57,11 +62,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from crm_bridge.db import utcnow
 from crm_bridge.identify import (
     TAIL_DIGITS,
     Identification,
@@ -70,7 +77,8 @@ from crm_bridge.identify import (
     by_phone_and_tail,
     normalize_account_number,
 )
-from crm_bridge.models import Account, Category
+from crm_bridge.models import Account, Call, CallEvent, Category
+from crm_bridge.phones import try_normalize_phone
 from ivr.deps import IvrDeps
 from telephony.channel import Channel
 from telephony.contract import Var
@@ -92,6 +100,10 @@ ATTEMPTS: Final = 3
 KEY_TIMEOUT: Final = 6.0
 """Seconds for the first key (and between keys, inside ``Read()``)."""
 MAX_ACCOUNT_DIGITS: Final = 20
+TAIL_LOCKOUT: Final = 6
+"""Wrong last-digit proofs from one calling number (over its calls) after
+which it is asked for the whole account number only."""
+TAIL_LOCKOUT_WINDOW: Final = timedelta(hours=24)
 
 P_ENTER_TAIL: Final = "ident/enter_last_digits"
 P_ENTER_TAIL_OR_ACCOUNT: Final = "ident/enter_last_digits_or_account"
@@ -149,23 +161,56 @@ class OnFile:
     own: Mapping[str, Identification] = field(default_factory=dict)
     """:meth:`Identifier.by_account` of the number's account(s), looked up
     ahead (a caller keying their own whole number waits for no query)."""
+    wrong_tails: int = 0
+    """Wrong last-digit proofs from this number within :data:`TAIL_LOCKOUT_WINDOW`."""
 
     @property
     def known(self) -> bool:
         """The calling number is on file (one account or several)."""
         return bool(self.by_phone.candidates)
 
+    @property
+    def tail_locked(self) -> bool:
+        return self.wrong_tails >= TAIL_LOCKOUT
+
 
 def on_file(db: Any, calling_number: str | None) -> OnFile:
-    """The calling number's accounts, and the whole-number identification of
-    its only account: one trip to the database (run it off the event loop)."""
+    """The calling number's accounts, the whole-number identification of its
+    only account, and its recent wrong proofs: one trip to the database (run
+    it off the event loop)."""
     identifier = Identifier(db)
     found = identifier.by_phone(calling_number)
+    if not found.candidates:
+        return OnFile(found)
     own: dict[str, Identification] = {}
-    if found.account_id is not None and found.candidates:
+    if found.account_id is not None:
         number = found.candidates[0].number
         own[number] = identifier.by_account(number)
-    return OnFile(found, own)
+    wrong = wrong_tail_proofs(db, calling_number, since=utcnow() - TAIL_LOCKOUT_WINDOW)
+    return OnFile(found, own, wrong)
+
+
+def wrong_tail_proofs(db: Any, calling_number: str | None, *, since: Any) -> int:
+    """Wrong last-digit proofs made from ``calling_number`` since ``since``,
+    as the stored call journals record them (steps ``ident-gate``)."""
+    phone = try_normalize_phone(calling_number)
+    if phone is None:
+        return 0
+    detail = CallEvent.detail
+    stmt = (
+        select(func.count(CallEvent.id))
+        .join(Call, Call.uniqueid == CallEvent.call_uniqueid)
+        .where(
+            Call.caller_number == phone,
+            CallEvent.ts >= since,
+            CallEvent.kind == "step",
+            detail["name"].as_string() == "ident-gate",
+            detail["way"].as_string() == "tail",
+            detail["result"].as_string() == "wrong",
+        )
+    )
+    with db.session(readonly=True) as session:
+        return int(session.execute(stmt).scalar_one())
 
 
 def _account_brief(db: Any, account_id: int) -> tuple[str, Category] | None:
@@ -275,6 +320,11 @@ class IdentityGate:
                 return GateResult(Outcome.PASSED, remembered)
         found = await self.caller_on_file()
         by_tail = found.known and not whole_number
+        if by_tail and found.tail_locked:
+            # Guessed at call after call: the whole number only (not said why).
+            log.warning("call %s: last-digit proofs locked for the calling number", self.ch.call_id)
+            self.ch.journal.add("step", name="ident-gate", result="tail-locked")
+            by_tail = False
         failures = 0
         asked = 0
         while failures < ATTEMPTS:

@@ -275,3 +275,35 @@ def test_forged_tail_identification_is_refused(
     other = replace(real, account_id=town["0012345679"], evidence="+79001234567|5679")
     with pytest.raises(NotIdentified):
         AccountCard.for_identified(db, other)
+
+
+def test_wrong_tail_proofs_are_counted_from_the_stored_journals(db: Database) -> None:
+    """The identity gate's memory across calls (ivr.identity): wrong
+    last-digit proofs of the calling number, as its calls' journals hold
+    them — on SQLite and PostgreSQL (a JSON query)."""
+    from datetime import timedelta
+
+    from crm_bridge.calls import CallService
+    from crm_bridge.db import utcnow
+    from ivr.identity import wrong_tail_proofs
+    from telephony.journal import CallJournal
+
+    calls = CallService(db)
+    for uid, phone, results in (
+        ("gate.1", "89001234567", ["wrong", "wrong", "wrong"]),
+        ("gate.2", "+7 900 123-45-67", ["wrong", "passed"]),
+        ("gate.3", "+79001112233", ["wrong"]),  # another number
+    ):
+        calls.upsert(uid, caller_number=phone, direction="in")
+        journal = CallJournal(uid, "inbound")
+        for n, result in enumerate(results, start=1):
+            journal.add("step", name="ident-gate", attempt=n, way="tail", result=result)
+        journal.add("step", name="ident-gate", attempt=9, way="account", result="wrong")
+        journal.add("step", name="debt")
+        calls.append_events(uid, journal.entries)
+    since = utcnow() - timedelta(hours=1)
+    assert wrong_tail_proofs(db, "+79001234567", since=since) == 4
+    assert wrong_tail_proofs(db, "79001112233", since=since) == 1
+    assert wrong_tail_proofs(db, "+79990000000", since=since) == 0
+    assert wrong_tail_proofs(db, None, since=since) == 0
+    assert wrong_tail_proofs(db, "+79001234567", since=utcnow() + timedelta(minutes=1)) == 0

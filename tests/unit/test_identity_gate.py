@@ -35,6 +35,7 @@ from crm_bridge.demo_data import (
 from crm_bridge.outages import OutageService
 from hotline.slices import upgrade
 from ivr.flows import hotline, meter_readings, queue_callback
+from ivr.identity import TAIL_LOCKOUT
 from telephony.channel import AgiChannel, AgiResponse, mask_keys, parse_response
 from telephony.contract import Route, Var
 from telephony.fakechannel import FakeChannel, Step
@@ -481,3 +482,45 @@ async def test_private_keys_are_journalled_masked(private: bool) -> None:
     (entry,) = [e for e in journal.entries if e.kind == "dtmf"]
     assert entry.detail["digits"] == ("xxxx#" if private else "0001#")
     assert mask_keys("12*#") == "xxx#"
+
+
+# -- across calls: the four-digit shortcut is not for guessing ---------------------------------
+
+
+async def test_a_number_that_guessed_too_often_is_asked_the_whole_number(deps: Any) -> None:
+    """Two calls of three wrong last-digit proofs each (six, journals stored
+    as the server stores them): the next call from that number is not
+    offered the shortcut — the whole account number only, which works."""
+    assert TAIL_LOCKOUT == 6
+    for n in range(2):
+        script: list[Step] = [
+            ("menu/main", "4"),
+            ("ident/enter_last_digits", WRONG_TAIL + "#"),
+            *[("ident/enter_last_digits_or_account", f"{n}{n}{n}{n}#")] * 2,
+        ]
+        failed = call(script, variables=FREE_OPERATOR, call_id=f"1700000100.{n}")
+        done(failed, await run(hotline.flow, failed, deps))
+        assert gate_results(failed)[-1] == "failed"
+        await deps.save_journal(failed.journal)
+    other_number = call(
+        [("menu/main", "4"), ("ident/enter_last_digits", DEMO_NO_DEBT.number[-4:] + "#")],
+        caller=DEMO_NO_DEBT.phone,
+        variables=FREE_OPERATOR,
+        call_id="1700000100.7",
+    )
+    done(other_number, await run(hotline.flow, other_number, deps))
+    assert "ident/confirmed" in other_number.heard, "another number keeps its shortcut"
+
+    script = [
+        ("menu/main", "4"),
+        ("ident/enter_account", TAIL + "#"),
+        ("ident/enter_account", DEMO_CALLER.number + "#"),
+        ("debt/options", "0"),
+    ]
+    ch = call(script, variables=FREE_OPERATOR, call_id="1700000100.9")
+    done(ch, await run(hotline.flow, ch, deps))
+    assert "ident/enter_last_digits" not in ch.heard
+    assert in_order(
+        ch.heard, ["ident/account_not_found", "ident/identified", "debt/your_debt_is"]
+    ), ch.heard
+    assert gate_results(ch) == ["tail-locked", "wrong", "passed"]
