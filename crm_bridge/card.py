@@ -111,6 +111,8 @@ def _journal_line(kind: str, detail: Mapping[str, Any]) -> str | None:
         reason = str(detail.get("reason", "ok"))
         if reason in REASONS:
             return " ".join(filter(None, [REASONS[reason], where]))
+        if detail.get("private"):  # an account number: never kept, never shown
+            return "ввёл номер лицевого счёта"
         digits = detail.get("digits") or ""
         if not digits:
             return " ".join(filter(None, ["ничего не ввёл", where]))

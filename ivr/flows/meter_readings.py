@@ -345,9 +345,10 @@ async def _ask_account_number(call: _Call) -> str | None:
     )
     # The account's digits are never journalled (152-FZ): only the outcome.
     if keyed and keyed.isdigit():
-        ch.journal.add("input", digits="", reason="ok", what="account")
+        ch.journal.add("input", digits="", reason="ok", what="account", private=True)
         return keyed
-    ch.journal.add("input", digits="", reason="invalid" if keyed else "timeout", what="account")
+    reason = "invalid" if keyed else "timeout"
+    ch.journal.add("input", digits="", reason=reason, what="account", private=True)
     return None
 
 
