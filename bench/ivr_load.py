@@ -17,9 +17,10 @@ debtor's number (the demo accounts are loaded), so the walk touches the
 database the way real calls do:
 
     warning, welcome, main menu
-    -> 2 (outages: the caller's account by number, outages at its address)
-    -> # (back) -> 4 (debt) -> the account number and # (identification,
-    the balance spoken) -> # (back) -> 3 (consultations) -> 1 (a standard
+    -> 2 (outages: the caller's account by number, proven with the last
+    four digits of the account and # (the identity gate), outages at its
+    address) -> # (back) -> 4 (debt: proven once per call, the balance
+    spoken) -> # (back) -> 3 (consultations) -> 1 (a standard
     answer) -> # (back to the sub-menu) -> # (back to the main menu)
     -> * (repeat) -> 0 (operator: the appeal registered, queue position and
     wait announced) -> the queue (no operators); the caller holds 5 s and
@@ -80,9 +81,9 @@ CALLER_NUMBER = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
 ACCOUNT = DEMO_CALLER.number
 WALK: tuple[tuple[str, str], ...] = (
     ("menu/main", "2"),
+    ("outage/enter_last_digits", ACCOUNT[-4:] + "#"),  # the identity gate (REQ-T9)
     ("outage/report_outage", "#"),
-    ("menu/main", "4"),
-    ("ident/enter_account", ACCOUNT + "#"),
+    ("menu/main", "4"),  # proven once per call: the debt at once
     ("debt/options", "#"),
     ("menu/main", "3"),
     ("consult/menu", "1"),

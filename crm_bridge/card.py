@@ -101,6 +101,15 @@ STEPS: Final = {
         "not-found": "лицевой счёт не найден",
         "no-input": "номер лицевого счёта не введён",
     },
+    "ident-gate": {
+        "passed": "подтвердил лицевой счёт",
+        "remembered": "лицевой счёт подтверждён ранее в звонке",
+        "wrong": "неверно указал лицевой счёт",
+        "ambiguous": "цифры подходят к нескольким лицевым счетам",
+        "no-input": "не указал лицевой счёт",
+        "declined": "не стал указывать лицевой счёт",
+        "failed": "не подтвердил лицевой счёт",
+    },
 }
 
 
@@ -117,6 +126,8 @@ def _journal_line(kind: str, detail: Mapping[str, Any]) -> str | None:
         reason = str(detail.get("reason", "ok"))
         if reason in REASONS:
             return " ".join(filter(None, [REASONS[reason], where]))
+        if detail.get("private"):  # an account number: never kept, never shown
+            return "ввёл номер лицевого счёта"
         digits = detail.get("digits") or ""
         if not digits:
             return " ".join(filter(None, ["ничего не ввёл", where]))

@@ -1,6 +1,6 @@
 """Who is calling: identification of the caller's account, and the T9 gate.
 
-Three ways, each with a confidence:
+Four ways, each with a confidence:
 
 * **by calling number** — 0.7 when exactly one account has that phone. A
   calling number is *not* something the caller said: it may be a relative's
@@ -12,11 +12,17 @@ Three ways, each with a confidence:
 * **by address** — 0.9 for an exact ``street|house|flat`` key; an address
   without a flat, or one shared by several accounts, gives candidates and
   never a guess.
+* **by calling number and the account's last digits** — 0.95 when exactly
+  one account of the calling number ends with the :data:`TAIL_DIGITS` digits
+  the caller keyed (:func:`by_phone_and_tail`): the number suggests, the
+  digits printed on the caller's bill prove it. Several accounts of the
+  number ending with the same digits give candidates, never a guess.
 
 Confidential data (debt, readings, residents) is only available through
 :meth:`AccountCard.for_identified` / :meth:`Identifier.card`, which require an
-:class:`Identification` made from what the caller *named* — the account number
-or the address (REQ-T9) — and re-check that evidence against the database,
+:class:`Identification` made from what the caller *named* — the account number,
+the address, or the last digits of the account of the calling number (REQ-T9)
+— and re-check that evidence against the database,
 so an identification cannot be forged by building the dataclass by hand.
 """
 
@@ -40,6 +46,7 @@ from crm_bridge.models import Account, AccountPhone, Appeal, Category, Meter, Ta
 from crm_bridge.phones import InvalidPhone, normalize_phone
 
 __all__ = [
+    "TAIL_DIGITS",
     "AccountCard",
     "AppealBrief",
     "Candidate",
@@ -48,6 +55,7 @@ __all__ = [
     "Identifier",
     "MeterInfo",
     "account_number_key",
+    "by_phone_and_tail",
     "normalize_account_number",
 ]
 
@@ -56,6 +64,9 @@ logger = logging.getLogger(__name__)
 PHONE_CONFIDENCE: Final = 0.7
 ACCOUNT_CONFIDENCE: Final = 1.0
 ADDRESS_CONFIDENCE: Final = 0.9
+TAIL_CONFIDENCE: Final = 0.95
+TAIL_DIGITS: Final = 4
+"""How many last digits of the account number prove a calling number's account."""
 _ACCOUNT_RE: Final = re.compile(r"^\d{1,32}$")
 _ACCOUNT_JUNK_RE: Final = re.compile(r"[\s\-*#./]")
 
@@ -65,6 +76,8 @@ class IdentMethod(StrEnum):
     PHONE = "phone"
     ACCOUNT = "account"
     ADDRESS = "address"
+    PHONE_TAIL = "phone_tail"
+    """The calling number's account, proven by the last digits of its number."""
 
 
 def normalize_account_number(raw: str | int | None) -> str | None:
@@ -122,10 +135,11 @@ class Identification:
 
     @property
     def allows_confidential(self) -> bool:
-        """REQ-T9: the caller named the account number or the address."""
+        """REQ-T9: the caller named the account number or the address, or
+        proved the calling number's account with the last digits of its number."""
         return (
             self.account_id is not None
-            and self.method in (IdentMethod.ACCOUNT, IdentMethod.ADDRESS)
+            and self.method in (IdentMethod.ACCOUNT, IdentMethod.ADDRESS, IdentMethod.PHONE_TAIL)
             and self.evidence is not None
         )
 
@@ -233,7 +247,56 @@ def _evidence_matches(account: Account, ident: Identification) -> bool:
         return ident.evidence == account.number_key
     if ident.method is IdentMethod.ADDRESS:
         return ident.evidence == account.address_key
+    if ident.method is IdentMethod.PHONE_TAIL and ident.evidence:
+        phone, _, tail = ident.evidence.partition("|")
+        return (
+            len(tail) == TAIL_DIGITS
+            and account.number.endswith(tail)
+            and phone in {p.phone for p in account.phones}
+        )
     return False
+
+
+def by_phone_and_tail(
+    on_phone: Identification, calling_number: str | None, tail: str
+) -> Identification:
+    """The account of the calling number whose number ends with ``tail``
+    (REQ-T9 evidence: the last :data:`TAIL_DIGITS` digits keyed by the caller).
+
+    ``on_phone`` is :meth:`Identifier.by_phone` of ``calling_number`` (its
+    candidates are the accounts of the number; no database trip here). One
+    candidate ending with ``tail`` identifies it; several give candidates;
+    none, or ``tail`` that is not :data:`TAIL_DIGITS` digits, give nothing.
+    :meth:`AccountCard.for_identified` re-checks the number and the phone.
+    """
+    if on_phone.method is not IdentMethod.PHONE or not on_phone.candidates:
+        return Identification.none(IdentMethod.PHONE_TAIL, "номер телефона не найден")
+    try:
+        phone = normalize_phone(calling_number or "")
+    except InvalidPhone as exc:
+        return Identification.none(IdentMethod.PHONE_TAIL, exc.reason)
+    if len(tail) != TAIL_DIGITS or not tail.isdigit():
+        return Identification.none(
+            IdentMethod.PHONE_TAIL, f"нужны последние {TAIL_DIGITS} цифры лицевого счёта"
+        )
+    matching = tuple(c for c in on_phone.candidates if c.number.endswith(tail))
+    if not matching:
+        return Identification.none(IdentMethod.PHONE_TAIL, "цифры не совпадают")
+    if len(matching) > 1:
+        return Identification(
+            account_id=None,
+            confidence=0.0,
+            method=IdentMethod.PHONE_TAIL,
+            candidates=matching,
+            reason="этими цифрами оканчиваются несколько лицевых счетов номера",
+        )
+    return Identification(
+        account_id=matching[0].account_id,
+        confidence=TAIL_CONFIDENCE,
+        method=IdentMethod.PHONE_TAIL,
+        candidates=matching,
+        evidence=f"{phone}|{tail}",
+    )
 
 
 def _meter_info(meter: Meter) -> MeterInfo:

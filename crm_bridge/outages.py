@@ -15,8 +15,12 @@ the inbound menu announces them (ivr.flows.hotline) and the autoinformer
 builds its planned-outage campaigns from them (REQ-O9).
 
 Outage schedules are public information (published on the company's site),
-so announcing them needs no T9 identification; the address itself is never
-spoken.
+and the address itself is never spoken. But «the outages at *your*
+address», told to whoever calls from a number on file, would say where the
+holder of that number lives and when the house is without power: the
+inbound menu tells them only after the caller passed the identity gate
+(``ivr.identity``, REQ-T9, T13), and otherwise points to the published
+schedule.
 """
 
 from __future__ import annotations

@@ -142,8 +142,9 @@ def _scenarios(services: Services) -> list[Scenario]:
 
     number = (DEMO_CALLER.phone or "+79001234567").lstrip("+")
     # The caller listens to the recording warning and the greeting,
-    # chooses «debt» (4) as the menu starts, keys in the account number
-    # when asked, listens to the balance and asks for an operator (0):
+    # chooses «debt» (4) as the menu starts, proves the account of the
+    # calling number with its last four digits when asked (REQ-T9),
+    # listens to the balance and asks for an operator (0):
     # a demo operator's phone rings and answers.
     to_operator = Scenario(
         str(Context.INBOUND),
@@ -151,7 +152,7 @@ def _scenarios(services: Services) -> list[Scenario]:
         number,
         walk=(
             ("menu/main", "4"),
-            ("ident/enter_account", f"{DEMO_CALLER.number}#"),
+            ("ident/enter_last_digits", f"{DEMO_CALLER.number[-4:]}#"),
             ("debt/options", "0"),
         ),
         to_operator=True,

@@ -198,8 +198,16 @@ class Channel(Protocol):
     ) -> DigitsResult: ...
 
     async def collect_digits(
-        self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
-    ) -> str: ...
+        self,
+        prompts: Sequence[str] = (),
+        *,
+        max_digits: int,
+        timeout: float,
+        private: bool = False,
+    ) -> str:
+        """``private``: the keys are a secret the caller proves something with
+        (digits of an account): journalled masked (:func:`mask_keys`), never as keyed."""
+        ...
 
     async def record(
         self,
@@ -285,6 +293,12 @@ async def read_digits_on(
         if attempt < attempts and retry_prompt and reason == "invalid":
             await ch.play(retry_prompt)
     return DigitsResult(None, reason, attempts)
+
+
+def mask_keys(keys: str) -> str:
+    """Keys as a journal may keep them when they are a secret: every key but
+    the terminating "#" becomes "x" (how many were keyed, never which)."""
+    return "".join("#" if k == "#" else "x" for k in keys)
 
 
 _READ_VAR = "HOTLINE_KEYS"
@@ -459,19 +473,27 @@ class AgiChannel:
         )
 
     async def collect_digits(
-        self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
+        self,
+        prompts: Sequence[str] = (),
+        *,
+        max_digits: int,
+        timeout: float,
+        private: bool = False,
     ) -> str:
         """Keys up to "#" or ``max_digits``, collected inside Asterisk by one
         ``Read()`` (see :meth:`read_digits`), ``prompts`` played first (a key
         interrupts them). With no prompts it just listens: the rest of a
         number whose first key the caller already pressed. ``timeout`` is
         Asterisk's, for the first key and between keys. Returns the keys, with
-        "#" appended when it ended the input; "" on silence."""
+        "#" appended when it ended the input; "" on silence. ``private``: the
+        journal gets the keys masked (152-FZ: a proof's digits are never kept)."""
         if max_digits < 1:
             return ""
-        return await self._get_data(prompts, timeout, max_digits)
+        return await self._get_data(prompts, timeout, max_digits, private=private)
 
-    async def _get_data(self, prompts: Sequence[str], timeout: float, max_digits: int) -> str:
+    async def _get_data(
+        self, prompts: Sequence[str], timeout: float, max_digits: int, *, private: bool = False
+    ) -> str:
         """Keys collected inside Asterisk by the dialplan's ``Read()``: every
         prompt (a key interrupts them), then every digit up to "#". Returns
         what was keyed, with the terminator appended when "#" ended the input
@@ -511,7 +533,10 @@ class AgiChannel:
         if status == "SKIPPED" or (status == "OK" and len(digits) < max_digits):
             digits += "#"  # ended by "#" (alone: SKIPPED), or a pause after some keys
         if digits:
-            self.journal.add("dtmf", digits=digits)
+            if private:
+                self.journal.add("dtmf", digits=mask_keys(digits), private=True)
+            else:
+                self.journal.add("dtmf", digits=digits)
         return digits
 
     async def _read_timeouts(self, response: float, digit: float) -> None:

@@ -51,6 +51,10 @@ class Var(StrEnum):
     """Appeal classification code chosen in the menu (REQ-A4)."""
     ACCOUNT = "HOTLINE_ACCOUNT"
     """Identified account number, for the operator card."""
+    VERIFIED = "HOTLINE_VERIFIED"
+    """Set by the IVR's identity gate (``ivr.identity``) when the caller has
+    proven the account (REQ-T9), for the later routes of the same channel:
+    ``<method>:<account id>:<channel uniqueid>``; holds no digit the caller keyed."""
     APPEAL = "HOTLINE_APPEAL"
     """Registration number of the appeal of this call (REQ-A2)."""
     RECORDING = "HOTLINE_RECORDING"

@@ -35,6 +35,7 @@ from telephony.channel import (
     Channel,
     DigitsResult,
     Recording,
+    mask_keys,
     read_digits_on,
 )
 from telephony.contract import Next, Var
@@ -240,7 +241,12 @@ class FakeChannel:
         )
 
     async def collect_digits(
-        self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
+        self,
+        prompts: Sequence[str] = (),
+        *,
+        max_digits: int,
+        timeout: float,
+        private: bool = False,
     ) -> str:
         """As ``Read()`` gives them to :class:`~telephony.channel.AgiChannel`:
         the keys with "#" appended when "#" (or a pause after some keys) ended
@@ -260,7 +266,10 @@ class FakeChannel:
             keyed += key
         digits = keyed + "#" if ended or (keyed and len(keyed) < max_digits) else keyed
         if digits:
-            self.journal.add("dtmf", digits=digits)
+            if private:
+                self.journal.add("dtmf", digits=mask_keys(digits), private=True)
+            else:
+                self.journal.add("dtmf", digits=digits)
         return digits
 
     async def record(

@@ -173,14 +173,22 @@ class TypeAhead:
         )
 
     async def collect_digits(
-        self, prompts: Sequence[str] = (), *, max_digits: int, timeout: float
+        self,
+        prompts: Sequence[str] = (),
+        *,
+        max_digits: int,
+        timeout: float,
+        private: bool = False,
     ) -> str:
         """The pending keys first (the prompts are not played: the caller is
-        already answering), then the rest collected inside Asterisk."""
+        already answering), then the rest collected inside Asterisk
+        (``private``: the keys are journalled masked)."""
         if max_digits < 1:
             return ""
         if not self.pending:
-            return await self.inner.collect_digits(prompts, max_digits=max_digits, timeout=timeout)
+            return await self.inner.collect_digits(
+                prompts, max_digits=max_digits, timeout=timeout, private=private
+            )
         for pid in prompts:
             self.journal.add("skip", id=pid, key_ahead=True)
         keyed, self.pending = self.pending, ""
@@ -190,7 +198,7 @@ class TypeAhead:
             self.pending = keyed[max_digits:]
             return keyed[:max_digits]
         rest = await self.inner.collect_digits(
-            (), max_digits=max_digits - len(keyed), timeout=timeout
+            (), max_digits=max_digits - len(keyed), timeout=timeout, private=private
         )
         if not rest:
             # A pause after the key typed ahead ends the input, as in Read().

@@ -25,8 +25,12 @@ Order of a call:
    (Э); outages are power quality (КЭ); connection questions С, tariffs Т,
    payments, offices and debt Об (customer service); a plain request for
    the operator, or failed input, Пр (other). The operator corrects it.
-4. Debt (REQ-T9, T13): only after the caller *keys in* the account number;
-   the calling number alone never unlocks it. Three failed tries → operator.
+4. Debt (REQ-T9, T13), and the outages at the caller's address: only after
+   the caller has passed the identity gate (:mod:`ivr.identity`: the last
+   four digits of the account of a calling number on file, or the whole
+   account number); the calling number alone never unlocks them. Three
+   failed proofs → operator; the outages without a proof: the public
+   schedule only. A proof is asked once per call.
 5. Before the queue: the caller's position and the estimated wait (REQ-T7).
 
 Every call in working hours is registered as an appeal (REQ-A1, A2) when
@@ -51,12 +55,7 @@ from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
 from crm_bridge.errors import NotIdentified
-from crm_bridge.identify import (
-    AccountCard,
-    Identification,
-    Identifier,
-    normalize_account_number,
-)
+from crm_bridge.identify import AccountCard, Identification, Identifier
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.outages import OutageKind, OutageService, OutageView
 from ivr import say_ru
@@ -69,6 +68,7 @@ from ivr.flows.common import (
     say_datetime,
     working_hours,
 )
+from ivr.identity import P_NOT_IDENTIFIED, IdentityGate, OnFile, Outcome, Verified, on_file
 from ivr.schedule import WorkingHours
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Next, Var
@@ -123,14 +123,6 @@ DEFAULT_HANDLE_SECONDS: Final = 180
 """Average handling time per caller ahead, when the queue has no history."""
 
 
-@dataclass(slots=True)
-class _Account:
-    id: int
-    number: str
-    category: Category
-    ident: Identification
-
-
 @dataclass(frozen=True, slots=True)
 class _CallerContext:
     """What the database knows of the calling number, fetched in one trip
@@ -145,20 +137,23 @@ class _CallerContext:
     by_account: Identification | None = None
     """The identification by that account's own number, as a keyed one gives."""
     outages: tuple[OutageView, ...] = ()
+    on_file: OnFile | None = None
+    """The calling number's accounts, for the identity gate (:mod:`ivr.identity`)."""
 
 
 def _caller_context(db: Any, phone: str | None, now: datetime) -> _CallerContext:
-    identifier = Identifier(db)
-    found = identifier.by_phone(phone)
+    known = on_file(db, phone)
+    found = known.by_phone
     if found.account_id is None or not found.candidates:
-        return _CallerContext()
+        return _CallerContext(on_file=known)
     number = found.candidates[0].number
     outages = OutageService(db).affecting(account_id=found.account_id, now=now)
     return _CallerContext(
         account_id=found.account_id,
         number=number,
-        by_account=identifier.by_account(number),
+        by_account=known.own.get(number),
         outages=tuple(outages),
+        on_file=known,
     )
 
 
@@ -174,7 +169,9 @@ class _Call:
     topics: list[str] = field(default_factory=list)
     classification: ClassificationCode | None = None
     kind: AppealKind = AppealKind.CONSULTATION
-    account: _Account | None = None
+    account: Verified | None = None
+    """The account the caller has proven (the identity gate passed)."""
+    gate: IdentityGate | None = None
     appeal: AppealView | None = None
     registered: bool = False
     served: bool = False
@@ -197,6 +194,18 @@ class _Call:
                 _caller_context, deps.db, self.ch.caller_number, self.now
             )
         return self._context
+
+    async def on_file(self) -> OnFile:
+        ctx = await self.context()
+        if ctx.on_file is not None:
+            return ctx.on_file
+        return await self.deps.run_db(on_file, self.deps.db, self.ch.caller_number)
+
+    def identity(self) -> IdentityGate:
+        """The call's one identity gate (REQ-T9)."""
+        if self.gate is None:
+            self.gate = IdentityGate(self.ch, self.deps, on_file=self.on_file)
+        return self.gate
 
     def step(self, name: str, **detail: Any) -> None:
         self.path.append(name)
@@ -330,7 +339,11 @@ async def _outages(call: _Call) -> Next | None:
     call.step("outages")
     call.classify(CLASSIFICATION["outages"])
     call.topics.append("отключения электроэнергии")
-    account_id, found = await _outage_account(call)
+    outcome, account_id, found = await _outage_account(call)
+    if outcome is Outcome.FAILED:
+        call.step("outages:not-identified")
+        await ch.play(P_NOT_IDENTIFIED)
+        return await _to_operator(call, announce=False)
     ch.journal.add(
         "step", name="outages-found", count=len(found), address_known=account_id is not None
     )
@@ -357,44 +370,32 @@ async def _outages(call: _Call) -> Next | None:
         return await _to_operator(call)
 
 
-def _outages_of(
-    db: Any, now: datetime, account_id: int | None, keyed: str = ""
-) -> tuple[int | None, list[OutageView]]:
-    """The account (known, else by the keyed number) and the outages at its
-    address: one trip to the database while the caller waits."""
-    if account_id is None and keyed:
-        account_id = Identifier(db).by_account(keyed).account_id
-    if account_id is None:
-        return None, []
-    return account_id, OutageService(db).affecting(account_id=account_id, now=now)
+async def _outage_account(call: _Call) -> tuple[Outcome, int | None, list[OutageView]]:
+    """The account whose address the announcement is about, with its outages.
 
-
-async def _outage_account(call: _Call) -> tuple[int | None, list[OutageView]]:
-    """The account whose address the announcement is about, with its outages:
-    the identified one, else the only account of the calling number (outage
-    schedules are public, so the caller ID is enough here, unlike for debt),
-    else one the caller keys in."""
+    The outages at an address say where the holder of the calling number
+    lives and when the house is without power, so they are told only after
+    the identity gate (REQ-T9, T13; optional here: a caller who keys
+    nothing hears the public schedule only, DECLINED)."""
     deps = call.deps
+    if call.account is None:
+        result = await call.identity().require(
+            known_prompt="outage/enter_last_digits",
+            unknown_prompt="outage/enter_account",
+            optional=True,
+        )
+        if not result.passed:
+            return result.outcome, None, []
+        assert result.verified is not None
+        call.account = result.verified
     ctx = await call.context()
-    known = call.account.id if call.account is not None else ctx.account_id
-    if known is not None and known == ctx.account_id:
-        return known, list(ctx.outages)
-    if known is not None:
-        return await deps.run_db(_outages_of, deps.db, call.now, known)
-    result = await call.ch.read_digits(
-        "outage/enter_account",
-        max_digits=20,
-        timeout=6.0,
-        inter_digit_timeout=4.0,
-        attempts=1,
-        retry_prompt=None,
+    account_id = call.account.account_id
+    if account_id == ctx.account_id:
+        return Outcome.PASSED, account_id, list(ctx.outages)
+    found = await deps.run_db(
+        lambda: OutageService(deps.db).affecting(account_id=account_id, now=call.now)
     )
-    if not result.digits:
-        return None, []
-    account_id, found = await deps.run_db(_outages_of, deps.db, call.now, None, result.digits)
-    if account_id is None:
-        await call.ch.play("ident/account_not_found")
-    return account_id, found
+    return Outcome.PASSED, account_id, found
 
 
 async def _announce_outages(call: _Call, found: list[OutageView]) -> None:
@@ -469,19 +470,21 @@ async def _debt(call: _Call) -> Next | None:
     call.step("debt")
     call.classify(CLASSIFICATION["debt"])
     call.topics.append("задолженность и оплата")
-    if call.account is None:
+    if call.account is None or call.account.ident is None:
         # A caller who knows the number may key it in during this notice.
-        if not await _identify(call, notice="ident/required_for_debt"):
+        result = await call.identity().require(notice=("ident/required_for_debt",))
+        if not result.passed or result.verified is None or result.verified.ident is None:
             call.step("debt:not-identified")
-            await ch.play("ident/not_identified")
+            await ch.play(P_NOT_IDENTIFIED)
             return await _to_operator(call, announce=False)
-    assert call.account is not None
+        call.account = result.verified
+    assert call.account.ident is not None
     identifier = Identifier(deps.db)
     try:
         card = await deps.run_db(identifier.card, call.account.ident)
     except NotIdentified:
         log.warning("call %s: identification no longer valid", ch.call_id)
-        await ch.play("ident/not_identified")
+        await ch.play(P_NOT_IDENTIFIED)
         return await _to_operator(call, announce=False)
     call.step("debt:balance")
     while True:
@@ -499,48 +502,6 @@ async def _debt(call: _Call) -> Next | None:
         call.step("debt:payment-methods")
         call.topics.append("способы оплаты")
         await ch.play("consult/payment_methods", "consult/payment_due")
-
-
-async def _identify(call: _Call, notice: str | None = None) -> bool:
-    """The caller keys in the account number (REQ-T9): three tries.
-
-    ``notice``: said before the first «enter the account» within the same
-    input (type-ahead: a caller who knows the number keys it in during the
-    notice, and no key is lost between two prompts)."""
-    ch, deps = call.ch, call.deps
-    identifier = Identifier(deps.db)
-    for attempt in range(1, 4):
-        lead = (notice,) if notice and attempt == 1 else ()
-        result = await ch.read_digits(
-            (*lead, "ident/enter_account"),
-            max_digits=20,
-            timeout=6.0,
-            inter_digit_timeout=4.0,
-            attempts=1,
-            retry_prompt=None,
-        )
-        if not result.digits:
-            ch.journal.add("step", name="ident", attempt=attempt, result="no-input")
-            if attempt < 3:
-                await ch.play("common/no_input")
-            continue
-        ctx = await call.context()
-        if ctx.by_account is not None and normalize_account_number(result.digits) == ctx.number:
-            ident = ctx.by_account  # the caller's own account, looked up at the start
-        else:
-            ident = await deps.run_db(identifier.by_account, result.digits)
-        if ident.allows_confidential and ident.account_id is not None:
-            # The lookup brought the number and category along: no second
-            # database round trip while the caller waits for the next prompt.
-            found = ident.candidates[0]
-            assert found.category is not None
-            call.account = _Account(ident.account_id, found.number, found.category, ident)
-            ch.journal.add("step", name="ident", attempt=attempt, result="identified")
-            await ch.play("ident/identified")
-            return True
-        ch.journal.add("step", name="ident", attempt=attempt, result="not-found")
-        await ch.play("ident/account_not_found")
-    return False
 
 
 async def _speak_balance(call: _Call, card: AccountCard) -> None:
@@ -633,7 +594,7 @@ async def _upsert_call(call: _Call, *, ended: bool = False) -> None:
     if call.recording:
         values["recording_file"] = str(host_path(deps.settings, call.recording + ".wav"))
     if call.account is not None:
-        values["account_id"] = call.account.id
+        values["account_id"] = call.account.account_id
     if ended:
         values["ended_at"] = utcnow()
     service = CallService(deps.db)
@@ -664,7 +625,7 @@ async def _register(call: _Call, *, hung_up: bool = False) -> None:
             category=account.category if account else Category.FL,
             content=content,
             classification=call.classification or ClassificationCode.PR,
-            account_id=account.id if account else None,
+            account_id=account.account_id if account else None,
             call_uniqueid=ch.call_id or None,
             received_at=call.now,
             reply_contact=ch.caller_number,

@@ -1,7 +1,12 @@
 """Meter readings by voice and keypad (REQ-T14), route ``meter-readings``.
 
-The caller is identified (by the calling number with the address read back
-for confirmation, else by the account number keyed or spoken — REQ-T9), then
+The caller is identified through the identity gate (:mod:`ivr.identity`,
+REQ-T9, T13): a calling number on file is proven with the last four digits
+of the account (then the address is read back for confirmation: 1 = mine,
+2 = another account, whose whole number is asked); otherwise the account
+number is keyed or spoken. Nothing of the account — address, meters,
+previous reading — is said before the proof; a proof made earlier in the
+call (the menu's debt branch) is not asked again. Then
 for each meter and each tariff zone the flow asks for the reading. The caller
 may speak it or key it at any moment: a key pressed during a prompt or while
 the recogniser listens wins (barge-in) and the entry continues on the keypad.
@@ -39,7 +44,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from crm_bridge.calls import CallService
-from crm_bridge.identify import Identifier
+from crm_bridge.identify import IdentMethod
 from crm_bridge.models import (
     AppealChannel,
     AppealKind,
@@ -59,6 +64,7 @@ from crm_bridge.readings import (
 )
 from ivr import say_ru
 from ivr.deps import IvrDeps
+from ivr.identity import P_NOT_IDENTIFIED, IdentityGate
 from ivr.speech import EndReason, Final, SpeechUnavailable
 from ivr.speech_lang import LanguagePack, SpeechComponent
 from telephony.channel import Channel
@@ -189,7 +195,7 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     await ch.play("readings/intro")
     account = await _identify(call)
     if account is None:
-        await ch.play("ident/not_identified")
+        await ch.play(P_NOT_IDENTIFIED)
         await ch.next(Next.QUEUE)
         return
     await ch.set_var(Var.ACCOUNT, account.number)
@@ -222,33 +228,27 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
 
 
 async def _identify(call: _Call) -> AccountBrief | None:
+    """The account, proven through the identity gate (REQ-T9); None: failed."""
     ch, deps = call.ch, call.deps
-    identifier = Identifier(deps.db)
-    ident = await deps.run_db(identifier.by_phone, ch.caller_number)
-    ch.journal.add(
-        "step",
-        name="identify-phone",
-        found=ident.identified,
-        candidates=len(ident.candidates),
-    )
-    if ident.identified and ident.account_id is not None:
-        account = await deps.run_db(call.readings.account, ident.account_id)
+    gate = IdentityGate(ch, deps)
+    asker = functools.partial(_ask_account_number, call)
+    result = await gate.require(ask_account=asker)
+    if not result.passed or result.verified is None:
+        return None
+    verified = result.verified
+    account = await deps.run_db(call.readings.account, verified.account_id)
+    if verified.way is IdentMethod.PHONE_TAIL and verified.fresh:
+        # Proven: the address may be said, as a check of the account chosen.
         answer = await _ask_address(call, account)
-        if answer == "1":
-            ch.journal.add("step", name="identified", method="phone+address")
-            return account
-    for attempt in range(1, ACCOUNT_ATTEMPTS + 1):
-        number = await _ask_account_number(call)
-        if number is None:
-            continue
-        found = await deps.run_db(identifier.by_account, number)
-        if found.identified and found.account_id is not None:
-            ch.journal.add("step", name="identified", method="account")
-            await ch.play("ident/identified")
-            return await deps.run_db(call.readings.account, found.account_id)
-        ch.journal.add("step", name="account-not-found", attempt=attempt)
-        await ch.play("ident/account_not_found")
-    return None
+        if answer != "1":
+            await gate.forget()
+            result = await gate.require(whole_number=True, ask_account=asker)
+            if not result.passed or result.verified is None:
+                return None
+            verified = result.verified
+            account = await deps.run_db(call.readings.account, verified.account_id)
+    ch.journal.add("step", name="identified", method=verified.way.value)
+    return account
 
 
 async def _ask_address(call: _Call, account: AccountBrief) -> str | None:
@@ -344,11 +344,15 @@ async def _ask_account_number(call: _Call) -> str | None:
             first = heard.key
         else:
             return None
-    keyed = await _collect_keys(call, (prompt,), first=first, max_len=MAX_ACCOUNT_DIGITS + 1)
+    keyed = await _collect_keys(
+        call, (prompt,), first=first, max_len=MAX_ACCOUNT_DIGITS + 1, private=True
+    )
+    # The account's digits are never journalled (152-FZ): only the outcome.
     if keyed and keyed.isdigit():
-        ch.journal.add("input", digits=keyed, reason="ok", what="account")
+        ch.journal.add("input", digits="", reason="ok", what="account", private=True)
         return keyed
-    ch.journal.add("input", digits=keyed or "", reason="invalid" if keyed else "timeout")
+    reason = "invalid" if keyed else "timeout"
+    ch.journal.add("input", digits="", reason=reason, what="account", private=True)
     return None
 
 
@@ -534,9 +538,11 @@ async def _collect_keys(
     first: str | None,
     max_len: int,
     timeout: float = KEY_TIMEOUT,
+    private: bool = False,
 ) -> str | None:
     """Keys until ``#``, ``max_len`` keys or a pause. ``first`` is a key the
-    caller already pressed (barge-in). None: nothing pressed.
+    caller already pressed (barge-in). None: nothing pressed. ``private``:
+    journalled masked (an account number).
 
     The keys are collected inside Asterisk (one ``Read()``): a key that
     arrives between two AGI commands is lost, so a command per key would drop
@@ -547,6 +553,7 @@ async def _collect_keys(
             () if buf else prompt_ids,
             max_digits=max_len - len(buf),
             timeout=INTER_DIGIT_TIMEOUT if buf else timeout,
+            private=private,
         )
     if not buf:
         return None

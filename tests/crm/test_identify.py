@@ -7,9 +7,17 @@ from decimal import Decimal
 
 import pytest
 
+from crm_bridge.accounts import AccountData, upsert_accounts
 from crm_bridge.db import Database
 from crm_bridge.errors import NotIdentified
-from crm_bridge.identify import AccountCard, Identification, Identifier, IdentMethod
+from crm_bridge.identify import (
+    TAIL_DIGITS,
+    AccountCard,
+    Identification,
+    Identifier,
+    IdentMethod,
+    by_phone_and_tail,
+)
 from crm_bridge.models import TariffZone
 
 
@@ -188,3 +196,114 @@ def test_forged_identification_is_refused(
     )
     with pytest.raises(NotIdentified):
         AccountCard.for_identified(db, hand_made)
+
+
+# -- the calling number proven by the account's last digits (REQ-T9, T13) -----------------
+
+
+def test_phone_and_tail_unlocks_the_card(identifier: Identifier, town: dict[str, int]) -> None:
+    """The number on file suggests the account; its last four digits prove it."""
+    on_phone = identifier.by_phone("89001234567")
+    ident = by_phone_and_tail(on_phone, "+7 900 123-45-67", "5678")
+    assert ident.method is IdentMethod.PHONE_TAIL
+    assert ident.account_id == town["0012345678"] and ident.allows_confidential
+    assert ident.confidence == pytest.approx(0.95)
+    card = identifier.card(ident)
+    assert card.account_id == town["0012345678"] and card.identified_by is IdentMethod.PHONE_TAIL
+
+
+@pytest.mark.parametrize("tail", ["5679", "0000", "678", "45678", "56a8", ""])
+def test_phone_and_wrong_tail_gives_nothing(
+    identifier: Identifier, town: dict[str, int], tail: str
+) -> None:
+    ident = by_phone_and_tail(identifier.by_phone("89001234567"), "89001234567", tail)
+    assert ident.account_id is None and not ident.candidates
+    assert not ident.allows_confidential and ident.reason
+
+
+def test_shared_phone_tail_picks_the_account(identifier: Identifier, town: dict[str, int]) -> None:
+    """Several accounts on the number: the digits say which one is the caller's."""
+    on_phone = identifier.by_phone("+79001112233")
+    assert on_phone.ambiguous
+    for number in ("0012345679", "0012345680"):
+        ident = by_phone_and_tail(on_phone, "+79001112233", number[-TAIL_DIGITS:])
+        assert ident.account_id == town[number]
+        assert identifier.card(ident).account_id == town[number]
+
+
+def test_shared_phone_same_tail_gives_candidates(db: Database, identifier: Identifier) -> None:
+    """Two accounts of one number ending with the same digits: no guess."""
+    phone = ("+79005550011",)
+    with db.session(write=True) as session:
+        ids = upsert_accounts(
+            session,
+            [
+                AccountData(
+                    "3000004321", "Первый", address="г. Демоград, ул. Мира, д. 1", phones=phone
+                ),
+                AccountData(
+                    "4000004321", "Второй", address="г. Демоград, ул. Мира, д. 2", phones=phone
+                ),
+            ],
+        ).ids
+    ident = by_phone_and_tail(identifier.by_phone("+79005550011"), "+79005550011", "4321")
+    assert ident.account_id is None and ident.ambiguous
+    assert {c.account_id for c in ident.candidates} == set(ids.values())
+    assert not ident.allows_confidential
+
+
+def test_unknown_phone_and_any_tail_gives_nothing(
+    identifier: Identifier, town: dict[str, int]
+) -> None:
+    on_phone = identifier.by_phone("+79990000000")
+    assert by_phone_and_tail(on_phone, "+79990000000", "5678").account_id is None
+    # Nor does the identification of another way pretend to be the phone's.
+    by_number = identifier.by_account("0012345678")
+    assert by_phone_and_tail(by_number, "89001234567", "5678").account_id is None
+
+
+def test_forged_tail_identification_is_refused(
+    db: Database, identifier: Identifier, town: dict[str, int]
+) -> None:
+    """The card re-checks the digits and the phone against the account."""
+    real = by_phone_and_tail(identifier.by_phone("89001234567"), "89001234567", "5678")
+    assert identifier.card(real).account_id == town["0012345678"]
+    for evidence in ("+79001234567|0000", "+79001112233|5678", "+79001234567|", "5678"):
+        forged = replace(real, evidence=evidence)
+        with pytest.raises(NotIdentified):
+            AccountCard.for_identified(db, forged)
+    other = replace(real, account_id=town["0012345679"], evidence="+79001234567|5679")
+    with pytest.raises(NotIdentified):
+        AccountCard.for_identified(db, other)
+
+
+def test_wrong_tail_proofs_are_counted_from_the_stored_journals(db: Database) -> None:
+    """The identity gate's memory across calls (ivr.identity): wrong
+    last-digit proofs of the calling number, as its calls' journals hold
+    them — on SQLite and PostgreSQL (a JSON query)."""
+    from datetime import timedelta
+
+    from crm_bridge.calls import CallService
+    from crm_bridge.db import utcnow
+    from ivr.identity import wrong_tail_proofs
+    from telephony.journal import CallJournal
+
+    calls = CallService(db)
+    for uid, phone, results in (
+        ("gate.1", "89001234567", ["wrong", "wrong", "wrong"]),
+        ("gate.2", "+7 900 123-45-67", ["wrong", "passed"]),
+        ("gate.3", "+79001112233", ["wrong"]),  # another number
+    ):
+        calls.upsert(uid, caller_number=phone, direction="in")
+        journal = CallJournal(uid, "inbound")
+        for n, result in enumerate(results, start=1):
+            journal.add("step", name="ident-gate", attempt=n, way="tail", result=result)
+        journal.add("step", name="ident-gate", attempt=9, way="account", result="wrong")
+        journal.add("step", name="debt")
+        calls.append_events(uid, journal.entries)
+    since = utcnow() - timedelta(hours=1)
+    assert wrong_tail_proofs(db, "+79001234567", since=since) == 4
+    assert wrong_tail_proofs(db, "79001112233", since=since) == 1
+    assert wrong_tail_proofs(db, "+79990000000", since=since) == 0
+    assert wrong_tail_proofs(db, None, since=since) == 0
+    assert wrong_tail_proofs(db, "+79001234567", since=utcnow() + timedelta(minutes=1)) == 0

@@ -297,12 +297,14 @@ async def _callbacks(
 
 async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo) -> None:
     """REQ-T4 warning first; then every menu branch: outages at the caller's
-    address (2), standard answers (3, REQ-T10), debt after identification
-    (4, REQ-T9), back with # and repeat with *, and readings (1) handed over."""
+    address (2) once the caller proved the account (the last four digits,
+    REQ-T9), standard answers (3, REQ-T10), debt (4) without a second
+    proof, back with # and repeat with *, and readings (1) handed over."""
     services = runtime.services
     c = await place(IN_HOURS)
     await c.press("common/recording_warning", "5")  # cannot cut the warning short
     await c.press("menu/main", "2")
+    await c.press("outage/enter_last_digits", DEMO_CALLER.number[-4:] + "#")
     await c.press("outage/report_outage", "*")  # repeat the announcement
     await c.press("outage/report_outage", "#")  # back to the main menu
     await c.press("menu/main", "3")
@@ -312,7 +314,6 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
     await c.press("consult/after_answer", "#")
     await c.press("consult/menu", "#")  # back to the main menu
     await c.press("menu/main", "4")
-    await c.press("ident/enter_account", DEMO_CALLER.number + "#")
     await c.press("debt/options", "#")
     await c.press("menu/main", "1")
     inbound = await c.journal("inbound")
@@ -333,6 +334,8 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
     ]
     expected = [
         "menu/main",
+        "outage/enter_last_digits",
+        "ident/confirmed",
         *outage,
         "outage/report_outage",
         *outage,  # * repeated it
@@ -346,9 +349,6 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
         "consult/after_answer",
         "consult/menu",
         "menu/main",
-        "ident/required_for_debt",
-        "ident/enter_account",
-        "ident/identified",
         "debt/your_debt_is",
         f"money:{DEMO_CALLER.debt}",
         "debt/as_of",
@@ -358,6 +358,7 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
     ]
     assert _in_order(heard, expected), heard
     assert _next(inbound) == "meter-readings"
+    assert "ident/required_for_debt" not in heard, "proven once per call"
     path = _steps(inbound)
     for step in (
         "outages",
@@ -393,11 +394,12 @@ async def test_debt_refused_without_identification_then_answered(
     place, rig, runtime, demo, asterisk
 ) -> None:
     """REQ-T9: the caller ID matches the demo debtor, but nothing is said
-    about the debt until the account number is keyed in."""
+    about the debt until the account is proven (here: the whole number)."""
     refused = await place(IN_HOURS)
     await refused.press("menu/main", "4")
-    for _ in range(3):
-        await refused.press("ident/enter_account", "12399#")
+    await refused.press("ident/enter_last_digits", "12399#")
+    for _ in range(2):
+        await refused.press("ident/enter_last_digits_or_account", "12399#")
     journal = await refused.journal("inbound")
     await refused.hang_up()
     heard = journal.heard()
@@ -439,7 +441,7 @@ async def test_debt_refused_without_identification_then_answered(
         if chan == ivr_channel
     ]
     assert any("/ident/required_for_debt." in f for f in played), played
-    assert not any("/ident/enter_account." in f for f in played), (
+    assert not any("/ident/enter_last_digits." in f for f in played), (
         "no prompt for a typed-ahead number"
     )
     var = {e.detail["name"]: e.detail["value"] for e in journal.entries if e.kind == "var"}
@@ -573,7 +575,7 @@ async def test_caller_abandons_the_queue(place, rig, runtime, demo) -> None:
         ("warning", [], "common/recording_warning"),
         ("main-menu", [], "menu/main"),
         ("outages", [("menu/main", "2")], "outage/report_outage"),
-        ("identification", [("menu/main", "4")], "ident/enter_account"),
+        ("identification", [("menu/main", "4")], "ident/enter_last_digits"),
         ("standard-answer", [("menu/main", "3"), ("consult/menu", "2")], "consult/tc_documents"),
     ],
 )

@@ -185,11 +185,13 @@ def test_route_is_registered() -> None:
 
 
 async def test_by_phone_with_address_two_zones_keypad(rig, runtime, always_in_period) -> None:
-    """Identified by the calling number, address read back and confirmed; a
-    two-zone meter: day and night readings keyed, read back, confirmed, stored."""
+    """Suggested by the calling number, proven with the account's last four
+    digits (REQ-T9), address read back and confirmed; a two-zone meter: day
+    and night readings keyed, read back, confirmed, stored."""
     db = runtime.services.db
     acc = make_account(db, zones=2, last=(12000, 6000))
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.heard("readings/zone_day")
     await caller.step("readings/enter_reading_keypad", "12345#")
@@ -199,7 +201,12 @@ async def test_by_phone_with_address_two_zones_keypad(rig, runtime, always_in_pe
     await caller.step("readings/confirm", "1", count=2)
     journal = await caller.end()
     heard = journal.heard()
-    assert heard[:2] == ["readings/intro", "readings/address_is"]
+    assert heard[:4] == [
+        "readings/intro",
+        "ident/enter_last_digits",
+        "ident/confirmed",
+        "readings/address_is",
+    ]
     assert any(h.startswith("address:") for h in heard)
     assert "reading:12345" in heard and "reading:6100" in heard
     summary = heard[heard.index("readings/summary") :]
@@ -211,7 +218,7 @@ async def test_by_phone_with_address_two_zones_keypad(rig, runtime, always_in_pe
         "reading:6100",
     ]
     assert "readings/all_accepted" in summary and next_of(journal) == "hangup"
-    assert steps(journal, "identified")[0]["method"] == "phone+address"
+    assert steps(journal, "identified")[0]["method"] == "phone_tail"
 
     stored = ReadingService(db).readings_of_call(caller.call.call_id)
     assert [(s.zone.value, int(s.value), s.source, s.status) for s in stored] == [
@@ -234,18 +241,22 @@ async def test_by_phone_with_address_two_zones_keypad(rig, runtime, always_in_pe
 
 
 async def test_shared_phone_asks_for_the_keyed_account(rig, runtime, always_in_period) -> None:
-    """Several accounts on the calling number: the account number is asked for."""
+    """Several accounts on the calling number: the gate asks for the last
+    digits, and takes the whole number too."""
     db = runtime.services.db
     acc = make_account(db)
     make_account(db, phone=acc.phone)
     caller = await place(rig, runtime, acc.phone)
-    await caller.step("ident/enter_account", f"{acc.number}#")
+    await caller.step("ident/enter_last_digits", f"{acc.number}#")
     await caller.heard("ident/identified")
     await caller.step("readings/enter_reading_keypad", "12001#")
     await caller.step("readings/confirm", "1")
     journal = await caller.end()
     assert "readings/address_is" not in journal.heard()
-    assert steps(journal, "identify-phone")[0]["candidates"] == 2
+    assert "ident/enter_last_digits" in journal.heard()  # the number is on file
+    assert [(s["way"], s["result"]) for s in steps(journal, "ident-gate")] == [
+        ("account", "passed")
+    ]
     assert steps(journal, "identified")[0]["method"] == "account"
     assert meter_row(db, acc.meter_id).last_t1 == Decimal(12001)
     await rig.wait_end(caller.call)
@@ -271,6 +282,7 @@ async def test_address_denied_then_account_number(rig, runtime, always_in_period
     acc = make_account(db)
     other = make_account(db)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "2")
     await caller.step("ident/enter_account", f"{other.number}#")
     await caller.step("readings/enter_reading_keypad", "12003#")
@@ -285,6 +297,7 @@ async def test_below_previous_is_refused_then_corrected(rig, runtime, always_in_
     db = runtime.services.db
     acc = make_account(db, last=(12000,))
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "11000#")
     await caller.heard("reading:12000")
@@ -308,6 +321,7 @@ async def test_rollover_of_a_five_digit_meter(rig, runtime, always_in_period) ->
     db = runtime.services.db
     acc = make_account(db, digits=5, last=(99950,), days_ago=3)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "00030#")
     await caller.step("readings/confirm", "1")
@@ -324,6 +338,7 @@ async def test_suspicious_jump_confirmed_again_and_flagged(rig, runtime, always_
     db = runtime.services.db
     acc = make_account(db, last=(1000,), days_ago=1)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "5000#")
     await caller.step("readings/confirm", "1")
@@ -344,6 +359,7 @@ async def test_suspicious_jump_not_repeated_is_checked_anew(rig, runtime, always
     db = runtime.services.db
     acc = make_account(db, last=(1000,), days_ago=1)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "5000#")
     await caller.step("readings/confirm", "1")
@@ -367,6 +383,7 @@ async def test_outside_the_period_is_accepted_and_told_when_it_counts(rig, runti
         assert not expected.in_period
         acc = make_account(db)
         caller = await place(rig, runtime, acc.phone)
+        await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
         await caller.step("readings/address_confirm", "1")
         await caller.step("readings/enter_reading_keypad", "12050#")
         await caller.step("readings/confirm", "1")
@@ -384,6 +401,7 @@ async def test_correction_with_2(rig, runtime, always_in_period) -> None:
     db = runtime.services.db
     acc = make_account(db)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "12300#")
     await caller.step("readings/confirm", "2")
@@ -403,6 +421,7 @@ async def test_failed_keypad_input_goes_to_an_operator(rig, runtime, always_in_p
     db = runtime.services.db
     acc = make_account(db)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "*#")
     await caller.step("readings/enter_reading_keypad", "*#", count=2)
@@ -435,6 +454,7 @@ async def test_existing_appeal_of_the_call_is_kept(rig, runtime, always_in_perio
         CONTEXT, "s", caller_number=acc.phone.lstrip("+"), variables={"HOTLINE_APPEAL": "1-ФЛ"}
     )
     caller = Caller(rig, runtime, call)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "12070#")
     await caller.step("readings/confirm", "1")
@@ -471,6 +491,7 @@ async def test_keyed_reading_reaches_billing_through_the_runtime_web(
         )
     acc = make_account(db)
     caller = await place(rig, runtime, acc.phone)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")
     await caller.step("readings/address_confirm", "1")
     await caller.step("readings/enter_reading_keypad", "12345#")
     await caller.step("readings/confirm", "1")

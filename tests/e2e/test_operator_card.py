@@ -133,7 +133,7 @@ async def test_queue_call_shows_card_and_completes_appeal(
         # The IVR: debt (4), the account number, then the operator (0).
         await prompt_started(call, "menu/main")
         await rig.send_dtmf(call, "4")
-        await prompt_started(call, "ident/enter_account")
+        await prompt_started(call, "ident/enter_last_digits")
         await rig.send_dtmf(call, DEMO_CALLER.number + "#")
         await prompt_started(call, "debt/options")
         await rig.send_dtmf(call, "0")

@@ -120,10 +120,11 @@ async def browser() -> AsyncIterator[Any]:
 
 IDENTIFIED_WALK = [
     ("menu/main", "4"),
-    ("ident/enter_account", DEMO_CALLER.number + "#"),
+    ("ident/enter_last_digits", DEMO_CALLER.number + "#"),
     ("debt/options", "0"),
 ]
-"""The caller names the account (debt), then asks for an operator."""
+"""The caller names the account in full at the identity gate (debt), then
+asks for an operator."""
 
 
 async def workplace(browser: Any, runtime: Any) -> tuple[Any, Any]:

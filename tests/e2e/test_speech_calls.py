@@ -148,6 +148,7 @@ async def start_call(rig: Any, runtime: Any, digits: int = 6) -> tuple[Caller, A
     acc = make_account(runtime.services.db, last=(None,), digits=digits)
     call = await rig.place("hotline-meter-readings", "s", caller_number=acc.phone.lstrip("+"))
     caller = Caller(rig, runtime, call)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")  # REQ-T9 gate
     await caller.step("readings/address_confirm", "1")
     return caller, acc
 
@@ -370,6 +371,7 @@ async def test_no_model_means_keypad_only(rig, runtime) -> None:
     acc = make_account(runtime.services.db)
     call = await rig.place("hotline-meter-readings", "s", caller_number=acc.phone.lstrip("+"))
     caller = Caller(rig, runtime, call)
+    await caller.step("ident/enter_last_digits", acc.number[-4:] + "#")  # REQ-T9 gate
     await caller.step("readings/address_confirm", "1")
     await caller.heard("readings/enter_reading_keypad")
     await rig.hangup_caller(call)

@@ -317,9 +317,14 @@ async def test_debtor_is_told_the_debt_once_the_account_is_keyed(deps: Any) -> N
 
 
 async def test_unknown_account_number_three_times_then_the_operator(deps: Any) -> None:
-    """The caller ID is the debtor's, but a wrong number keyed three times:
-    nothing about the debt, «not identified» and the queue."""
-    script: list[Step] = [("menu/main", "4"), *[("ident/enter_account", "12399#")] * 3]
+    """The caller ID is the debtor's, but a wrong number keyed three times
+    (at the gate's «last four digits or the whole number»): nothing about
+    the debt, «not identified» and the queue."""
+    script: list[Step] = [
+        ("menu/main", "4"),
+        ("ident/enter_last_digits", "12399#"),
+        *[("ident/enter_last_digits_or_account", "12399#")] * 2,
+    ]
     ch = call(script, variables=FREE_OPERATOR)
     done(ch, await run(hotline.flow, ch, deps))
     assert ch.heard.count("ident/account_not_found") == 3, ch.heard
@@ -337,7 +342,7 @@ async def test_unknown_account_number_three_times_then_the_operator(deps: Any) -
     [
         ("warning", [], "common/recording_warning"),
         ("main-menu", [], "menu/main"),
-        ("identification", [("menu/main", "4")], "ident/enter_account"),
+        ("identification", [("menu/main", "4")], "ident/enter_last_digits"),
         ("standard-answer", [("menu/main", "3"), ("consult/menu", "2")], "consult/tc_documents"),
     ],
 )
@@ -523,10 +528,12 @@ def readings_call(script: Sequence[Step], *, caller: str | None, **options: Any)
 
 
 async def test_meter_readings_by_keypad_both_zones_stored(deps: Any) -> None:
-    """The caller ID's address confirmed with 1; the day and night readings
-    keyed, read back and confirmed; stored, summarised, an appeal (Э)."""
+    """The caller ID's account proven by its last four digits (REQ-T9), then
+    its address confirmed with 1; the day and night readings keyed, read
+    back and confirmed; stored, summarised, an appeal (Э)."""
     script: list[Step] = [
-        ("readings/address_is", "1"),
+        ("ident/enter_last_digits", DEMO_CALLER.number[-4:] + "#"),
+        ("readings/address_confirm", "1"),
         ("readings/enter_reading_keypad", "12400#"),
         ("readings/confirm", "1"),
         ("readings/enter_reading_keypad", "6800#"),
@@ -534,9 +541,14 @@ async def test_meter_readings_by_keypad_both_zones_stored(deps: Any) -> None:
     ]
     ch = readings_call(script, caller=CALLER)
     done(ch, await run(meter_readings.flow, ch, deps))
-    assert ch.heard == [
+    heard = [h for h in ch.heard if not h.startswith("dyn/")]  # the address's own audio
+    assert heard == [
         "readings/intro",
+        "ident/enter_last_digits",
+        "ident/confirmed",
         "readings/address_is",
+        f"address:account-{account_id(deps.db, DEMO_CALLER.number)}",
+        "readings/address_confirm",
         "readings/zone_day",
         "readings/enter_reading_keypad",
         "readings/you_entered",
@@ -572,13 +584,15 @@ async def test_meter_readings_below_the_previous_is_refused_then_corrected(deps:
     """A value below the meter's last reading: refused with the previous value
     said, asked again; the corrected one is stored. The inbound flow's appeal
     (``HOTLINE_APPEAL``) is kept, no second one."""
+    phone = DEMO_NO_DEBT.phone
+    assert phone is not None
     script: list[Step] = [
+        ("ident/enter_last_digits", DEMO_NO_DEBT.number[-4:] + "#"),
         ("readings/address_is", "1"),
         ("readings/enter_reading_keypad", "12000#"),
         ("readings/enter_reading_keypad", "12350#"),
         ("readings/confirm", "1"),
     ]
-    phone = DEMO_NO_DEBT.phone
     ch = readings_call(script, caller=phone, variables={Var.APPEAL.value: "1-ФЛ"})
     done(ch, await run(meter_readings.flow, ch, deps))
     assert in_order(

@@ -80,3 +80,13 @@ def test_the_card_reads_the_menu_path_in_words() -> None:
         "зарегистрировано обращение № 7-ФЛ"
     )
     assert _journal_line("step", {"name": "ident", "result": "identified"}) == "абонент определён"
+    # The identity gate (REQ-T9): its steps in words, an account number never shown.
+    assert _journal_line("step", {"name": "ident-gate", "result": "wrong", "way": "tail"}) == (
+        "неверно указал лицевой счёт"
+    )
+    assert _journal_line("step", {"name": "ident-gate", "result": "passed"}) == (
+        "подтвердил лицевой счёт"
+    )
+    assert _journal_line(
+        "input", {"what": "account", "digits": "", "reason": "ok", "private": True}
+    ) == ("ввёл номер лицевого счёта")
