@@ -146,6 +146,8 @@ def describe(step: Mapping[str, str], prompt_text: Any) -> str:
         return (
             f"Вопрос «{step['name']}»: {phrase(step['question'])}; ответ — клавиши {step['keys']}"
         )
+    if "until" in step:  # a period (the planned-outage template)
+        return f"Произнести период: с «{step['var']}» до «{step['until']}»"
     what = SAY_KIND_TITLES.get(step["say"], step["say"])
     if "value" in step:
         return f"Произнести {SAY_TITLES.get(step['say'], what)}: {step['value']}"

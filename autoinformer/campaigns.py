@@ -13,6 +13,15 @@ A scenario is an ordered list of steps — the dispatcher's message builder
   :data:`SAY_KINDS` (money, date, time, datetime, phone, account, number);
 * ``{"say": "date", "value": "2026-12-20"}`` — a value typed for the whole
   campaign;
+* a spoken value is said in the case the phrase before it governs (its
+  ``then`` in ``recordings/prompts.toml``: «задолженность составляет» +
+  nominative, «необходимо до» + genitive; :mod:`ivr.phrases_ru`), or in the
+  step's own ``"case"`` (``nom``, ``gen``, ``dat``, ``acc``, ``ins``,
+  ``prep``); scenarios saved before cases existed are said right as they are;
+* ``{"say": "period", "var": "outage_from", "until": "outage_to"}`` — a range
+  of two variables: date-times «первого марта с восьми часов тридцати минут
+  до семнадцати часов» or dates «с пятнадцатого по двадцать пятое марта»
+  (the planned-outage template; not among the builder's :data:`SAY_KINDS`);
 * ``{"question": "upload/c7_…" | "outbound/…", "keys": "12", "name": "…"}`` —
   a question: the callee's key (one of ``keys``) is stored on the attempt
   (``answers[name]``); during a question 1 and 0 are answers, not commands.
@@ -36,15 +45,16 @@ settings or its contact list) is recorded as its editor
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -70,7 +80,7 @@ from autoinformer.policy import (
 from crm_bridge.calendar_ru import ProductionCalendar
 from crm_bridge.db import Database, utcnow
 from crm_bridge.models import Account, OperatorRole
-from ivr import say_ru
+from ivr import phrases_ru
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +99,13 @@ __all__ = [
     "allowed_actions",
     "default_scenario",
     "preview_text",
+    "prompt_case",
+    "step_cases",
+    "step_phrase",
     "step_tokens",
     "validate_scenario",
+    "value_phrase",
+    "variable_kinds",
 ]
 
 APPROVER_ROLES: Final = frozenset({"supervisor", "head"})
@@ -110,6 +125,8 @@ DEFAULT_RETRY_DELAYS: Final[Mapping[str, int]] = {
 """Seconds before the next attempt, per result; other results are final."""
 
 SAY_KINDS: Final = ("money", "date", "time", "datetime", "phone", "account", "number")
+PERIOD: Final = "period"
+"""A say step over two variables (``var`` .. ``until``): a range of time or of days."""
 
 
 class Kind(StrEnum):
@@ -177,10 +194,7 @@ _DEFAULT_SCENARIOS: Final[Mapping[Kind, list[dict[str, str]]]] = {
     Kind.PLANNED_OUTAGE: [
         {"prompt": "outbound/greeting"},
         {"prompt": "outbound/outage_notice"},
-        {"prompt": "outage/from"},
-        {"say": "datetime", "var": "outage_from"},
-        {"prompt": "outage/to"},
-        {"say": "datetime", "var": "outage_to"},
+        {"say": PERIOD, "var": "outage_from", "until": "outage_to"},
         {"prompt": "outbound/outage_reason"},
     ],
     Kind.TARIFF_CHANGE: [
@@ -219,9 +233,15 @@ def validate_scenario(
             out.append({"audio": aid, "title": str(step.get("title") or "запись")[:100]})
         elif "say" in step:
             kind = str(step["say"])
-            if kind not in SAY_KINDS:
+            if kind not in SAY_KINDS and kind != PERIOD:
                 raise ScenarioError(f"шаг {i}: неизвестный вид переменной {kind!r}")
-            if "value" in step:
+            case = str(step.get("case") or "")
+            if case and case not in phrases_ru.CASES:
+                raise ScenarioError(
+                    f"шаг {i}: неизвестный падеж {case!r} (допустимо: {', '.join(phrases_ru.CASES)})"
+                )
+            clean: dict[str, str]
+            if "value" in step and kind != PERIOD:
                 value = str(step["value"]).strip()
                 try:
                     step_tokens(kind, value)
@@ -229,12 +249,20 @@ def validate_scenario(
                     raise ScenarioError(
                         f"шаг {i}: значение «{value[:40]}» нельзя произнести как {SAY_TITLES[kind]}"
                     ) from None
-                out.append({"say": kind, "value": value})
-                continue
-            var = str(step.get("var") or "")
-            if not var:
-                raise ScenarioError(f"шаг {i}: не указана переменная")
-            out.append({"say": kind, "var": var})
+                clean = {"say": kind, "value": value}
+            else:
+                var = str(step.get("var") or "")
+                if not var:
+                    raise ScenarioError(f"шаг {i}: не указана переменная")
+                clean = {"say": kind, "var": var}
+                if kind == PERIOD:
+                    until = str(step.get("until") or "")
+                    if not until:
+                        raise ScenarioError(f"шаг {i}: не указана переменная конца периода (until)")
+                    clean["until"] = until
+            if case:
+                clean["case"] = case
+            out.append(clean)
         elif "question" in step:
             qid = str(step["question"])
             uploaded = bool(UPLOAD_ID_RE.match(qid))
@@ -291,7 +319,65 @@ def message_variables(campaign: Any, contact_variables: Mapping[str, Any]) -> di
 
 def scenario_variables(steps: Sequence[Mapping[str, str]]) -> list[str]:
     """The contact variables the scenario speaks (not the typed values)."""
-    return [s["var"] for s in steps if "say" in s and "var" in s]
+    out: list[str] = []
+    for s in steps:
+        if "say" in s and "var" in s:
+            out.append(s["var"])
+            if "until" in s:
+                out.append(s["until"])
+    return out
+
+
+def variable_kinds(steps: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """Each spoken variable -> the kind its value must be (a period's ends: ``period``)."""
+    kinds: dict[str, str] = {}
+    for s in steps:
+        if "say" in s and "var" in s:
+            kinds[s["var"]] = s["say"]
+            if "until" in s:
+                kinds[s["until"]] = s["say"]
+    return kinds
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogue_cases(source: str) -> Mapping[str, str]:
+    from ivr.prompts import PromptCatalogue
+
+    catalogue = PromptCatalogue.load(source or None, include_words=False)
+    return {p.id: p.then for p in catalogue if p.then}
+
+
+def prompt_case(prompt_id: str) -> phrases_ru.Case | None:
+    """The case a value after the catalogue phrase ``prompt_id`` is said in
+    (its ``then``), or None (a phrase followed by no value, an upload)."""
+    from ivr.prompts import PromptError, default_catalogue_path
+
+    try:
+        then = _catalogue_cases(str(default_catalogue_path())).get(prompt_id)
+    except PromptError as exc:  # never silence: the value is said, in the nominative
+        log.error("prompt catalogue unreadable, values said in the nominative: %s", exc)
+        return None
+    return cast(phrases_ru.Case, then) if then else None
+
+
+def step_cases(
+    steps: Sequence[Mapping[str, str]],
+    case_of: Callable[[str], phrases_ru.Case | None] = prompt_case,
+) -> list[phrases_ru.Case | None]:
+    """The case of every step (None for what is not a value): the step's
+    ``case``, else the ``then`` of the catalogue phrase just before it, else
+    the nominative."""
+    out: list[phrases_ru.Case | None] = []
+    before: phrases_ru.Case | None = None
+    for step in steps:
+        if "say" not in step:
+            before = case_of(step["prompt"]) if "prompt" in step else None
+            out.append(None)
+            continue
+        explicit = step.get("case")
+        out.append(cast(phrases_ru.Case, explicit) if explicit else before or "nom")
+        before = None
+    return out
 
 
 # -- speaking the variables (REQ-O6) -------------------------------------------------
@@ -303,37 +389,82 @@ def _parse_datetime(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
-def step_tokens(kind: str, value: Any, tz: str | None = None) -> list[str]:
-    """say_ru tokens of one spoken variable; ValueError when it cannot be said.
+def _local(value: Any, tz: str | None) -> datetime:
+    dt = _parse_datetime(value)
+    if tz and dt.tzinfo is not None:
+        from zoneinfo import ZoneInfo
 
-    An aware date-time is said in ``tz`` (the customer's time zone)."""
+        dt = dt.astimezone(ZoneInfo(tz))
+    return dt
+
+
+def _is_date_only(value: Any) -> bool:
+    if isinstance(value, datetime):
+        return False
+    return isinstance(value, date) or len(str(value).strip()) == 10
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def value_phrase(
+    kind: str, value: Any, tz: str | None = None, case: phrases_ru.Case = "nom"
+) -> phrases_ru.Phrase:
+    """One spoken value in ``case``; ValueError when it cannot be said.
+
+    An aware date-time is said in ``tz`` (the customer's time zone), as its
+    time in ``case`` and its date as the genitive attribute («до семнадцати
+    часов первого марта»). ``period`` here is one end of a period (a date or
+    a date-time)."""
     if value is None or value == "":
         raise ValueError("no value")
     if kind == "money":
         try:
-            return say_ru.money_tokens(Decimal(str(value).replace(",", ".").replace(" ", "")))
+            amount = Decimal(str(value).replace(",", ".").replace(" ", ""))
         except InvalidOperation as exc:
             raise ValueError(f"not a money amount: {value!r}") from exc
+        return phrases_ru.value("money", amount, case)
     if kind == "date":
-        d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-        return say_ru.date_tokens(d)
+        return phrases_ru.value("date", _date(value), case)
     if kind == "time":
         t = value if isinstance(value, time) else time.fromisoformat(str(value))
-        return say_ru.time_tokens(t)
-    if kind == "datetime":
-        dt = _parse_datetime(value)
-        if tz and dt.tzinfo is not None:
-            from zoneinfo import ZoneInfo
-
-            dt = dt.astimezone(ZoneInfo(tz))
-        return [*say_ru.date_tokens(dt.date()), *say_ru.time_tokens(dt.time())]
-    if kind == "phone":
-        return say_ru.phone_tokens(str(value))
-    if kind == "account":
-        return say_ru.account_tokens(str(value))
+        return phrases_ru.value("time", t, case)
+    if kind == "datetime" or (kind == PERIOD and not _is_date_only(value)):
+        return phrases_ru.value("datetime", _local(value, tz), case)
+    if kind == PERIOD:
+        return phrases_ru.value("date", _date(value), case)
+    if kind in ("phone", "account"):
+        return phrases_ru.value(kind, str(value), case)
     if kind == "number":
-        return say_ru.number_tokens(int(str(value)))
+        return phrases_ru.value("number", int(str(value)), case)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def step_phrase(
+    step: Mapping[str, str],
+    variables: Mapping[str, Any],
+    tz: str | None = None,
+    case: phrases_ru.Case = "nom",
+) -> phrases_ru.Phrase:
+    """What a ``say`` step speaks for the message's ``variables`` (REQ-O6)."""
+    kind = step["say"]
+    value = step["value"] if "value" in step else variables.get(step["var"])
+    if kind != PERIOD:
+        return value_phrase(kind, value, tz, case)
+    end = variables.get(step.get("until", ""))
+    if value in (None, "") or end in (None, ""):
+        raise ValueError("no value")
+    if _is_date_only(value) and _is_date_only(end):
+        return phrases_ru.date_range(_date(value), _date(end))
+    return phrases_ru.time_range(_local(value, tz), _local(end, tz))
+
+
+def step_tokens(
+    kind: str, value: Any, tz: str | None = None, case: phrases_ru.Case = "nom"
+) -> list[str]:
+    """The word tokens of one spoken value; ValueError when it cannot be said."""
+    return [t for w in value_phrase(kind, value, tz, case).words() for t in w.tokens]
 
 
 def preview_text(
@@ -365,7 +496,7 @@ def preview_text(
         except KeyError:
             return f"[нет фразы {pid}]"
 
-    for step in steps:
+    for step, case in zip(steps, step_cases(steps), strict=True):
         if "prompt" in step:
             parts.append(phrase(step["prompt"]))
         elif "audio" in step:
@@ -373,13 +504,12 @@ def preview_text(
         elif "question" in step:
             parts.append(f"{phrase(step['question'])} [вопрос «{step['name']}»: {step['keys']}]")
         else:
-            value = step["value"] if "value" in step else variables.get(step["var"])
             try:
-                tokens = step_tokens(step["say"], value, tz)
+                spoken = step_phrase(step, variables, tz, case or "nom")
             except (ValueError, TypeError):
                 parts.append(f"[нет значения: {step.get('var', '')}]")
             else:
-                parts.append(say_ru.tokens_to_text(tokens))
+                parts.append(spoken.text(phrase))
     if with_hints:
         parts.extend(phrase(p) for p in MESSAGE_HINTS)
     return _sentences(p.strip() for p in parts if p.strip())

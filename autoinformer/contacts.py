@@ -34,6 +34,7 @@ from autoinformer.campaigns import (
     campaign_values,
     scenario_variables,
     step_tokens,
+    variable_kinds,
 )
 from autoinformer.models import Campaign, Contact, ContactImport, ContactStatus, DoNotCall
 from autoinformer.tables import (
@@ -271,7 +272,7 @@ class ContactListService:
             self.campaigns.mark_list_changed(s, campaign_id, by)
             provided = campaign_values(campaign)
             needed = [v for v in scenario_variables(campaign.scenario) if v not in provided]
-            kinds = {st["var"]: st["say"] for st in campaign.scenario if "var" in st}
+            kinds = variable_kinds(campaign.scenario)
             # Each row's cells as stored (ISO dates, amounts): a value that is
             # not what its column holds rejects its row, with the reason.
             records: list[tuple[int, dict[str, str]]] = []

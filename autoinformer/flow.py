@@ -4,7 +4,7 @@ REQ-O1, O5, O6, O8).
 The scenario of the campaign is played step by step — recorded phrases,
 recordings the dispatcher uploaded, the contact's (or the campaign's)
 variables spoken in Russian (money, dates, times, phone and account numbers;
-``ivr.say_ru``) and questions, whose keys are stored as answers. Then: «1» repeats the message, «0»
+``ivr.phrases_ru``, each in the case of the phrase before it) and questions, whose keys are stored as answers. Then: «1» repeats the message, «0»
 transfers to the operator queue with the campaign, the contact and the
 account on the operator's card (``HOTLINE_CAMPAIGN``/``HOTLINE_CONTACT``/
 ``HOTLINE_ACCOUNT``; :mod:`autoinformer.card`). A key pressed
@@ -30,9 +30,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from autoinformer.builder import MessageBuilder
-from autoinformer.campaigns import step_tokens
+from autoinformer.campaigns import step_cases, step_phrase
 from autoinformer.deps import AutoinformerDeps
 from autoinformer.store import AttemptStore, MessageContext
+from ivr.phrases_ru import speak
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Next, Var
 
@@ -132,7 +133,7 @@ async def _play_message(
 ) -> str | None:
     """Play the scenario once; a key pressed stops it and is returned
     (except during a question, whose keys are its answers)."""
-    for step in ctx.scenario:
+    for step, case in zip(ctx.scenario, step_cases(ctx.scenario), strict=True):
         if "question" in step:
             await _ask(ch, step, answered)
             continue
@@ -141,14 +142,13 @@ async def _play_message(
         elif "audio" in step:
             digit = await ch.play(step["audio"])
         else:
-            value = step["value"] if "value" in step else ctx.variables.get(step["var"])
             try:
-                tokens = step_tokens(step["say"], value, ctx.timezone)
+                phrase = step_phrase(step, ctx.variables, ctx.timezone, case or "nom")
             except (ValueError, TypeError):
                 # Validated at import; a value changed since is skipped, not invented.
                 ch.journal.add("error", what="variable", var=step.get("var", ""))
                 continue
-            digit = await ch.say(step["say"], str(value), tokens)
+            digit = await speak(ch, phrase)
         if digit in ("0", "1"):
             return digit
     return None

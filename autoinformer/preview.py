@@ -14,7 +14,8 @@ from autoinformer.campaigns import (
     CampaignError,
     CampaignService,
     message_variables,
-    step_tokens,
+    step_cases,
+    step_phrase,
 )
 
 
@@ -30,7 +31,7 @@ def message_wav(
     variables = message_variables(c, contact.variables if contact else {})
     tz = contact.timezone if contact else None
     names: list[str] = []
-    for step in c.scenario:
+    for step, case in zip(c.scenario, step_cases(c.scenario), strict=True):
         if "prompt" in step:
             names.append(resolver.prompt(step["prompt"]))
         elif "audio" in step:
@@ -38,12 +39,15 @@ def message_wav(
         elif "question" in step:
             names.append(resolver.prompt(step["question"]))
         else:
-            value = step["value"] if "value" in step else variables.get(step["var"])
             try:
-                tokens = step_tokens(step["say"], value, tz)
+                phrase = step_phrase(step, variables, tz, case or "nom")
             except (ValueError, TypeError):
                 continue
-            names.extend(resolver.tokens(tokens))
+            for part in phrase.parts:
+                if isinstance(part, str):
+                    names.append(resolver.prompt(part))
+                else:
+                    names.extend(resolver.tokens(part.tokens))
     names.extend(resolver.prompt(p) for p in MESSAGE_HINTS)
     out = io.BytesIO()
     params: Any = None

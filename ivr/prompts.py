@@ -164,6 +164,9 @@ _ASTERISK_DIGITS: Mapping[str, str] = {
     "минус": "digits/minus",
 }
 
+PHRASE_CASES = ("nom", "gen", "dat", "acc", "ins", "prep")
+"""Values of a prompt's ``then`` (the cases of :data:`ivr.phrases_ru.CASES`)."""
+
 ASTERISK_BUILTIN_GROUPS = ("digits", "letters", "phonetic", "silence")
 """Asterisk's own sound directories: ids under them are played as they are."""
 
@@ -241,11 +244,13 @@ def check_word_ids(tokens: Iterable[str]) -> dict[str, str]:
 
 
 def say_ru_vocabulary() -> frozenset[str] | None:
-    """:data:`ivr.say_ru.VOCABULARY`, or None when that module is not there yet."""
+    """Every word token the IVR speaks: :data:`ivr.phrases_ru.VOCABULARY` (the
+    words of :mod:`ivr.say_ru` and their forms in every case), or None when
+    that module is not there."""
     try:
-        module = importlib.import_module("ivr.say_ru")
+        module = importlib.import_module("ivr.phrases_ru")
     except ModuleNotFoundError as exc:
-        if exc.name in ("ivr.say_ru",):
+        if exc.name in ("ivr.phrases_ru", "ivr.say_ru"):
             return None
         raise
     vocabulary = getattr(module, "VOCABULARY", None)
@@ -263,6 +268,10 @@ class Prompt:
     id: str
     text: str
     note: str = ""
+    then: str = ""
+    """For a fragment followed by a spoken value: the case that value is said
+    in (``nom``, ``gen``, ``dat``, ``acc``, ``ins``, ``prep``; see
+    :mod:`ivr.phrases_ru`). Empty for a prompt followed by no value."""
 
     @property
     def group(self) -> str:
@@ -356,7 +365,7 @@ class PromptCatalogue:
         """A copy with one prompt's text changed."""
         old = self.get(prompt_id)
         return PromptCatalogue(
-            [Prompt(p.id, text, p.note) if p.id == old.id else p for p in self],
+            [Prompt(p.id, text, p.note, p.then) if p.id == old.id else p for p in self],
             self.source,
         )
 
@@ -386,13 +395,24 @@ def _parse_groups(data: Mapping[str, object], source: Path) -> Iterator[Prompt]:
             elif isinstance(value, dict):
                 text = value.get("text")
                 note = value.get("note", "")
-                extra = set(value) - {"text", "note"}
-                if not isinstance(text, str) or not isinstance(note, str) or extra:
+                then = value.get("then", "")
+                extra = set(value) - {"text", "note", "then"}
+                if (
+                    not isinstance(text, str)
+                    or not isinstance(note, str)
+                    or not isinstance(then, str)
+                    or extra
+                ):
                     raise CatalogueError(
                         f"{source}: {pid} must be a string or a table with 'text' and "
-                        "optional 'note'"
+                        "optional 'note' and 'then'"
                     )
-                yield Prompt(pid, " ".join(text.split()), note.strip())
+                if then and then not in PHRASE_CASES:
+                    raise CatalogueError(
+                        f"{source}: {pid}: then = {then!r} is not a case "
+                        f"({', '.join(PHRASE_CASES)})"
+                    )
+                yield Prompt(pid, " ".join(text.split()), note.strip(), then)
             else:
                 raise CatalogueError(f"{source}: {pid} must be a string or a table")
 

@@ -38,7 +38,7 @@ from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.models import AppealChannel, AppealKind, Category, ReplyChannel
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
-from ivr import say_ru
+from ivr import phrases_ru
 from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
@@ -50,6 +50,7 @@ from ivr.flows.common import (
     host_path,
     working_hours,
 )
+from ivr.phrases_ru import speak
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Var
 from telephony.typeahead import type_ahead
@@ -119,7 +120,7 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
         # the caller refer to it when calling again).
         await ch.play("am/registered_number")
         seq = msg.appeal.seq
-        await ch.say("appeal", str(seq), say_ru.number_tokens(seq))
+        await speak(ch, phrases_ru.value("appeal", seq, "nom"))
     if msg.has_contact:
         await ch.play("am/thank_you_callback")
     else:
@@ -158,7 +159,7 @@ async def _contact(msg: _Message) -> None:
     caller = try_normalize_phone(ch.caller_number) if ch.caller_number else None
     if caller:
         await ch.play("am/callback_caller_id")
-        await ch.say("phone", caller, say_ru.phone_tokens(caller))
+        await speak(ch, phrases_ru.value("phone", caller, "acc"))
         prompts: tuple[str, ...] = ("am/contact_options",)
         keys = "123"
     else:

@@ -30,7 +30,7 @@ from typing import Any, Final
 from crm_bridge.db import Database, utcnow
 from crm_bridge.deadlines import DeadlineRules
 from crm_bridge.models import Callback, CallbackStatus
-from ivr import say_ru
+from ivr import phrases_ru
 from ivr.deps import IvrDeps
 from ivr.schedule import WorkingHours
 from telephony.channel import Channel
@@ -166,11 +166,12 @@ async def call_now(ch: Channel, deps: IvrDeps) -> datetime:
     return utcnow()
 
 
-async def say_datetime(ch: Channel, when: datetime, tz: Any) -> str | None:
-    """«двадцать пятого ноября восемь часов тридцать минут» in the zone ``tz``."""
-    local = when.astimezone(tz)
-    tokens = say_ru.date_tokens(local.date()) + say_ru.time_tokens(local.time())
-    return await ch.say("datetime", local.isoformat(timespec="minutes"), tokens)
+async def say_datetime(
+    ch: Channel, when: datetime, tz: Any, case: phrases_ru.Case = "nom"
+) -> str | None:
+    """«восемь часов тридцать минут двадцать пятого ноября» in the zone ``tz``,
+    the time in ``case`` (the frame's, see :mod:`ivr.phrases_ru`)."""
+    return await phrases_ru.speak(ch, phrases_ru.value("datetime", when.astimezone(tz), case))
 
 
 # -- recordings -------------------------------------------------------------------------

@@ -58,7 +58,7 @@ from crm_bridge.errors import NotIdentified
 from crm_bridge.identify import AccountCard, Identification, Identifier
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.outages import OutageKind, OutageService, OutageView
-from ivr import say_ru
+from ivr import phrases_ru
 from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
@@ -69,6 +69,7 @@ from ivr.flows.common import (
     working_hours,
 )
 from ivr.identity import P_NOT_IDENTIFIED, IdentityGate, OnFile, Outcome, Verified, on_file
+from ivr.phrases_ru import speak
 from ivr.schedule import WorkingHours
 from telephony.channel import CallerHangup, Channel
 from telephony.contract import Next, Var
@@ -406,12 +407,11 @@ async def _announce_outages(call: _Call, found: list[OutageView]) -> None:
     for outage in found:
         if outage.kind is OutageKind.EMERGENCY:
             await ch.play("outage/emergency_works", "outage/estimated_restore")
-            await say_datetime(ch, outage.ends_at, zone)
+            await say_datetime(ch, outage.ends_at, zone, "nom")
         else:
-            await ch.play("outage/planned_at_address", "outage/from")
-            await say_datetime(ch, outage.starts_at, zone)
-            await ch.play("outage/to")
-            await say_datetime(ch, outage.ends_at, zone)
+            await ch.play("outage/planned_at_address")
+            starts, ends = outage.starts_at.astimezone(zone), outage.ends_at.astimezone(zone)
+            await speak(ch, phrases_ru.time_range(starts, ends))
             await ch.play("outage/reason_repair")
 
 
@@ -509,16 +509,16 @@ async def _speak_balance(call: _Call, card: AccountCard) -> None:
     debt = card.debt
     if debt > 0:
         await ch.play("debt/your_debt_is")
-        await ch.say("money", str(debt), say_ru.money_tokens(debt))
+        await speak(ch, phrases_ru.value("money", debt, "nom"))
     elif debt < 0:
         await ch.play("debt/overpayment_is")
-        await ch.say("money", str(-debt), say_ru.money_tokens(-debt))
+        await speak(ch, phrases_ru.value("money", -debt, "gen"))
     else:
         await ch.play("debt/no_debt")
         return
     if card.debt_as_of is not None:
         await ch.play("debt/as_of")
-        await ch.say("date", card.debt_as_of.isoformat(), say_ru.date_tokens(card.debt_as_of))
+        await speak(ch, phrases_ru.value("date", card.debt_as_of, "acc"))
 
 
 # -- queue (REQ-T7) ------------------------------------------------------------------------
@@ -564,9 +564,9 @@ async def _announce_queue(call: _Call) -> None:
         return
     minutes = math.ceil(wait / 60)
     await ch.play(P_QUEUE_POSITION)
-    await ch.say("number", str(position), say_ru.number_tokens(position))
+    await speak(ch, phrases_ru.value("number", position, "nom"))
     await ch.play(P_QUEUE_WAIT)
-    await ch.say("duration", str(minutes * 60), say_ru.quantity_tokens(minutes, "minute"))
+    await speak(ch, phrases_ru.value("duration", minutes * 60, "nom"))
 
 
 def _int(value: str | None) -> int:

@@ -62,9 +62,10 @@ from crm_bridge.readings import (
     StoredReading,
     Verdict,
 )
-from ivr import say_ru
+from ivr import phrases_ru
 from ivr.deps import IvrDeps
 from ivr.identity import P_NOT_IDENTIFIED, IdentityGate
+from ivr.phrases_ru import speak
 from ivr.speech import EndReason, Final, SpeechUnavailable
 from ivr.speech_lang import LanguagePack, SpeechComponent
 from telephony.channel import Channel
@@ -280,9 +281,7 @@ async def _speak_address(call: _Call, account: AccountBrief) -> str | None:
         call.ch.journal.add("error", what="address-tts", fallback="account-number")
         key = await call.ch.play("readings/account_number_is")
         if key is None:
-            key = await call.ch.say(
-                "account", account.number, say_ru.account_tokens(account.number)
-            )
+            key = await speak(call.ch, phrases_ru.value("account", account.number, "nom"))
         return key
     call.ch.journal.add("say", what="address", value=f"account-{account.id}", text="")
     return await call.ch.play(prompt_id)
@@ -334,7 +333,7 @@ async def _ask_account_number(call: _Call) -> str | None:
             digits = heard.entry.text
             key = await ch.play("ident/you_entered_account")
             if key is None:
-                key = await ch.say("account", digits, say_ru.account_tokens(digits))
+                key = await speak(ch, phrases_ru.value("account", digits, "nom"))
             if key is None:
                 key = await ch.play("ident/confirm_or_retry")
             if key is None:
@@ -363,7 +362,7 @@ async def _announce_meter(call: _Call, meter: MeterView) -> None:
     tail = "".join(c for c in meter.serial if c.isdigit())[-4:]
     await call.ch.play("readings/meter_number")
     if tail:
-        await call.ch.say("digits", tail, say_ru.digits_tokens(tail))
+        await speak(call.ch, phrases_ru.value("digits", tail, "acc"))
 
 
 async def _capture_zone(
@@ -445,11 +444,7 @@ async def _capture_zone(
         if not stored.in_period and not call.period_told:
             call.period_told = True
             await ch.play("readings/outside_period")
-            await ch.say(
-                "date",
-                stored.counts_from.isoformat(),
-                say_ru.date_tokens(stored.counts_from),
-            )
+            await speak(ch, phrases_ru.value("date", stored.counts_from, "gen"))
         return stored
 
 
@@ -458,7 +453,7 @@ async def _below_previous(call: _Call, meter: MeterView, zone: TariffZone) -> No
     previous = meter.last.get(zone)
     if previous is not None:
         shown = int(previous)
-        await call.ch.say("reading", str(shown), say_ru.number_tokens(shown))
+        await speak(call.ch, phrases_ru.value("reading", shown, "nom"))
 
 
 async def _confirm_value(call: _Call, value: int) -> bool | None:
@@ -467,7 +462,7 @@ async def _confirm_value(call: _Call, value: int) -> bool | None:
     for _ in range(MENU_ATTEMPTS):
         key = await ch.play("readings/you_entered")
         if key is None:
-            key = await ch.say("reading", str(value), say_ru.number_tokens(value))
+            key = await speak(ch, phrases_ru.value("reading", value, "acc"))
         if key is None:
             key = await ch.play("readings/confirm")
         if key is None:
@@ -656,7 +651,7 @@ async def _choose(call: _Call, candidates: tuple[int, ...]) -> int | None:
         key = await ch.play("readings/which_one")
         for index, value in enumerate(options, start=1):
             if key is None:
-                key = await ch.say("reading", str(value), say_ru.number_tokens(value))
+                key = await speak(ch, phrases_ru.value("reading", value, "nom"))
             if key is None:
                 key = await ch.play(f"readings/press_{index}")
         if key is None:
@@ -805,7 +800,7 @@ async def _summary(call: _Call) -> None:
         if several:
             await ch.play(ZONE_LABELS[stored.zone])
         value = int(stored.value)
-        await ch.say("reading", str(value), say_ru.number_tokens(value))
+        await speak(ch, phrases_ru.value("reading", value, "nom"))
     if any(s.status is ReadingStatus.FLAGGED for s in call.stored):
         await ch.play("readings/flagged_summary")
     await ch.play("readings/all_accepted")

@@ -25,7 +25,7 @@ from crm_bridge.calls import CallService
 from crm_bridge.errors import AppealNotFound
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
-from ivr import say_ru
+from ivr import phrases_ru
 from ivr.deps import IvrDeps
 from ivr.flows.common import (
     ChoiceStatus,
@@ -35,6 +35,7 @@ from ivr.flows.common import (
     create_callback,
     working_hours,
 )
+from ivr.phrases_ru import speak
 from telephony.channel import Channel
 from telephony.contract import Next, Var
 from telephony.typeahead import type_ahead
@@ -97,12 +98,12 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
         "step", name="callback", id=callback_id, open=hours.is_open(now), by=end.isoformat()
     )
     await ch.play("queue/will_call_number")
-    await ch.say("phone", phone, say_ru.phone_tokens(phone))
+    await speak(ch, phrases_ru.value("phone", phone, "acc"))
     await ch.play("queue/callback_registered")
     await _say_when(ch, now.astimezone(hours.zone), end.astimezone(hours.zone))
     # REQ-A11: the notice of registration, with the appeal's number.
     await ch.play("queue/registered_number")
-    await ch.say("appeal", str(appeal.seq), say_ru.number_tokens(appeal.seq))
+    await speak(ch, phrases_ru.value("appeal", appeal.seq, "nom"))
     await ch.play("common/goodbye")
     await ch.hangup()
 
@@ -115,9 +116,9 @@ async def _say_when(ch: Channel, now: datetime, by: datetime) -> None:
     elif by.date() == now.date() + timedelta(days=1):
         await ch.play("queue/tomorrow")
     else:
-        await ch.say("date", by.date().isoformat(), say_ru.date_tokens(by.date()))
+        await speak(ch, phrases_ru.value("date", by.date(), "gen"))
     await ch.play("queue/no_later_than")
-    await ch.say("time", by.strftime("%H:%M"), say_ru.time_tokens(by.time()))
+    await speak(ch, phrases_ru.value("time", by.time(), "acc"))
 
 
 async def _phone(ch: Channel) -> str | None:

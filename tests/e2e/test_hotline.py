@@ -41,6 +41,7 @@ from crm_bridge.outages import OutageService
 from telephony.contract import Context, Var
 from telephony.journal import CallJournal
 from tests.e2e.waiting import until
+from tests.phrases import spoken_frames
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -324,12 +325,13 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
     assert heard[1] == "common/welcome"
     keys = [e.detail["digits"] for e in inbound.entries if e.kind in ("dtmf", "input")]
     assert "5" not in keys, "the key pressed during the warning neither cut it nor leaked"
-    outage = [
+    outage = [  # «…шестого марта с девяти часов до тринадцати часов» (issue 17)
         "outage/planned_at_address",
-        "outage/from",
-        "datetime:2025-03-06T09:00+03:00",
-        "outage/to",
-        "datetime:2025-03-06T13:00+03:00",
+        "date:2025-03-06",
+        "phrase/from",
+        "time:09:00",
+        "phrase/to",
+        "time:13:00",
         "outage/reason_repair",
     ]
     expected = [
@@ -357,6 +359,10 @@ async def test_in_hours_warning_first_and_every_branch(place, rig, runtime, demo
         "menu/main",
     ]
     assert _in_order(heard, expected), heard
+    # every value in the case its fragment names (recordings/prompts.toml «then»)
+    frames = spoken_frames(inbound.entries)
+    for frame in ("debt/as_of -> date:acc", "phrase/from -> time:gen", "phrase/to -> time:gen"):
+        assert frame in frames, frames
     assert _next(inbound) == "meter-readings"
     assert "ident/required_for_debt" not in heard, "proven once per call"
     path = _steps(inbound)
