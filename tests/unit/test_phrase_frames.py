@@ -69,6 +69,12 @@ def test_every_then_is_a_case() -> None:
     assert thens["debt/as_of"] == "acc" and thens["debt/overpayment_is"] == "gen"
 
 
+def test_every_fragment_names_the_case_of_what_follows() -> None:
+    """A prompt its note calls a fragment (a value follows it) has a ``then``."""
+    missing = [p.id for p in catalogue() if "Fragment" in p.note and not p.then]
+    assert missing == []
+
+
 def test_a_then_that_is_no_case_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "prompts.toml"
     bad.write_text('[debt]\nas_of = { text = "по состоянию на", then = "accusative" }\n')
