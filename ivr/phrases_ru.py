@@ -811,7 +811,7 @@ FRAMES: Final[tuple[Frame, ...]] = (
     Frame("callback-time", "acc", "не позже чем в", lambda: value("time", time(14, 21), "acc"), "queue/no_later_than"),
     Frame("callback-number", "acc", "Мы перезвоним вам на номер", lambda: value("phone", "+79001234567", "nom"), "queue/will_call_number"),
     Frame("appeal-number", "nom", "Ваше обращение зарегистрировано под номером", lambda: value("appeal", 15, "nom"), "am/registered_number"),
-    Frame("account", "nom", "Номер лицевого счёта", lambda: value("account", "1002003", "nom"), "readings/account_number_is"),
+    Frame("account", "nom", "Номер лицевого счёта", lambda: value("account", "1234567", "nom"), "readings/account_number_is"),
     Frame("meter-tail", "acc", "Прибор учёта с номером, оканчивающимся на", lambda: value("digits", "0451", "acc"), "readings/meter_number"),
     Frame("reading-echo", "acc", "Вы передали", lambda: value("reading", 1201, "acc"), "readings/you_entered"),
     Frame("reading-previous", "nom", "Предыдущие показания", lambda: value("reading", 12345, "nom"), "readings/previous_was"),
@@ -822,7 +822,7 @@ FRAMES: Final[tuple[Frame, ...]] = (
     Frame("within-time", "gen", "в течение", lambda: value("duration", 2 * 3600 + 30 * 60, "gen")),
     Frame("house", "nom", "дом", lambda: value("house", "15а", "nom")),
     Frame("flat", "nom", "квартира", lambda: value("house", "42", "nom")),
-    Frame("debt-account", "dat", "По лицевому счёту", lambda: value("account", "1002003", "dat"), "outbound/debt_account"),
+    Frame("debt-account", "dat", "По лицевому счёту", lambda: value("account", "1234567", "dat"), "outbound/debt_account"),
 )  # fmt: skip
 """Every frame a value is said in, with an example (the listing of the issue)."""
 

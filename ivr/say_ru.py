@@ -16,6 +16,11 @@ money amounts, time, date, quantity, phone numbers"):
   "одна копейка", "две минуты", "одно обращение";
 * days of month and years are genitive ordinals: "двадцать пятого ноября
   две тысячи двадцать шестого года".
+
+These are the dictionary forms. A value said after a fragment that governs
+another case («по состоянию на первое марта», «с восьми часов») is built by
+:mod:`ivr.phrases_ru`, whose ``VOCABULARY`` (this one and every other form)
+is what the word prompts are recorded from.
 """
 
 from __future__ import annotations
