@@ -408,3 +408,30 @@ def test_a_step_case_of_its_own_wins() -> None:
 def test_bad_say_steps_are_refused_in_russian(step: dict[str, str], error: str) -> None:
     with pytest.raises(ScenarioError, match=error):
         validate_scenario([step])
+
+
+def test_the_builder_describes_a_period_step() -> None:
+    from autoinformer.builder import describe
+
+    step = default_scenario("planned_outage")[2]
+    assert step == {"say": "period", "var": "outage_from", "until": "outage_to"}
+    assert describe(step, lambda pid: pid) == "Произнести период: с «outage_from» до «outage_to»"
+
+
+async def test_the_outage_period_of_the_campaign_form_is_one_range(deps: Any) -> None:
+    """The period typed in a planned-outage campaign's form (issue 15) is said
+    as one range in the callee's zone."""
+    campaigns = CampaignService(deps.db)
+    cid = campaigns.create(
+        "Отключение",
+        "planned_outage",
+        created_by="disp",
+        outage_start=datetime(2026, 12, 20, 5, 30, tzinfo=UTC),
+        outage_end=datetime(2026, 12, 20, 14, 0, tzinfo=UTC),
+    )
+    result = ContactListService(deps.db, "Europe/Moscow").import_rows(cid, [{"phone": CALLER}])
+    assert result.accepted == 1, result.rejected
+    assert (
+        "по вашему адресу двадцатого декабря с восьми часов тридцати минут до семнадцати часов."
+        in campaigns.preview(cid)
+    )
