@@ -156,7 +156,12 @@ async def _outages(deps: Any, *spans: tuple[str, str, str]) -> FakeChannel:
             ends_at=datetime.fromisoformat(ends),
             address="г. Демоград, ул. Ленина, д. 5",
         )
-    script: list[Step] = [("menu/main", "2"), ("outage/report_outage", "#"), ("menu/main", "0")]
+    script: list[Step] = [
+        ("menu/main", "2"),
+        ("outage/enter_last_digits", DEMO_CALLER.number[-4:] + "#"),  # the identity gate
+        ("outage/report_outage", "#"),
+        ("menu/main", "0"),
+    ]
     ch = call(script, variables=FREE_OPERATOR)
     done(ch, await run(hotline.flow, ch, deps))
     return ch
@@ -260,6 +265,7 @@ async def test_answering_machine_number_of_the_appeal_is_nominative(deps: Any) -
 
 async def test_meter_readings_echo_accusative_summary_nominative(deps: Any) -> None:
     script: list[Step] = [
+        ("ident/enter_last_digits", DEMO_CALLER.number[-4:] + "#"),  # the identity gate
         ("readings/address_is", "1"),
         ("readings/enter_reading_keypad", "12400#"),
         ("readings/confirm", "2"),
@@ -279,6 +285,7 @@ async def test_meter_readings_echo_accusative_summary_nominative(deps: Any) -> N
 
 async def test_meter_readings_previous_value_is_nominative(deps: Any) -> None:
     script: list[Step] = [
+        ("ident/enter_last_digits", DEMO_NO_DEBT.number[-4:] + "#"),  # the identity gate
         ("readings/address_is", "1"),
         ("readings/enter_reading_keypad", "12000#"),
         ("readings/enter_reading_keypad", "12350#"),
@@ -305,6 +312,7 @@ def _attempt(db: Any, scenario: list[dict[str, str]], variables: dict[str, str])
         cid, [{"phone": CALLER, "timezone": "Europe/Moscow", **variables}]
     )
     assert result.accepted == 1, result.rejected
+    campaigns.submit(cid, "disp")
     campaigns.approve(cid, "boss", "supervisor")
     campaigns.launch(cid)
     (claimed,) = AttemptStore(db, "node1").claim(1, now=MONDAY_NOON)
