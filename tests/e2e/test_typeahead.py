@@ -89,7 +89,8 @@ async def test_key_during_a_notice_is_the_first_digit_of_the_read(sip: Any) -> N
             await sip.hangup_caller(call)
     assert call.prompt_starts("ident/enter_account") == 0
     assert call.prompt_starts("ident/enter_account_or_say") == 0
-    assert ("account", DEMO_NO_DEBT.number) in _inputs(journal), _inputs(journal)
+    # The keys are journalled masked (the identity gate); the account was taken.
+    assert [k for k, _ in _inputs(journal)][:1] == ["account"], _inputs(journal)
     heard = journal.heard()
     assert heard[heard.index("readings/intro") + 1] == "ident/identified", heard
 
