@@ -172,7 +172,7 @@ async def test_service_killed_in_a_read_reaches_the_fallback(
     sip: Any, trunk_agi: Any, service: tuple[subprocess.Popen[bytes], int]
 ) -> None:
     """The service dies while the caller is in a Read() (asked for the
-    account number, saying nothing): the Read() ends at its next slice of
+    account's last digits, saying nothing): the Read() ends at its next slice of
     silence and the fallback takes the caller (apology, queue), no second
     warning. How soon: bench/fallback_latency.py."""
     proc, port = service
@@ -181,7 +181,8 @@ async def test_service_killed_in_a_read_reaches_the_fallback(
     call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
     try:
         await sip.answer(call, "menu/main", "4")
-        await sip.heard_start(call, "ident/enter_account")
+        # The identity gate asks a number on file for the account's last digits.
+        await sip.heard_start(call, "ident/enter_last_digits")
         proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(proc.wait, 10)
         await until(lambda: _in_queue(call), 40, "the caller to reach the queue")

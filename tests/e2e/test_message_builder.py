@@ -135,7 +135,7 @@ async def test_a_message_built_on_the_page_is_heard_and_answered(
     assert listener is not None
     heard = listener.heard()
     assert heard[:2] == ["outbound/greeting", f"upload/c{cid}_" + heard[1].split("_", 1)[1]]
-    assert "money:2750,40" in heard, heard
+    assert "money:2750.40" in heard, heard  # the list's «2750,40», stored as imported
     assert accounts[number]
     await runtime.ami.action({"Action": "Hangup", "Channel": observer.name(uid) or ""})
     await base.finished(runtime, cid)
