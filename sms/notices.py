@@ -31,7 +31,7 @@ from crm_bridge.phones import try_normalize_phone
 from sms.encoding import coding_of, segments
 from sms.models import Direction, OutState, SmsMessage
 from supervision.models import AppealEvent, AppealNotice, NoticeChannel, NoticeKind, NoticeStatus
-from supervision.notices import last_day
+from supervision.notices import claim_due, last_day
 
 __all__ = ["NODE", "NoticeBridge", "notice_text", "settle_notices"]
 
@@ -89,53 +89,39 @@ class NoticeBridge:
     def take(self, limit: int = 50) -> int:
         """Queue due SMS notices as text messages; how many were taken."""
         now = self._clock()
-        due = (
-            AppealNotice.channel == NoticeChannel.SMS.value,
-            AppealNotice.status == NoticeStatus.QUEUED.value,
-            AppealNotice.next_try_at.is_(None) | (AppealNotice.next_try_at <= now),
-        )
-        with self.db.session() as s:
-            if s.scalar(select(AppealNotice.id).where(*due).limit(1)) is None:
-                return 0  # the idle check takes no write lock
         taken = 0
-        with self.db.session(write=True) as s:
-            notices = s.scalars(
-                select(AppealNotice)
-                .where(*due)
-                .order_by(AppealNotice.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for notice in notices:
-                notice.tries += 1
-                notice.node = NODE
-                phone = try_normalize_phone(notice.contact)
-                appeal = s.get(Appeal, notice.appeal_id)
-                if phone is None or appeal is None:
-                    notice.status = NoticeStatus.FAILED.value
-                    notice.error = "номер телефона для СМС не распознан"
-                    continue
-                text = notice_text(notice, appeal, self.zone, self.max_parts)
-                s.add(
-                    SmsMessage(
-                        direction=Direction.OUT.value,
-                        peer=phone,
-                        service_number=self.service_number,
-                        text=text,
-                        parts=segments(text),
-                        coding=coding_of(text),
-                        state=OutState.QUEUED.value,
-                        purpose="notice",
-                        appeal_id=appeal.id,
-                        account_id=appeal.account_id,
-                        notice_id=notice.id,
-                        tries=0,
-                        next_try_at=now,
-                        created_at=now,
-                    )
+
+        def take(s: Session, notice: AppealNotice) -> None:
+            nonlocal taken
+            phone = try_normalize_phone(notice.contact)
+            appeal = s.get(Appeal, notice.appeal_id)
+            if phone is None or appeal is None:
+                notice.status = NoticeStatus.FAILED.value
+                notice.error = "номер телефона для СМС не распознан"
+                return
+            text = notice_text(notice, appeal, self.zone, self.max_parts)
+            s.add(
+                SmsMessage(
+                    direction=Direction.OUT.value,
+                    peer=phone,
+                    service_number=self.service_number,
+                    text=text,
+                    parts=segments(text),
+                    coding=coding_of(text),
+                    state=OutState.QUEUED.value,
+                    purpose="notice",
+                    appeal_id=appeal.id,
+                    account_id=appeal.account_id,
+                    notice_id=notice.id,
+                    tries=0,
+                    next_try_at=now,
+                    created_at=now,
                 )
-                notice.status = NoticeStatus.SENDING.value
-                taken += 1
+            )
+            notice.status = NoticeStatus.SENDING.value
+            taken += 1
+
+        claim_due(self.db, [NoticeChannel.SMS.value], now, limit, node=NODE, take=take)
         return taken
 
 

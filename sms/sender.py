@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from sms.kannel import GatewayError, KannelClient
 from sms.notices import NoticeBridge
 from sms.outbox import Outbox, Outgoing
@@ -112,7 +114,7 @@ class SmsSender:
             try:
                 await self.run_db(self.outbox.sent_many, ids)
                 return
-            except Exception:
+            except SQLAlchemyError:
                 if attempt == attempts:
                     raise
                 log.warning("sms: recording %d sent messages failed; again", len(ids))

@@ -44,7 +44,7 @@ import asyncio
 import contextlib
 import logging
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import make_msgid
@@ -135,6 +135,43 @@ def answered_text(a: AppealView, text: str) -> tuple[str, str]:
         ["Здравствуйте!", "", f"Ответ на ваше обращение № {a.number}:", "", text, "", COMPANY]
     )
     return f"Ответ на обращение № {a.number}", body
+
+
+def claim_due(
+    db: Database,
+    channels: Sequence[str],
+    now: datetime,
+    limit: int,
+    *,
+    node: str,
+    take: Callable[[Session, AppealNotice], None],
+) -> int:
+    """The due queued notices of ``channels``, oldest first, locked with
+    ``FOR UPDATE SKIP LOCKED`` (several nodes never take one twice); each
+    counted as a try of ``node`` and handed to ``take`` in the same
+    transaction, which sets its next status. The idle check takes no write
+    lock. Returns how many were taken (the e-mail sender here, the SMS slice)."""
+    due = (
+        AppealNotice.status == NoticeStatus.QUEUED.value,
+        AppealNotice.channel.in_(list(channels)),
+        (AppealNotice.next_try_at.is_(None)) | (AppealNotice.next_try_at <= now),
+    )
+    with db.session() as s:
+        if s.scalar(select(AppealNotice.id).where(*due).limit(1)) is None:
+            return 0
+    with db.session(write=True) as s:
+        rows = s.scalars(
+            select(AppealNotice)
+            .where(*due)
+            .order_by(AppealNotice.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for n in rows:
+            n.tries += 1
+            n.node = node
+            take(s, n)
+        return len(rows)
 
 
 @dataclass(frozen=True)
@@ -258,29 +295,20 @@ class NoticeStore:
 
     def claim(self, limit: int, now: datetime | None = None) -> list[Outgoing]:
         """Take due queued notices of the channels this node sends."""
-        now = now or utcnow()
-        due = (
-            AppealNotice.status == NoticeStatus.QUEUED.value,
-            AppealNotice.channel.in_([c.value for c in TRANSPORTS]),
-            (AppealNotice.next_try_at.is_(None)) | (AppealNotice.next_try_at <= now),
-        )
-        with self.db.session() as s:
-            if s.scalar(select(AppealNotice.id).where(*due).limit(1)) is None:
-                return []
         out: list[Outgoing] = []
-        with self.db.session(write=True) as s:
-            rows = s.scalars(
-                select(AppealNotice)
-                .where(*due)
-                .order_by(AppealNotice.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for n in rows:
-                n.status = NoticeStatus.SENDING.value
-                n.tries += 1
-                n.node = self.node
-                out.append(self._outgoing(s, n))
+
+        def take(s: Session, n: AppealNotice) -> None:
+            n.status = NoticeStatus.SENDING.value
+            out.append(self._outgoing(s, n))
+
+        claim_due(
+            self.db,
+            [c.value for c in TRANSPORTS],
+            now or utcnow(),
+            limit,
+            node=self.node,
+            take=take,
+        )
         return out
 
     def get_outgoing(self, notice_id: int) -> Outgoing:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from telephony.contract import Next, Var
 from telephony.journal import CallJournal
@@ -314,7 +314,40 @@ def _quote(arg: str) -> str:
     return arg
 
 
-class AgiChannel:
+class ReadsDigits:
+    """:meth:`Channel.read_digits` for a channel class: the shared rules of
+    :func:`read_digits_on` over the class's own ``play``, ``wait_digit`` and
+    ``collect_digits`` (several digits in one ``Read()``, one key with
+    barge-in and ``WAIT FOR DIGIT``)."""
+
+    async def read_digits(
+        self,
+        prompts: Sequence[str] | str,
+        *,
+        max_digits: int = 1,
+        timeout: float = 5.0,
+        inter_digit_timeout: float = 3.0,
+        attempts: int = 3,
+        terminator: str = "#",
+        valid: Callable[[str], bool] | None = None,
+        retry_prompt: str | None = "common/invalid_input",
+        allow_empty_terminator: bool = False,
+    ) -> DigitsResult:
+        return await read_digits_on(
+            cast(Channel, self),
+            prompts,
+            max_digits=max_digits,
+            timeout=timeout,
+            inter_digit_timeout=inter_digit_timeout,
+            attempts=attempts,
+            terminator=terminator,
+            valid=valid,
+            retry_prompt=retry_prompt,
+            allow_empty_terminator=allow_empty_terminator,
+        )
+
+
+class AgiChannel(ReadsDigits):
     """:class:`Channel` implementation over an :class:`AgiTransport`."""
 
     def __init__(
@@ -442,35 +475,6 @@ class AgiChannel:
             self.journal.add("dtmf", digits=digit)
             return digit
         return None
-
-    async def read_digits(
-        self,
-        prompts: Sequence[str] | str,
-        *,
-        max_digits: int = 1,
-        timeout: float = 5.0,
-        inter_digit_timeout: float = 3.0,
-        attempts: int = 3,
-        terminator: str = "#",
-        valid: Callable[[str], bool] | None = None,
-        retry_prompt: str | None = "common/invalid_input",
-        allow_empty_terminator: bool = False,
-    ) -> DigitsResult:
-        """Play ``prompts`` (interruptible) and collect up to ``max_digits``
-        (:func:`read_digits_on`): several digits in one ``Read()``, one key
-        with barge-in and ``WAIT FOR DIGIT``."""
-        return await read_digits_on(
-            self,
-            prompts,
-            max_digits=max_digits,
-            timeout=timeout,
-            inter_digit_timeout=inter_digit_timeout,
-            attempts=attempts,
-            terminator=terminator,
-            valid=valid,
-            retry_prompt=retry_prompt,
-            allow_empty_terminator=allow_empty_terminator,
-        )
 
     async def collect_digits(
         self,

@@ -26,17 +26,16 @@ asserts the caller's path the way the real-Asterisk tier does.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 from telephony.channel import (
     ALL_KEYS,
     CallerHangup,
     Channel,
-    DigitsResult,
+    ReadsDigits,
     Recording,
     mask_keys,
-    read_digits_on,
 )
 from telephony.contract import Next, Var
 from telephony.journal import CallJournal
@@ -51,7 +50,7 @@ class ScriptError(AssertionError):
     """The flow went on far longer than any script (a loop that never ends)."""
 
 
-class FakeChannel:
+class FakeChannel(ReadsDigits):
     """:class:`~telephony.channel.Channel` implementation with a scripted caller."""
 
     def __init__(
@@ -213,32 +212,6 @@ class FakeChannel:
         key, self._keys = self._keys[0], self._keys[1:]
         self.journal.add("dtmf", digits=key)
         return key
-
-    async def read_digits(
-        self,
-        prompts: Sequence[str] | str,
-        *,
-        max_digits: int = 1,
-        timeout: float = 5.0,
-        inter_digit_timeout: float = 3.0,
-        attempts: int = 3,
-        terminator: str = "#",
-        valid: Callable[[str], bool] | None = None,
-        retry_prompt: str | None = "common/invalid_input",
-        allow_empty_terminator: bool = False,
-    ) -> DigitsResult:
-        return await read_digits_on(
-            self,
-            prompts,
-            max_digits=max_digits,
-            timeout=timeout,
-            inter_digit_timeout=inter_digit_timeout,
-            attempts=attempts,
-            terminator=terminator,
-            valid=valid,
-            retry_prompt=retry_prompt,
-            allow_empty_terminator=allow_empty_terminator,
-        )
 
     async def collect_digits(
         self,

@@ -28,15 +28,14 @@ channel they made.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from telephony.channel import (
     ALL_KEYS,
     Channel,
-    DigitsResult,
+    ReadsDigits,
     Recording,
-    read_digits_on,
 )
 from telephony.contract import Next, Var
 from telephony.journal import CallJournal
@@ -44,7 +43,7 @@ from telephony.journal import CallJournal
 __all__ = ["TypeAhead", "key_ahead", "type_ahead", "typed_key"]
 
 
-class TypeAhead:
+class TypeAhead(ReadsDigits):
     """A :class:`~telephony.channel.Channel` that keeps a key typed ahead
     for the next input (see the module docstring)."""
 
@@ -144,33 +143,6 @@ class TypeAhead:
         if key is not None:
             return key
         return await self.inner.wait_digit(timeout)
-
-    async def read_digits(
-        self,
-        prompts: Sequence[str] | str,
-        *,
-        max_digits: int = 1,
-        timeout: float = 5.0,
-        inter_digit_timeout: float = 3.0,
-        attempts: int = 3,
-        terminator: str = "#",
-        valid: Callable[[str], bool] | None = None,
-        retry_prompt: str | None = "common/invalid_input",
-        allow_empty_terminator: bool = False,
-    ) -> DigitsResult:
-        # The shared rules over this channel's own play/wait_digit/collect_digits.
-        return await read_digits_on(
-            self,
-            prompts,
-            max_digits=max_digits,
-            timeout=timeout,
-            inter_digit_timeout=inter_digit_timeout,
-            attempts=attempts,
-            terminator=terminator,
-            valid=valid,
-            retry_prompt=retry_prompt,
-            allow_empty_terminator=allow_empty_terminator,
-        )
 
     async def collect_digits(
         self,
