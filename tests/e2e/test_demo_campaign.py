@@ -6,8 +6,8 @@ function), its logins, its dialer with the outbound trunk test mode gives it
 The demo's dispatcher imports a Russian XLSX (a title row above Cyrillic
 headers, ДД.ММ.ГГГГ dates, amounts «1 234,50», the zone as «МСК+N»), adds a
 listed customer to the do-not-call list, builds the message with an uploaded
-recording (44.1 kHz stereo WAV, converted to 8 kHz) and the amount from the
-list, and sends it for approval; a garbled list gets the Russian 400 page.
+recording (an MP3 of 44.1 kHz stereo, converted to 8 kHz) and the amount from
+the list, and sends it for approval; a garbled list gets the Russian 400 page.
 The demo's supervisor approves it from the queue (the contacts and the
 message's text in view) and launches it; the monitor shows the callee by
 name with a Russian state, the contacts held back (night in their zone, the
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import re
+import wave
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from crm_bridge.demo_data import (
     DEMO_UNKNOWN_PHONE,
 )
 from tests.autoinformer.helpers import daytime_zone, night_zone
-from tests.autoinformer.test_builder import tone
+from tests.autoinformer.test_builder import mp3_tone
 from tests.browser import chromium
 from tests.e2e.waiting import until
 
@@ -125,8 +126,8 @@ async def test_a_campaign_on_the_demo_as_shipped(
     )
     garbled = tmp_path / "список.xlsx"
     garbled.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
-    recording = tmp_path / "Обращение директора.wav"
-    recording.write_bytes(tone(1.5))
+    recording = tmp_path / "Обращение директора.mp3"
+    recording.write_bytes(mp3_tone(1.5, tmp_path))
 
     base_url = runtime.web_url + "dispatcher/"
     async with chromium() as browser:
@@ -180,7 +181,7 @@ async def test_a_campaign_on_the_demo_as_shipped(
         await page.click("#add-say button")
         steps = page.locator("#steps li")
         await expect(steps).to_have_count(3)
-        await expect(steps.nth(1)).to_contain_text("Обращение директора.wav")
+        await expect(steps.nth(1)).to_contain_text("Обращение директора.mp3")
         preview = await page.text_content("#preview") or ""
         assert "двести тридцать четыре рубля пятьдесят копеек" in preview, preview
 
@@ -252,3 +253,5 @@ async def test_a_campaign_on_the_demo_as_shipped(
     heard = journal.heard()
     uploaded = [h for h in heard if h.startswith(f"upload/c{cid}_")]
     assert uploaded and heard.index(uploaded[0]) < heard.index("money:1234.50"), heard
+    with wave.open(str(settings.sounds_dir / f"{uploaded[0]}.wav")) as played:
+        assert (played.getframerate(), played.getnchannels()) == (8000, 1)
