@@ -204,6 +204,11 @@ async def test_a_campaign_on_the_demo_as_shipped(
         async with page.expect_navigation():
             await row.locator("button.approve").click()
         assert page.url == campaign_url
+        approved = await page.text_content("#approved") or ""
+        assert approved.startswith("Утвердил: Старший Смены (supervisor)"), approved
+        assert await page.text_content("#editors") == (
+            "Создавали и изменяли: Диспетчер Демонстрационный (dispatcher)"
+        )
         # No call yet: no chart, an empty legend.
         await expect(page.locator("#chart-legend li")).to_have_count(0)
         await page.click("#launch")
