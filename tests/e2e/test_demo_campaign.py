@@ -35,7 +35,7 @@ from openpyxl import Workbook
 from playwright.async_api import expect
 
 from autoinformer.campaigns import CampaignService
-from core.settings import TEST_NETWORK_TRUNK
+from core.settings import TEST_NETWORK_TRUNK, from_cli_args
 from crm_bridge.demo_data import (
     DEMO_BUSY,
     DEMO_CALLER,
@@ -90,13 +90,16 @@ async def _log_in(page: Any, login: str) -> None:
 async def test_a_campaign_on_the_demo_as_shipped(
     settings: Any, runtime: Any, tmp_path: Path
 ) -> None:
+    from hotline.cli import build_parser
     from hotline.demo import _load_demo_data
 
     services = runtime.services
     await services.run_db(_load_demo_data, services)  # what `hotline demo` loads
     dialer = runtime.extra["dialer"]
-    assert settings.test_mode  # `hotline demo` runs in test mode
-    assert dialer.trunk == settings.outbound_trunk == TEST_NETWORK_TRUNK
+    # The dialer as `hotline demo` configures it (cmd_demo: test mode).
+    shipped = from_cli_args(build_parser().parse_args(["demo"]), test_mode=True)
+    assert dialer.trunk == shipped.outbound_trunk == TEST_NETWORK_TRUNK
+    assert (dialer.lines, dialer.cps) == (shipped.dialer_lines, shipped.dialer_cps)
     await dialer.wait_ready(30)
 
     day, night = _msk(daytime_zone()), _msk(night_zone())
