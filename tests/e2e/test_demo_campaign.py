@@ -222,6 +222,7 @@ async def test_a_campaign_on_the_demo_as_shipped(
             re.compile("Слушает сообщение|Ответил|Набор номера"), timeout=60_000
         )
         await expect(on_line.locator("td").nth(1)).to_have_text(DEMO_CALLER.phone or "")
+        await expect(on_line.locator("td").nth(2)).to_have_text(DEMO_CALLER.number)
         # Each failed call with its cause.
         busy = page.locator("#recent tr", has_text=DEMO_BUSY.holder_name)
         await expect(busy.locator("td.cause")).to_have_text("занято", timeout=60_000)
