@@ -284,9 +284,7 @@ async def test_silent_caller_times_out_twice_then_keypad(rig, runtime, speech, i
     await rig.wait_end(caller.call)
 
 
-async def test_parallel_calls_share_one_model_and_overlap(
-    rig, runtime, speech, in_period
-) -> None:
+async def test_parallel_calls_share_one_model_and_overlap(rig, runtime, speech, in_period) -> None:
     async def one(name: str) -> tuple[Any, Caller]:
         caller, _ = await start_call(rig, runtime)
         await wait_listening(caller)
