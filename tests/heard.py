@@ -3,7 +3,7 @@
 The message of a campaign is played from the prompt files (recorded phrases
 and the word files of spoken values, ``words/<token>``). The callee of the
 simulated network (number ending 09, ``dialplans/test-network.conf``)
-records what reaches it. :func:`transcribe` finds, in that recording, every
+records what reaches it. :meth:`PromptIndex.transcribe` finds, in that recording, every
 prompt file of the catalogue by its audio — looked for by the file's
 loudest 100 ms, then compared whole, byte for byte (the prompts are 8 kHz
 16-bit PCM, as Asterisk's signed-linear frames carry them and ``Record``
@@ -71,41 +71,59 @@ def _signature(samples: bytes) -> tuple[int, bytes] | None:
     return best_at * 2, samples[best_at * 2 : (best_at + WINDOW) * 2]
 
 
-def transcribe(recording: Path, sounds: Path, texts: dict[str, str]) -> list[Heard]:
-    """The prompts of ``texts`` (prompt id → its text) found in the
-    recording, in order; where two overlap, the longer one."""
-    audio = pcm(recording)
-    found: list[Heard] = []
-    for prompt_id, text in texts.items():
-        path = sounds / f"{prompt_id}.wav"
-        if not path.is_file():
-            continue
-        samples = pcm(path)
-        sig = _signature(samples)
-        if sig is None:
-            continue
-        offset, needle = sig
-        # The file compared in full where found (two words can share a stretch
-        # of audio: «шестнадцатого», «шестнадцатому»), but for its last 40 ms:
-        # Asterisk's WAV reader leaves out a file's last 44 bytes.
-        body = samples[: max(len(needle) + offset, len(samples) - TAIL)]
-        at = audio.find(needle)
-        while at >= 0:
-            pos = at - offset
-            lo = max(0, -pos)  # a prompt already playing when the recording began
-            hi = min(len(body), len(audio) - pos)  # or still playing when it ended
-            if at % 2 == 0 and audio[pos + lo : pos + hi] == body[lo:hi]:
-                found.append(Heard(prompt_id, pos / 2 / 8000, len(body) / 2 / 8000, text))
-            at = audio.find(needle, at + 2)
-    found.sort(key=lambda h: (h.start, -h.seconds))
-    out: list[Heard] = []
-    for h in found:
-        if out and h.start < out[-1].start + out[-1].seconds - 0.01:
-            if h.seconds > out[-1].seconds:
-                out[-1] = h
-            continue
-        out.append(h)
-    return out
+@dataclass(frozen=True)
+class _Prompt:
+    prompt_id: str
+    text: str
+    offset: int
+    needle: bytes
+    body: bytes
+
+
+class PromptIndex:
+    """The catalogue's prompt files by their audio, read once (``texts``:
+    prompt id → its text; ids with no file under ``sounds`` are left out)."""
+
+    def __init__(self, sounds: Path, texts: dict[str, str]) -> None:
+        self.prompts: list[_Prompt] = []
+        for prompt_id, text in texts.items():
+            path = sounds / f"{prompt_id}.wav"
+            if not path.is_file():
+                continue
+            samples = pcm(path)
+            sig = _signature(samples)
+            if sig is None:
+                continue
+            offset, needle = sig
+            # The file compared in full where found (two words can share a
+            # stretch of audio: «шестнадцатого», «шестнадцатому»), but for its
+            # last 40 ms: Asterisk's WAV reader leaves out a file's last 44 bytes.
+            body = samples[: max(len(needle) + offset, len(samples) - TAIL)]
+            self.prompts.append(_Prompt(prompt_id, text, offset, needle, body))
+
+    def transcribe(self, recording: Path) -> list[Heard]:
+        """The prompts found in the recording, in order; where two overlap,
+        the longer one."""
+        audio = pcm(recording)
+        found: list[Heard] = []
+        for p in self.prompts:
+            at = audio.find(p.needle)
+            while at >= 0:
+                pos = at - p.offset
+                lo = max(0, -pos)  # a prompt already playing when the recording began
+                hi = min(len(p.body), len(audio) - pos)  # or still playing when it ended
+                if at % 2 == 0 and audio[pos + lo : pos + hi] == p.body[lo:hi]:
+                    found.append(Heard(p.prompt_id, pos / 16000, len(p.body) / 16000, p.text))
+                at = audio.find(p.needle, at + 2)
+        found.sort(key=lambda h: (h.start, -h.seconds))
+        out: list[Heard] = []
+        for h in found:
+            if out and h.start < out[-1].start + out[-1].seconds - 0.01:
+                if h.seconds > out[-1].seconds:
+                    out[-1] = h
+                continue
+            out.append(h)
+        return out
 
 
 def as_text(heard: list[Heard]) -> str:

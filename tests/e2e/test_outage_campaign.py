@@ -9,6 +9,9 @@ calls the resident on the simulated network, whose callee records what it
 hears → the recording's audio says the notice with the date and the hours in
 the genitive («двадцатого декабря с десяти часов до шестнадцати часов»),
 read back from the audio itself (:mod:`tests.heard`), not from the journal.
+The same for a campaign made by hand on the console, its outage dates typed
+into the campaign's form and its residents added by address (issue 15); the
+two calls go at the same time.
 And a campaign sent in time but reached by the supervisor when the outage is
 less than 24 hours away: the approval is refused, a 400 page in Russian.
 """
@@ -31,7 +34,7 @@ from tests.e2e import test_autoinformer as base
 from tests.e2e.test_autoinformer import phone
 from tests.e2e.test_autoinformer_console import _log_in, _staff
 from tests.e2e.waiting import until
-from tests.heard import as_text, closed, transcribe
+from tests.heard import PromptIndex, as_text, closed
 
 pytestmark = [pytest.mark.asterisk]
 
@@ -89,17 +92,18 @@ async def test_outage_entered_on_the_page_is_announced_and_heard_with_its_dates(
     await services.run_db(_staff, services.db, dispatcher, "Диспетчер", OperatorRole.DISPATCHER)
     await services.run_db(_staff, services.db, supervisor, "Начальник", OperatorRole.SUPERVISOR)
     callee = phone("09")  # answers and records what it hears
+    by_hand = phone("09")  # the resident of the campaign made by hand
     tz = daytime_zone()
-    street = _street(suffix)
-    await services.run_db(
-        lambda: make_accounts(
-            services.db,
-            [callee],
-            timezone=tz,
-            prefix=f"6{suffix:05d}",
-            address=f"г. Демоград, ул. {street}, д. 7, кв. 1",
+    street, street2 = _street(suffix), "Ручная" + _street(suffix)[-5:]
+    for number, prefix, address in (
+        (callee, f"6{suffix:05d}", f"г. Демоград, ул. {street}, д. 7, кв. 1"),
+        (by_hand, f"5{suffix:05d}", f"г. Демоград, ул. {street2}, д. 9, кв. 4"),
+    ):
+        await services.run_db(
+            lambda n=number, p=prefix, a=address: make_accounts(
+                services.db, [n], timezone=tz, prefix=p, address=a
+            )
         )
-    )
     zone = ZoneInfo(tz)
     day = (datetime.now(UTC) + timedelta(days=10)).astimezone(zone).date()
     start = datetime.combine(day, time(10), tzinfo=zone)  # the resident's own time
@@ -107,9 +111,18 @@ async def test_outage_entered_on_the_page_is_announced_and_heard_with_its_dates(
     expected = (
         f"{DAY_GEN[day.day - 1]} {MONTH_GEN[day.month - 1]} с десяти часов до шестнадцати часов"
     )
-    recording = settings.sounds_dir / "test" / f"heard-{callee.lstrip('+')}.wav"
-    recording.parent.mkdir(parents=True, exist_ok=True)
-    recording.unlink(missing_ok=True)
+    day2 = day + timedelta(days=1)
+    start2 = datetime.combine(day2, time(9), tzinfo=zone)
+    end2 = datetime.combine(day2, time(18, 30), tzinfo=zone)
+    expected2 = (
+        f"{DAY_GEN[day2.day - 1]} {MONTH_GEN[day2.month - 1]} "
+        "с девяти часов до восемнадцати часов тридцати минут"
+    )
+    recordings = {}
+    for number in (callee, by_hand):
+        recordings[number] = settings.sounds_dir / "test" / f"heard-{number.lstrip('+')}.wav"
+        recordings[number].parent.mkdir(parents=True, exist_ok=True)
+        recordings[number].unlink(missing_ok=True)
     soon = (datetime.now(UTC) + timedelta(hours=30)).replace(second=0, microsecond=0)
     campaigns = services.campaigns
     outages_url = runtime.web_url + "outages/"
@@ -134,6 +147,26 @@ async def test_outage_entered_on_the_page_is_announced_and_heard_with_its_dates(
         assert re.search(r"/dispatcher/campaigns/\d+$", campaign_url), campaign_url
         preview = (await page.text_content("#preview") or "").replace("ё", "е")
         assert expected in preview, preview
+        await page.click("#submit")
+        await expect(page.locator("#status")).to_have_text("На утверждении")
+
+        # A campaign made by hand on the console, the outage's dates typed in
+        # its form as people type them (issue 15), residents added by address.
+        await page.goto(runtime.web_url + "dispatcher/")
+        await page.fill("input[name=name]", "Отключение на Ручной")
+        await page.select_option("select[name=kind]", "planned_outage")
+        await page.type("#outage_start", _typed(start2))
+        await page.type("#outage_end", _typed(end2))
+        async with page.expect_navigation():
+            await page.click("#create")
+        hand_url = page.url
+        assert re.search(r"/dispatcher/campaigns/\d+$", hand_url), hand_url
+        await page.fill("textarea[name=addresses]", f"г. Демоград, ул. {street2}, д. 9")
+        async with page.expect_navigation():
+            await page.click("#from-addresses")
+        assert "принято 1" in (await page.text_content("#import-summary") or "")
+        preview = (await page.text_content("#preview") or "").replace("ё", "е")
+        assert expected2 in preview, preview
         await page.click("#submit")
         await expect(page.locator("#status")).to_have_text("На утверждении")
 
@@ -170,23 +203,28 @@ async def test_outage_entered_on_the_page_is_announced_and_heard_with_its_dates(
         await page.goto(late_outage)
         assert "На утверждении" in (await page.text_content("#campaign-link") or "")
 
-        # The first one: approved and launched; the call is made and heard.
-        await page.goto(campaign_url)
-        await page.click("#approve")
-        await expect(page.locator("#status")).to_have_text("Утверждена")
-        await page.click("#launch")
-        await expect(page.locator("#status")).to_have_text("Завершена", timeout=120_000)
+        # The other two: approved and launched; both calls are made and heard.
+        for url in (hand_url, campaign_url):
+            await page.goto(url)
+            await page.click("#approve")
+            await expect(page.locator("#status")).to_have_text("Утверждена")
+            await page.click("#launch")
+        for url in (campaign_url, hand_url):
+            await page.goto(url)
+            await expect(page.locator("#status")).to_have_text("Завершена", timeout=120_000)
         await page.goto(outage_url)
         assert "Завершена" in (await page.text_content("#campaign-link") or "")
 
-    await until(lambda: closed(recording), 20, "the callee's recording to be closed")
     catalogue = PromptCatalogue.load()
-    texts = {p.id: catalogue.text(p.id) for p in catalogue}
-    heard = transcribe(recording, settings.sounds_dir, texts)
-    said = as_text(heard).replace("ё", "е")
-    assert expected in said, said
-    ids = [h.prompt_id for h in heard]
-    assert ids[:2] == ["outbound/greeting", "outbound/outage_notice"], ids
-    assert "outbound/outage_reason" in ids and ids[-1] == "outbound/goodbye", ids
-    # every message ends with what 1 and 0 do (issue 15)
-    assert ids[-3:-1] == ["outbound/repeat_hint", "outbound/operator_hint"], ids
+    index = PromptIndex(settings.sounds_dir, {p.id: catalogue.text(p.id) for p in catalogue})
+    for number, period in ((callee, expected), (by_hand, expected2)):
+        recording = recordings[number]
+        await until(lambda r=recording: closed(r), 20, "the callee's recording to be closed")
+        heard = index.transcribe(recording)
+        said = as_text(heard).replace("ё", "е")
+        assert period in said, said
+        ids = [h.prompt_id for h in heard]
+        assert ids[:2] == ["outbound/greeting", "outbound/outage_notice"], ids
+        assert "outbound/outage_reason" in ids and ids[-1] == "outbound/goodbye", ids
+        # every message ends with what 1 and 0 do (issue 15)
+        assert ids[-3:-1] == ["outbound/repeat_hint", "outbound/operator_hint"], ids
