@@ -705,6 +705,33 @@ class CampaignService:
             self._back_to_draft(c)
             self.record_editor(s, campaign_id, by)
 
+    def set_outage_period(
+        self,
+        campaign_id: int,
+        start: datetime,
+        end: datetime,
+        decided_at: datetime | None,
+        *,
+        by: str | None = None,
+    ) -> bool:
+        """The planned outage moved: the campaign's period (what its message
+        says, when its calls end) follows it while it is not yet launched; a
+        submitted or approved one goes back to draft (what is approved is
+        what is played, REQ-O10). False when it was launched already."""
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status not in _EDITABLE:
+                return False
+            if (c.outage_start, c.outage_end, c.outage_decided_at) == (start, end, decided_at):
+                return True
+            c.outage_start, c.outage_end, c.outage_decided_at = start, end, decided_at
+            if c.end_at is not None and c.kind == Kind.PLANNED_OUTAGE:
+                c.end_at = start
+            self._back_to_draft(c)
+            self.record_editor(s, campaign_id, by)
+            log.info("campaign %s: the outage period moved", campaign_id)
+            return True
+
     @staticmethod
     def record_editor(session: Session, campaign_id: int, login: str | None) -> None:
         """Remember that ``login`` created or changed the campaign (REQ-O10)."""

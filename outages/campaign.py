@@ -98,6 +98,9 @@ class CampaignProposal:
     """The last moment households can still be told (REQ-O9)."""
     campaign_id: int | None = None
     campaign_status: str = ""
+    stale: str = ""
+    """Why the campaign no longer says the outage as it is (cancelled, or
+    moved after its calls began), or empty."""
 
     @property
     def callable(self) -> int:
@@ -150,6 +153,7 @@ class OutageCampaigns:
                 )
             starts, ends, decided = entry.starts_at, entry.ends_at, entry.decided_at
             why_not = self._why_not(entry)
+            stale = self._stale(entry, campaign) if campaign is not None else ""
         households = [r for r in rows if r.category is not Category.UL]
         legal = [r for r in rows if r.category is Category.UL]
         now = self.campaigns.clock()
@@ -181,7 +185,21 @@ class OutageCampaigns:
             campaign_status=STATUS_TITLES.get(campaign.status, campaign.status)
             if campaign is not None
             else "",
+            stale=stale,
         )
+
+    @staticmethod
+    def _stale(entry: OutageEntry, campaign: Campaign) -> str:
+        if campaign.status in ("stopped", "completed"):
+            return ""
+        if entry.status is OutageStatus.CANCELLED:
+            return "отключение отменено, а кампания не остановлена: остановите её"
+        if (campaign.outage_start, campaign.outage_end) != (entry.starts_at, entry.ends_at):
+            return (
+                "отключение перенесено после начала обзвона: кампания говорит прежний период — "
+                "остановите её и сообщите жителям новый"
+            )
+        return ""
 
     @staticmethod
     def _why_not(entry: OutageEntry) -> str:
@@ -245,6 +263,20 @@ class OutageCampaigns:
             return linked, None
         lists = ContactListService(self.db, str(self.zone))
         return cid, lists.from_outage(cid, outage_id, by=by)
+
+    def follow(self, outage_id: int, *, by: str) -> None:
+        """After the outage changed: its campaign, not yet launched, takes
+        the new period (and goes back to draft to be approved again); a
+        launched one is left as it is, and the outage's page says so."""
+        cid = self._linked(outage_id)
+        if cid is None:
+            return
+        with self.db.session(readonly=True) as s:
+            entry = s.get(OutageEntry, outage_id)
+            if entry is None or entry.status is OutageStatus.CANCELLED:
+                return
+            starts, ends, decided = entry.starts_at, entry.ends_at, entry.decided_at
+        self.campaigns.set_outage_period(cid, starts, ends, decided, by=by)
 
     def _linked(self, outage_id: int) -> int | None:
         """The outage's campaign; a link to a campaign since deleted is dropped."""

@@ -231,6 +231,12 @@ async def outage_page(request: web.Request) -> web.Response:
     )
 
 
+async def _follow(request: web.Request, outage_id: int, by: str) -> None:
+    """The outage's notice campaign follows a changed period (:mod:`outages.campaign`)."""
+    campaigns = request.app[CAMPAIGNS]
+    await _db(request, lambda: campaigns.follow(outage_id, by=by))
+
+
 @allow(OperatorRole.DISPATCHER)
 async def make_campaign(request: web.Request) -> web.Response:
     """The outage's notice campaign, made in one click (or the one made
@@ -270,6 +276,7 @@ async def change_status(request: web.Request) -> web.Response:
     except ValueError:
         return error_response(request, 400, "неизвестный статус")
     await _db(request, lambda: register.set_status(outage_id, status, by=who.login))
+    await _follow(request, outage_id, who.login)
     await audit(request, "outage.status", f"outage:{outage_id} {status.value}")
     raise web.HTTPSeeOther(f"/outages/{outage_id}")
 
@@ -283,6 +290,7 @@ async def move_eta(request: web.Request) -> web.Response:
     when = _local(str(post.get("ends_at", "")), request.app[ZONE], "новое время восстановления")
     assert when is not None
     await _db(request, lambda: register.move_eta(outage_id, when, by=who.login))
+    await _follow(request, outage_id, who.login)
     await audit(request, "outage.eta", f"outage:{outage_id}")
     raise web.HTTPSeeOther(f"/outages/{outage_id}")
 
@@ -453,6 +461,8 @@ async def api_put(request: web.Request) -> web.Response:
         except OutageInputError as exc:
             await _api_audit(request, client, "outages.api.refused", external_id)
             return json_error(400, str(exc))
+        if not created:
+            await _follow(request, entry.id, f"api:{client.name}")
         await _api_audit(
             request,
             client,

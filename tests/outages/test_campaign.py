@@ -341,3 +341,88 @@ async def test_outage_dates_typed_in_russian_in_the_campaign_form_reach_the_mess
         refused = await client.post("/dispatcher/campaigns", data={**form, **bad})
         body = await refused.text()
         assert refused.status == 400 and said in body, (bad, body[-600:])
+
+
+async def test_the_campaign_follows_the_outage_until_its_calls_begin(
+    client: TestClient[Any, Any],
+    db: Database,  # noqa: F811
+    services: FakeServices,  # noqa: F811
+    operators: dict[str, int],  # noqa: F811
+) -> None:
+    _residents(db)
+    csrf = await log_in(client, "sidorova")
+    start, end = _day(6, 8), _day(6, 17)
+    outage_id = await _save_planned(client, csrf, start, end)
+    made = await client.post(
+        f"/outages/{outage_id}/campaign", data={"csrf": csrf}, allow_redirects=False
+    )
+    location = made.headers["Location"]
+    cid = int(location.rsplit("/", 1)[1])
+    await client.post(f"{location}/submit", data={"csrf": csrf})
+    assert services.campaigns.get(cid).status == "submitted"
+
+    # moved before it was approved: the message says the new end, approved anew
+    later = _day(6, 19)
+    moved = await client.post(
+        f"/outages/{outage_id}/eta",
+        data={"csrf": csrf, "ends_at": _typed(later)},
+        allow_redirects=False,
+    )
+    assert moved.status == 303
+    campaign = services.campaigns.get(cid)
+    assert campaign.outage_end == later and campaign.status == "draft"
+    assert _spoken_period(start, later) in await (await client.get(location)).text()
+    assert 'id="campaign-stale"' not in await (await client.get(f"/outages/{outage_id}")).text()
+
+    # launched, then moved: the campaign keeps what it says; the page says so
+    await client.post(f"{location}/submit", data={"csrf": csrf})
+    client.session.cookie_jar.clear()
+    csrf_boss = await log_in(client, "boss")
+    await client.post(f"{location}/approve", data={"csrf": csrf_boss})
+    await client.post(f"{location}/launch", data={"csrf": csrf_boss})
+    assert services.campaigns.get(cid).status == "running"
+    client.session.cookie_jar.clear()
+    csrf = await log_in(client, "sidorova")
+    await client.post(f"/outages/{outage_id}/eta", data={"csrf": csrf, "ends_at": _typed(end)})
+    assert services.campaigns.get(cid).outage_end == later
+    page = await (await client.get(f"/outages/{outage_id}")).text()
+    assert 'id="campaign-stale"' in page and "прежний период" in page
+    await client.post(f"/outages/{outage_id}/status", data={"csrf": csrf, "status": "cancelled"})
+    page = await (await client.get(f"/outages/{outage_id}")).text()
+    assert "Отключение отменено, а кампания не остановлена" in page
+
+
+async def test_a_planned_outage_put_through_the_api_proposes_and_its_move_is_followed(
+    client: TestClient[Any, Any],
+    db: Database,  # noqa: F811
+    services: FakeServices,  # noqa: F811
+    operators: dict[str, int],  # noqa: F811
+) -> None:
+    from outages.register import OutageRegister
+
+    _residents(db)
+    _, token = OutageRegister(db).add_client("grid-dispatch")
+    auth = {"Authorization": f"Bearer {token}"}
+    start, end = _day(7, 9), _day(7, 15)
+    body = {
+        "kind": "planned",
+        "starts_at": start.isoformat(),
+        "ends_at": end.isoformat(),
+        "addresses": ["г. Демоград, ул. Ленина, д. 1-3"],
+    }
+    put = await client.put("/outages/api/v1/outages/PL-7", json=body, headers=auth)
+    assert put.status == 201, await put.text()
+    outage_id = (await put.json())["id"]
+    csrf = await log_in(client, "sidorova")
+    assert 'id="make-campaign"' in await (await client.get(f"/outages/{outage_id}")).text()
+    made = await client.post(
+        f"/outages/{outage_id}/campaign", data={"csrf": csrf}, allow_redirects=False
+    )
+    cid = int(made.headers["Location"].rsplit("/", 1)[1])
+    later = _day(7, 18)
+    put = await client.put(
+        "/outages/api/v1/outages/PL-7", json={**body, "ends_at": later.isoformat()}, headers=auth
+    )
+    assert put.status == 200
+    assert services.campaigns.get(cid).outage_end == later
+    assert "api:grid-dispatch" in services.campaigns.editors(cid)
