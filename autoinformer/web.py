@@ -61,6 +61,7 @@ from autoinformer.outlook import (
 )
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
+from autoinformer.tables import CellError, parse_datetime
 from webedge.edge import allow, audit, guard_socket, principal, streams_upload
 from webedge.shell import error_response, render
 
@@ -194,13 +195,17 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def _local(value: str, tz: str) -> datetime | None:
+def _local(value: str, tz: str, what: str = "дата") -> datetime | None:
+    """A date-time typed in the form, in the centre's zone: ДД.ММ.ГГГГ ЧЧ:ММ
+    (or ДД.ММ.ГГГГ, midnight) as people type it, or ISO as the browser's
+    date-time field sends it."""
+    value = value.strip()
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(tz))
-    except ValueError as exc:
-        raise CampaignError(f"неверная дата: {value}") from exc
+        return parse_datetime(value).replace(tzinfo=ZoneInfo(tz))
+    except CellError as exc:
+        raise CampaignError(f"{what}: {exc}") from exc
 
 
 @staff
@@ -216,9 +221,16 @@ async def create(request: web.Request) -> web.Response:
         "max_attempts": max_attempts,
         "amd": str(form.get("amd") or "off"),
         "email_enabled": bool(form.get("email_enabled")),
-        "outage_start": _local(str(form.get("outage_start") or ""), tz),
-        "outage_end": _local(str(form.get("outage_end") or ""), tz),
+        "outage_start": _local(str(form.get("outage_start") or ""), tz, "начало отключения"),
+        "outage_end": _local(str(form.get("outage_end") or ""), tz, "окончание отключения"),
     }
+    if options["outage_start"] and options["outage_end"]:
+        if options["outage_end"] <= options["outage_start"]:
+            raise CampaignError("окончание отключения должно быть позже его начала")
+    elif str(form.get("kind")) == Kind.PLANNED_OUTAGE and (
+        options["outage_start"] or options["outage_end"]
+    ):
+        raise CampaignError("укажите и начало, и окончание планового отключения")
     if options["outage_start"] is not None:
         options["outage_decided_at"] = datetime.now(ZoneInfo(tz))
     who = principal(request)
@@ -227,8 +239,8 @@ async def create(request: web.Request) -> web.Response:
         lambda: service.create(
             str(form.get("name", "")),
             str(form.get("kind", "debt")),
-            start_at=_local(str(form.get("start") or ""), tz),
-            end_at=_local(str(form.get("end") or ""), tz),
+            start_at=_local(str(form.get("start") or ""), tz, "начало кампании"),
+            end_at=_local(str(form.get("end") or ""), tz, "окончание кампании"),
             created_by=who.login,
             **options,
         ),
