@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,13 +39,21 @@ class Observer:
         )
         self.events: dict[str, list[dict[str, str]]] = defaultdict(list)
         self.changed = asyncio.Event()
+        self.booted: list[float] = []
+        """Monotonic times of the FullyBooted events this session got."""
+        self.dialled: list[tuple[float, str]] = []
+        """(monotonic time, ChannelId) of each of our calls Asterisk created."""
         self.ami.on_event("*", self._on)
 
     def _on(self, event: Any) -> None:
         if event.get("Event") in ("Shutdown", "FullyBooted"):
             self.events["system"].append({str(k): str(v) for k, v in dict(event).items()})
+            if event.get("Event") == "FullyBooted":
+                self.booted.append(time.monotonic())
         uid = str(event.get("Uniqueid", ""))
         if uid.startswith("ai-"):
+            if event.get("Event") == "Newchannel" and not uid.endswith("-b"):
+                self.dialled.append((time.monotonic(), uid))
             if event.get("Event") == "Hangup":
                 self.events["system"].append({"Event": "Hangup", "Uniqueid": uid})
             self.events[uid].append({str(k): str(v) for k, v in dict(event).items()})
