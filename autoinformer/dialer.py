@@ -460,6 +460,7 @@ class Dialer:
                         fl.state = "answered"
                         self._publish("answered", fl)
                     await self.services.run_db(self.store.mark_answered, fl.channel_id)
+                    self._own(self._stamp_call(fl, create=True), f"stamp-{fl.attempt_id}")
             await self._wait_end(fl)
             if fl.cause in (0, None) and not fl.gone and not fl.restarted:
                 # Asterisk hangs its channels up (cause 0) before it reports
@@ -469,9 +470,23 @@ class Dialer:
                 if self._shutdown.is_set():
                     fl.restarted = True
             await self._finalise(fl, originate_reason=reason)
+            if not fl.answered and fl.cause is not None:
+                # Rang and ended unanswered: the listener's row, if any, is ours.
+                await self._stamp_call(fl, create=False)
         finally:
             self._inflight.pop(fl.channel_id, None)
             self._wake.set()
+
+    async def _stamp_call(self, fl: InFlight, *, create: bool) -> None:
+        """The call's row in ``calls`` says outbound, with its campaign and
+        node (the AMI listener writes the rest); in the bookkeeping lane."""
+        calls = self.services.crm.calls
+        try:
+            await self.services.run_db_background(
+                lambda: calls.mark_outbound(fl.channel_id, fl.campaign_id, self.node, create=create)
+            )
+        except Exception as exc:  # the attempt's own row is what counts
+            log.warning("attempt %s: the call row was not marked outbound: %s", fl.attempt_id, exc)
 
     async def _originate(self, fl: InFlight, cl: Claimed) -> int | None:
         """Send the Originate; the OriginateResponse reason (4 = answered),

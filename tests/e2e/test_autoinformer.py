@@ -43,6 +43,8 @@ class Observer:
         """Monotonic times of the FullyBooted events this session got."""
         self.dialled: list[tuple[float, str]] = []
         """(monotonic time, ChannelId) of each of our calls Asterisk created."""
+        self.hung_up_at: dict[str, float] = {}
+        """ChannelId → monotonic time of its Hangup."""
         self.ami.on_event("*", self._on)
 
     def _on(self, event: Any) -> None:
@@ -56,6 +58,7 @@ class Observer:
                 self.dialled.append((time.monotonic(), uid))
             if event.get("Event") == "Hangup":
                 self.events["system"].append({"Event": "Hangup", "Uniqueid": uid})
+                self.hung_up_at.setdefault(uid, time.monotonic())
             self.events[uid].append({str(k): str(v) for k, v in dict(event).items()})
             self.changed.set()
 
@@ -225,6 +228,15 @@ async def test_outcomes_and_retries_as_they_happened(runtime, dialer, observer) 
     assert hung.hangup_second is not None and 2.0 <= hung.hangup_second <= 6.0, hung
     assert stats.positive == 1 and stats.finished == 5
     assert stats.results["busy"] == 2 and stats.results["completed"] == 1
+    # The answered calls are in the call register as outbound, with their
+    # campaign (issue 13 item 10).
+    calls = runtime.services.crm.calls
+    for code in ("01", "05"):
+        uid = by_phone[numbers[code]][0].channel_id or ""
+        row = await until(
+            lambda uid=uid: (c := calls.get(uid)) and c.ended_at and c, 15, "the call row"
+        )
+        assert (row.direction.value, row.campaign_id) == ("out", cid), row
     assert_db_matches_ami(attempts, observer)
     assert observer.channels() >= {a.channel_id for a in attempts}
 
