@@ -1,7 +1,9 @@
 """The nodes slice (issue 13 items 9–10): several nodes, one contact centre.
 
 Each node beats in the shared database; the others take a dead node's
-claimed contacts, open calls and campaigns over (:mod:`nodes.failover`)."""
+claimed contacts, open calls and campaigns over (:mod:`nodes.failover`).
+Live events and actions on calls cross nodes through PostgreSQL's
+``LISTEN``/``NOTIFY`` (:mod:`nodes.bridge`)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,12 @@ def _watch(runtime: Any) -> Any:
     return NodeWatch(runtime.services)
 
 
+def _bridge(runtime: Any) -> Any:
+    from nodes.bridge import ClusterBridge
+
+    return ClusterBridge(runtime.services)
+
+
 def metadata() -> Sequence[MetaData]:
     import nodes.models  # noqa: F401 - its table shares crm_bridge's Base
     from crm_bridge.models import Base
@@ -36,7 +44,7 @@ def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 SLICE = Slice(
     name="nodes",
-    components={"nodes": _watch},
+    components={"nodes": _watch, "cluster": _bridge},
     cli=cli,
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),

@@ -6,7 +6,8 @@ What it shows:
   from the AMI queue events (``QueueCallerJoin`` / ``QueueCallerLeave`` /
   ``QueueCallerAbandon``; after a (re)connection ``QueueStatus``), other
   nodes' callers from the shared database (``calls`` rows in a queue, not yet
-  left, of another ``node``);
+  left, of another ``node``), read again as soon as another node's call row
+  changes (PostgreSQL ``NOTIFY``, :mod:`nodes.bridge`);
 * **operators by state** (talking, ready, paused with the reason, wrap-up)
   and since when: this node's changes the moment the shift's presence
   publishes them (the event bus), every node's from the open
@@ -343,6 +344,13 @@ class Wallboard:
         self._changed("QueueStatus")
 
     # -- the database --------------------------------------------------------------
+
+    def on_remote_call(self, data: Mapping[str, Any]) -> None:
+        """Another node's call changed (its row is committed: the nodes
+        slice's bridge relays PostgreSQL's notification): read the database
+        now rather than at the next periodic refresh."""
+        if data.get("node") != self.node:
+            self._refresh_soon()
 
     def _refresh_soon(self) -> None:
         if not self._watchers or self._soon is not None:
