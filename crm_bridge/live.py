@@ -23,7 +23,15 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-__all__ = ["ALL", "EventBus", "LiveEvent", "RemoteCalls", "Subscription", "operator_topic"]
+__all__ = [
+    "ALL",
+    "EventBus",
+    "LiveEvent",
+    "RemoteActionError",
+    "RemoteCalls",
+    "Subscription",
+    "operator_topic",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +53,21 @@ class LiveEvent:
     """The node the event came from, when another one (:meth:`EventBus.deliver`)."""
 
 
+class RemoteActionError(Exception):
+    """Another node refused or could not carry out an action (message in Russian)."""
+
+
 class RemoteCalls(Protocol):
     """Actions on a call whose channel another node's Asterisk carries,
     carried out by that node (the nodes slice's bridge)."""
 
     async def hangup(self, node: str, uniqueid: str) -> bool:
         """Ask ``node`` to hang the call up; True once it did."""
+        ...
+
+    async def transfer(self, node: str, operator_id: int, target: str) -> str:
+        """Ask ``node`` (whose Asterisk carries the operator's call) to
+        transfer it; whom it went to, in Russian, or :class:`RemoteActionError`."""
         ...
 
 

@@ -15,7 +15,9 @@ Three ``LISTEN``/``NOTIFY`` channels, one listening connection per node:
   event goes on the bus under the topic ``calls``;
 * ``hotline_action``: an action on a call is carried out by the node whose
   Asterisk carries the channel (:meth:`ClusterBridge.hangup`: «завершить
-  разговор» on another node's call); the owner answers on the same channel.
+  разговор» on another node's call; :meth:`ClusterBridge.transfer`: the
+  operator's transfer, made by the node whose shift follows the operator's
+  phone); the owner answers on the same channel.
 
 A payload carries no caller number (152-FZ): the bus's events name calls by
 their Uniqueid. Nothing is logged of a payload. On SQLite (one node) the
@@ -34,7 +36,7 @@ import logging
 import uuid
 from typing import Any, Final
 
-from crm_bridge.live import LiveEvent
+from crm_bridge.live import LiveEvent, RemoteActionError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ class ClusterBridge:
         self.hangups_done = 0
         """Calls this node hung up at another node's request."""
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10_000)
-        self._pending: dict[str, asyncio.Future[bool]] = {}
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
 
@@ -95,7 +97,7 @@ class ClusterBridge:
         self._tasks = []
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_result(False)
+                fut.set_result({"ok": False})
 
     async def wait_listening(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._listening.wait(), timeout)
@@ -191,45 +193,66 @@ class ClusterBridge:
             if "reply_to" in message:
                 fut = self._pending.get(str(message["reply_to"]))
                 if fut is not None and not fut.done():
-                    fut.set_result(bool(message.get("ok")))
+                    fut.set_result(message)
             elif message.get("to") == self.node:
                 task = asyncio.ensure_future(self._carry_out(message))
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # -- actions -----------------------------------------------------------------------------
 
-    async def hangup(self, node: str, uniqueid: str) -> bool:
-        """Ask ``node`` to hang the call ``uniqueid`` up (cause 16); True when
-        it did within :data:`ACTION_TIMEOUT` seconds."""
+    async def _request(self, node: str, kind: str, **fields: Any) -> dict[str, Any] | None:
+        """Send a request to ``node``; its answer, or None without one within
+        :data:`ACTION_TIMEOUT` seconds."""
         if not self.enabled or not self._listening.is_set():
-            return False
+            return None
         request_id = uuid.uuid4().hex
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = fut
         try:
             self._notify(
-                ACTIONS,
-                {
-                    "node": self.node,
-                    "to": node,
-                    "id": request_id,
-                    "kind": "hangup",
-                    "uniqueid": uniqueid,
-                },
+                ACTIONS, {"node": self.node, "to": node, "id": request_id, "kind": kind, **fields}
             )
             try:
                 return await asyncio.wait_for(fut, ACTION_TIMEOUT)
             except TimeoutError:
-                log.warning("cluster: node %s did not answer a hang-up request", node)
-                return False
+                log.warning("cluster: node %s did not answer a %s request", node, kind)
+                return None
         finally:
             self._pending.pop(request_id, None)
 
+    async def hangup(self, node: str, uniqueid: str) -> bool:
+        """Ask ``node`` to hang the call ``uniqueid`` up (cause 16); True when
+        it did within :data:`ACTION_TIMEOUT` seconds."""
+        answer = await self._request(node, "hangup", uniqueid=uniqueid)
+        return bool(answer and answer.get("ok"))
+
+    async def transfer(self, node: str, operator_id: int, target: str) -> str:
+        """Ask ``node``, whose Asterisk carries the operator's call (its shift
+        follows the operator's phone), to transfer it to ``target``."""
+        answer = await self._request(node, "transfer", operator_id=operator_id, target=target)
+        if answer is None:
+            raise RemoteActionError(f"узел {node} не ответил: перевод не выполнен")
+        if not answer.get("ok"):
+            raise RemoteActionError(str(answer.get("error") or "перевод не выполнен"))
+        return str(answer.get("whom", ""))
+
     async def _carry_out(self, message: dict[str, Any]) -> None:
-        ok = False
-        if message.get("kind") == "hangup":
-            ok = await self._hangup_here(str(message.get("uniqueid", "")))
-        self._notify(ACTIONS, {"node": self.node, "reply_to": message.get("id"), "ok": ok})
+        reply: dict[str, Any] = {"node": self.node, "reply_to": message.get("id"), "ok": False}
+        kind = message.get("kind")
+        if kind == "hangup":
+            reply["ok"] = await self._hangup_here(str(message.get("uniqueid", "")))
+        elif kind == "transfer":
+            shift = getattr(self.services, "shift", None)
+            if shift is None:
+                reply["error"] = f"на узле {self.node} нет смены операторов"
+            else:
+                try:
+                    operator_id = int(message.get("operator_id", 0))
+                    reply["whom"] = await shift.transfer(operator_id, str(message.get("target")))
+                    reply["ok"] = True
+                except Exception as exc:  # PresenceError: its Russian message
+                    reply["error"] = str(exc) or "перевод не выполнен"
+        self._notify(ACTIONS, reply)
 
     async def _hangup_here(self, uniqueid: str) -> bool:
         """Hang up a call this node's Asterisk carries (its listener's channel)."""

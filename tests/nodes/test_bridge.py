@@ -2,8 +2,10 @@
 (issue 13 item 10), without Asterisk: two bridges (two nodes) on one
 database. An event published on one node's bus reaches the other node's
 subscribers once and is not echoed back; a call row's change is announced
-by the database at commit to the other nodes only; a hang-up request reaches
-the node named and its answer comes back. On SQLite the bridge stays out of
+by the database at commit to the other nodes only; a hang-up or transfer
+request reaches the node named and its answer comes back (the hang-up done
+by the owner is proven against two real Asterisks in
+tests/e2e/test_two_nodes.py). On SQLite the bridge stays out of
 the way (one node)."""
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 from core.settings import Settings
 from crm_bridge.calls import CallService
 from crm_bridge.db import Database
-from crm_bridge.live import ALL, operator_topic
+from crm_bridge.live import ALL, RemoteActionError, operator_topic
 from nodes.bridge import ClusterBridge
 from tests.webtools import FakeServices
 
@@ -79,6 +81,18 @@ async def test_a_hang_up_request_is_answered_by_the_node_named(pair: tuple[Any, 
     assert a.received == 1 and b.received == 1
     # A node that does not answer: False after the timeout, nothing hangs.
     assert await b.hangup("nobody", "3.1") is False
+
+
+@pytest.mark.postgres
+async def test_a_transfer_is_refused_in_russian_by_the_node_that_cannot(
+    pair: tuple[Any, Any],
+) -> None:
+    _, b = pair
+    # Node a runs no shift (no AMI here): it says so, in Russian.
+    with pytest.raises(RemoteActionError, match="на узле a нет смены операторов"):
+        await b.transfer("a", 5, "specialists")
+    with pytest.raises(RemoteActionError, match="узел nobody не ответил"):
+        await b.transfer("nobody", 5, "specialists")
 
 
 async def test_on_sqlite_the_bridge_stays_out_of_the_way(
