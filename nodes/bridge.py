@@ -19,8 +19,9 @@ Three ``LISTEN``/``NOTIFY`` channels, one listening connection per node:
   operator's transfer, made by the node whose shift follows the operator's
   phone); the owner answers on the same channel.
 
-A payload carries no caller number (152-FZ): the bus's events name calls by
-their Uniqueid. Nothing is logged of a payload. On SQLite (one node) the
+A payload carries no caller number and no account (152-FZ): the bus's
+events name calls by their Uniqueid, their personal keys are left out
+(:data:`PRIVATE`). Nothing is logged of a payload. On SQLite (one node) the
 bridge does nothing and everything works as before.
 
 The listening connection is re-opened after a database outage (events sent
@@ -48,6 +49,11 @@ ACTIONS: Final = "hotline_action"
 MAX_PAYLOAD: Final = 7900
 """PostgreSQL refuses a NOTIFY payload of 8000 bytes or more."""
 ACTION_TIMEOUT: Final = 5.0
+PRIVATE: Final = frozenset({"vars", "caller_number", "caller", "account", "phone_number"})
+"""Keys of an event's data never sent to other nodes (152-FZ: a payload may
+end up in the database server's log): the card's channel variables (the
+account), the caller's number. The other node's page reads the card from
+the database."""
 
 
 class ClusterBridge:
@@ -105,10 +111,11 @@ class ClusterBridge:
     # -- sending -----------------------------------------------------------------------------
 
     def _forward(self, event: LiveEvent) -> None:
-        """An event published on this node's bus: to the other nodes."""
+        """An event published on this node's bus: to the other nodes, without
+        its personal data (:data:`PRIVATE`)."""
+        data = {k: v for k, v in event.data.items() if k not in PRIVATE}
         self._notify(
-            LIVE,
-            {"node": self.node, "topic": event.topic, "type": event.type, "data": event.data},
+            LIVE, {"node": self.node, "topic": event.topic, "type": event.type, "data": data}
         )
 
     def _notify(self, channel: str, message: dict[str, Any]) -> None:

@@ -225,7 +225,7 @@ class Wallboard:
             while True:
                 event = await sub.get()
                 if event.type == "presence":
-                    self.on_presence(event.data)
+                    self.on_presence(event.data, event.node)
 
     async def close(self) -> None:
         """Stop every task the board started, and wait for them to end."""
@@ -299,7 +299,9 @@ class Wallboard:
     def on_call_end(self, event: Mapping[str, Any]) -> None:
         self._refresh_soon()
 
-    def on_presence(self, data: Mapping[str, Any]) -> None:
+    def on_presence(self, data: Mapping[str, Any], node: str | None = None) -> None:
+        """An operator's state changed: on this node, or on ``node`` (another
+        node's event relayed by the nodes slice's bridge)."""
         at = time.time()
         try:
             operator_id = int(data["operator_id"])
@@ -317,7 +319,7 @@ class Wallboard:
         tile.state = str(data.get("state") or State.OFFLINE.value)
         tile.reason = data.get("reason") or None
         tile.since = since
-        tile.node = self.node
+        tile.node = node or self.node
         self._changed("presence", at)
 
     async def resync(self, ami: Any) -> None:

@@ -48,8 +48,13 @@ async def test_events_cross_nodes_once(pair: tuple[Any, Any], pg_db: Database) -
     assert a.enabled and b.enabled
     on_a = a.services.event_bus.subscribe([ALL])
     on_b = b.services.event_bus.subscribe([operator_topic(7)])
-    a.services.event_bus.publish(operator_topic(7), "call_connected", {"uniqueid": "1.1"})
+    a.services.event_bus.publish(
+        operator_topic(7),
+        "call_connected",
+        {"uniqueid": "1.1", "vars": {"HOTLINE_ACCOUNT": "1000000001"}, "queue": "q"},
+    )
     got = await on_b.get(timeout=10)
+    assert "vars" not in got.data and got.data["queue"] == "q"  # no account across nodes
     assert (got.topic, got.type, got.data["uniqueid"], got.node) == (
         "operator:7",
         "call_connected",
