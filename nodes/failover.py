@@ -26,6 +26,8 @@ lease has run out it takes the node's work over, without waiting for it:
   = the last time actually known of the call (the latest of its own
   timestamps and its journal), never the takeover time, and a
   ``closed_by_failover`` event in its journal;
+* **its campaign e-mails** whose sending it had begun: ``lost``, never sent
+  again (as its own restart would, :meth:`EmailStore.recover`);
 * **its campaigns**: they finish — the last contact finalised completes the
   campaign (:meth:`CampaignService.maybe_complete`), the retried ones are
   dialled by the live nodes (a campaign pinned to the dead node waits for it:
@@ -52,6 +54,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from autoinformer.email import EmailStore
 from autoinformer.models import Attempt, AttemptState, Campaign
 from autoinformer.store import AttemptStore
 from crm_bridge.ami_listener import Outcome
@@ -93,11 +96,18 @@ class TakeoverReport:
     attempts_waiting: int = 0
     """Open attempts whose call may still be up on the dead node's Asterisk."""
     calls_closed: int = 0
+    letters_lost: int = 0
+    """Its campaign e-mails whose sending it had begun (not sent again)."""
     campaigns_completed: list[int] = field(default_factory=list)
 
     @property
     def anything(self) -> bool:
-        return bool(self.attempts_finalised or self.calls_closed or self.campaigns_completed)
+        return bool(
+            self.attempts_finalised
+            or self.calls_closed
+            or self.letters_lost
+            or self.campaigns_completed
+        )
 
 
 class NodeRegistry:
@@ -215,6 +225,8 @@ class NodeRegistry:
         for uid in open_calls:
             if self._close_call(uid, dead, now):
                 report.calls_closed += 1
+        # Its letters being sent: fate unknown, lost (never sent twice).
+        report.letters_lost = EmailStore(self.db, dead).recover()
         if report.anything or (report.attempts_waiting == 0 and never_taken):
             with self.db.session(write=True) as s:
                 hb = s.get(NodeHeartbeat, dead, with_for_update=True)
@@ -224,12 +236,14 @@ class NodeRegistry:
         if report.anything:
             log.warning(
                 "node %s is down (no heartbeat for %ss): %d attempt(s) finalised, "
-                "%d waiting for their call ceiling, %d call(s) closed, campaign(s) completed: %s",
+                "%d waiting for their call ceiling, %d call(s) closed, %d letter(s) lost, "
+                "campaign(s) completed: %s",
                 dead,
                 self.dead_after,
                 report.attempts_finalised,
                 report.attempts_waiting,
                 report.calls_closed,
+                report.letters_lost,
                 report.campaigns_completed or "-",
             )
         return report

@@ -235,3 +235,21 @@ def test_cli_lists_the_nodes_in_russian(
     assert re.match(r"a: не отвечает, пульс 3\d с назад", out[0]), out
     assert out[0].endswith("работу принял b"), out
     assert out[1].startswith("b: работает"), out
+
+
+def test_a_dead_nodes_letters_in_sending_are_lost_never_sent_twice(any_db: Database) -> None:
+    from autoinformer.email import EmailStore
+    from tests.autoinformer.test_email import _campaign as email_campaign
+
+    make_accounts(any_db, ["+79004443001"], prefix="81")
+    email_campaign(any_db, [{"phone": "+79004443001", "email": "ivanov@example.ru"}])
+    registry(any_db, "a").beat()
+    assert len(EmailStore(any_db, "a").claim(10)) == 1  # node a dies while sending
+    silence(any_db, "a", LEASE + 5)
+    report = registry(any_db, "b").take_over("a")
+    assert report.letters_lost == 1
+    with any_db.session() as s:
+        letter = s.scalars(select(Attempt).where(Attempt.channel == "email")).one()
+        assert (letter.state, letter.result) == ("done", "lost")
+    assert EmailStore(any_db, "b").claim(10) == []  # not sent again
+    assert registry(any_db, "b").take_over("a").letters_lost == 0
