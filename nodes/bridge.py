@@ -8,6 +8,10 @@ Three ``LISTEN``/``NOTIFY`` channels, one listening connection per node:
   ended, presence) is sent to the other nodes, which deliver it to their own
   subscribers — the operator's workplace on any node sees the operator's
   calls whatever node's Asterisk carries them;
+* ``hotline_monitor``: every event of this node's dialer (a call dialled,
+  answered, finished; a campaign completed) goes to the other nodes'
+  campaign monitors: a dispatcher console on any node follows every node's
+  calls at once (:class:`autoinformer.monitor.Monitor`);
 * ``hotline_calls``: sent by the database itself when a call row changes
   (the trigger of migration ``1602_calls_notify``, at commit, so the row is
   there to read): the supervisor's wallboard reads the other nodes' callers
@@ -41,9 +45,10 @@ from crm_bridge.live import LiveEvent, RemoteActionError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTIONS", "CALLS", "LIVE", "ClusterBridge"]
+__all__ = ["ACTIONS", "CALLS", "LIVE", "MONITOR", "ClusterBridge"]
 
 LIVE: Final = "hotline_live"
+MONITOR: Final = "hotline_monitor"
 CALLS: Final = "hotline_calls"
 ACTIONS: Final = "hotline_action"
 MAX_PAYLOAD: Final = 7900
@@ -82,6 +87,7 @@ class ClusterBridge:
         if not self.enabled:
             return
         self.services.event_bus.forwarders.append(self._forward)
+        self.services.campaign_monitor.forwarders.append(self._forward_monitor)
         self.services.cluster = self
         self._tasks = [
             asyncio.create_task(self._listen(), name=f"cluster-listen-{self.node}"),
@@ -93,6 +99,8 @@ class ClusterBridge:
     async def stop(self) -> None:
         if self._forward in self.services.event_bus.forwarders:
             self.services.event_bus.forwarders.remove(self._forward)
+        if self._forward_monitor in self.services.campaign_monitor.forwarders:
+            self.services.campaign_monitor.forwarders.remove(self._forward_monitor)
         if getattr(self.services, "cluster", None) is self:
             self.services.cluster = None
         for t in self._tasks:
@@ -117,6 +125,11 @@ class ClusterBridge:
         self._notify(
             LIVE, {"node": self.node, "topic": event.topic, "type": event.type, "data": data}
         )
+
+    def _forward_monitor(self, event: dict[str, Any]) -> None:
+        """A dialer's event (campaign, call, trunk: no personal data): to the
+        other nodes' dispatcher consoles."""
+        self._notify(MONITOR, {"node": self.node, "event": event})
 
     def _notify(self, channel: str, message: dict[str, Any]) -> None:
         payload = json.dumps(message, ensure_ascii=False, default=str)
@@ -156,7 +169,7 @@ class ClusterBridge:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo(), autocommit=True
                 ) as conn:
-                    for channel in (LIVE, CALLS, ACTIONS):
+                    for channel in (LIVE, CALLS, ACTIONS, MONITOR):
                         await conn.execute(f"LISTEN {channel}")
                     self._listening.set()
                     async for note in conn.notifies():
@@ -196,6 +209,10 @@ class ClusterBridge:
                     str(sender),
                 )
             )
+        elif channel == MONITOR:
+            event = message.get("event")
+            if isinstance(event, dict):
+                self.services.campaign_monitor.deliver({**event, "node": sender})
         elif channel == ACTIONS:
             if "reply_to" in message:
                 fut = self._pending.get(str(message["reply_to"]))

@@ -10,6 +10,7 @@ the way (one node)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,16 @@ async def test_events_cross_nodes_once(pair: tuple[Any, Any], pg_db: Database) -
         changed = await calls_on_b.get(timeout=10)
     assert changed.data["uniqueid"] == "2.1"
     assert "9001234567" not in str(changed.data)  # no caller number (152-FZ)
+    # A dialer's event reaches the other node's dispatcher console.
+    async with b.services.campaign_monitor.subscribe() as console:
+        a.services.campaign_monitor.publish(
+            {"type": "call", "event": "answered", "campaign_id": 3, "attempt_id": 9}
+        )
+        seen = await asyncio.wait_for(console.get(), 10)
+        assert (seen["campaign_id"], seen["attempt_id"], seen["node"]) == (3, 9, "a")
     # Nothing came back to a: its bus saw only its own event.
     assert on_a.queue.empty()
-    assert a.received == 0 and b.received >= 2
+    assert a.received == 0 and b.received >= 3
 
 
 @pytest.mark.postgres
