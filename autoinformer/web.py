@@ -148,6 +148,20 @@ async def _db(request: web.Request, fn: Any, *args: Any) -> Any:
     return await _svc(request).run_db(fn, *args)
 
 
+def _staff_names(db: Any, logins: list[str | None]) -> dict[str, str]:
+    """«Name (login)» of the staff who created, changed, sent or approved a
+    campaign, as the pages show them; a login no longer on file as it is."""
+    from crm_bridge.models import Operator
+
+    wanted = {login for login in logins if login}
+    if not wanted:
+        return {}
+    with db.session(readonly=True) as s:
+        rows = s.execute(select(Operator.login, Operator.name).where(Operator.login.in_(wanted)))
+        names = {login: f"{name} ({login})" for login, name in rows if name and name != login}
+    return {login: names.get(login, login) for login in wanted}
+
+
 def _lists(request: web.Request) -> ContactListService:
     svc = _svc(request)
     return ContactListService(svc.db, svc.settings.timezone)
@@ -270,6 +284,12 @@ async def campaign_page(request: web.Request) -> web.Response:
     preview = await _db(request, service.preview, cid)
     imp = await _db(request, _last_import, svc.db, cid)
     editors = await _db(request, service.editors, cid)
+    names = await _db(
+        request,
+        _staff_names,
+        svc.db,
+        [*editors, c.approved_by, c.submitted_by, c.refused_by],
+    )
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
     ahead = await _db(
         request, lambda: outlook(service, cid, finished=st.finished, in_flight=st.in_flight)
@@ -293,6 +313,7 @@ async def campaign_page(request: web.Request) -> web.Response:
             "buttons": buttons,
             "approval_note": _approval_note(c, role, edited),
             "editors": editors,
+            "names": names,
             "editable": c.status in ("draft", "submitted", "approved"),
             "preview": preview,
             "imp": imp,
@@ -452,6 +473,9 @@ async def approvals(request: web.Request) -> web.Response:
         item["campaign"].id: await _db(request, service.editors, item["campaign"].id)
         for item in items
     }
+    names = await _db(
+        request, _staff_names, _svc(request).db, [i["campaign"].submitted_by for i in items]
+    )
     for item in items:
         c = item["campaign"]
         edited = who.login in editors[c.id] or who.login == c.created_by
@@ -464,6 +488,7 @@ async def approvals(request: web.Request) -> web.Response:
             "title": "Кампании на утверждении",
             "base": _base(request),
             "items": items,
+            "names": names,
             "kind_titles": KIND_TITLES,
             "approver": who.role.value in APPROVER_ROLES,
         },
