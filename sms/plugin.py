@@ -21,6 +21,15 @@ def _sender(runtime: Any) -> Any:
     return build_sender(runtime.services)
 
 
+def _campaigns(runtime: Any) -> Any:
+    """Campaign messages (:mod:`sms.campaigns`); the sender is woken when
+    some are queued (the ``sms`` component, when this node runs it)."""
+    from sms.service import build_campaign_worker
+
+    sender = runtime.extra.get("sms")  # started just before (the same slice, in order)
+    return build_campaign_worker(runtime.services, getattr(sender, "wake", None))
+
+
 def _app(services: Any, runtime: Any) -> Any:
     from sms.web import create_sms_app
 
@@ -43,7 +52,7 @@ def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 SLICE = Slice(
     name="sms",
-    components={"sms": _sender},
+    components={"sms": _sender, "sms-campaigns": _campaigns},
     web=(WebApp("/sms/", _app, "СМС", roles=frozenset({"supervisor"}), in_nav=False),),
     cli=cli,
     metadata=metadata,
