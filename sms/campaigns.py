@@ -6,7 +6,8 @@ channel (:mod:`autoinformer.channels`: the customer's chosen form first) to
 :class:`CampaignSms`:
 
 * :meth:`CampaignSms.take` claims the due contacts (``FOR UPDATE SKIP
-  LOCKED``), checks them with the campaign's own call policy —
+  LOCKED``; a contact not routed yet is routed here as by the dialer, so a
+  campaign of SMS only needs no dialer), checks them with the campaign's own call policy —
   :meth:`autoinformer.campaigns.CampaignService.policy_for`: the campaign's
   start and end, the windows in the customer's local time on the production
   calendar, the number in the contract (REQ-O7) — and, when the campaign
@@ -279,7 +280,7 @@ class CampaignSms:
                     select(Campaign.id)
                     .where(
                         Campaign.status == CampaignStatus.RUNNING.value,
-                        Campaign.channels.contains("sms"),
+                        Campaign.channels.is_not(None),
                     )
                     .limit(1)
                 )
@@ -299,9 +300,10 @@ class CampaignSms:
                     .join(Campaign, Campaign.id == Contact.campaign_id)
                     .where(
                         Campaign.status == CampaignStatus.RUNNING.value,
+                        Campaign.channels.is_not(None),
                         Contact.status == ContactStatus.PENDING.value,
-                        Contact.channel == "sms",
-                        Contact.channels_left.is_not(None),
+                        # on the SMS now, or not routed yet (when no dialer runs)
+                        (Contact.channel == "sms") | Contact.channels_left.is_(None),
                         (Contact.next_at.is_(None)) | (Contact.next_at <= now),
                     )
                     .order_by(Contact.next_at.is_(None), Contact.next_at, Contact.id)
@@ -332,8 +334,17 @@ class CampaignSms:
                 ).all()
             )
             policies = {cid: self._policy(c) for cid, c in campaigns.items()}
+            chosen = channels.preferences(s, (r.account_id for r in rows))
             for contact in rows:
                 c = campaigns[contact.campaign_id]
+                if contact.channels_left is None:
+                    # first seen here: the customer's chosen form first (REQ-O12)
+                    numbers = on_file.get(contact.account_id or -1, [])
+                    first = channels.route(
+                        c, contact, chosen.get(contact.account_id or -1), numbers
+                    )
+                    if first != "sms":
+                        continue
                 if contact.phone in unwanted:
                     self._refuse(c, contact, "do_not_call", now)
                     continue
