@@ -1017,12 +1017,18 @@ class CampaignService:
 
     @staticmethod
     def add_attempt_stats(s: Session, st: CampaignStats) -> None:
-        """The campaign's phone attempts by result, and those in flight."""
-        for result, state, n in s.execute(
-            select(Attempt.result, Attempt.state, func.count())
-            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel == "phone")
-            .group_by(Attempt.result, Attempt.state)
+        """The campaign's phone attempts by result, and those in flight; the
+        SMS by their result too (``delivered``/``undelivered``: the monitor
+        and the report show them beside the calls)."""
+        for channel, result, state, n in s.execute(
+            select(Attempt.channel, Attempt.result, Attempt.state, func.count())
+            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel.in_(("phone", "sms")))
+            .group_by(Attempt.channel, Attempt.result, Attempt.state)
         ):
+            if channel == "sms":
+                if state == AttemptState.DONE and result:
+                    st.results[result] = st.results.get(result, 0) + n
+                continue
             st.attempts += n
             if state != AttemptState.DONE:
                 st.in_flight += n
@@ -1131,6 +1137,8 @@ RESULT_TITLES: Final = {
     "lost": "Исход неизвестен (перезапуск)",
     "sent": "Письмо отправлено",
     "rejected": "Письмо отклонено",
+    "delivered": "СМС доставлено",
+    "undelivered": "СМС не доставлено",
     "cancelled": "Отменено",
     "refused": "Запрещено правилами",
 }

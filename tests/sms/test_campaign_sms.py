@@ -6,17 +6,20 @@ and the survey campaign by SMS with its replies."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from autoinformer.campaigns import CampaignService
 from autoinformer.channels import contact_order, parse_channels
 from autoinformer.contacts import ContactListService
 from autoinformer.models import Attempt, Campaign, Contact
+from autoinformer.reports import xlsx_report
 from autoinformer.store import AttemptStore
 from crm_bridge.accounts import AccountData
 from crm_bridge.appeals import AppealService
@@ -186,6 +189,16 @@ def test_sms_first_for_who_chose_it_then_delivered_is_positive(db: Database) -> 
     with db.session() as s:
         campaign = s.get(Campaign, cid)
         assert campaign is not None and campaign.status == "completed"
+    # the monitor's counts and the XLSX report show the SMS beside the call
+    stats = CampaignService(db).stats(cid)
+    assert stats.results == {"noanswer": 1, "delivered": 1, "undelivered": 1}
+    assert stats.positive == 1 and stats.finished == 2
+    sheet = load_workbook(io.BytesIO(xlsx_report(CampaignService(db), cid)))
+    summary = [[c for c in row if c is not None] for row in sheet["Итоги"].values]
+    assert ["СМС", 2, 1, "СМС доставлено: 1, СМС не доставлено: 1"] in summary
+    assert ["звонок", 1, 0, "Не ответили: 1"] in summary
+    channels_column = [row[5] for row in sheet["Попытки"].values][1:]
+    assert sorted(channels_column) == ["СМС", "СМС", "звонок"]
 
 
 def test_an_undelivered_sms_is_retried_as_the_campaign_says(db: Database) -> None:
