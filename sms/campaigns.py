@@ -47,22 +47,15 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from autoinformer import channels, survey
-from autoinformer.campaigns import (
-    PERIOD,
-    UPLOAD_ID_RE,
-    CampaignService,
-    message_variables,
-)
+from autoinformer.campaigns import CampaignService, message_variables
 from autoinformer.models import (
     Attempt,
     AttemptState,
@@ -74,6 +67,7 @@ from autoinformer.models import (
     Result,
 )
 from autoinformer.policy import CallPolicy, Refusal
+from autoinformer.sms_text import sms_text
 from autoinformer.store import AttemptStore
 from crm_bridge.db import Database, utcnow
 from crm_bridge.phones import try_normalize_phone
@@ -86,8 +80,6 @@ __all__ = [
     "CampaignSms",
     "CampaignSmsWorker",
     "SurveyReplies",
-    "sms_text",
-    "written_value",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,131 +91,6 @@ HISTORY_DAYS: Final = 40
 SURVEY_REPLY_WITHIN: Final = timedelta(days=7)
 _NEVER: Final = frozenset({Refusal.NOT_ON_FILE, Refusal.CAMPAIGN_ENDED})
 _FINAL_STATES: Final = (OutState.DELIVERED.value, OutState.FAILED.value)
-
-SMS_WORDS: Final[Mapping[str, str]] = {
-    "outbound/greeting": "",
-    "outbound/debt_account": "По лицевому счёту",
-    "outbound/debt_amount": "задолженность",
-    "outbound/debt_request": "Просим оплатить.",
-    "outbound/if_paid": "",
-    "outbound/payment_due": "Оплатите электроэнергию до",
-    "outbound/outage_notice": "Плановое отключение электроэнергии",
-    "outbound/outage_reason": "",
-    "outbound/tariff_change": "Новые тарифы на электроэнергию с",
-    "outbound/tariff_details": "",
-    "outbound/readings_reminder": "Передайте показания счётчика.",
-    "outbound/meter_verification": "Истекает срок поверки счётчика.",
-}
-"""The builder's phrases as an SMS says them (short; "" — not written);
-other phrases are written as the catalogue's text."""
-
-
-# -- the text -------------------------------------------------------------------------
-
-
-def _money(value: Any) -> str:
-    amount = Decimal(str(value).replace(",", ".").replace(" ", "")).quantize(Decimal("0.01"))
-    whole, frac = f"{amount:.2f}".split(".")
-    sign = "-" if whole.startswith("-") else ""
-    digits = whole.lstrip("-")
-    groups: list[str] = []
-    while digits:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    return f"{sign}{' '.join(groups) or '0'},{frac} руб."
-
-
-def _moment(value: Any, tz: str | None) -> datetime:
-    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if tz and dt.tzinfo is not None:
-        dt = dt.astimezone(ZoneInfo(tz))
-    return dt
-
-
-def _date_only(value: Any) -> bool:
-    return not isinstance(value, datetime) and (
-        isinstance(value, date) or len(str(value).strip()) == 10
-    )
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def written_value(kind: str, value: Any, tz: str | None = None, until: Any = None) -> str:
-    """A spoken value of the builder as written in an SMS; ValueError when
-    there is none. ``period``: from ``value`` until ``until``."""
-    if value is None or value == "":
-        raise ValueError("no value")
-    try:
-        if kind == "money":
-            return _money(value)
-        if kind == "date":
-            return f"{_day(value):%d.%m.%Y}"
-        if kind == "time":
-            t = value if isinstance(value, time) else time.fromisoformat(str(value))
-            return f"{t:%H:%M}"
-        if kind == "datetime":
-            return f"{_moment(value, tz):%d.%m.%Y %H:%M}"
-        if kind == PERIOD:
-            if until is None or until == "":
-                raise ValueError("no end of the period")
-            if _date_only(value) and _date_only(until):
-                a, b = _day(value), _day(until)
-                return f"{a:%d.%m.%Y}" if a == b else f"с {a:%d.%m.%Y} по {b:%d.%m.%Y}"
-            a_dt, b_dt = _moment(value, tz), _moment(until, tz)
-            if a_dt.date() == b_dt.date():
-                return f"{a_dt:%d.%m.%Y} с {a_dt:%H:%M} до {b_dt:%H:%M}"
-            return f"с {a_dt:%d.%m.%Y %H:%M} до {b_dt:%d.%m.%Y %H:%M}"
-        if kind in ("phone", "account", "number"):
-            return str(value).strip()
-    except (InvalidOperation, ValueError, TypeError) as exc:
-        raise ValueError(f"cannot write {kind}: {exc}") from None
-    raise ValueError(f"unknown kind {kind!r}")
-
-
-def sms_text(
-    campaign: Campaign,
-    variables: Mapping[str, Any],
-    tz: str | None = None,
-    prompt_text: Callable[[str], str] | None = None,
-) -> str:
-    """The campaign's message for one contact as an SMS (see the module)."""
-    if survey.is_survey(campaign):
-        return survey.SMS_QUESTIONS[survey.questions(campaign)[0]]
-    if prompt_text is None:
-        from ivr.prompts import PromptCatalogue
-
-        prompt_text = PromptCatalogue.load().text
-    parts: list[str] = []
-    for step in campaign.scenario or []:
-        if "prompt" in step:
-            pid = step["prompt"]
-            if pid in SMS_WORDS:
-                text = SMS_WORDS[pid]
-            else:
-                try:
-                    text = str(prompt_text(pid))
-                except KeyError:
-                    text = ""
-        elif "say" in step:
-            value = step["value"] if "value" in step else variables.get(step.get("var", ""))
-            try:
-                text = written_value(step["say"], value, tz, variables.get(step.get("until", "")))
-            except ValueError:
-                text = ""  # a value missing is left out, never invented
-        else:  # a recording, or a question that an SMS cannot ask
-            text = ""
-        if not text or UPLOAD_ID_RE.match(text):
-            continue
-        if parts and text[0].isupper() and parts[-1][-1] not in ".!?:":
-            parts[-1] += "."
-        parts.append(text)
-    out = " ".join(parts).strip()
-    if not out:
-        return campaign.name.strip()
-    return out if out[-1] in ".!?" else out + "."
-
 
 # -- the channel ----------------------------------------------------------------------
 

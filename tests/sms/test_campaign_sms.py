@@ -20,13 +20,14 @@ from autoinformer.channels import contact_order, parse_channels
 from autoinformer.contacts import ContactListService
 from autoinformer.models import Attempt, Campaign, Contact
 from autoinformer.reports import xlsx_report
+from autoinformer.sms_text import sms_text, written_value
 from autoinformer.store import AttemptStore
 from crm_bridge.accounts import AccountData
 from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database
 from crm_bridge.models import Account
 from crm_bridge.readings import ReadingService
-from sms.campaigns import CampaignSms, SurveyReplies, sms_text, written_value
+from sms.campaigns import CampaignSms, SurveyReplies
 from sms.inbound import SmsInbound
 from sms.models import Direction, InOutcome, SmsMessage
 from sms.outbox import Outbox
