@@ -295,6 +295,9 @@ def test_a_survey_by_sms_stores_the_replies(db: Database, appeals: AppealService
     report = SurveyService(db).report(NOW.date().replace(day=1), NOW.date())
     assert report.total.offered == 1 and report.total.answered == 1
     assert report.total.nps == 100.0 and report.total.csi == 5.0
+    assert [(f.label, f.offered, f.response_rate) for f in report.sources] == [
+        ("опрос по СМС", 1, 100.0)
+    ]
     # a stranger's «5» is not a survey answer
     assert SurveyReplies(db, clock=lambda: NOW)("+79009999999", "5") is None
     _ = cid
