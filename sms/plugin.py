@@ -53,7 +53,15 @@ def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 SLICE = Slice(
     name="sms",
     components={"sms": _sender, "sms-campaigns": _campaigns},
-    web=(WebApp("/sms/", _app, "СМС", roles=frozenset({"supervisor"}), in_nav=False),),
+    web=(
+        WebApp(
+            "/sms/",
+            _app,
+            "СМС",
+            roles=frozenset({"supervisor"}),
+            templates=Path(__file__).with_name("templates"),
+        ),
+    ),
     cli=cli,
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),
