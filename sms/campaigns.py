@@ -24,7 +24,8 @@ channel (:mod:`autoinformer.channels`: the customer's chosen form first) to
   (``delivered``); not delivered (report 2/16, or the gateway refused it for
   good) is ``undelivered``: retried when the campaign's ``retry_delays``
   list ``undelivered`` and ``max_attempts`` allow, else the contact goes to
-  its next channel, else it is finished.
+  its next channel, else it is finished. A message with no final report
+  within :data:`REPORT_WAIT` (48 h) counts as not delivered.
 
 The text (:func:`sms_text`) is the campaign's message as text: the
 builder's phrases in a short written form, the spoken values as written
@@ -91,6 +92,11 @@ HISTORY_DAYS: Final = 40
 SURVEY_REPLY_WITHIN: Final = timedelta(days=7)
 _NEVER: Final = frozenset({Refusal.NOT_ON_FILE, Refusal.CAMPAIGN_ENDED})
 _FINAL_STATES: Final = (OutState.DELIVERED.value, OutState.FAILED.value)
+_WAITING_STATES: Final = (OutState.SENT.value, OutState.BUFFERED.value, OutState.SMSC.value)
+REPORT_WAIT: Final = timedelta(hours=48)
+"""A message the gateway took without a final report for this long ends its
+attempt as ``undelivered`` (the phone may be off for good): the contact goes
+on to its next channel instead of waiting for ever."""
 
 # -- the channel ----------------------------------------------------------------------
 
@@ -319,9 +325,28 @@ class CampaignSms:
                 .limit(limit)
                 .with_for_update(skip_locked=True, of=Attempt)
             ).all()
+            silent = s.execute(
+                select(Attempt, SmsMessage.state)
+                .join(SmsMessage, SmsMessage.attempt_id == Attempt.id)
+                .where(
+                    Attempt.channel == "sms",
+                    Attempt.state != AttemptState.DONE.value,
+                    SmsMessage.state.in_(_WAITING_STATES),
+                    SmsMessage.sent_at < now - REPORT_WAIT,
+                )
+                .order_by(Attempt.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=Attempt)
+            ).all()
             touched: set[int] = set()
             for a, state in rows:
                 self._close(s, a, state == OutState.DELIVERED.value, now)
+                touched.add(a.campaign_id)
+                done += 1
+            for a, _state in silent:
+                # no report at all: not known to be delivered, so not positive
+                a.note = ((a.note + "; ") if a.note else "") + "нет отчёта о доставке"
+                self._close(s, a, False, now)
                 touched.add(a.campaign_id)
                 done += 1
             for cid in touched:

@@ -301,3 +301,21 @@ def test_a_survey_by_sms_stores_the_replies(db: Database, appeals: AppealService
     # a stranger's «5» is not a survey answer
     assert SurveyReplies(db, clock=lambda: NOW)("+79009999999", "5") is None
     _ = cid
+
+
+def test_no_delivery_report_in_48_hours_is_not_delivered(db: Database) -> None:
+    _customers(db, ("sms",))
+    cid = _campaign(db, "custom", "sms,phone", 1)
+    store = CampaignSms(db, prompt_text=_prompt, clock=lambda: NOW)
+    assert store.take() == 1  # routed here (no dialer), queued
+    (msg,) = _messages(db)
+    outbox = Outbox(db, clock=lambda: NOW)
+    outbox.claim()
+    outbox.sent(msg.id)  # Kannel took it; no report ever comes
+    assert store.settle(now=NOW + timedelta(hours=47)) == 0
+    assert store.settle(now=NOW + timedelta(hours=49)) == 1
+    contact = _contacts(db, cid)[PHONES[0]]
+    assert contact.channel == "phone" and contact.status == "pending"  # the call is next
+    with db.session() as s:
+        attempt = s.scalars(select(Attempt).where(Attempt.channel == "sms")).one()
+    assert attempt.result == "undelivered" and "нет отчёта о доставке" in (attempt.note or "")
