@@ -7,6 +7,7 @@ the SMS channel (:mod:`sms.campaigns`) and shown on the campaign's page."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -101,6 +102,23 @@ def written_value(kind: str, value: Any, tz: str | None = None, until: Any = Non
     raise ValueError(f"unknown kind {kind!r}")
 
 
+@functools.lru_cache(maxsize=1)
+def _catalogue() -> Any:
+    from ivr.prompts import PromptCatalogue
+
+    return PromptCatalogue.load()
+
+
+def _catalogue_text() -> Callable[[str], str]:
+    """The catalogue's text of a phrase (the catalogue read once)."""
+    catalogue = _catalogue()
+
+    def text(pid: str) -> str:
+        return str(catalogue.text(pid))
+
+    return text
+
+
 def sms_text(
     campaign: Campaign,
     variables: Mapping[str, Any],
@@ -111,9 +129,7 @@ def sms_text(
     if survey.is_survey(campaign):
         return survey.SMS_QUESTIONS[survey.questions(campaign)[0]]
     if prompt_text is None:
-        from ivr.prompts import PromptCatalogue
-
-        prompt_text = PromptCatalogue.load().text
+        prompt_text = _catalogue_text()
     parts: list[str] = []
     for step in campaign.scenario or []:
         if "prompt" in step:

@@ -208,6 +208,7 @@ class CampaignSms:
             )
             policies = {cid: self._policy(c) for cid, c in campaigns.items()}
             chosen = channels.preferences(s, (r.account_id for r in rows))
+            batch: list[tuple[Attempt, SmsMessage]] = []
             for contact in rows:
                 c = campaigns[contact.campaign_id]
                 if contact.channels_left is None:
@@ -244,9 +245,16 @@ class CampaignSms:
                         contact.next_at = when
                         contact.refusal = decision.reason.value
                     continue
-                self._queue(s, c, contact, (tries.get(contact.id) or 0) + 1, note, now)
+                batch.append(
+                    self._queue(s, c, contact, (tries.get(contact.id) or 0) + 1, note, now)
+                )
                 history.setdefault(contact.account_id or -1, []).append(now)
                 queued += 1
+            if batch:
+                s.flush()  # the attempts' ids, in one round
+                for attempt, message in batch:
+                    message.attempt_id = attempt.id
+                s.add_all(message for _, message in batch)
         if queued:
             log.info("sms: %d campaign messages queued", queued)
         return queued
@@ -268,7 +276,9 @@ class CampaignSms:
         attempt_no: int,
         note: str | None,
         now: datetime,
-    ) -> None:
+    ) -> tuple[Attempt, SmsMessage]:
+        """The attempt and its message (the message linked and added once
+        the batch's attempts have their ids: one flush for the batch)."""
         text = sms_text(
             c, message_variables(c, contact.variables), contact.timezone, self._prompt_text
         )
@@ -287,26 +297,23 @@ class CampaignSms:
             note=note,
         )
         s.add(attempt)
-        s.flush()
-        s.add(
-            SmsMessage(
-                direction=Direction.OUT.value,
-                peer=try_normalize_phone(contact.phone) or contact.phone,
-                service_number=self.service_number,
-                text=text,
-                parts=segments(text),
-                coding=coding_of(text),
-                state=OutState.QUEUED.value,
-                purpose=PURPOSE,
-                account_id=contact.account_id,
-                attempt_id=attempt.id,
-                tries=0,
-                next_try_at=now,
-                created_at=now,
-            )
+        message = SmsMessage(
+            direction=Direction.OUT.value,
+            peer=try_normalize_phone(contact.phone) or contact.phone,
+            service_number=self.service_number,
+            text=text,
+            parts=segments(text),
+            coding=coding_of(text),
+            state=OutState.QUEUED.value,
+            purpose=PURPOSE,
+            account_id=contact.account_id,
+            tries=0,
+            next_try_at=now,
+            created_at=now,
         )
         contact.status = ContactStatus.DIALING.value
         contact.refusal = None
+        return attempt, message
 
     def settle(self, limit: int = 500, now: datetime | None = None) -> int:
         """Close the attempts whose message reached a final state; how many."""
@@ -470,11 +477,15 @@ class CampaignSmsWorker:
             self._task = None
 
     async def run_once(self) -> int:
+        """Settle the reported attempts, then queue batches while there are
+        due contacts (the sender is woken after each batch); how many queued."""
         await self.run_db(self.store.settle)
-        queued: int = await self.run_db(self.store.take)
-        if queued and self.wake is not None:
-            self.wake()
-        return queued
+        total = 0
+        while queued := await self.run_db(self.store.take):
+            total += queued
+            if self.wake is not None:
+                self.wake()
+        return total
 
     async def _run(self) -> None:
         while True:
