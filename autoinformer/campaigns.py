@@ -287,7 +287,7 @@ def validate_scenario(
             if not name:
                 raise ScenarioError(f"шаг {i}: укажите, как называется вопрос в отчёте")
             question = {"question": qid, "keys": keys, "name": name}
-            if step.get("scale") == "nps":
+            if step.get("scale") == "nps" or name.lower() == "nps":
                 # 0–10: one digit, or 1 then 0 for ten (REQ-A13)
                 question["scale"] = "nps"
             out.append(question)

@@ -319,3 +319,19 @@ def test_no_delivery_report_in_48_hours_is_not_delivered(db: Database) -> None:
     with db.session() as s:
         attempt = s.scalars(select(Attempt).where(Attempt.channel == "sms")).one()
     assert attempt.result == "undelivered" and "нет отчёта о доставке" in (attempt.note or "")
+
+
+def test_the_survey_kind_asks_csi_and_nps_with_ten_as_1_then_0() -> None:
+    from autoinformer.campaigns import default_scenario, validate_scenario
+
+    steps = validate_scenario(default_scenario("survey"))
+    assert [s.get("name") for s in steps if "question" in s] == ["csi", "nps"]
+    assert steps[2] == {
+        "question": "survey/nps",
+        "keys": "0123456789",
+        "name": "nps",
+        "scale": "nps",
+    }
+    # a question the builder names «nps» gets the 0–10 scale too
+    built = validate_scenario([{"question": "survey/nps", "keys": "0123456789", "name": "NPS"}])
+    assert built[0]["scale"] == "nps"
