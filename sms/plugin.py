@@ -1,7 +1,9 @@
 """The SMS slice (issue 18): text messages through Kannel — meter readings
 in (REQ-T14), replies out with delivery reports, every message an appeal of
-channel SMS; ``hotline sms`` renders Kannel's configuration and runs a local
-gateway with the fake SMSC."""
+channel SMS; the campaigns' SMS channel and survey replies (component
+``sms-campaigns``, :mod:`sms.campaigns`); the staff's journal ``/sms/``;
+``hotline sms`` renders Kannel's configuration and runs a local gateway with
+the fake SMSC."""
 
 from __future__ import annotations
 
