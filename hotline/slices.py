@@ -23,8 +23,19 @@ from supervision.plugin import SLICE as SUPERVISION
 from surveys.plugin import SLICE as SURVEYS
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
+from visits.plugin import SLICE as VISITS
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, SURVEYS, SMS, OUTAGES)
+SLICES: tuple[Slice, ...] = (
+    IVR,
+    CRM,
+    AUTOINFORMER,
+    SHIFT,
+    SUPERVISION,
+    SURVEYS,
+    SMS,
+    OUTAGES,
+    VISITS,
+)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""
