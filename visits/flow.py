@@ -296,7 +296,15 @@ async def _contact(call: _Call) -> Contact:
         sms = await call.db(service.contact_for, call.account_id, "sms", phone)
     except VisitError:
         return contact  # the calling mobile is not the account's
-    choice = await choose(call.ch, ("visits/sms_offer",), "12", name="visits-sms", back=False)
+    choice = await choose(
+        call.ch,
+        ("visits/sms_offer",),
+        "12",
+        name="visits-sms",
+        back=False,
+        attempts=2,
+        quiet_failure=True,  # silence: no SMS, the booking goes on
+    )
     return sms if choice.ok and choice.key == "1" else contact
 
 

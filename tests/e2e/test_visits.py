@@ -7,7 +7,8 @@ has started) chooses 5 in the main menu, proves the account with its last
 four digits, hears the office of the account's town (its name synthesised
 by RHVoice), hears the next free slot said naturally («в среду, пятого марта, в десять
 часов тридцать минут»), chooses it as soon as its key is named and
-confirms it — both keys typed ahead, stopping what was being said. The visit is in the
+confirms it — both keys typed ahead, stopping what was being said —, and
+takes the confirmation by SMS to the calling mobile (no e-mail on file). The visit is in the
 database and in the office's printable list of that day, read over HTTP by
 the supervisor.
 """
@@ -78,6 +79,8 @@ async def test_a_visit_booked_from_the_menu_is_in_the_offices_day_list(
                 ("visits/press_1", "1"),
                 # typed ahead: pressed as the chosen time starts to be repeated
                 ("visits/you_choose", "1"),
+                # no e-mail on file: the confirmation by SMS to the calling mobile
+                ("visits/sms_offer", "1"),
             ],
             timeout=60,
         )
@@ -105,7 +108,6 @@ async def test_a_visit_booked_from_the_menu_is_in_the_offices_day_list(
     assert [h for h in heard if h.startswith("visits/press_")] == ["visits/press_1"]
     # the key typed ahead confirmed it, whatever it stopped
     assert heard.count("visits/confirm_options") <= 1
-    assert "visits/booked" in heard and heard[-1] == "common/goodbye"
     booked = [e for e in journal.entries if e.kind == "step" and e.detail["name"] == "visit-booked"]
     assert len(booked) == 1
     visit_id = int(booked[0].detail["visit"])
@@ -123,10 +125,8 @@ async def test_a_visit_booked_from_the_menu_is_in_the_offices_day_list(
     visit, number, office_id = await services.run_db(stored)
     assert number == DEMO_CALLER.number
     assert visit.starts_at == SLOT and visit.status == "booked" and visit.source == "ivr"
-    notice = {"email": "visits/notice_email", "sms": "visits/notice_sms"}.get(
-        visit.notify_channel, "visits/notice_none"
-    )
-    assert notice in heard
+    assert visit.notify_channel == "sms" and visit.notify_contact == DEMO_CALLER.phone
+    assert heard[-3:] == ["visits/booked", "visits/notice_sms", "common/goodbye"], heard
     page = await _day_list(runtime.web_url, office_id)
     assert f'data-visit="{visit_id}"' in page
     row = page.split(f'data-visit="{visit_id}"', 1)[1].split("</tr>", 1)[0]
