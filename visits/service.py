@@ -341,18 +341,20 @@ class VisitService:
             if day is not None
             else [first_day + timedelta(days=n) for n in range(office.horizon_days + 1)]
         )
+        candidates = [
+            (a, b) for d in days for a, b in office.hours.slots(d, self.calendar) if a >= now + LEAD
+        ]
+        if not candidates:
+            return []
+        # one query for the whole horizon: the menu waits for this
+        taken = self._taken(office_id, candidates[0][0], candidates[-1][1])
         out: list[SlotView] = []
-        for d in days:
-            slots = [(a, b) for a, b in office.hours.slots(d, self.calendar) if a >= now + LEAD]
-            if not slots:
-                continue
-            taken = self._taken(office_id, slots[0][0], slots[-1][1])
-            for a, b in slots:
-                free = office.capacity - taken.get(a, 0)
-                if free > 0:
-                    out.append(SlotView(a, b, free))
-                    if len(out) >= limit:
-                        return out
+        for a, b in candidates:
+            free = office.capacity - taken.get(a, 0)
+            if free > 0:
+                out.append(SlotView(a, b, free))
+                if len(out) >= limit:
+                    break
         return out
 
     def _taken(self, office_id: int, start: datetime, end: datetime) -> dict[datetime, int]:
