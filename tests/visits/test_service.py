@@ -228,3 +228,37 @@ def test_utc_and_local_are_the_same_slot(
         by="ivr",
     )
     assert v.starts_at.astimezone(MSK) == at(4, 9)
+
+
+def test_the_database_itself_refuses_a_second_booked_visit_on_a_seat(
+    service: VisitService, office: OfficeView, accounts: dict[str, int], db: Database
+) -> None:
+    """The partial unique index, without the service's own check: one booked
+    visit per seat of a slot; a cancelled one does not hold it."""
+    from sqlalchemy.exc import IntegrityError
+
+    from visits.models import Visit
+
+    def add(account: str, status: str) -> None:
+        with db.session(write=True) as s:
+            s.add(
+                Visit(
+                    office_id=office.id,
+                    account_id=accounts[account],
+                    starts_at=at(4, 9),
+                    ends_at=at(4, 9, 30),
+                    seat=1,
+                    status=status,
+                    source="ivr",
+                    booked_by="test",
+                )
+            )
+
+    add("2000000001", "cancelled")
+    add("2000000002", "booked")
+    add("2000000003", "cancelled")
+    with pytest.raises(IntegrityError):
+        add("2000000004", "booked")
+    assert [v.account_id for v in service.day_list(office.id, at(4, 0).date())] == [
+        accounts["2000000002"]
+    ]
