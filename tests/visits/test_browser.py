@@ -129,7 +129,7 @@ async def test_operator_books_moves_and_cancels_from_the_card(
         first = await page.input_value("#visits-slot")
         await page.click("#visits-book")
         await page.locator("#visits-panel[data-visits='1']").wait_for(timeout=10_000)
-        assert "Записан: №" in await page.inner_text("#visits-msg")
+        await page.locator("#visits-msg.ok", has_text="Записан: №").wait_for(timeout=10_000)
         visit = VisitService(db, services.crm.calendar).get(1)
         assert visit.starts_at == datetime.fromisoformat(first)
         assert visit.notify_channel.value == "sms" and visit.source == "operator"
@@ -141,13 +141,12 @@ async def test_operator_books_moves_and_cancels_from_the_card(
         )
         await page.select_option("#visits-slot", options[1])
         await page.click("#visits-move")
-        await page.locator("#visits-msg.ok").wait_for(timeout=10_000)
-        assert "перенесена" in await page.inner_text("#visits-msg")
+        await page.locator("#visits-msg.ok", has_text="перенесена").wait_for(timeout=10_000)
         moved = VisitService(db, services.crm.calendar).get(visit.id)
         assert moved.starts_at == datetime.fromisoformat(options[1])
         await page.click("#visits-booked .visit-cancel")
         await page.locator("#visits-panel[data-visits='0']").wait_for(timeout=10_000)
-        assert "отменена" in await page.inner_text("#visits-msg")
+        await page.locator("#visits-msg.ok", has_text="отменена").wait_for(timeout=10_000)
         assert VisitService(db, services.crm.calendar).get(visit.id).status.value == "cancelled"
         assert problems == []
     finally:

@@ -31,7 +31,7 @@
       mv.addEventListener("click", () => { moving = v.id; officeSel.value = String(v.office_id); el("visits-move").hidden = false; el("visits-book").hidden = true; slots(); });
       const cx = document.createElement("button"); cx.type = "button"; cx.textContent = "Отменить"; cx.className = "visit-cancel";
       cx.addEventListener("click", async () => {
-        try { await window.Hotline.post(`/visits/api/visits/${v.id}/cancel`, {}); say(`Запись № ${v.id} отменена.`, true); await load(); }
+        try { await window.Hotline.post(`/visits/api/visits/${v.id}/cancel`, {}); await load(); say(`Запись № ${v.id} отменена.`, true); }
         catch (e) { say(e.message, false); }
       });
       li.append(mv, " ", cx);
