@@ -124,6 +124,8 @@ async def test_operator_books_moves_and_cancels_from_the_card(
         await page.locator("#visits-panel[data-visits='0']").wait_for(timeout=10_000)
         await page.locator("#visits-panel[data-slots]").wait_for(timeout=10_000)
         assert await page.input_value("#visits-office") == str(office.id)
+        link = await page.get_attribute("#visits-day-link", "href")
+        assert link == f"/visits/offices/{office.id}/day"
         assert await page.input_value("#visits-notify") == "email"
         await page.select_option("#visits-notify", "sms")
         first = await page.input_value("#visits-slot")

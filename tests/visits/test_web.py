@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from crm_bridge.accounts import AccountData
+from crm_bridge.calendar_ru import ProductionCalendar
 from crm_bridge.db import Database, utcnow
 from tests.crm.conftest import add_accounts
 from tests.crm_web.conftest import (  # noqa: F401 - the fixtures, shared
@@ -28,6 +30,7 @@ from tests.webtools import FakeServices, root_app
 from visits.service import VisitService
 
 HOURS = "00:00-24:00"
+MSK = ZoneInfo("Europe/Moscow")
 
 
 @pytest_asyncio.fixture
@@ -155,7 +158,7 @@ async def test_supervisor_manages_offices_operator_books_moves_and_cancels(
         f"/visits/api/visits/{visit['id']}/move", json={"starts_at": second}, headers=headers
     )
     assert moved.status == 200 and (await moved.json())["starts_at"] == second
-    day = VisitService(db, services_calendar(db)).get(visit["id"]).starts_at.astimezone().date()
+    day = VisitService(db, ProductionCalendar()).get(visit["id"]).starts_at.astimezone(MSK).date()
     listing = await client.get(f"/visits/offices/{office_id}/day?date={day.isoformat()}")
     text = await listing.text()
     assert listing.status == 200 and f'data-visit="{visit["id"]}"' in text
@@ -184,12 +187,6 @@ async def test_supervisor_manages_offices_operator_books_moves_and_cancels(
     ):
         assert any(a == action for _, a in audited), action
     assert ("ivanova", "visits.book") in audited
-
-
-def services_calendar(db: Database) -> Any:  # noqa: F811
-    from crm_bridge.calendar_ru import ProductionCalendar
-
-    return ProductionCalendar()
 
 
 async def test_a_dispatcher_gets_nothing(

@@ -52,6 +52,7 @@
   async function slots() {
     slotSel.innerHTML = "";
     if (!officeSel.value) return;
+    el("visits-day-link").href = `/visits/offices/${officeSel.value}/day` + (dateIn.value ? `?date=${encodeURIComponent(dateIn.value)}` : "");
     const q = dateIn.value ? `?date=${encodeURIComponent(dateIn.value)}` : "";
     try {
       const data = await getJson(`/visits/api/offices/${officeSel.value}/slots${q}`);
