@@ -439,6 +439,11 @@ async def end_abusive(request: web.Request) -> web.Response:
             hung_up = True
         except RuntimeError as exc:
             logger.warning("could not hang up call %s: %s", uniqueid, exc)
+    elif st is None and call.ended_at is None and call.node:
+        # Another node's Asterisk carries the call: that node hangs it up.
+        services = _services(request)
+        if call.node != services.settings.node_name and services.cluster is not None:
+            hung_up = await services.cluster.hangup(call.node, uniqueid)
     logger.info("call %s ended as abusive by operator %s", uniqueid, sess.operator_id)
     return web.json_response({"hung_up": hung_up, "appeal": appeal})
 
