@@ -3,7 +3,8 @@
 ``visit_notices`` is an outbox: :class:`visits.service.VisitService` queues a
 confirmation in the transaction that books, moves or cancels a visit, and
 :meth:`NoticeStore.queue_reminders` queues a reminder for every visit of
-*tomorrow* (the office's local date) — idempotent: one row per (visit, kind,
+*tomorrow* (the office's local date), in the office's daytime
+(:data:`REMINDER_FROM`–:data:`REMINDER_UNTIL`) — idempotent: one row per (visit, kind,
 slot), so a sweep run twice, or by two nodes at once, queues it once, and a
 visit moved to another day gets a reminder for its new slot.
 
@@ -59,6 +60,10 @@ log = logging.getLogger(__name__)
 MAX_TRIES: Final = 5
 RETRY: Final = timedelta(minutes=2)
 STALE: Final = timedelta(minutes=10)
+REMINDER_FROM: Final = 9
+REMINDER_UNTIL: Final = 21
+"""Reminders are queued in the office's daytime only (09:00–21:00 local):
+no SMS at midnight; a sweep in the evening still reaches tomorrow's visits."""
 
 _MONTHS: Final = (
     "",
@@ -162,6 +167,7 @@ class NoticeStore:
                 for vid, at, tz in rows
                 if at.astimezone(ZoneInfo(tz)).date()
                 == now.astimezone(ZoneInfo(tz)).date() + timedelta(days=1)
+                and REMINDER_FROM <= now.astimezone(ZoneInfo(tz)).hour < REMINDER_UNTIL
             ]
             have = {
                 (vid, at)

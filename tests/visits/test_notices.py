@@ -65,6 +65,9 @@ def test_reminders_of_tomorrow_once(
     tomorrow = service.book(office.id, accounts["2000000001"], at(4, 9), source="ivr", by="ivr")
     later = service.book(office.id, accounts["2000000002"], at(6, 9), source="ivr", by="ivr")
     store = NoticeStore(db, clock=clock)
+    clock.advance(hours=-3)  # 07:00 in the office's town: nobody is texted so early
+    assert store.queue_reminders() == 0
+    clock.advance(hours=3)
     assert store.queue_reminders() == 1
     assert store.queue_reminders() == 0  # idempotent
     assert [(v, k) for v, k, _, _ in rows(db) if k == "reminder"] == [(tomorrow.id, "reminder")]
