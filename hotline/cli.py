@@ -112,9 +112,11 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"схема базы данных обновлена: {db.engine.url.render_as_string(hide_password=True)}")
     elif args.action == "demo-data":
         from crm_bridge import demo_data
+        from visits.demo import seed_offices
 
         upgrade(db)
         demo_data.load_demo(db)
+        seed_offices(db)
         print("демо-данные загружены")
     return 0
 

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 
 def _load_demo_data(services: Services) -> str:
     from crm_bridge import demo_data
+    from visits.demo import seed_offices
 
     demo_data.load_demo(services.db)
+    seed_offices(services.db)  # the customer offices of the visits slice
     return "демо-данные загружены"
 
 

@@ -24,6 +24,7 @@ from supervision.plugin import SLICE as SUPERVISION
 from surveys.plugin import SLICE as SURVEYS
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
+from visits.plugin import SLICE as VISITS
 
 SLICES: tuple[Slice, ...] = (
     IVR,
@@ -35,6 +36,7 @@ SLICES: tuple[Slice, ...] = (
     SMS,
     OUTAGES,
     NODES,
+    VISITS,
 )
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")

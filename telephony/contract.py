@@ -26,6 +26,8 @@ class Route(StrEnum):
     """Autoinformer message played to the callee (REQ-O1, O5, O6)."""
     SURVEY = "survey"
     """The CSI/NPS survey after an operator's call (REQ-A13, surveys/)."""
+    VISITS = "visits"
+    """Booking, moving or cancelling a visit to a customer office (REQ-T11, visits/)."""
     SELFTEST = "selftest"
     """Short diagnostic menu: says a number, reads digits. Used by the demo,
     the foundation tests and ``bench/fastagi.py``."""
@@ -116,6 +118,8 @@ class Next(StrEnum):
     QUEUE = "queue"
     ANSWERING_MACHINE = "answering-machine"
     METER_READINGS = "meter-readings"
+    VISITS = "visits"
+    """Booking a visit to an office (visits/ renders ``hotline-visits``)."""
 
 
 class UserEvent(StrEnum):
@@ -164,6 +168,8 @@ class Context(StrEnum):
     SURVEY = "hotline-survey"
     """The survey (surveys/); ``s`` after the call, ``transfer`` when sent by
     the operator."""
+    VISITS = "hotline-visits"
+    """Booking a visit to a customer office (visits/)."""
 
 
 STATUS_OK = "OK"

@@ -116,6 +116,8 @@
     statusEl.textContent = "Идёт разговор";
     wire(card);
     cardEl.dataset.shownAt = String(Date.now() / 1000);
+    // The extension point of other slices' workplace panels (e.g. visits/): the card shown.
+    document.dispatchEvent(new CustomEvent("hotline:card", { detail: card }));
   }
 
   function showAppeal(a) {

@@ -17,6 +17,7 @@ Order of a call:
    2    planned and emergency outages         announcement; 1 = operator  КЭ
    3    connection and standard answers       sub-menu (REQ-T10)          С/Т/Об
    4    debt and payments                     after identification (T9)   Об
+   5    a visit to a customer office (T11)    ``visits`` route (visits/)  Об
    0    operator                              queue                       Пр
    ===  ====================================  ==========================  =====
 
@@ -94,6 +95,7 @@ CLASSIFICATION: Final = {
     "outages": ClassificationCode.KE,
     "consult": ClassificationCode.S,
     "debt": ClassificationCode.OB,
+    "visits": ClassificationCode.OB,
     "operator": ClassificationCode.PR,
 }
 """REQ-A4 code pre-filled by the main-menu branch (see the module docstring)."""
@@ -282,7 +284,7 @@ async def _main_menu(call: _Call) -> Next:
     prompts: tuple[str, ...] = (P_MAIN, P_HINT)
     while True:
         call.step("menu")
-        choice = await choose(ch, prompts, "12340", name="main", back=False, return_repeat=True)
+        choice = await choose(ch, prompts, "123450", name="main", back=False, return_repeat=True)
         prompts = (P_MAIN,)
         if choice.status is ChoiceStatus.REPEAT:
             prompts = (P_MAIN_REPEAT, P_MAIN)
@@ -299,6 +301,8 @@ async def _main_menu(call: _Call) -> Next:
             result = await _consult(call)
         elif key == "4":
             result = await _debt(call)
+        elif key == "5":
+            result = _visits(call)
         else:
             call.classify(call.classification or CLASSIFICATION["operator"])
             result = await _to_operator(call)
@@ -330,6 +334,17 @@ async def _readings(call: _Call) -> Next:
     call.kind = AppealKind.METER_READING
     call.topics.append("передача показаний")
     return Next.METER_READINGS
+
+
+# -- 5: a visit to an office (the visits slice's route) -----------------------------------
+
+
+def _visits(call: _Call) -> Next:
+    call.step("visits")
+    call.classify(CLASSIFICATION["visits"])
+    call.topics.append("запись на приём в офис обслуживания")
+    call.served = True  # self-service: the visits route books, moves or cancels it
+    return Next.VISITS
 
 
 # -- 2: outages ---------------------------------------------------------------------------

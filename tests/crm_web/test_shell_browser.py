@@ -33,6 +33,7 @@ PAGES = {
         "/surveys/",
         "/outages/",
         "/sms/",
+        "/visits/",
     ],
     "sidorova": ["/dispatcher/", "/outages/"],
 }
@@ -49,6 +50,7 @@ NAV = {
         "/surveys/",
         "/outages/",
         "/sms/",
+        "/visits/",
     },
     "sidorova": {"/dispatcher/", "/outages/"},
 }

@@ -10,10 +10,11 @@ from core.settings import Settings
 from hotline.slices import build_routes
 from surveys.plugin import dialplan as survey_dialplan
 from telephony.contract import ALL_ROUTES, ALL_VARS, Context, Next, Route
+from visits.plugin import dialplan as visits_dialplan
 
 DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
-RENDERED_BY_SLICES = survey_dialplan(Settings(survey_after_call=True))
-"""The survey's contexts (surveys/plugin.py renders them with the settings)."""
+RENDERED_BY_SLICES = survey_dialplan(Settings(survey_after_call=True)) + visits_dialplan(Settings())
+"""The survey's and the visits' contexts (their plugin.py render them with the settings)."""
 TEXT = "\n".join(
     [*(p.read_text(encoding="utf-8") for p in sorted(DIALPLANS.glob("*.conf"))), RENDERED_BY_SLICES]
 )

@@ -134,6 +134,7 @@ def test_every_branch_has_a_classification_code() -> None:
         "outages": "КЭ",
         "consult": "С",
         "debt": "Об",
+        "visits": "Об",
         "operator": "Пр",
     }
     assert sorted(CONSULT_ANSWERS) == ["1", "2", "3", "4", "5"]

@@ -28,16 +28,18 @@ PROJECT = {
     "crm_bridge",
     "autoinformer",
     "shift",
+    "visits",
     "agi_scripts",
 }
 FORBIDDEN = {
-    "core": {"hotline", "ivr", "crm_bridge", "autoinformer", "webedge"},
-    "telephony": {"hotline", "ivr", "crm_bridge", "autoinformer", "webedge"},
-    "webedge": {"hotline", "ivr", "autoinformer"},
-    "ivr": {"hotline", "autoinformer", "webedge"},
-    "crm_bridge": {"hotline", "ivr", "autoinformer"},
+    "core": {"hotline", "ivr", "crm_bridge", "autoinformer", "webedge", "visits"},
+    "telephony": {"hotline", "ivr", "crm_bridge", "autoinformer", "webedge", "visits"},
+    "webedge": {"hotline", "ivr", "autoinformer", "visits"},
+    "ivr": {"hotline", "autoinformer", "webedge", "visits"},
+    "crm_bridge": {"hotline", "ivr", "autoinformer", "visits"},
     "autoinformer": {"hotline"},
     "shift": {"hotline", "ivr", "autoinformer"},
+    "visits": {"hotline"},
 }
 
 

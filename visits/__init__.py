@@ -1,0 +1,1 @@
+"""Visits to customer offices (REQ-T11): see :mod:`visits.plugin`."""
