@@ -208,9 +208,17 @@ async def test_emergency_restoration_is_said_nominative(deps: Any) -> None:
     ch = await _outages(
         deps, ("emergency", "2025-03-05T09:00:00+03:00", "2025-03-05T21:21:00+03:00")
     )
-    assert spoken_frames(ch.journal.entries) == ["outage/estimated_restore -> datetime:nom"]
-    said = next(e.detail["text"] for e in ch.journal.entries if e.kind == "say")
-    assert said == "двадцать один час двадцать одна минута пятого марта"
+    # Before the menu (issue 16): «Восстановление ориентировочно в двадцать
+    # один час двадцать одну минуту» (today: no date); then item 2's full answer.
+    assert spoken_frames(ch.journal.entries) == [
+        "outage/restore_expected_at -> time:acc",
+        "outage/estimated_restore -> datetime:nom",
+    ]
+    said = [e.detail["text"] for e in ch.journal.entries if e.kind == "say"]
+    assert said == [
+        "двадцать один час двадцать одну минуту",
+        "двадцать один час двадцать одна минута пятого марта",
+    ]
 
 
 async def test_queue_position_and_wait_are_nominative(deps: Any) -> None:
