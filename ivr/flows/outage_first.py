@@ -58,7 +58,7 @@ P_EMERGENCY: Final = "outage/emergency_at_address"
 P_RESTORE_AT: Final = "outage/restore_expected_at"
 P_RESTORE_UNKNOWN: Final = "outage/restore_unknown"
 
-WAIT_AFTER_WARNING: Final = 0.3
+WAIT_AFTER_WARNING = 0.3
 """Seconds the flow still waits for the check once the warning has ended
 (it had the whole warning, several seconds, to answer)."""
 
@@ -75,12 +75,16 @@ async def wait_check(
     check: asyncio.Future[CallerEmergency | None],
     call_id: str,
     *,
-    timeout: float = WAIT_AFTER_WARNING,
+    timeout: float | None = None,
 ) -> CallerEmergency | None:
     """The check's answer, or None when it failed or is not there within
-    ``timeout`` (it is left to finish in its thread; its result is dropped)."""
+    ``timeout`` (default :data:`WAIT_AFTER_WARNING`, read at the call: a
+    test with a scripted caller, whose warning takes no time, gives the check
+    the time the warning would have; it is left to finish in its thread and
+    its result is dropped)."""
+    limit = WAIT_AFTER_WARNING if timeout is None else timeout
     try:
-        return await asyncio.wait_for(asyncio.shield(check), timeout)
+        return await asyncio.wait_for(asyncio.shield(check), limit)
     except TimeoutError:
         log.warning("call %s: emergency outage check too slow, menu without it", call_id)
         check.add_done_callback(_drop)
