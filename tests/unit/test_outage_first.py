@@ -432,3 +432,31 @@ async def test_at_night_readings_not_identified_go_to_the_machine(deps: Any) -> 
     done(ch, await run(meter_readings.flow, ch, deps))
     assert ch.heard[-1] == "ident/not_identified_closed", ch.heard
     assert ch.destinations == ["answering-machine"]
+
+
+def test_the_notice_in_its_three_forms() -> None:
+    """Today: the time only; another day: the time and the date; no
+    estimate: «сроки восстановления уточняются» (the register always asks
+    for one today; the phrase is ready for an emergency entered without)."""
+    from zoneinfo import ZoneInfo
+
+    from ivr.phrases_ru import Words
+
+    zone = ZoneInfo("Europe/Moscow")
+    now = datetime.fromisoformat("2025-03-05T23:10:00+03:00")
+
+    def render(eta: str | None) -> list[str]:
+        phrase = outage_first.notice(datetime.fromisoformat(eta) if eta else None, now, zone)
+        return [" ".join(p.tokens) if isinstance(p, Words) else p for p in phrase.parts]
+
+    assert render("2025-03-05T23:59:00+03:00") == [
+        "outage/emergency_at_address",
+        "outage/restore_expected_at",
+        "двадцать три часа пятьдесят девять минут",
+    ]
+    assert render("2025-03-05T21:01:00Z") == [  # 00:01 Moscow, the next day
+        "outage/emergency_at_address",
+        "outage/restore_expected_at",
+        "ноль часов одну минуту шестого марта",
+    ]
+    assert render(None) == ["outage/emergency_at_address", "outage/restore_unknown"]
