@@ -20,7 +20,11 @@ address», told to whoever calls from a number on file, would say where the
 holder of that number lives and when the house is without power: the
 inbound menu tells them only after the caller passed the identity gate
 (``ivr.identity``, REQ-T9, T13), and otherwise points to the published
-schedule.
+schedule. The one exception is issue 16's «нет света» answered first
+(:meth:`OutageService.emergency_for_phone`, ``ivr.flows.outage_first``): a
+caller from a number on file whose house is in an emergency outage *now* is
+told so, and when the power is expected back, before the menu — no address,
+no schedule, nothing the residents of the house without power do not know.
 """
 
 from __future__ import annotations
