@@ -25,6 +25,7 @@ from crm_bridge.demo_data import DEMO_CALLER, DEMO_UNKNOWN_PHONE
 from crm_bridge.models import (
     AppealChannel,
     AppealKind,
+    AppealStatus,
     Callback,
     ClassificationCode,
     ReadingSource,
@@ -32,6 +33,7 @@ from crm_bridge.models import (
 from crm_bridge.outages import OutageKind, OutageService
 from ivr.flows import answering_machine, hotline, meter_readings, outage_first
 from outages.register import Draft, EntryView, OutageRegister
+from telephony.callrunner import HANGUP
 from telephony.contract import Route, Var
 from tests.unit import test_flow_branches as _branches
 from tests.unit.test_flow_branches import (
@@ -346,8 +348,9 @@ async def test_at_night_the_emergency_then_the_menu_and_0_is_the_machine(deps: A
 
 
 async def test_at_night_the_debt_is_told_after_the_proof(deps: Any) -> None:
-    """22:00, item 4: the proof, the balance, as by day; the appeal is
-    registered by the menu (answered in the call)."""
+    """22:00, item 4: the proof, the balance, as by day; silence at the menu
+    afterwards: by day the operator, at night the answering machine (no
+    «соединяем с оператором»)."""
     ch = call(
         [
             ("menu/main", "4"),
@@ -366,6 +369,21 @@ async def test_at_night_the_debt_is_told_after_the_proof(deps: Any) -> None:
     assert ch.destinations == ["answering-machine"]
     assert "common/sorry_transfer_operator" not in heard
     assert "common/connecting_operator" not in heard
+
+
+async def test_at_night_a_caller_served_by_the_menu_leaves_an_appeal(deps: Any) -> None:
+    """22:00: the balance heard, the caller hangs up: the contact is
+    registered as by day (REQ-A1), a consultation the menu answered."""
+    ch = call(
+        [("menu/main", "4"), ("ident/required_for_debt", DEMO_CALLER.number + "#")],
+        now=OUT_OF_HOURS,
+        hangup_at="debt/options",
+    )
+    done(ch, await run(hotline.flow, ch, deps), HANGUP)
+    appeal = await appeal_of(deps, ch)
+    assert appeal.kind is AppealKind.CONSULTATION and appeal.classification is ClassificationCode.OB
+    assert appeal.account_id is not None and appeal.status is AppealStatus.CLOSED
+    assert "задолженность" in appeal.content
 
 
 async def test_at_night_outage_information_after_the_proof(deps: Any) -> None:
