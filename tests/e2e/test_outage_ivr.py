@@ -15,6 +15,7 @@ callers live there too.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
@@ -50,7 +51,9 @@ async def dispatch(runtime: Any, sip: Any) -> AsyncIterator[Put]:
     (created, then updated by its own id: the estimate moved)."""
     services = runtime.services
     register = OutageRegister(services.db)
-    client, token = await services.run_db(register.add_client, "grid-dispatch-ivr")
+    # A name of its own each time: a worker may come back to this module.
+    name = f"grid-dispatch-{uuid.uuid4().hex[:8]}"
+    client, token = await services.run_db(register.add_client, name)
     url = f"{runtime.web_url}outages/api/v1/outages/{EXTERNAL_ID}"
     async with aiohttp.ClientSession() as http:
 
