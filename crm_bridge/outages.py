@@ -296,8 +296,8 @@ class OutageService:
         """The IVR's question before the menu (issue 16): is an account of the
         calling number (any of them, when it has several) inside an emergency
         outage at ``now``? One transaction: the register's change mark (with
-        no emergency in the snapshot, nothing more), the number's accounts by
-        the phone index, each account's place by its primary key; the outages
+        no emergency in the snapshot, nothing more), then the places of the
+        number's accounts in one query (the phone index); the outages
         from the in-process snapshot (``bench/outage_match.py`` measures it)."""
         phone = try_normalize_phone(calling_number)
         if phone is None:
@@ -308,10 +308,8 @@ class OutageService:
             snapshot = _snapshot(self.db, conn, when)
             if not snapshot.emergencies:
                 return None
-            ids = conn.execute(_PHONE_ACCOUNTS, {"phone": phone}).scalars().all()
-            for account_id in ids:
-                place = _place_of(conn, account_id, None, None)
-                outage = None if place is None else _emergency_at(snapshot, place, when)
+            for account_id, *columns in conn.execute(_PHONE_PLACES, {"phone": phone}):
+                outage = _emergency_at(snapshot, _place_from(*columns), when)
                 if outage is not None:
                     found.append(CallerEmergency(account_id, outage))
         if not found:
@@ -331,12 +329,22 @@ def _emergency_at(snapshot: _Snapshot, place: _Place, when: datetime) -> OutageV
 _PLACE: Final = select(
     Account.settlement_key, Account.house_key, Account.street_type, Account.street, Account.house
 ).where(Account.id == bindparam("account_id"))
-_PHONE_ACCOUNTS: Final = (
-    select(AccountPhone.account_id)
+_PHONE_PLACES: Final = (
+    select(
+        Account.id,
+        Account.settlement_key,
+        Account.house_key,
+        Account.street_type,
+        Account.street,
+        Account.house,
+    )
+    .join(AccountPhone, AccountPhone.account_id == Account.id)
     .where(AccountPhone.phone == bindparam("phone"))
-    .order_by(AccountPhone.account_id)
+    .order_by(Account.id)
     .limit(MAX_PHONE_ACCOUNTS)
 )
+"""The places of a calling number's accounts, in one trip (the phone index,
+then each account by its primary key)."""
 _MARK_NAME: Final = "outages"
 _MARK: Final = select(
     select(Counter.value).where(Counter.name == _MARK_NAME).scalar_subquery(),
@@ -344,24 +352,32 @@ _MARK: Final = select(
 )
 
 
+def _place_from(
+    a_settlement: str | None,
+    a_house_key: str | None,
+    street_type: str | None,
+    street: str | None,
+    house: str | None,
+) -> _Place:
+    """An account's place from its address columns (:data:`_PLACE`)."""
+    if a_house_key:  # ``street|house``: its street part is the parsed street
+        street_key: str | None = a_house_key.partition("|")[0]
+    else:
+        street_key = from_parts(street_type=street_type, street=street).street
+    return _Place(
+        settlement_key=a_settlement,
+        street_key=street_key,
+        house_key=a_house_key,
+        house_no=house_number(house),
+    )
+
+
 def _place_of(
     conn: Connection, account_id: int | None, house_key: str | None, settlement_key: str | None
 ) -> _Place | None:
     if account_id is not None:
         row = conn.execute(_PLACE, {"account_id": account_id}).first()
-        if row is None:
-            return None
-        a_settlement, a_house_key, street_type, street, house = row
-        if a_house_key:  # ``street|house``: its street part is the parsed street
-            street_key: str | None = a_house_key.partition("|")[0]
-        else:
-            street_key = from_parts(street_type=street_type, street=street).street
-        return _Place(
-            settlement_key=a_settlement,
-            street_key=street_key,
-            house_key=a_house_key,
-            house_no=house_number(house),
-        )
+        return None if row is None else _place_from(*row)
     if house_key is None and settlement_key is None:
         return None
     street, _, house = (house_key or "").partition("|")
