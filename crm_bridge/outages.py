@@ -20,7 +20,11 @@ address», told to whoever calls from a number on file, would say where the
 holder of that number lives and when the house is without power: the
 inbound menu tells them only after the caller passed the identity gate
 (``ivr.identity``, REQ-T9, T13), and otherwise points to the published
-schedule.
+schedule. The one exception is issue 16's «нет света» answered first
+(:meth:`OutageService.emergency_for_phone`, ``ivr.flows.outage_first``): a
+caller from a number on file whose house is in an emergency outage *now* is
+told so, and when the power is expected back, before the menu — no address,
+no schedule, nothing the residents of the house without power do not know.
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_bridge.address import from_parts, parse_address
 from crm_bridge.db import Base, Database, UtcDateTime, utcnow
-from crm_bridge.models import Account, Counter
+from crm_bridge.models import Account, AccountPhone, ClassificationCode, Counter
+from crm_bridge.phones import try_normalize_phone
 
 __all__ = [
     "DEFAULT_HORIZON",
+    "CallerEmergency",
     "Outage",
     "OutageKind",
     "OutageService",
@@ -71,6 +77,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_HORIZON: Final = timedelta(days=7)
 """How far ahead :meth:`OutageService.affecting` looks for planned outages."""
 _HOUSE_NUMBER_RE: Final = re.compile(r"^(\d+)")
+_LIMITATION_RE: Final = re.compile(r"огранич", re.IGNORECASE)
+MAX_PHONE_ACCOUNTS: Final = 20
+"""Accounts of one calling number looked at by :meth:`OutageService.emergency_for_phone`."""
 
 
 class OutageKind(enum.StrEnum):
@@ -134,6 +143,24 @@ class OutageView:
 
     def current(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
+
+    @property
+    def classification(self) -> ClassificationCode:
+        """The REQ-A4 code of an appeal about this outage: Ог (consumption
+        limitation) when the register's reason says the supply is limited
+        («ограничение режима потребления», a schedule of limitation), else
+        КЭ (power quality: the supply is interrupted)."""
+        return (
+            ClassificationCode.OG if _LIMITATION_RE.search(self.reason) else ClassificationCode.KE
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallerEmergency:
+    """An account of the calling number inside an emergency outage at ``now``."""
+
+    account_id: int
+    outage: OutageView
 
 
 def house_number(house: str | None) -> int | None:
@@ -253,21 +280,71 @@ class OutageService:
 
     def emergency(self, account_id: int, now: datetime | None = None) -> OutageView | None:
         """The emergency outage the account's address is inside at ``now``
-        (the one restored last when several overlap), or None: the IVR's
-        question before the menu (issue 16; ``bench/outage_match.py``
-        measures it)."""
+        (the one restored last when several overlap), or None
+        (``bench/outage_match.py`` measures it)."""
         when = now or utcnow()
-        found = [
-            o
-            for o in self.affecting(account_id=account_id, now=when, horizon=timedelta(0))
-            if o.kind is OutageKind.EMERGENCY and o.current(when)
-        ]
-        return max(found, key=lambda o: (o.ends_at, o.id)) if found else None
+        with self.db.transaction() as conn:
+            snapshot = _snapshot(self.db, conn, when)
+            if not snapshot.emergencies:
+                return None
+            place = _place_of(conn, account_id, None, None)
+        return None if place is None else _emergency_at(snapshot, place, when)
+
+    def emergency_for_phone(
+        self, calling_number: str | None, now: datetime | None = None
+    ) -> CallerEmergency | None:
+        """The IVR's question before the menu (issue 16): is an account of the
+        calling number (any of them, when it has several) inside an emergency
+        outage at ``now``? One transaction: the register's change mark (with
+        no emergency in the snapshot, nothing more), then the places of the
+        number's accounts in one query (the phone index); the outages
+        from the in-process snapshot (``bench/outage_match.py`` measures it)."""
+        phone = try_normalize_phone(calling_number)
+        if phone is None:
+            return None
+        when = now or utcnow()
+        found: list[CallerEmergency] = []
+        with self.db.transaction() as conn:
+            snapshot = _snapshot(self.db, conn, when)
+            if not snapshot.emergencies:
+                return None
+            for account_id, *columns in conn.execute(_PHONE_PLACES, {"phone": phone}):
+                outage = _emergency_at(snapshot, _place_from(*columns), when)
+                if outage is not None:
+                    found.append(CallerEmergency(account_id, outage))
+        if not found:
+            return None
+        return max(found, key=lambda f: (f.outage.ends_at, f.outage.id, -f.account_id))
+
+
+def _emergency_at(snapshot: _Snapshot, place: _Place, when: datetime) -> OutageView | None:
+    found = [
+        o
+        for o in snapshot.candidates(place)
+        if o.kind is OutageKind.EMERGENCY and o.current(when) and _covers(o, place)
+    ]
+    return max(found, key=lambda o: (o.ends_at, o.id)) if found else None
 
 
 _PLACE: Final = select(
     Account.settlement_key, Account.house_key, Account.street_type, Account.street, Account.house
 ).where(Account.id == bindparam("account_id"))
+_PHONE_PLACES: Final = (
+    select(
+        Account.id,
+        Account.settlement_key,
+        Account.house_key,
+        Account.street_type,
+        Account.street,
+        Account.house,
+    )
+    .join(AccountPhone, AccountPhone.account_id == Account.id)
+    .where(AccountPhone.phone == bindparam("phone"))
+    .order_by(Account.id)
+    .limit(MAX_PHONE_ACCOUNTS)
+)
+"""The places of a calling number's accounts, in one trip (the phone index,
+then each account by its primary key)."""
 _MARK_NAME: Final = "outages"
 _MARK: Final = select(
     select(Counter.value).where(Counter.name == _MARK_NAME).scalar_subquery(),
@@ -275,24 +352,32 @@ _MARK: Final = select(
 )
 
 
+def _place_from(
+    a_settlement: str | None,
+    a_house_key: str | None,
+    street_type: str | None,
+    street: str | None,
+    house: str | None,
+) -> _Place:
+    """An account's place from its address columns (:data:`_PLACE`)."""
+    if a_house_key:  # ``street|house``: its street part is the parsed street
+        street_key: str | None = a_house_key.partition("|")[0]
+    else:
+        street_key = from_parts(street_type=street_type, street=street).street
+    return _Place(
+        settlement_key=a_settlement,
+        street_key=street_key,
+        house_key=a_house_key,
+        house_no=house_number(house),
+    )
+
+
 def _place_of(
     conn: Connection, account_id: int | None, house_key: str | None, settlement_key: str | None
 ) -> _Place | None:
     if account_id is not None:
         row = conn.execute(_PLACE, {"account_id": account_id}).first()
-        if row is None:
-            return None
-        a_settlement, a_house_key, street_type, street, house = row
-        if a_house_key:  # ``street|house``: its street part is the parsed street
-            street_key: str | None = a_house_key.partition("|")[0]
-        else:
-            street_key = from_parts(street_type=street_type, street=street).street
-        return _Place(
-            settlement_key=a_settlement,
-            street_key=street_key,
-            house_key=a_house_key,
-            house_no=house_number(house),
-        )
+        return None if row is None else _place_from(*row)
     if house_key is None and settlement_key is None:
         return None
     street, _, house = (house_key or "").partition("|")
@@ -327,6 +412,9 @@ class _Snapshot:
     by_street: dict[str, list[OutageView]]
     by_settlement: dict[str, list[OutageView]]
     """Whole-settlement outages only (no street, no house)."""
+    emergencies: bool = False
+    """Whether any emergency outage is not ended at ``since`` (else the
+    emergency checks need no place)."""
 
     def candidates(self, place: _Place) -> list[OutageView]:
         out: list[OutageView] = []
@@ -364,7 +452,13 @@ def _snapshot(db: Database, conn: Connection, when: datetime) -> _Snapshot:
                     by_street.setdefault(view.street_key, []).append(view)
                 elif view.settlement_key is not None:
                     by_settlement.setdefault(view.settlement_key, []).append(view)
-        fresh = _Snapshot((mark[0], mark[1]), when, by_house, by_street, by_settlement)
+        emergencies = any(
+            o.kind is OutageKind.EMERGENCY
+            for group in (by_house, by_street, by_settlement)
+            for views in group.values()
+            for o in views
+        )
+        fresh = _Snapshot((mark[0], mark[1]), when, by_house, by_street, by_settlement, emergencies)
         _SNAPSHOTS[db] = fresh
         return fresh
 

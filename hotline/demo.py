@@ -207,8 +207,9 @@ def _make_demo_voice(settings: Settings) -> None:
 
 
 async def _answer_the_machine(rig: Any, call: Any, timeout: float = 60.0) -> None:
-    """Out of hours: say the name and the account after their beeps, accept
-    the calling number as the callback number (1), leave a message."""
+    """Out of hours: 0 in the menu, say the name and the account after their
+    beeps, accept the calling number as the callback number (1), leave a
+    message."""
     loop = asyncio.get_running_loop()
 
     async def until(test: Any) -> bool:
@@ -222,8 +223,15 @@ async def _answer_the_machine(rig: Any, call: Any, timeout: float = 60.0) -> Non
     def records() -> int:
         return sum(c.startswith("RECORD FILE") for c in call.agi_commands())
 
+    # The menu works around the clock (REQ-T16): the operator, 0, is the
+    # machine; keyed during the notice that says so (type-ahead).
+    if not await until(
+        lambda: any("/common/after_hours_self_service " in c for c in call.agi_commands())
+    ):
+        return  # not out of hours after all (the schedule changed meanwhile)
+    await rig.send_dtmf(call, "0")
     if not await until(lambda: any("/am/" in c for c in call.agi_commands())):
-        return  # not the answering machine after all (the schedule changed meanwhile)
+        return
     for count, name in enumerate(("demo_name", "demo_account"), start=1):
         if not await until(lambda n=count: records() >= n):
             return

@@ -800,6 +800,8 @@ FRAMES: Final[tuple[Frame, ...]] = (
         "По вашему адресу запланировано отключение электроэнергии",
         lambda: time_range(datetime(2026, 3, 1, 20, 0), datetime(2026, 3, 2, 0, 0)),
     ),
+    Frame("restore-at", "acc", "Восстановление ориентировочно в", lambda: value("time", time(18, 0), "acc"), "outage/restore_expected_at"),
+    Frame("restore-at-day", "acc", "Восстановление ориентировочно в", lambda: value("datetime", datetime(2026, 3, 2, 9, 21), "acc")),
     Frame("restore", "nom", "Ориентировочное время восстановления электроснабжения", lambda: value("datetime", datetime(2026, 3, 1, 21, 21), "nom"), "outage/estimated_restore"),
     Frame("since", "gen", "с", lambda: value("datetime", _START, "gen"), P_FROM),
     Frame("until", "gen", "до", lambda: value("time", time(17, 0), "gen"), P_TO),

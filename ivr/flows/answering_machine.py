@@ -36,7 +36,13 @@ from typing import Final
 
 from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
-from crm_bridge.models import AppealChannel, AppealKind, Category, ReplyChannel
+from crm_bridge.models import (
+    AppealChannel,
+    AppealKind,
+    Category,
+    ClassificationCode,
+    ReplyChannel,
+)
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import phrases_ru
 from ivr.deps import IvrDeps
@@ -89,6 +95,9 @@ class _Message:
     phone_source: str = ""
     appeal: AppealView | None = None
     registered: bool = False
+    classification: ClassificationCode | None = None
+    """The menu's code when the caller came from it (``HOTLINE_CLASS``):
+    e.g. КЭ for a caller told of an emergency outage before the menu."""
 
     @property
     def has_contact(self) -> bool:
@@ -101,6 +110,7 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     now = await call_now(ch, deps)
     msg = _Message(ch, deps, now)
     ch.journal.add("step", name="answering-machine")
+    msg.classification = _code(await ch.get_var(Var.CLASSIFICATION))
     try:
         await ch.play("am/out_of_hours", "am/requirements")
         await _ask(msg, "name")
@@ -126,6 +136,13 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     else:
         await ch.play("am/no_contact")
     await ch.hangup()
+
+
+def _code(raw: str | None) -> ClassificationCode | None:
+    try:
+        return ClassificationCode(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _spec(answer: str) -> tuple[str, float]:
@@ -251,6 +268,7 @@ async def _register(msg: _Message, *, hung_up: bool = False) -> None:
             address_text=(account.transcript or None) if account else None,
             reply_channel=ReplyChannel.PHONE,
             reply_contact=reply_contact,
+            classification=msg.classification,
             call_uniqueid=ch.call_id or None,
             received_at=msg.now,
             recordings=recordings,

@@ -5,9 +5,21 @@ Order of a call:
 1. ``common/recording_warning`` — before anything else (REQ-T4); the
    dialplan has already started MixMonitor on ``HOTLINE_RECORDING`` and the
    file is linked to the call row.
-2. Working hours (REQ-T2, T3): outside them, or on a public holiday, the
-   caller goes to the answering machine (``HOTLINE_NEXT=answering-machine``).
-3. The main menu (``*`` repeats, ``#`` goes back, three failed tries → an
+2. An emergency outage at the caller's address (issue 16, :mod:`ivr.flows.
+   outage_first`): when an account of the calling number is inside an
+   active emergency outage of the register, the caller is told so (and
+   when the power is expected back) before the menu; a key pressed then is
+   the menu's choice. The appeal is classified as the outage (КЭ, or Ог for
+   a limitation), whatever the caller chooses next, unless it becomes a
+   meter reading (Э).
+3. Working hours (REQ-T2, T3, T16): the menu works around the clock; out of
+   hours, or on a public holiday, the caller is told that the self-service
+   works and that the operator's place is taken by the answering machine:
+   every way to an operator (0, failed input, a proof that failed, the
+   specialist) ends in the answering machine (``HOTLINE_NEXT=
+   answering-machine``), which registers its own appeal with a callback in
+   working hours. Readings, outages and debt are given as by day.
+4. The main menu (``*`` repeats, ``#`` goes back, three failed tries → an
    operator):
 
    ===  ====================================  ==========================  =====
@@ -26,16 +38,17 @@ Order of a call:
    (Э); outages are power quality (КЭ); connection questions С, tariffs Т,
    payments, offices and debt Об (customer service); a plain request for
    the operator, or failed input, Пр (other). The operator corrects it.
-4. Debt (REQ-T9, T13), and the outages at the caller's address: only after
+5. Debt (REQ-T9, T13), and the outages at the caller's address: only after
    the caller has passed the identity gate (:mod:`ivr.identity`: the last
    four digits of the account of a calling number on file, or the whole
    account number); the calling number alone never unlocks them. Three
    failed proofs → operator; the outages without a proof: the public
    schedule only. A proof is asked once per call.
-5. Before the queue: the caller's position and the estimated wait (REQ-T7).
+6. Before the queue: the caller's position and the estimated wait (REQ-T7).
 
-Every call in working hours is registered as an appeal (REQ-A1, A2) when
-it leaves the menu — or when the caller hangs up — with the channel
+Every call is registered as an appeal (REQ-A1, A2) when it leaves the menu
+— or when the caller hangs up — except one the answering machine takes
+(that flow registers the message), with the channel
 ``phone``, the kind (consultation, appeal, meter reading), the category of
 the identified account (else ФЛ), the classification and the call link;
 its number goes to ``HOTLINE_APPEAL``. The call row gets the direction, the
@@ -58,9 +71,10 @@ from crm_bridge.db import utcnow
 from crm_bridge.errors import NotIdentified
 from crm_bridge.identify import AccountCard, Identification, Identifier
 from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
-from crm_bridge.outages import OutageKind, OutageService, OutageView
+from crm_bridge.outages import CallerEmergency, OutageKind, OutageService, OutageView
 from ivr import phrases_ru
 from ivr.deps import IvrDeps
+from ivr.flows import outage_first
 from ivr.flows.common import (
     ChoiceStatus,
     call_now,
@@ -89,6 +103,8 @@ P_SORRY_OPERATOR: Final = "common/sorry_transfer_operator"
 P_CONNECTING: Final = "common/connecting_operator"
 P_QUEUE_POSITION: Final = "queue/position_is"
 P_QUEUE_WAIT: Final = "queue/estimated_wait"
+P_AFTER_HOURS: Final = "common/after_hours_self_service"
+P_NOT_IDENTIFIED_CLOSED: Final = "ident/not_identified_closed"
 
 CLASSIFICATION: Final = {
     "readings": ClassificationCode.E,
@@ -181,6 +197,9 @@ class _Call:
     """The menu gave the caller what was asked (a standard answer, the
     outages at the address, the balance): a consultation answered in the call."""
     prefetch: asyncio.Future[_CallerContext] | None = None
+    emergency_check: asyncio.Future[CallerEmergency | None] | None = None
+    emergency: CallerEmergency | None = None
+    """The emergency outage announced before the menu (issue 16)."""
     _context: _CallerContext | None = None
 
     async def context(self) -> _CallerContext:
@@ -217,6 +236,18 @@ class _Call:
     def classify(self, code: ClassificationCode) -> None:
         self.classification = code
 
+    def code(self) -> ClassificationCode:
+        """The appeal's REQ-A4 code: the announced emergency's, unless the
+        call became a meter reading; else the last branch's, else Пр."""
+        if self.emergency is not None and self.kind is not AppealKind.METER_READING:
+            return self.emergency.outage.classification
+        return self.classification or ClassificationCode.PR
+
+    def not_identified(self) -> str:
+        """«Not identified»: by day «…соединяем с оператором», out of hours
+        without it (the answering machine says what follows)."""
+        return P_NOT_IDENTIFIED if self.open else P_NOT_IDENTIFIED_CLOSED
+
 
 # -- the flow -----------------------------------------------------------------------------
 
@@ -235,48 +266,64 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
         call.recording = await ch.get_var(Var.RECORDING) or ""
         call.now = await call_now(ch, deps)
         call.open = hours.is_open(call.now)
-        if call.open:
-            call.prefetch = asyncio.ensure_future(
-                deps.run_db(_caller_context, deps.db, ch.caller_number, call.now)
-            )
+        # Both look-ups run while the warning plays; the menu works around
+        # the clock (REQ-T16), so they are made in any hour.
+        call.prefetch = asyncio.ensure_future(
+            deps.run_db(_caller_context, deps.db, ch.caller_number, call.now)
+        )
+        call.emergency_check = outage_first.start_check(deps, ch.caller_number, call.now)
         # REQ-T4: the first thing the caller hears, and heard in full (no barge-in).
         await ch.play(P_WARNING, escape="")
         # The dialplan's fallback plays the warning unless this says it was heard.
         await ch.set_var(Var.WARNED, "1")
         await _upsert_call(call)
-        if not call.open:
-            call.step("answering-machine", open=False)
-            await ch.set_var(Var.OPEN, "0")
-            await _upsert_call(call)
-            await ch.next(Next.ANSWERING_MACHINE)
-            return
-        await ch.set_var(Var.OPEN, "1")
+        await ch.set_var(Var.OPEN, "1" if call.open else "0")
+        await _emergency_first(call)
         await ch.play(P_WELCOME)
+        if not call.open:
+            call.step("after-hours", open=False)
+            await ch.play(P_AFTER_HOURS)
         where = await _main_menu(call)
     except CallerHangup:
         call.step("hangup")
-        if call.open:
-            await _register(call, hung_up=True)
-        else:
-            await _upsert_call(call, ended=True)
+        await _register(call, hung_up=True)
         raise
     finally:
-        if call.prefetch is not None:
-            if call.prefetch.done():
-                if not call.prefetch.cancelled():
-                    call.prefetch.exception()  # retrieved: a failure was logged where used
+        for future in (call.prefetch, call.emergency_check):
+            if future is None:
+                continue
+            if future.done():
+                if not future.cancelled():
+                    future.exception()  # retrieved: a failure was logged where used
             else:
-                call.prefetch.cancel()
-    await _register(call)
+                future.cancel()
+    if where is Next.ANSWERING_MACHINE:
+        await _upsert_call(call)  # the machine registers the message
+    else:
+        await _register(call)
     variables: dict[str, str] = {}
     if call.appeal is not None:
         variables[Var.APPEAL] = call.appeal.number
-    variables[Var.CLASSIFICATION] = (call.classification or ClassificationCode.PR).value
+    variables[Var.CLASSIFICATION] = call.code().value
     if call.account is not None:
         variables[Var.ACCOUNT] = call.account.number
     if where is Next.QUEUE:
         await _announce_queue(call)
     await ch.next(where, **variables)
+
+
+async def _emergency_first(call: _Call) -> None:
+    """Issue 16 item 2: an emergency outage at the caller's address, said
+    before the menu (see :mod:`ivr.flows.outage_first`)."""
+    if call.emergency_check is None:
+        return
+    found = await outage_first.wait_check(call.emergency_check, call.ch.call_id)
+    if found is None:
+        return
+    call.emergency = found
+    call.topics.append("аварийное отключение по адресу (сообщено до меню)")
+    call.served = True
+    await outage_first.announce(call.ch, found, call.now, call.hours.zone)
 
 
 async def _main_menu(call: _Call) -> Next:
@@ -311,11 +358,16 @@ async def _main_menu(call: _Call) -> Next:
 
 
 async def _to_operator(call: _Call, *, failed: bool = False, announce: bool = True) -> Next:
-    """The operator queue; ``failed``: after repeated wrong or no input."""
+    """The operator queue; ``failed``: after repeated wrong or no input.
+    Out of hours the answering machine (REQ-T16: only the operators keep
+    working hours); it tells the caller why."""
     call.step("operator", failed=failed)
     call.kind = AppealKind.APPEAL if call.kind is not AppealKind.METER_READING else call.kind
     if call.classification is None:
         call.classify(CLASSIFICATION["operator"])
+    if not call.open:
+        call.step("answering-machine", open=False)
+        return Next.ANSWERING_MACHINE
     if failed:
         call.topics.append("не удалось выбрать пункт меню")
         await call.ch.play(P_SORRY_OPERATOR)
@@ -358,7 +410,7 @@ async def _outages(call: _Call) -> Next | None:
     outcome, account_id, found = await _outage_account(call)
     if outcome is Outcome.FAILED:
         call.step("outages:not-identified")
-        await ch.play(P_NOT_IDENTIFIED)
+        await ch.play(call.not_identified())
         return await _to_operator(call, announce=False)
     ch.journal.add(
         "step", name="outages-found", count=len(found), address_known=account_id is not None
@@ -445,7 +497,8 @@ async def _consult(call: _Call) -> Next | None:
             return await _to_operator(call, failed=True)
         if choice.key == "0":
             call.topics.append("консультация специалиста")
-            await ch.play("consult/specialist_transfer")
+            if call.open:
+                await ch.play("consult/specialist_transfer")
             return await _to_operator(call, announce=False)
         assert choice.key is not None
         prompts, code, topic = CONSULT_ANSWERS[choice.key]
@@ -490,7 +543,7 @@ async def _debt(call: _Call) -> Next | None:
         result = await call.identity().require(notice=("ident/required_for_debt",))
         if not result.passed or result.verified is None or result.verified.ident is None:
             call.step("debt:not-identified")
-            await ch.play(P_NOT_IDENTIFIED)
+            await ch.play(call.not_identified())
             return await _to_operator(call, announce=False)
         call.account = result.verified
     assert call.account.ident is not None
@@ -499,7 +552,7 @@ async def _debt(call: _Call) -> Next | None:
         card = await deps.run_db(identifier.card, call.account.ident)
     except NotIdentified:
         log.warning("call %s: identification no longer valid", ch.call_id)
-        await ch.play(P_NOT_IDENTIFIED)
+        await ch.play(call.not_identified())
         return await _to_operator(call, announce=False)
     call.step("debt:balance")
     while True:
@@ -639,7 +692,7 @@ async def _register(call: _Call, *, hung_up: bool = False) -> None:
             answered_in_call=ANSWERED_BY_MENU if answered else None,
             category=account.category if account else Category.FL,
             content=content,
-            classification=call.classification or ClassificationCode.PR,
+            classification=call.code(),
             account_id=account.account_id if account else None,
             call_uniqueid=ch.call_id or None,
             received_at=call.now,

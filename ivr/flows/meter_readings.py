@@ -22,7 +22,9 @@ Speech: streamed from Asterisk over AudioSocket to the Vosk recogniser
 (``deps.speech``, :class:`ivr.speech_lang.SpeechComponent`), or, if
 streaming is not available, recorded then recognised. Two failed recognitions
 switch the call to keypad-only; failed keypad input sends the caller to an
-operator (``HOTLINE_NEXT=queue``). No model configured: keypad only.
+operator (``HOTLINE_NEXT=queue``) — out of hours to the answering machine
+(REQ-T16: the readings are taken around the clock, only the operators keep
+working hours). No model configured: keypad only.
 
 The appeal of kind ``meter_reading`` is registered for the call unless the
 inbound flow already registered one (``HOTLINE_APPEAL``).
@@ -64,6 +66,7 @@ from crm_bridge.readings import (
 )
 from ivr import phrases_ru
 from ivr.deps import IvrDeps
+from ivr.flows.common import call_now
 from ivr.identity import P_NOT_IDENTIFIED, IdentityGate
 from ivr.phrases_ru import speak
 from ivr.speech import EndReason, Final, SpeechUnavailable
@@ -74,6 +77,7 @@ from telephony.typeahead import key_ahead, type_ahead, typed_key
 
 log = logging.getLogger(__name__)
 
+P_NOT_IDENTIFIED_CLOSED = "ident/not_identified_closed"
 KEY_TIMEOUT = 7.0
 """Seconds to wait for the first key after a prompt."""
 INTER_DIGIT_TIMEOUT = 4.0
@@ -169,6 +173,12 @@ class _Call:
     recording_var: str | None = None
     period_told: bool = False
     stored: list[StoredReading] = field(default_factory=list)
+    open: bool = True
+    """Operators at work (REQ-T16): else the answering machine takes their place."""
+
+    @property
+    def operator(self) -> Next:
+        return Next.QUEUE if self.open else Next.ANSWERING_MACHINE
 
     @property
     def voice(self) -> bool:
@@ -192,19 +202,22 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
         speech,
         lang,
     )
-    ch.journal.add("step", name="readings", voice=call.voice)
+    call.open = deps.hours.is_open(await call_now(ch, deps))
+    ch.journal.add("step", name="readings", voice=call.voice, open=call.open)
     await ch.play("readings/intro")
     account = await _identify(call)
     if account is None:
-        await ch.play(P_NOT_IDENTIFIED)
-        await ch.next(Next.QUEUE)
+        await ch.play(P_NOT_IDENTIFIED if call.open else P_NOT_IDENTIFIED_CLOSED)
+        await ch.next(call.operator)
         return
     await ch.set_var(Var.ACCOUNT, account.number)
     meters = await deps.run_db(call.readings.meters, account.id)
     if not meters:
-        await ch.play("readings/no_meters", "common/connecting_operator")
+        await ch.play("readings/no_meters")
+        if call.open:
+            await ch.play("common/connecting_operator")
         await _register_appeal(call, account)
-        await ch.next(Next.QUEUE)
+        await ch.next(call.operator)
         return
     try:
         for meter in meters:
@@ -215,9 +228,12 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
                 call.stored.append(stored)
     except Operator:
         ch.journal.add("step", name="readings-operator", stored=len(call.stored))
-        await ch.play("readings/not_accepted_operator")
+        if call.open:
+            await ch.play("readings/not_accepted_operator")
+        else:
+            await ch.play("readings/not_accepted")
         await _register_appeal(call, account)
-        await ch.next(Next.QUEUE)
+        await ch.next(call.operator)
         return
     await _summary(call)
     await _register_appeal(call, account)

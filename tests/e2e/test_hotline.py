@@ -50,6 +50,10 @@ OUT_OF_HOURS = "2025-03-05T22:00:00+03:00"  # the same Wednesday, 22:00
 HOLIDAY = "2025-01-01T12:00:00+03:00"  # New Year: a public holiday, midday
 CALLER = DEMO_CALLER.phone.lstrip("+") if DEMO_CALLER.phone else "79001234567"
 UNKNOWN_CALLER = "79990000001"
+WELCOME = "common/welcome"
+"""Out of hours the menu still works (REQ-T16): 0 keyed during the greeting
+is the menu's choice (type-ahead: the notice that the menu works around the
+clock and the menu are not played), the answering machine."""
 
 SPEECH = {
     "amname": "Иванов Иван Иванович",
@@ -665,6 +669,7 @@ async def test_answering_machine_out_of_hours(place, rig, runtime, demo, caller_
     message) is recorded, registered, and a callback is due in working hours."""
     services = runtime.services
     c = await place(OUT_OF_HOURS)
+    await c.press(WELCOME, "0")  # REQ-T16: the menu first; 0 → the machine
     inbound = await c.journal("inbound")
     await c.speak("name", "amname")
     await c.speak("account", "amaccount")
@@ -673,7 +678,7 @@ async def test_answering_machine_out_of_hours(place, rig, runtime, demo, caller_
     journal = await c.journal("answering-machine", timeout=120)
     await c.rig.wait_end(c.call)
 
-    assert inbound.heard() == ["common/recording_warning"], "warning, then straight to the machine"
+    assert inbound.heard() == ["common/recording_warning", WELCOME]
     assert _next(inbound) == "answering-machine"
     heard = journal.heard()
     assert _in_order(
@@ -730,6 +735,7 @@ async def test_answering_machine_on_a_holiday_with_a_spoken_contact(
     the reply contact is spoken (3), which is a contact."""
     services = runtime.services
     c = await place(HOLIDAY, caller=UNKNOWN_CALLER)
+    await c.press(WELCOME, "0")
     await c.speak("name", "amname")
     await c.speak("account", "amaccount")
     await c.press("am/contact_options", "3")
@@ -738,7 +744,7 @@ async def test_answering_machine_on_a_holiday_with_a_spoken_contact(
     journal = await c.journal("answering-machine", timeout=120)
     await c.rig.wait_end(c.call)
     inbound = await c.journal("inbound")
-    assert inbound.heard() == ["common/recording_warning"]
+    assert inbound.heard() == ["common/recording_warning", WELCOME]
     heard = journal.heard()
     assert _in_order(
         heard,
@@ -767,6 +773,7 @@ async def test_answering_machine_without_contact_is_not_considered(
     рассматривается» / no_contact (REQ-T5, A8), the caller told why."""
     services = runtime.services
     c = await place(now)
+    await c.press(WELCOME, "0")
     await c.speak("name", "amname")
     await c.speak("account", "amaccount")
     await c.speak("contact", "silence")  # no key at the options, then silence
@@ -802,6 +809,7 @@ async def test_caller_hangs_up_during_the_answering_machine(
     failures = runtime.fastagi.stats.failures
     await services.call_listener.wait_resynced(15)
     c = await place(OUT_OF_HOURS)
+    await c.press(WELCOME, "0")
     await c.speak("name", "amname")
     await c.started("-account ")
     await asyncio.sleep(1.0)
@@ -889,6 +897,7 @@ async def test_answering_machine_transcribes_the_answers(
     the callback number is keyed in (2) instead of the caller ID."""
     services = runtime.services
     c = await place(OUT_OF_HOURS)
+    await c.press(WELCOME, "0")
     await c.speak("name", "koname")
     await c.speak("account", "koaccount")
     await c.press("am/contact_options", "2")  # another number, keyed in

@@ -449,12 +449,18 @@ async def test_the_callback_offer_says_by_when(
 
 @pytest.mark.parametrize("now", [OUT_OF_HOURS, HOLIDAY], ids=["out-of-hours", "holiday"])
 async def test_closed_hotline_offers_a_message_and_a_callback(deps: Any, now: str) -> None:
-    """Closed (22:00, or a holiday at noon): the warning, then the answering
-    machine; the caller ID confirmed with 1 is the reply contact, the message
-    registered and a callback due when the hotline next opens (REQ-T3, T5, T6)."""
-    inbound = call(now=now)
+    """Closed (22:00, or a holiday at noon): the warning, the menu told to
+    work around the clock (REQ-T16), 0 → the answering machine; the caller
+    ID confirmed with 1 is the reply contact, the message registered and a
+    callback due when the hotline next opens (REQ-T3, T5, T6)."""
+    inbound = call([("menu/main", "0")], now=now)
     done(inbound, await run(hotline.flow, inbound, deps))
-    assert inbound.heard == ["common/recording_warning"]
+    assert inbound.heard == [
+        "common/recording_warning",
+        "common/welcome",
+        "common/after_hours_self_service",
+        "menu/main",
+    ]
     assert inbound.destinations == ["answering-machine"] and inbound.variables[Var.OPEN] == "0"
     assert "appeal" not in steps(inbound.journal), "the machine registers the message"
 

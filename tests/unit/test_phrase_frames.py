@@ -37,7 +37,7 @@ from crm_bridge.demo_data import DEMO_CALLER, DEMO_NO_DEBT
 from crm_bridge.models import Account
 from crm_bridge.outages import OutageService
 from ivr import phrases_ru
-from ivr.flows import answering_machine, hotline, meter_readings, queue_callback
+from ivr.flows import answering_machine, hotline, meter_readings, outage_first, queue_callback
 from ivr.prompts import CatalogueError, PromptCatalogue
 from telephony.contract import Route, Var
 from telephony.fakechannel import FakeChannel, Step
@@ -202,15 +202,28 @@ async def test_planned_outage_is_a_genitive_range(deps: Any) -> None:
     ]
 
 
-async def test_emergency_restoration_is_said_nominative(deps: Any) -> None:
+async def test_emergency_restoration_is_said_nominative(
+    deps: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """«Ориентировочное время восстановления электроснабжения двадцать один
     час двадцать одна минута пятого марта»."""
+    # The scripted warning takes no time: the check before the menu gets the
+    # time the warning would give it.
+    monkeypatch.setattr(outage_first, "WAIT_AFTER_WARNING", 60.0)
     ch = await _outages(
         deps, ("emergency", "2025-03-05T09:00:00+03:00", "2025-03-05T21:21:00+03:00")
     )
-    assert spoken_frames(ch.journal.entries) == ["outage/estimated_restore -> datetime:nom"]
-    said = next(e.detail["text"] for e in ch.journal.entries if e.kind == "say")
-    assert said == "двадцать один час двадцать одна минута пятого марта"
+    # Before the menu (issue 16): «Восстановление ориентировочно в двадцать
+    # один час двадцать одну минуту» (today: no date); then item 2's full answer.
+    assert spoken_frames(ch.journal.entries) == [
+        "outage/restore_expected_at -> time:acc",
+        "outage/estimated_restore -> datetime:nom",
+    ]
+    said = [e.detail["text"] for e in ch.journal.entries if e.kind == "say"]
+    assert said == [
+        "двадцать один час двадцать одну минуту",
+        "двадцать один час двадцать одна минута пятого марта",
+    ]
 
 
 async def test_queue_position_and_wait_are_nominative(deps: Any) -> None:
