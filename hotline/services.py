@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from autoinformer.campaigns import CampaignService
 from autoinformer.monitor import Monitor
 from core.settings import Settings
-from crm_bridge.db import Database
+from core.spool import Spool
+from crm_bridge.db import Database, DbLimits
+from crm_bridge.durable import DatabaseUnavailable, DurableWrites
 from crm_bridge.live import EventBus
 from crm_bridge.services import CrmServices
 from ivr.schedule import WorkingHours
 from telephony.ami import AmiClient
+from telephony.callrunner import IN_CALL
 from telephony.channel import PromptResolver
 from telephony.journal import CallJournal, JournalHub
 
@@ -61,6 +64,8 @@ class Services:
     hours: WorkingHours
     """The hotline's working hours (REQ-T2) on the company's calendar."""
     campaigns: CampaignService
+    durable: DurableWrites
+    """The call path's writes: to the database, else to the node's spool (issue 13)."""
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="db")
     )
@@ -91,14 +96,39 @@ class Services:
         from crm_bridge.db import Database
 
         settings.data.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.db_url)
+        db = Database(
+            settings.db_url,
+            limits=DbLimits(
+                connect_seconds=settings.db_connect_timeout_seconds,
+                checkout_seconds=settings.db_pool_timeout_seconds,
+                statement_ms=settings.db_statement_timeout_ms,
+            ),
+        )
         if migrate:
             from hotline.slices import upgrade
 
             upgrade(db)
         resolver = build_resolver(settings)
         crm = CrmServices.from_settings(db, settings)
-        return cls(
+        spool = Spool(
+            settings.write_spool,
+            settings.node_name,
+            max_bytes=settings.write_spool_max_mb * 1024 * 1024,
+            reserve_bytes=settings.write_spool_reserve_mb * 1024 * 1024,
+        )
+        durable_box: list[Services] = []
+
+        async def run_background(fn: Callable[..., Any], *args: Any) -> Any:
+            return await durable_box[0].run_db_background(fn, *args)
+
+        durable = DurableWrites(
+            crm.calls,
+            crm.appeals,
+            spool if migrate else None,
+            run_background,
+            limit=settings.call_db_wait_seconds,
+        )
+        services = cls(
             settings=settings,
             resolver=resolver,
             hub=JournalHub(),
@@ -109,7 +139,10 @@ class Services:
                 settings.working_hours, tz=settings.timezone, calendar=crm.calendar
             ),
             campaigns=CampaignService(db, calendar=crm.calendar),
+            durable=durable,
         )
+        durable_box.append(services)
+        return services
 
     @classmethod
     def for_process_agi(cls, settings: Settings) -> Services:
@@ -117,19 +150,30 @@ class Services:
         return cls.create(settings, migrate=False)
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking database work off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """Run blocking database work off the event loop. Inside a call
+        flow (``IN_CALL``) the wait is bounded by ``call_db_wait_seconds``:
+        past it :class:`~crm_bridge.durable.DatabaseUnavailable` is raised and
+        the flow fails over to the apology and the queue instead of silence
+        (a frozen database never answers; its thread is left to finish)."""
+        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        if not IN_CALL.get():
+            return await future
+        limit = self.settings.call_db_wait_seconds
+        try:
+            return await asyncio.wait_for(future, limit)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(f"the database did not answer in {limit:g} s") from exc
 
     async def run_db_background(self, fn: Callable[..., T], *args: Any) -> T:
         """Like :meth:`run_db`, in the bookkeeping lane (see ``background``)."""
         return await asyncio.get_running_loop().run_in_executor(self.background, fn, *args)
 
     async def save_journal(self, journal: CallJournal) -> None:
-        await self.run_db_background(
-            self.crm.calls.append_events, journal.call_id, list(journal.entries)
-        )
+        await self.durable.append_events(journal.call_id, list(journal.entries))
 
     async def aclose(self) -> None:
+        if self.durable.spool is not None:
+            self.durable.spool.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
         self.background.shutdown(wait=True, cancel_futures=False)
         self.db.engine.dispose()

@@ -15,6 +15,7 @@ from autoinformer.plugin import SLICE as AUTOINFORMER
 from core.slice import Component, ComponentFactory, Slice, WebApp
 from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
+from faults.plugin import SLICE as FAULTS
 from ivr.plugin import SLICE as IVR
 from outages.plugin import SLICE as OUTAGES
 from shift.plugin import SLICE as SHIFT
@@ -24,7 +25,17 @@ from surveys.plugin import SLICE as SURVEYS
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, SURVEYS, SMS, OUTAGES)
+SLICES: tuple[Slice, ...] = (
+    IVR,
+    CRM,
+    AUTOINFORMER,
+    SHIFT,
+    SUPERVISION,
+    SURVEYS,
+    SMS,
+    OUTAGES,
+    FAULTS,
+)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""

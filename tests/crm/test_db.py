@@ -162,6 +162,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "sms",
         "surveys",
         "outages",
+        "faults",
         "webedge",
     }
     for sl in SLICES:
