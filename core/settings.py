@@ -388,6 +388,8 @@ def _convert(name: str, typ: Any, value: Any) -> Any:
             return Path(os.path.expanduser(str(value))) if value != "" else None
         if text in ("int", "<class 'int'>"):
             return int(value)
+        if text in ("float", "<class 'float'>"):
+            return float(value)
         if text in ("bool", "<class 'bool'>"):
             if isinstance(value, bool):
                 return value
