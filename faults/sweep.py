@@ -15,7 +15,8 @@
    the call's start), marked reconstructed in ``reconstructed_appeals`` and
    in the appeal's note. Only calls with evidence of an interruption (a
    fallback, a lost or unobserved end, a flow that failed or never ended, a
-   channel adopted after a restart), only once the call ended
+   channel adopted after a restart, a call that began before this process
+   started and ended after it), only once the call ended
    ``reconstruct_after_seconds`` ago and the spool is empty — the call's own
    appeal may still be waiting there.
 3. **Recordings that could not be written** (a full disk) — a call that
@@ -90,12 +91,19 @@ class SweepReport:
 
 
 def interruption(
-    outcome: str | None, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+    outcome: str | None,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    *,
+    spanned_restart: bool = False,
 ) -> str | None:
     """Why a call counts as interrupted (``None``: it does not), from its
-    outcome and its journal ``(source, kind, detail)``."""
+    outcome and its journal ``(source, kind, detail)``; ``spanned_restart``:
+    it began before this process started and ended after (the process that
+    served it died with what it held in memory)."""
     if outcome in (Outcome.LOST.value, Outcome.UNOBSERVED.value):
         return outcome
+    if spanned_restart:
+        return "service-restart"
     for source, kind, _detail in events:
         if source == "ami" and kind in _EVIDENCE:
             return _EVIDENCE[kind]
@@ -139,6 +147,9 @@ class Sweeper:
         self.reconstruct_after = timedelta(seconds=reconstruct_after)
         self._run_db = run_db
         self._task: asyncio.Task[None] | None = None
+        self.process_started = utcnow()
+        """When this process started: a call that began before and ended after
+        it spanned a restart of the service."""
         self.sweeps = 0
         self.totals = SweepReport()
 
@@ -325,7 +336,12 @@ class Sweeper:
                 else None
             )
         events = [(r.source, r.kind, dict(r.detail or {})) for r in rows]
-        reason = interruption(call.outcome, events)
+        spanned = (
+            call.started_at is not None
+            and call.ended_at is not None
+            and call.started_at < self.process_started <= call.ended_at
+        )
+        reason = interruption(call.outcome, events, spanned_restart=spanned)
         if reason is None:
             return False
         path = [str(p) for p in (call.ivr_path or [])]
