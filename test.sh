@@ -24,7 +24,7 @@ workers="${HOTLINE_TEST_WORKERS:-4}"
 start=$SECONDS
 logs="$(mktemp -d)"
 # 1) logic, flows on a fake channel, CRM on SQLite and on PostgreSQL
-$py -m pytest -p no:cacheprovider -m "not asterisk"
+$py -m pytest -p no:cacheprovider -m "not asterisk and not faults"
 # 2) the real-Asterisk tier on the embedded default (SQLite), and
 # 3) the same calls with PostgreSQL as the database
 $py -m pytest -p no:cacheprovider -m asterisk -n "$workers" --dist worksteal \
@@ -34,6 +34,10 @@ HOTLINE_TEST_DATABASE_URL="$HOTLINE_TEST_PG_URL" \
   $py -m pytest -p no:cacheprovider -m asterisk -n "$workers" --dist worksteal tests/e2e \
   >"$logs/pg.log" 2>&1 &
 pg_pid=$!
+# 4) the fault tier (issue 13): its own Asterisk, its own PostgreSQL cluster
+# (stopped, frozen), a node in its own process (killed); alongside the others
+$py -m pytest -p no:cacheprovider -m faults tests/faults >"$logs/faults.log" 2>&1 &
+faults_pid=$!
 rc=0
 wait "$sqlite_pid" || rc=$?
 echo "===== real-Asterisk tier, SQLite ====="
@@ -41,6 +45,9 @@ cat "$logs/sqlite.log"
 wait "$pg_pid" || rc=$?
 echo "===== real-Asterisk tier, PostgreSQL ====="
 cat "$logs/pg.log"
+wait "$faults_pid" || rc=$?
+echo "===== fault tier ====="
+cat "$logs/faults.log"
 rm -rf "$logs"
 if [ "$rc" -ne 0 ]; then
   echo "test.sh: FAILED after $((SECONDS - start)) s" >&2

@@ -19,7 +19,9 @@ Used by the fault tier (``tests/faults``, ``-m faults``) and by
   the caller pressed and the next thing heard (a prompt, the fallback's
   apology, the queue);
 * :func:`figures` — for the calls placed: rows, appeals, journals, rows left
-  open and duplicates in the node's database.
+  open and duplicates in the node's database;
+* the scenarios, :func:`database_fault` (stopped or frozen mid-call) and
+  :func:`service_killed`, shared by the tests and the bench.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +51,13 @@ __all__ = [
     "FaultFigures",
     "FaultNode",
     "PrivatePostgres",
+    "database_fault",
     "figures",
     "free_port",
     "longest_silence",
     "place_callers",
+    "service_killed",
+    "wait_recorded",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,6 +105,18 @@ class PrivatePostgres:
         out = self._script("start")
         self.url = out.strip().split("=", 1)[1]
         return self.url
+
+    def fresh_database(self) -> str:
+        """A new, empty database on the cluster; its URL."""
+        base = self.url.rsplit("/", 1)[0]
+        name = f"faults_{os.urandom(4).hex()}"
+        admin = Database(base + "/postgres")
+        try:
+            with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        finally:
+            admin.dispose()
+        return f"{base}/{name}"
 
     def stop(self) -> None:
         """A stopped database (fast shutdown: connections are closed)."""
@@ -432,3 +450,104 @@ def describe(db: Database, calls: Sequence[PlacedCall]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# -- the scenarios ----------------------------------------------------------------------------
+
+ACCOUNT = "1000000001"
+
+
+async def until(probe: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+    """The first truthy value of ``probe()`` (sync or awaitable); AssertionError after ``timeout``."""
+    import inspect
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def press(i: int) -> str:
+    """Half the callers ask for the debt (4, then key in an account: the
+    database is needed to find it), half for an operator (0: their appeal is
+    registered)."""
+    return "4" if i % 2 == 0 else "0"
+
+
+async def hang_up(rig: CallRig, calls: Sequence[PlacedCall]) -> None:
+    for call in calls:
+        await rig.hangup_caller(call)
+    await asyncio.gather(*(rig.wait_end(c, timeout=60) for c in calls))
+
+
+async def wait_recorded(
+    node: FaultNode, calls: Sequence[PlacedCall], timeout: float = 120
+) -> Database:
+    """Until every call has its row (closed), its appeal and its journal."""
+    db = Database(node.database_url)
+    try:
+        await until(
+            lambda: asyncio.to_thread(complete, db, calls),
+            timeout,
+            "every call's row, appeal and journal",
+            interval=1.0,
+        )
+    except AssertionError as exc:
+        state = await asyncio.to_thread(describe, db, calls)
+        missing = [s for s in state if s["open"] or not s["appeals"] or not s["journal"]]
+        raise AssertionError(f"{exc}: {missing}") from exc
+    return db
+
+
+async def database_fault(
+    rig: CallRig, node: FaultNode, pg: PrivatePostgres, n: int, *, freeze: bool
+) -> tuple[list[PlacedCall], Database, float]:
+    """``n`` callers in the main menu; the database stopped (or frozen);
+    they choose (:func:`press`) and every one must reach the queue while it
+    is away; they hang up; the database comes back. Returns the calls, the
+    node's database once everything is recorded, and the fault's time."""
+    calls = await place_callers(rig, node, n)
+    await asyncio.gather(*(rig.heard_start(c, "menu/main", timeout=120) for c in calls))
+    fault_at = time.time()
+    if freeze:
+        pg.freeze()
+    else:
+        await asyncio.to_thread(pg.stop)
+
+    async def choose(i: int, call: PlacedCall) -> None:
+        await rig.send_dtmf(call, press(i))
+        if press(i) == "4":  # asked for the account (the number is not on file)
+            await rig.answer(call, "ident/required_for_debt", ACCOUNT + "#", timeout=60)
+
+    await asyncio.gather(*(choose(i, c) for i, c in enumerate(calls)))
+    await until(lambda: all(in_queue(c) for c in calls), 90, "every caller in the queue")
+    await hang_up(rig, calls)
+    if freeze:
+        pg.thaw()
+    else:
+        await asyncio.to_thread(pg.start)
+    db = await wait_recorded(node, calls)
+    return calls, db, fault_at
+
+
+async def service_killed(
+    rig: CallRig, node: FaultNode, n: int
+) -> tuple[list[PlacedCall], Database, float]:
+    """``n`` callers in the main menu; the node SIGKILLed; every one must
+    reach the queue (the fallback); the node starts again; they hang up."""
+    calls = await place_callers(rig, node, n)
+    await asyncio.gather(*(rig.heard_start(c, "menu/main", timeout=180) for c in calls))
+    killed = time.time()
+    await asyncio.to_thread(node.kill)
+    await until(lambda: all(in_queue(c) for c in calls), 90, "every caller in the queue")
+    await node.start()
+    await hang_up(rig, calls)
+    db = await wait_recorded(node, calls)
+    return calls, db, killed

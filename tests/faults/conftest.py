@@ -4,6 +4,7 @@ in its own process (killed), and a call rig of simulated callers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -38,21 +39,9 @@ def node_dir(tmp_path: Path) -> Iterator[Path]:
 async def pg_node(
     settings: Any, asterisk: Any, private_pg: PrivatePostgres, node_dir: Path
 ) -> AsyncIterator[FaultNode]:
-    """A node on the private PostgreSQL, in its own process."""
-    from crm_bridge.db import Database
-
-    # A fresh database for each test's node: its figures are its own.
-    db = Database(private_pg.url.rsplit("/", 1)[0] + "/postgres")
-    name = f"faults_{os.urandom(4).hex()}"
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db.dispose()
-    node = FaultNode(
-        settings,
-        private_pg.url.rsplit("/", 1)[0] + f"/{name}",
-        node_dir / "spool",
-        log_path=node_dir / "node.log",
-    )
+    """A node on the private PostgreSQL (a fresh database), in its own process."""
+    url = await asyncio.to_thread(private_pg.fresh_database)
+    node = FaultNode(settings, url, node_dir / "spool", log_path=node_dir / "node.log")
     await node.start()
     yield node
     private_pg.thaw()
