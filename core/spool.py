@@ -9,9 +9,12 @@ line (the process died inside ``write``) fails its CRC and is skipped — it
 was never acknowledged.
 
 Bounded: the spool refuses to grow past ``max_bytes`` (:class:`SpoolFull`).
-Reserved space: a ``reserve`` file of ``reserve_bytes`` is allocated up
-front in the same directory; when the disk is full (``ENOSPC``) the reserve
-is shrunk to make room, so the calls' records still fit on a full disk.
+Reserved space: the file is allocated ``reserve_bytes`` ahead of its data
+(``posix_fallocate``) and records are written into that space (``pwrite``
+at the data's end; the unwritten rest reads as NUL bytes, where reading
+stops), so on a full disk the calls' records still fit — nobody else on the
+file system (recordings, the database) can take that space. It is extended
+a step at a time while the disk has room.
 
 Replay (:meth:`Spool.replay`) reads the records in order — this process's
 file and the files of processes that are gone (their ``flock`` is free) —
@@ -45,9 +48,9 @@ __all__ = ["Spool", "SpoolError", "SpoolFull", "SpoolStats"]
 log = logging.getLogger(__name__)
 
 SUFFIX: Final = ".spool"
-RESERVE: Final = "reserve"
-_CHUNK: Final = 4 * 1024 * 1024
-"""The reserve is released in steps of this size on ENOSPC."""
+_PEEK: Final = 64 * 1024
+_STEP: Final = 1024 * 1024
+"""The allocation grows by at least this much once the reserve is half used."""
 
 
 class SpoolError(RuntimeError):
@@ -65,7 +68,7 @@ class SpoolStats:
     bytes: int
     files: int
     reserve_bytes: int
-    """What is left of the reserved space."""
+    """Allocated and not yet written in this process's file."""
     oldest_age_seconds: float | None
 
 
@@ -107,6 +110,10 @@ class Spool:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
+        """The end of the data written (the file is allocated beyond it)."""
+        self._allocated = 0
+        self.disk_full = False
+        """The last try to extend the allocation found the disk full."""
         self._pending = 0
         self._changed = threading.Event()
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in node) or "node"
@@ -120,13 +127,14 @@ class Spool:
     # -- the writer ---------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the directory, the reserve and this process's file (locked)."""
+        """Create the directory and this process's file (locked, its reserve allocated)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._ensure_reserve()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._fd = fd
-        self._size = os.fstat(fd).st_size
+        self._size = 0
+        self._allocated = os.fstat(fd).st_size
+        self._allocate(self.reserve_bytes)
         _fsync_dir(self.directory)
         self._orphans = any(p != self.path for p in self._files())
 
@@ -157,75 +165,55 @@ class Spool:
             if self._size + len(line) > self.max_bytes:
                 self.refused += 1
                 raise SpoolFull(f"the spool is full ({self.max_bytes // (1024 * 1024)} MB)")
-            for attempt in range(2):
-                try:
-                    self._write(line)
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC or attempt or not self._release_reserve():
-                        self.refused += 1
-                        raise SpoolError(f"the spool could not be written: {exc}") from exc
+            if self._allocated - self._size < max(len(line), self.reserve_bytes // 2):
+                # Grow while the disk has room; a full disk keeps what is left.
+                self._allocate(self._size + len(line) + max(self.reserve_bytes, _STEP))
+            if self._size + len(line) > self._allocated and not self._allocate(
+                self._size + len(line)
+            ):
+                self.refused += 1
+                raise SpoolError("the disk is full and the spool's reserve is used up")
+            try:
+                self._write(line)
+            except OSError as exc:
+                self.refused += 1
+                raise SpoolError(f"the spool could not be written: {exc}") from exc
             self._size += len(line)
             self._pending += 1
         self._changed.set()
 
     def _write(self, line: bytes) -> None:
         assert self._fd is not None
-        start = os.fstat(self._fd).st_size
+        view = memoryview(line)
+        at = self._size
+        while view:
+            n = os.pwrite(self._fd, view, at)
+            view, at = view[n:], at + n
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def _allocate(self, size: int) -> bool:
+        """Make the file's allocation at least ``size`` bytes; False on a full disk."""
+        if size <= self._allocated or self._fd is None:
+            return size <= self._allocated
         try:
-            view = memoryview(line)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-            if self._fsync:
-                os.fsync(self._fd)
-        except OSError:
-            # A short write would leave a torn line ahead of the next record.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)
-            raise
-
-    # -- the reserve ----------------------------------------------------------------------
-
-    @property
-    def reserve_path(self) -> Path:
-        return self.directory / RESERVE
-
-    def _ensure_reserve(self) -> None:
-        if self.reserve_bytes <= 0:
-            return
-        path = self.reserve_path
-        try:
-            have = path.stat().st_size if path.exists() else 0
-            if have >= self.reserve_bytes:
-                return
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                os.posix_fallocate(fd, 0, self.reserve_bytes)
-            finally:
-                os.close(fd)
+            os.posix_fallocate(self._fd, 0, size)
         except OSError as exc:
-            log.warning("spool reserve not (fully) allocated: %s", exc)
-
-    def _release_reserve(self) -> bool:
-        """Shrink the reserve by one step; False when nothing is left."""
-        path = self.reserve_path
-        try:
-            size = path.stat().st_size
-        except OSError:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if not self.disk_full:
+                log.error(
+                    "disk full: the spool writes into its reserve (%d bytes)", self.reserve_left()
+                )
+            self.disk_full = True
             return False
-        if size <= 0:
-            return False
-        new = max(0, size - _CHUNK)
-        os.truncate(path, new)
-        log.error("disk full: %d MB of the spool's reserve released", (size - new) // 2**20)
+        self._allocated = size
+        self.disk_full = False
         return True
 
     def reserve_left(self) -> int:
-        try:
-            return self.reserve_path.stat().st_size
-        except OSError:
-            return 0
+        """Allocated and not yet written."""
+        return max(0, self._allocated - self._size) if self._fd is not None else 0
 
     # -- the backlog -------------------------------------------------------------------------
 
@@ -250,7 +238,8 @@ class Spool:
             start = _read_done(path)
             count = 0
             first_ts: float | None = None
-            for record, _end in _records(path, start):
+            end = start
+            for record, end in _records(path, start):  # noqa: B007
                 count += 1
                 if first_ts is None:
                     first_ts = float(record.get("at", now))
@@ -258,8 +247,7 @@ class Spool:
                 continue
             files += 1
             records += count
-            with contextlib.suppress(OSError):
-                size += path.stat().st_size - start
+            size += end - start
             if first_ts is not None:
                 age = max(0.0, now - first_ts)
                 oldest = age if oldest is None else max(oldest, age)
@@ -314,7 +302,10 @@ class Spool:
                         self._pending = max(0, self._pending - 1)
         finally:
             if end != start:
-                _write_done(path, end)
+                try:
+                    _write_done(path, end)
+                except OSError as exc:  # a full disk: the replay is idempotent
+                    log.warning("spool checkpoint not written: %s", exc)
         if own:
             self._truncate_if_done(end)
         return applied
@@ -324,7 +315,8 @@ class Spool:
         with self._lock:
             if self._fd is None or self._pending or self._size != end:
                 return
-            os.ftruncate(self._fd, 0)
+            # Zeroed, not truncated: the allocation (the reserve) is kept.
+            os.pwrite(self._fd, b"\0" * self._size, 0)
             if self._fsync:
                 os.fsync(self._fd)
             self._size = 0
@@ -332,7 +324,8 @@ class Spool:
 
 
 def _records(path: Path, start: int) -> Iterator[tuple[dict[str, Any], int]]:
-    """``(record, offset after it)`` from ``start``; a torn or corrupt line is skipped."""
+    """``(record, offset after it)`` from ``start``, up to the allocated space
+    after the data (NUL bytes); a torn or corrupt line is skipped."""
     try:
         f = path.open("rb")
     except FileNotFoundError:
@@ -340,13 +333,23 @@ def _records(path: Path, start: int) -> Iterator[tuple[dict[str, Any], int]]:
     with f:
         f.seek(start)
         offset = start
-        for line in f:
-            offset += len(line)
+        while True:
+            line = f.readline(_PEEK)
+            if not line or line.startswith(b"\0"):
+                return  # the end, or the allocated space after the data
+            while not line.endswith(b"\n"):
+                more = f.readline(_PEEK)
+                line += more
+                if not more or b"\0" in more:
+                    break  # a torn line, then the allocated space
             record = _decode(line)
             if record is None:
-                if line.endswith(b"\n"):
-                    log.error("spool %s: a corrupt record at %d skipped", path.name, offset)
+                if b"\0" in line:
+                    return
+                offset += len(line)
+                log.error("spool %s: a corrupt record at %d skipped", path.name, offset)
                 continue
+            offset += len(line)
             yield record, offset
 
 

@@ -27,13 +27,14 @@ Used by the fault tier (``tests/faults``, ``-m faults``) and by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,10 @@ __all__ = [
     "PrivatePostgres",
     "database_fault",
     "figures",
+    "fill",
     "free_port",
     "longest_silence",
+    "mounted_tmpfs",
     "place_callers",
     "service_killed",
     "wait_recorded",
@@ -450,6 +453,38 @@ def describe(db: Database, calls: Sequence[PlacedCall]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# -- a small disk -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A file system of ``size`` at ``path`` (a tmpfs; needs root)."""
+    if os.geteuid() != 0:
+        raise RuntimeError("mounting a small tmpfs needs root (as ./test.sh runs)")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
+def fill(disk: Path) -> Path:
+    """Fill ``disk`` to the last byte; returns the filler (delete it to free the space)."""
+    filler = disk / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    with contextlib.suppress(OSError), filler.open("ab") as f:
+        while True:
+            f.write(b"\0")
+            f.flush()
+    return filler
 
 
 # -- the scenarios ----------------------------------------------------------------------------

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SUSPECT_WAIT_SECONDS = 0.5
+"""A call's database wait while the last one ran out (:meth:`Services.run_db`)."""
+
 
 @dataclass
 class Services:
@@ -80,6 +83,8 @@ class Services:
     """The operator card's live events (call listener → browsers)."""
     campaign_monitor: Monitor = field(default_factory=Monitor)
     """The dispatcher console's live events (dialer → browsers)."""
+    db_suspect: bool = False
+    """A call's database wait ran out and none has answered in time since."""
     # the parts the runtime starts, when it starts them
     ami: AmiClient | None = None
     call_listener: CallListener | None = None
@@ -159,10 +164,18 @@ class Services:
         if not IN_CALL.get():
             return await future
         limit = self.settings.call_db_wait_seconds
+        if self.db_suspect:
+            # The last wait ran out: until one answers in time, a caller is
+            # not made to wait the whole limit again (two look-ups in a row
+            # would be twice the silence).
+            limit = min(limit, SUSPECT_WAIT_SECONDS)
         try:
-            return await asyncio.wait_for(future, limit)
+            result = await asyncio.wait_for(future, limit)
         except TimeoutError as exc:
+            self.db_suspect = True
             raise DatabaseUnavailable(f"the database did not answer in {limit:g} s") from exc
+        self.db_suspect = False
+        return result
 
     async def run_db_background(self, fn: Callable[..., T], *args: Any) -> T:
         """Like :meth:`run_db`, in the bookkeeping lane (see ``background``)."""

@@ -2,7 +2,7 @@
 (AMI Originate of Local channels into ``hotline-inbound``) served by a node
 in its own process (``hotline.faultrig``), and the faults: PostgreSQL
 stopped and frozen mid-call under 20 callers, the service SIGKILLed under 50
-callers. Each test asserts what the callers heard — the recording warning
+callers, the data directory full (a 48 MB tmpfs filled to the last byte). Each test asserts what the callers heard — the recording warning
 first and once, then the menu, and the fallback or the queue instead of
 silence, reached while the database was still away (nobody waited for it to
 come back) — and what the database holds afterwards: every call its row,
@@ -12,14 +12,18 @@ table, with the longest silence heard, is printed by ``bench/faults.py``.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm_bridge.db import Database
-from crm_bridge.models import CallEvent
+from crm_bridge.models import Call, CallEvent
 from hotline.callrig import PlacedCall
 from hotline.faultrig import (
     FaultNode,
@@ -27,9 +31,16 @@ from hotline.faultrig import (
     database_fault,
     fell_back,
     figures,
+    fill,
     flow_prompts,
+    hang_up,
+    in_queue,
+    mounted_tmpfs,
+    place_callers,
     press,
     service_killed,
+    until,
+    wait_recorded,
 )
 from telephony.contract import UserEvent
 
@@ -101,3 +112,80 @@ async def test_service_killed_under_50_callers(callers: Any, pg_node: FaultNode)
     _heard_the_warning_first_and_once(calls)
     f = _assert_figures(db, "killed", calls)
     assert f.reconstructed == len(calls), f
+
+
+async def test_data_directory_full(callers: Any, settings: Any, node_dir: Path) -> None:
+    """The node's data (its SQLite database, the spool, the recordings) on a
+    small file system, filled to the last byte: /health said the disk was
+    low before it was full; callers are served (warning, menu, queue); each
+    call's row, appeal and journal are kept (what the database cannot take
+    goes to the spool's reserve, replayed once space is freed); the
+    recordings that could not be written are marked missing (no 0-byte
+    files)."""
+    disk = settings.root / "var/lib/hotline" / f"faults-disk-{os.getpid()}"
+    with mounted_tmpfs(disk, "48m"):
+        (disk / "recordings").mkdir()
+        node = FaultNode(
+            settings,
+            f"sqlite:///{disk / 'hotline.db'}",
+            disk / "spool",
+            log_path=node_dir / "node.log",
+        )
+        await node.start()
+        try:
+            health = await _health(node)
+            assert any("«spool»" in p for p in health["problems"]), health  # low, not yet full
+            filler = await asyncio.to_thread(fill, disk)
+            calls = await place_callers(
+                callers,
+                node,
+                CALLERS_DISK,
+                extra={"HOTLINE_SPOOL": settings.ast_path(disk / "recordings")},
+            )
+            await asyncio.gather(*(callers.answer(c, "menu/main", "0", timeout=120) for c in calls))
+            await until(lambda: all(in_queue(c) for c in calls), 90, "every caller in the queue")
+            await hang_up(callers, calls)
+            health = await _health(node)
+            assert health["status"] == "degraded", health
+            # What the database could not take waits in the spool's reserve
+            # (SQLite may still take small writes into its WAL's free pages).
+            assert health["spool"]["refused"] == 0, health
+            assert health["spool"]["records"] > 0, health  # held by the reserve
+            filler.unlink()  # space again: the spool is replayed
+            db = await wait_recorded(node, calls)
+            _heard_the_warning_first_and_once(calls)
+            f = _assert_figures(db, "disk full", calls)
+            assert f.ivr_journals == len(calls)
+            await until(
+                lambda: asyncio.to_thread(_recordings_marked, db, calls),
+                60,
+                "the recordings marked missing",
+                interval=1.0,
+            )
+            assert not [p for p in (disk / "recordings").iterdir() if p.stat().st_size == 0]
+            db.dispose()
+        finally:
+            node.stop()
+
+
+CALLERS_DISK = 10
+
+
+async def _health(node: FaultNode) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{node.web_url}/health") as resp:
+            return dict(await resp.json())
+
+
+def _recordings_marked(db: Database, calls: Sequence[PlacedCall]) -> bool:
+    ids = [c.call_id for c in calls]
+    with db.session(readonly=True) as s:
+        kept = s.execute(
+            select(func.count()).where(Call.uniqueid.in_(ids), Call.recording_file.is_not(None))
+        ).scalar_one()
+        marked = s.execute(
+            select(func.count(func.distinct(CallEvent.call_uniqueid))).where(
+                CallEvent.call_uniqueid.in_(ids), CallEvent.kind == "recording_missing"
+            )
+        ).scalar_one()
+    return kept == 0 and marked == len(ids)

@@ -5,7 +5,6 @@ disk (a real, full tmpfs)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from core.spool import Spool, SpoolFull
+from core.spool import Spool, SpoolError, SpoolFull
+from hotline.faultrig import fill
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,8 @@ def test_records_are_replayed_in_order_once(tmp_path: Path) -> None:
     assert [r["n"] for r in _collect(spool)] == [0, 1, 2, 3, 4]
     assert not spool.has_backlog()
     assert _collect(spool) == [], "a replayed record is not applied again"
-    assert spool.path.stat().st_size == 0, "an applied spool starts afresh"
+    spool.append({"n": 5})
+    assert [r["n"] for r in _collect(spool)] == [5], "an applied spool starts afresh"
     spool.close()
     assert not spool.path.exists()
 
@@ -78,7 +79,7 @@ def test_records_survive_a_killed_process_and_a_torn_line_is_skipped(tmp_path: P
         spool.open()
         for i in range(3):
             spool.append({{"n": i}})
-        os.write(spool._fd, b'0000abcd {{"n": 99')  # torn: the process dies mid-line
+        os.pwrite(spool._fd, b'0000abcd {{"n": 99', spool._size)  # torn: dies mid-line
         print("appended", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """
@@ -137,25 +138,27 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_takes_the_records_from_the_reserve(small_disk: Path) -> None:
-    spool = Spool(small_disk / "spool", "node1", reserve_bytes=1024 * 1024)
+    """The reserve is allocated inside the spool's own file: what else fills
+    the disk (recordings, the database) cannot take it."""
+    spool = Spool(small_disk / "spool", "node1", reserve_bytes=64 * 1024)
     spool.open()
-    assert spool.reserve_left() == 1024 * 1024
-    # Something else fills the disk to the last byte.
-    with contextlib.suppress(OSError), (small_disk / "filler").open("wb") as f:
-        while True:
-            f.write(b"\0" * 65536)
-            f.flush()
-    with contextlib.suppress(OSError), (small_disk / "filler2").open("wb") as f:
-        while True:
-            f.write(b"\0")
-            f.flush()
+    assert spool.reserve_left() == 64 * 1024
+    filler = fill(small_disk)
     with pytest.raises(OSError), (small_disk / "probe").open("wb") as f:
         f.write(b"\0" * 8192)
         f.flush()
         os.fsync(f.fileno())
-    for i in range(20):
-        spool.append({"n": i, "text": "запись звонка"})
-    assert spool.reserve_left() < 1024 * 1024, "the reserve was released for the records"
-    assert [r["n"] for r in _collect(spool)] == list(range(20))
-    assert spool.refused == 0
+    record = {"op": "call.record", "text": "запись звонка " * 20}
+    taken = 0
+    with pytest.raises(SpoolError):
+        for taken in range(10_000):
+            spool.append({**record, "n": taken})
+    assert taken > 100, "the reserve took the records of a full disk"
+    assert spool.refused == 1, "refused once the reserve is used up, and counted"
+    assert [r["n"] for r in _collect(spool)] == list(range(taken))
+    assert spool.reserve_left() >= 64 * 1024, "replayed: its space is the reserve again"
+    filler.unlink()  # space again: the spool grows beyond its reserve as it needs
+    for i in range(300):
+        spool.append({**record, "n": i})
+    assert spool.reserve_left() >= 32 * 1024 and not spool.disk_full
     spool.close()
