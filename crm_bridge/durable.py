@@ -135,6 +135,17 @@ class DurableWrites:
         self.replayed = 0
         self.rejected = 0
         self.last_error: str | None = None
+        self._stragglers: set[asyncio.Future[Any]] = set()
+
+    def _straggler_done(self, attempt: asyncio.Future[Any]) -> None:
+        self._stragglers.discard(attempt)
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved: its record is in the spool
+
+    @property
+    def replay_ready(self) -> bool:
+        """No write that timed out is still running (the replay may start)."""
+        return not self._stragglers
 
     # -- the writes -------------------------------------------------------------------------
 
@@ -187,13 +198,18 @@ class DurableWrites:
     async def _write(self, op: str, key: str, args: dict[str, Any]) -> Any:
         spool = self.spool
         if spool is None or not spool.has_backlog():
+            attempt = asyncio.ensure_future(self._run_db(self._apply_op, op, args))
             try:
-                return await asyncio.wait_for(
-                    self._run_db(self._apply_op, op, args), timeout=self.limit
-                )
+                return await asyncio.wait_for(asyncio.shield(attempt), timeout=self.limit)
             except Exception as exc:
                 if spool is None or not is_unavailable(exc):
                     raise
+                if not attempt.done():
+                    # Still running in its thread (a frozen database): it may
+                    # land later, so the replay waits for it — a replayed later
+                    # write must never be overwritten by this older one.
+                    self._stragglers.add(attempt)
+                    attempt.add_done_callback(self._straggler_done)
                 self.last_error = type(exc).__name__
                 log.warning("database unavailable (%s): %s spooled", self.last_error, op)
         record = {"op": op, "key": key, "at": time.time(), "args": _pack(args)}

@@ -83,6 +83,9 @@ class SpoolReplayer:
         if spool is None:
             return
         while True:
+            if spool.has_backlog() and not self.durable.replay_ready:
+                await asyncio.sleep(_RETRY)  # a timed-out write has not landed yet
+                continue
             if spool.has_backlog():
                 await self.replay_once()
                 await asyncio.sleep(_RETRY if self.down or spool.has_backlog() else 0.1)
@@ -90,5 +93,6 @@ class SpoolReplayer:
             # Nothing waits: look again soon (a write may spool, a killed
             # process's file may be found by the next round).
             await asyncio.to_thread(spool.wait_changed, _IDLE)
-            with contextlib.suppress(Exception):
-                await self.replay_once()
+            if self.durable.replay_ready:
+                with contextlib.suppress(Exception):
+                    await self.replay_once()

@@ -169,7 +169,13 @@ class HealthMonitor:
         except TimeoutError:
             report.database_error = f"не ответила за {DB_TIMEOUT:.0f} с"
         except Exception as exc:  # reported, not raised: this is the health check
-            report.database_error = type(exc).__name__
+            text_ = str(exc).lower()
+            if "timeout" in text_ or "timed out" in text_:
+                # The connection's own time limit (db_connect_timeout_seconds)
+                # ran out first: the same answer as ours.
+                report.database_error = f"не ответила за {DB_TIMEOUT:.0f} с"
+            else:
+                report.database_error = type(exc).__name__
         else:
             report.database_ok = True
             report.database_ms = round(ms, 1)
