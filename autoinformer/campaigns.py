@@ -98,6 +98,7 @@ __all__ = [
     "ScenarioError",
     "allowed_actions",
     "default_scenario",
+    "outage_refusal_ru",
     "preview_text",
     "prompt_case",
     "step_cases",
@@ -532,6 +533,21 @@ def _sentences(parts: Iterable[str]) -> str:
     return out
 
 
+def outage_refusal_ru(check: OutageNoticeCheck) -> str:
+    """Why a planned-outage notice cannot go out now (REQ-O9), in Russian."""
+    said = {
+        "the outage has already started": "отключение уже началось",
+        "later than 24 h before the outage": "до начала отключения меньше 24 часов",
+        "more than 3 days after the decision": ("прошло больше 3 дней с решения об отключении"),
+    }
+    reasons = "; ".join(said.get(r, r) for r in check.reasons)
+    return (
+        "уведомление о плановом отключении опоздает (REQ-O9: жителей уведомляют в течение "
+        f"3 дней с решения и не позднее чем за 24 часа до отключения): {reasons}. "
+        "Перенесите отключение или уведомите жителей иначе"
+    )
+
+
 # -- statistics ----------------------------------------------------------------------
 
 
@@ -607,11 +623,19 @@ FINAL_CONTACT_STATUSES: Final = frozenset(
 class CampaignService:
     """Blocking campaign operations (call through ``Services.run_db``)."""
 
-    def __init__(self, db: Database, *, calendar: ProductionCalendar | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        calendar: ProductionCalendar | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.calendar = calendar if calendar is not None else ProductionCalendar()
         """The company's production calendar (extra holidays included): the
         call policy of every campaign is counted on it."""
+        self.clock = clock
+        """The moment submission and approval check REQ-O9's limits against."""
 
     def create(
         self,
@@ -681,6 +705,33 @@ class CampaignService:
             self._back_to_draft(c)
             self.record_editor(s, campaign_id, by)
 
+    def set_outage_period(
+        self,
+        campaign_id: int,
+        start: datetime,
+        end: datetime,
+        decided_at: datetime | None,
+        *,
+        by: str | None = None,
+    ) -> bool:
+        """The planned outage moved: the campaign's period (what its message
+        says, when its calls end) follows it while it is not yet launched; a
+        submitted or approved one goes back to draft (what is approved is
+        what is played, REQ-O10). False when it was launched already."""
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status not in _EDITABLE:
+                return False
+            if (c.outage_start, c.outage_end, c.outage_decided_at) == (start, end, decided_at):
+                return True
+            c.outage_start, c.outage_end, c.outage_decided_at = start, end, decided_at
+            if c.end_at is not None and c.kind == Kind.PLANNED_OUTAGE:
+                c.end_at = start
+            self._back_to_draft(c)
+            self.record_editor(s, campaign_id, by)
+            log.info("campaign %s: the outage period moved", campaign_id)
+            return True
+
     @staticmethod
     def record_editor(session: Session, campaign_id: int, login: str | None) -> None:
         """Remember that ``login`` created or changed the campaign (REQ-O10)."""
@@ -745,7 +796,7 @@ class CampaignService:
 
     def outage_check(self, campaign: Campaign, now: datetime | None = None) -> OutageNoticeCheck:
         """REQ-O9 for households at ``now`` (planned-outage campaigns)."""
-        now = now or utcnow()
+        now = now or self.clock()
         if campaign.outage_start is None:
             return OutageNoticeCheck(NoticeVerdict.OK)
         decided = campaign.outage_decided_at or min(now, campaign.created_at)
@@ -764,9 +815,7 @@ class CampaignService:
                 raise CampaignError("укажите начало планового отключения")
             check = self.outage_check(c)
             if check.verdict is NoticeVerdict.REFUSE and c.outage_notice == "refuse":
-                raise CampaignError(
-                    "уведомление не успевает за 24 часа до отключения: " + "; ".join(check.reasons)
-                )
+                raise CampaignError(outage_refusal_ru(check))
 
     def submit(self, campaign_id: int, user: str) -> None:
         """The dispatcher sends a ready draft for approval (REQ-O10): it

@@ -61,6 +61,7 @@ from autoinformer.outlook import (
 )
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
+from autoinformer.tables import CellError, parse_datetime
 from webedge.edge import allow, audit, guard_socket, principal, streams_upload
 from webedge.shell import error_response, render
 
@@ -148,6 +149,20 @@ async def _db(request: web.Request, fn: Any, *args: Any) -> Any:
     return await _svc(request).run_db(fn, *args)
 
 
+def _staff_names(db: Any, logins: list[str | None]) -> dict[str, str]:
+    """«Name (login)» of the staff who created, changed, sent or approved a
+    campaign, as the pages show them; a login no longer on file as it is."""
+    from crm_bridge.models import Operator
+
+    wanted = {login for login in logins if login}
+    if not wanted:
+        return {}
+    with db.session(readonly=True) as s:
+        rows = s.execute(select(Operator.login, Operator.name).where(Operator.login.in_(wanted)))
+        names = {login: f"{name} ({login})" for login, name in rows if name and name != login}
+    return {login: names.get(login, login) for login in wanted}
+
+
 def _lists(request: web.Request) -> ContactListService:
     svc = _svc(request)
     return ContactListService(svc.db, svc.settings.timezone)
@@ -180,13 +195,17 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def _local(value: str, tz: str) -> datetime | None:
+def _local(value: str, tz: str, what: str = "дата") -> datetime | None:
+    """A date-time typed in the form, in the centre's zone: ДД.ММ.ГГГГ ЧЧ:ММ
+    (or ДД.ММ.ГГГГ, midnight) as people type it, or ISO as the browser's
+    date-time field sends it."""
+    value = value.strip()
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(tz))
-    except ValueError as exc:
-        raise CampaignError(f"неверная дата: {value}") from exc
+        return parse_datetime(value).replace(tzinfo=ZoneInfo(tz))
+    except CellError as exc:
+        raise CampaignError(f"{what}: {exc}") from exc
 
 
 @staff
@@ -202,9 +221,16 @@ async def create(request: web.Request) -> web.Response:
         "max_attempts": max_attempts,
         "amd": str(form.get("amd") or "off"),
         "email_enabled": bool(form.get("email_enabled")),
-        "outage_start": _local(str(form.get("outage_start") or ""), tz),
-        "outage_end": _local(str(form.get("outage_end") or ""), tz),
+        "outage_start": _local(str(form.get("outage_start") or ""), tz, "начало отключения"),
+        "outage_end": _local(str(form.get("outage_end") or ""), tz, "окончание отключения"),
     }
+    if options["outage_start"] and options["outage_end"]:
+        if options["outage_end"] <= options["outage_start"]:
+            raise CampaignError("окончание отключения должно быть позже его начала")
+    elif str(form.get("kind")) == Kind.PLANNED_OUTAGE and (
+        options["outage_start"] or options["outage_end"]
+    ):
+        raise CampaignError("укажите и начало, и окончание планового отключения")
     if options["outage_start"] is not None:
         options["outage_decided_at"] = datetime.now(ZoneInfo(tz))
     who = principal(request)
@@ -213,8 +239,8 @@ async def create(request: web.Request) -> web.Response:
         lambda: service.create(
             str(form.get("name", "")),
             str(form.get("kind", "debt")),
-            start_at=_local(str(form.get("start") or ""), tz),
-            end_at=_local(str(form.get("end") or ""), tz),
+            start_at=_local(str(form.get("start") or ""), tz, "начало кампании"),
+            end_at=_local(str(form.get("end") or ""), tz, "окончание кампании"),
             created_by=who.login,
             **options,
         ),
@@ -270,6 +296,12 @@ async def campaign_page(request: web.Request) -> web.Response:
     preview = await _db(request, service.preview, cid)
     imp = await _db(request, _last_import, svc.db, cid)
     editors = await _db(request, service.editors, cid)
+    names = await _db(
+        request,
+        _staff_names,
+        svc.db,
+        [*editors, c.approved_by, c.submitted_by, c.refused_by],
+    )
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
     ahead = await _db(
         request, lambda: outlook(service, cid, finished=st.finished, in_flight=st.in_flight)
@@ -293,6 +325,7 @@ async def campaign_page(request: web.Request) -> web.Response:
             "buttons": buttons,
             "approval_note": _approval_note(c, role, edited),
             "editors": editors,
+            "names": names,
             "editable": c.status in ("draft", "submitted", "approved"),
             "preview": preview,
             "imp": imp,
@@ -452,6 +485,9 @@ async def approvals(request: web.Request) -> web.Response:
         item["campaign"].id: await _db(request, service.editors, item["campaign"].id)
         for item in items
     }
+    names = await _db(
+        request, _staff_names, _svc(request).db, [i["campaign"].submitted_by for i in items]
+    )
     for item in items:
         c = item["campaign"]
         edited = who.login in editors[c.id] or who.login == c.created_by
@@ -464,6 +500,7 @@ async def approvals(request: web.Request) -> web.Response:
             "title": "Кампании на утверждении",
             "base": _base(request),
             "items": items,
+            "names": names,
             "kind_titles": KIND_TITLES,
             "approver": who.role.value in APPROVER_ROLES,
         },
