@@ -173,16 +173,26 @@ class DurableWrites:
         await self._write("call.record", uniqueid, args)
 
     async def append_events(
-        self, uniqueid: str, entries: Iterable[JournalEntryLike], *, source: str = "ivr"
+        self,
+        uniqueid: str,
+        entries: Iterable[JournalEntryLike],
+        *,
+        source: str = "ivr",
+        spool_now: bool = False,
     ) -> None:
-        """:meth:`CallService.append_events` (the IVR journal), durably."""
+        """:meth:`CallService.append_events` (the IVR journal), durably;
+        ``spool_now``: the database is known to be away (the call's own wait
+        just ran out) — straight to the spool, nobody waits the limit again."""
         rows = [
             {"seq": int(e.seq), "ts": float(e.ts), "kind": str(e.kind), "detail": dict(e.detail)}
             for e in entries
         ]
         if rows:
             await self._write(
-                "call.events", uniqueid, {"uniqueid": uniqueid, "entries": rows, "source": source}
+                "call.events",
+                uniqueid,
+                {"uniqueid": uniqueid, "entries": rows, "source": source},
+                spool_now=spool_now,
             )
 
     async def register_appeal(self, **kwargs: Any) -> AppealView | None:
@@ -195,9 +205,11 @@ class DurableWrites:
         result = await self._write("appeal.register", str(kwargs["call_uniqueid"]), kwargs)
         return result if isinstance(result, AppealView) else None
 
-    async def _write(self, op: str, key: str, args: dict[str, Any]) -> Any:
+    async def _write(
+        self, op: str, key: str, args: dict[str, Any], *, spool_now: bool = False
+    ) -> Any:
         spool = self.spool
-        if spool is None or not spool.has_backlog():
+        if spool is None or not (spool_now or spool.has_backlog()):
             attempt = asyncio.ensure_future(self._run_db(self._apply_op, op, args))
             try:
                 return await asyncio.wait_for(asyncio.shield(attempt), timeout=self.limit)

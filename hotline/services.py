@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SUSPECT_WAIT_SECONDS = 0.5
+SUSPECT_WAIT_SECONDS = 0.3
 """A call's database wait while the last one ran out (:meth:`Services.run_db`)."""
 
 
@@ -164,10 +164,11 @@ class Services:
         if not IN_CALL.get():
             return await future
         limit = self.settings.call_db_wait_seconds
-        if self.db_suspect:
-            # The last wait ran out: until one answers in time, a caller is
-            # not made to wait the whole limit again (two look-ups in a row
-            # would be twice the silence).
+        spool = self.durable.spool
+        if self.db_suspect or (spool is not None and spool.has_backlog()):
+            # The last wait ran out, or the call's writes are being spooled:
+            # until one answers in time, a caller is not made to wait the
+            # whole limit again (two waits in a row would be twice the silence).
             limit = min(limit, SUSPECT_WAIT_SECONDS)
         try:
             result = await asyncio.wait_for(future, limit)
@@ -182,7 +183,11 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.background, fn, *args)
 
     async def save_journal(self, journal: CallJournal) -> None:
-        await self.durable.append_events(journal.call_id, list(journal.entries))
+        # The journal is saved before the AGI session ends (the caller
+        # waits): a call whose database wait just ran out spools it at once.
+        await self.durable.append_events(
+            journal.call_id, list(journal.entries), spool_now=self.db_suspect
+        )
 
     async def aclose(self) -> None:
         if self.durable.spool is not None:
