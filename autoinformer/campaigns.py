@@ -138,6 +138,9 @@ class Kind(StrEnum):
     PLANNED_OUTAGE = "planned_outage"
     TARIFF_CHANGE = "tariff_change"
     CUSTOM = "custom"
+    SURVEY = "survey"
+    """Опрос (REQ-A13): the questions ``csi`` (1–5) and/or ``nps`` (0–10),
+    by voice or by SMS; the answers go to the surveys (``survey_responses``)."""
 
     @property
     def label(self) -> str:
@@ -152,6 +155,7 @@ class Kind(StrEnum):
             Kind.PLANNED_OUTAGE: CampaignKind.PLANNED_OUTAGE,
             Kind.TARIFF_CHANGE: CampaignKind.TARIFF_CHANGE,
             Kind.CUSTOM: CampaignKind.ACTION_REMINDER,
+            Kind.SURVEY: CampaignKind.ACTION_REMINDER,
         }[self]
 
 
@@ -161,6 +165,7 @@ KIND_TITLES: Final = {
     Kind.PLANNED_OUTAGE: "Плановое отключение",
     Kind.TARIFF_CHANGE: "Изменение тарифа",
     Kind.CUSTOM: "Произвольное сообщение",
+    Kind.SURVEY: "Опрос",
 }
 
 
@@ -205,6 +210,11 @@ _DEFAULT_SCENARIOS: Final[Mapping[Kind, list[dict[str, str]]]] = {
         {"prompt": "outbound/tariff_details"},
     ],
     Kind.CUSTOM: [{"prompt": "outbound/greeting"}],
+    Kind.SURVEY: [
+        {"prompt": "outbound/greeting"},
+        {"question": "survey/csi", "keys": "12345", "name": "csi"},
+        {"question": "survey/nps", "keys": "0123456789", "name": "nps", "scale": "nps"},
+    ],
 }
 
 
@@ -277,7 +287,11 @@ def validate_scenario(
             name = str(step.get("name") or "").strip()[:64]
             if not name:
                 raise ScenarioError(f"шаг {i}: укажите, как называется вопрос в отчёте")
-            out.append({"question": qid, "keys": keys, "name": name})
+            question = {"question": qid, "keys": keys, "name": name}
+            if step.get("scale") == "nps" or name.lower() == "nps":
+                # 0–10: one digit, or 1 then 0 for ten (REQ-A13)
+                question["scale"] = "nps"
+            out.append(question)
         else:
             raise ScenarioError(f"шаг {i}: нужен prompt, audio, say или question")
     return out
@@ -660,6 +674,16 @@ class CampaignService:
             raise CampaignError("AMD: допустимо off, message или retry")
         if options.get("outage_notice", "refuse") not in ("warn", "refuse"):
             raise CampaignError("уведомление об отключении: warn или refuse")
+        if options.get("channels"):
+            # channels one after another, the customer's chosen form first (REQ-O12)
+            from autoinformer.channels import ChannelsError, parse_channels
+
+            try:
+                chosen = parse_channels(options["channels"])
+            except ChannelsError as exc:
+                raise CampaignError(str(exc)) from None
+            options["channels"] = ",".join(chosen) or None
+            options["email_enabled"] = "email" in chosen
         with self.db.session(write=True) as s:
             c = Campaign(
                 name=name.strip(),
@@ -1042,12 +1066,18 @@ class CampaignService:
 
     @staticmethod
     def add_attempt_stats(s: Session, st: CampaignStats) -> None:
-        """The campaign's phone attempts by result, and those in flight."""
-        for result, state, n in s.execute(
-            select(Attempt.result, Attempt.state, func.count())
-            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel == "phone")
-            .group_by(Attempt.result, Attempt.state)
+        """The campaign's phone attempts by result, and those in flight; the
+        SMS by their result too (``delivered``/``undelivered``: the monitor
+        and the report show them beside the calls)."""
+        for channel, result, state, n in s.execute(
+            select(Attempt.channel, Attempt.result, Attempt.state, func.count())
+            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel.in_(("phone", "sms")))
+            .group_by(Attempt.channel, Attempt.result, Attempt.state)
         ):
+            if channel == "sms":
+                if state == AttemptState.DONE and result:
+                    st.results[result] = st.results.get(result, 0) + n
+                continue
             st.attempts += n
             if state != AttemptState.DONE:
                 st.in_flight += n
@@ -1156,6 +1186,8 @@ RESULT_TITLES: Final = {
     "lost": "Исход неизвестен (перезапуск)",
     "sent": "Письмо отправлено",
     "rejected": "Письмо отклонено",
+    "delivered": "СМС доставлено",
+    "undelivered": "СМС не доставлено",
     "cancelled": "Отменено",
     "refused": "Запрещено правилами",
 }

@@ -43,9 +43,11 @@ from autoinformer.campaigns import (
     STAFF_ROLES,
     STATUS_TITLES,
     CampaignError,
+    CampaignService,
     Kind,
     NotAllowed,
     allowed_actions,
+    message_variables,
 )
 from autoinformer.contacts import ContactListService
 from autoinformer.deps import AutoinformerDeps
@@ -233,6 +235,8 @@ async def create(request: web.Request) -> web.Response:
         raise CampaignError("укажите и начало, и окончание планового отключения")
     if options["outage_start"] is not None:
         options["outage_decided_at"] = datetime.now(ZoneInfo(tz))
+    if chosen := [str(v) for v in form.getall("channels", [])]:
+        options["channels"] = ",".join(chosen)  # one after another (REQ-O12)
     who = principal(request)
     cid = await _db(
         request,
@@ -285,6 +289,26 @@ def _approval_note(c: Any, role: str, edited: bool) -> str:
     return ""
 
 
+def _channels_line(raw: str | None) -> str:
+    """«СМС → звонок» (the campaign's order; each customer's chosen form goes first)."""
+    from autoinformer.channels import CHANNEL_TITLES, parse_channels
+
+    return " → ".join(CHANNEL_TITLES[c] for c in parse_channels(raw))
+
+
+def _sms_preview(service: CampaignService, cid: int) -> str | None:
+    """The SMS text as the first contact would get it (None: no SMS in the campaign)."""
+    from autoinformer.sms_text import sms_text
+
+    c = service.get(cid)
+    if "sms" not in (c.channels or ""):
+        return None
+    contact = service.contact(cid)
+    variables = contact.variables if contact is not None else {}
+    tz = contact.timezone if contact is not None else None
+    return sms_text(c, message_variables(c, variables), tz)
+
+
 @staff
 async def campaign_page(request: web.Request) -> web.Response:
     cid = _cid(request)
@@ -294,6 +318,7 @@ async def campaign_page(request: web.Request) -> web.Response:
     c = await _db(request, service.get, cid)
     st = await _db(request, service.stats, cid)
     preview = await _db(request, service.preview, cid)
+    sms = await _db(request, _sms_preview, service, cid) if c.channels else None
     imp = await _db(request, _last_import, svc.db, cid)
     editors = await _db(request, service.editors, cid)
     names = await _db(
@@ -328,6 +353,8 @@ async def campaign_page(request: web.Request) -> web.Response:
             "names": names,
             "editable": c.status in ("draft", "submitted", "approved"),
             "preview": preview,
+            "channels": _channels_line(c.channels),
+            "sms_preview": sms,
             "imp": imp,
             "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
             "st": st,

@@ -17,6 +17,7 @@ from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
 from faults.plugin import SLICE as FAULTS
 from ivr.plugin import SLICE as IVR
+from nodes.plugin import SLICE as NODES
 from outages.plugin import SLICE as OUTAGES
 from shift.plugin import SLICE as SHIFT
 from sms.plugin import SLICE as SMS
@@ -34,6 +35,7 @@ SLICES: tuple[Slice, ...] = (
     SURVEYS,
     SMS,
     OUTAGES,
+    NODES,
     FAULTS,
 )
 

@@ -164,6 +164,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "outages",
         "faults",
         "webedge",
+        "nodes",
     }
     for sl in SLICES:
         if sl.metadata():
