@@ -35,12 +35,15 @@ tier() { # tier <name> <env...> -- <pytest args...>
   names+=("$name") pids+=("$!")
 }
 # 1) logic, flows on a fake channel, CRM on SQLite and on PostgreSQL
-tier "logic" -- -m "not asterisk"
+tier "logic" -- -m "not asterisk and not faults"
 # 2) the real-Asterisk tier on the embedded default (SQLite), and
 # 3) the same calls with PostgreSQL as the database
 tier "real-Asterisk, SQLite" -- -m asterisk -n "$workers" --dist worksteal
 tier "real-Asterisk, PostgreSQL" HOTLINE_TEST_DATABASE_URL="$HOTLINE_TEST_PG_URL" -- \
   -m asterisk -n "$workers" --dist worksteal tests/e2e
+# 4) the fault tier (issue 13): its own Asterisk, its own PostgreSQL cluster
+# (stopped, frozen), a node in its own process (killed), a full tmpfs
+tier "faults" -- -m faults tests/faults
 rc=0
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || rc=$?

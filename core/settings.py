@@ -212,6 +212,28 @@ class Settings:
     """Comma-separated addresses told when the node becomes degraded and
     when it recovers (the smtp_* settings); empty: the log only."""
 
+    # faults (issue 13; core.spool, crm_bridge.durable, faults/)
+    call_db_wait_seconds: float = 2.0
+    """The longest a caller waits for the database: a call flow's database
+    work that takes longer fails over (the apology, then the queue), and the
+    call's writes go to the spool. A frozen database looks like a stopped one."""
+    db_connect_timeout_seconds: float = 2.0
+    db_pool_timeout_seconds: float = 2.0
+    db_statement_timeout_ms: int = 10_000
+    """PostgreSQL ``statement_timeout`` of the service's connections (0: none)."""
+    write_spool_dir: Path | None = None
+    """The durable spool of writes made while the database is away (default
+    ``<data>/spool``); best on a file system of its own."""
+    write_spool_max_mb: int = 256
+    write_spool_reserve_mb: int = 32
+    """Space allocated up front beside the spool, released when the disk is full."""
+    sweep_interval_seconds: float = 20.0
+    """How often open call rows are checked against Asterisk's live channels,
+    and ended calls without an appeal get one reconstructed."""
+    reconstruct_after_seconds: float = 30.0
+    """An interrupted call's appeal is reconstructed this long after it ended
+    (time for its own, spooled, appeal to be replayed first)."""
+
     # surveys (REQ-A13; surveys/)
     survey_after_call: bool = True
     """A caller still on the line when the operator ended the call is asked
@@ -288,6 +310,11 @@ class Settings:
     @property
     def spool_dir(self) -> Path:
         return self.data / "recordings"
+
+    @property
+    def write_spool(self) -> Path:
+        """The durable spool of writes (``write_spool_dir``, else ``<data>/spool``)."""
+        return self.write_spool_dir or self.data / "spool"
 
     @property
     def agi_url(self) -> str:
@@ -370,6 +397,8 @@ def _convert(name: str, typ: Any, value: Any) -> Any:
             return Path(os.path.expanduser(str(value))) if value != "" else None
         if text in ("int", "<class 'int'>"):
             return int(value)
+        if text in ("float", "<class 'float'>"):
+            return float(value)
         if text in ("bool", "<class 'bool'>"):
             if isinstance(value, bool):
                 return value

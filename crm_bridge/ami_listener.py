@@ -68,6 +68,7 @@ from sqlalchemy import or_, select, true
 
 from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
+from crm_bridge.durable import DurableWrites
 from crm_bridge.live import EventBus, operator_topic
 from crm_bridge.models import Account, Call, CallDirection, Operator
 from telephony.ami import AmiLike
@@ -91,6 +92,7 @@ T = TypeVar("T")
 HOTLINE_CONTEXTS: Final = frozenset({str(Context.INBOUND), str(Context.OUTBOUND)})
 CALL_END_EVENT: Final = str(UserEvent.CALL_END)
 CARD_EVENT: Final = str(UserEvent.CARD)
+FALLBACK_EVENT: Final = str(UserEvent.FALLBACK)
 VAR_ACCOUNT: Final = str(Var.ACCOUNT)
 VAR_APPEAL: Final = str(Var.APPEAL)
 VAR_CLASS: Final = str(Var.CLASSIFICATION)
@@ -140,6 +142,9 @@ class Outcome(StrEnum):
     LOST = "lost-during-restart"
     """Vanished while the AMI connection was down (Asterisk restart)."""
     ENDED_ABUSIVE = "ended-abusive"
+    UNOBSERVED = "ended-unobserved"
+    """Its hang-up was never seen (the service or the database was away):
+    closed by the periodic sweep (faults/) at the last time known of it."""
     """The operator ended the call for obscenities or threats (REQ-T12)."""
 
 
@@ -243,8 +248,12 @@ class CallListener:
         bus: EventBus | None = None,
         run_db: RunDb = _run_inline,
         node: str | None = None,
+        durable: DurableWrites | None = None,
     ) -> None:
         self.calls = calls
+        self.durable = durable
+        """The call rows' writes, to the database or the node's spool when it is
+        away (issue 13); None: straight to the database."""
         self.node = node
         """This listener's Asterisk node: stamped on the calls it records, and
         the only node whose open calls its resync may close (several nodes
@@ -270,6 +279,7 @@ class CallListener:
             bus=services.event_bus,
             run_db=services.run_db_background,
             node=services.settings.node_name,
+            durable=getattr(services, "durable", None),
         )
 
     # -- wiring ---------------------------------------------------------------
@@ -399,17 +409,26 @@ class CallListener:
             values = {**st.initial_fields(), **values}
             if self.node:
                 values["node"] = self.node
+        outcome_unless_set = (end_outcome, _REPLACEABLE_OUTCOMES) if end_outcome else None
         try:
-            if values or events or end_outcome:
+            if not (values or events or end_outcome):
+                pass
+            elif self.durable is not None:
+                await self.durable.record_call(
+                    st.uniqueid,
+                    values,
+                    events,
+                    source="ami",
+                    outcome_unless_set=outcome_unless_set,
+                )
+            else:
                 await self._db(
                     lambda: self.calls.record(
                         st.uniqueid,
                         values,
                         events,
                         source="ami",
-                        outcome_unless_set=(end_outcome, _REPLACEABLE_OUTCOMES)
-                        if end_outcome
-                        else None,
+                        outcome_unless_set=outcome_unless_set,
                     )
                 )
         finally:
@@ -685,6 +704,18 @@ class CallListener:
                     var: unquote(value) for var in CARD_VARS if (value := _field(event, var))
                 }
             return None
+        if name == FALLBACK_EVENT:
+            # The flow could not serve the caller (issue 13): kept in the
+            # call's journal, the evidence an interrupted call's appeal is
+            # reconstructed on (faults/).
+            fell = self._states.get(_field(event, "Uniqueid"))
+            if fell is None or not fell.tracked:
+                return None
+            return self._job(
+                fell,
+                kind="fallback",
+                detail={"reason": _field(event, "Reason"), "warned": _field(event, "Warned")},
+            )
         if name != CALL_END_EVENT:
             return None
         uid = _field(event, "Uniqueid")
@@ -908,6 +939,14 @@ class CallListener:
                 await self._upsert_resumed(st)
             else:
                 await self._upsert(st, {}, first=True)
+            # What happened to it while we could not see it is unknown: the
+            # journal says so (an interrupted call's evidence, faults/).
+            await self._db(
+                self.calls.append_event,
+                st.uniqueid,
+                "resumed_after_restart" if resumed else "adopted",
+                {},
+            )
 
     async def _upsert_resumed(self, st: ChannelState) -> None:
         """A call already recorded that is still up: keep its stored times."""

@@ -46,7 +46,7 @@ from types import MappingProxyType
 from typing import Any, Final, TextIO, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -353,6 +353,7 @@ class AppealService:
         urgent: bool = False,
         note: str | None = None,
         answered_in_call: str | None = None,
+        once: bool = False,
     ) -> AppealView:
         """Register an appeal and give it its number and deadlines (REQ-A1, A2, A5).
 
@@ -363,6 +364,10 @@ class AppealService:
         ``answered_in_call``: the note of an appeal answered within the call
         that registers it (a consultation the menu gave): registered answered
         and closed at once (issue 14), never to show as overdue.
+        ``once``: the appeal of a call is registered once — an appeal of the
+        same call (``call_uniqueid``) received at the same ``received_at``
+        is returned instead of a second one (a replayed or retried write,
+        ``crm_bridge.durable``).
         """
         channel = AppealChannel(channel)
         kind = AppealKind(kind)
@@ -423,6 +428,21 @@ class AppealService:
                 "note": "\n".join(p for p in (note, answered_in_call) if p),
             }
         with self.db.transaction(write=True) as conn:
+            if once and call_uniqueid:
+                if self.db.dialect == "postgresql":
+                    # Two writers of the same call's appeal (a write that timed
+                    # out and its replay) wait for each other here.
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"appeal:{call_uniqueid}"},
+                    )
+                existing = conn.execute(
+                    select(_APPEALS)
+                    .join(Call, Call.id == _APPEALS.c.call_id)
+                    .where(Call.uniqueid == call_uniqueid, _APPEALS.c.received_at == received)
+                ).first()
+                if existing is not None:
+                    return AppealView.from_values(dict(existing._mapping))
             if call_id is None and call_uniqueid:
                 call_id = conn.execute(_CALL_ID, {"uniqueid": call_uniqueid}).scalar_one_or_none()
             if account_id is not None:

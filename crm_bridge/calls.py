@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -35,7 +35,14 @@ from crm_bridge.db import Database, utcnow
 from crm_bridge.models import Call, CallDirection, CallEvent, Operator
 from crm_bridge.phones import try_normalize_phone
 
-__all__ = ["SLA_SECONDS", "CallEventView", "CallService", "CallView", "JournalEntryLike"]
+__all__ = [
+    "SLA_SECONDS",
+    "CallEventView",
+    "CallService",
+    "CallView",
+    "JournalEntryLike",
+    "uniqueid_time",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +137,23 @@ class CallEventView:
     detail: dict[str, Any]
 
 
+_EPOCH_MIN: Final = 946_684_800.0  # 2000-01-01
+
+
+def uniqueid_time(uniqueid: str) -> datetime | None:
+    """When Asterisk created the channel: the epoch seconds that begin its
+    ``Uniqueid`` (``1700000000.123``, or ``node-1700000000.123`` with a
+    system name); None for an id that carries no time (an Originate's
+    ``ChannelId``)."""
+    head = uniqueid.rsplit("-", 1)[-1].split(".", 1)[0]
+    if not head.isdigit():
+        return None
+    seconds = float(head)
+    if seconds < _EPOCH_MIN or seconds > utcnow().timestamp() + 86_400:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def _as_datetime(ts: float | datetime) -> datetime:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
@@ -172,10 +196,20 @@ class CallService:
         source: str = "ami",
         outcome_unless_set: tuple[str, frozenset[str]] | None = None,
         operator_interface: str | None = None,
+        dedupe_events: bool = False,
     ) -> CallView:
         """:meth:`upsert` ``values`` and append ``events`` (kind, detail, time;
         numbered after the last of ``source``) in one transaction: the AMI
         listener's writes of one call, coalesced.
+
+        ``dedupe_events``: skip an event whose kind and time are already
+        stored for ``source`` (a replayed write, see ``crm_bridge.durable``).
+
+        ``started_at`` (issue 13, item 5) is set when the row is created —
+        the value given, else Asterisk's own time of the channel (the epoch
+        seconds that begin its ``Uniqueid``), else now — and afterwards only
+        ever moved earlier: a later event (a resync after a restart, a row
+        created late) never rewrites it with a later time.
 
         ``outcome_unless_set`` = (outcome, writer's own outcomes): store that
         outcome unless ``values`` name one or the row already holds an outcome
@@ -205,10 +239,16 @@ class CallService:
                     "uniqueid": uniqueid,
                     "direction": values.get("direction") or CallDirection.IN,
                     "ivr_path": [],
-                    "started_at": values.get("started_at") or utcnow(),
+                    "started_at": values.get("started_at") or uniqueid_time(uniqueid) or utcnow(),
                 },
             )
             current = dict(conn.execute(q.row, {"b_uniqueid": uniqueid}).one()._mapping)
+            if "started_at" in values:
+                given, stored = values["started_at"], current["started_at"]
+                coarse = stored is not None and stored == uniqueid_time(uniqueid)
+                refines = coarse and given is not None and given - stored < timedelta(seconds=1)
+                if given is None or (stored is not None and given >= stored and not refines):
+                    del values["started_at"]
             if operator_interface:
                 operator_id = conn.execute(
                     select(Operator.id).where(Operator.interface == operator_interface)
@@ -231,6 +271,14 @@ class CallService:
                 ).scalar_one()
                 seq = int(last or 0)
                 rows = []
+                if dedupe_events:
+                    stored_events = {
+                        (r.kind, r.ts)
+                        for r in conn.execute(
+                            q.stored_kinds, {"b_uniqueid": uniqueid, "b_source": source}
+                        )
+                    }
+                    entries = [e for e in entries if (e[0], e[2]) not in stored_events]
                 for kind, detail, ts in entries:
                     seq += 1
                     rows.append(
@@ -243,7 +291,8 @@ class CallService:
                             "detail": dict(detail),
                         }
                     )
-                conn.execute(q.add_events, rows)
+                if rows:
+                    conn.execute(q.add_events, rows)
         return CallView.from_row(row)
 
     def _derived(self, row: Mapping[str, Any], *, explicit_sla: bool) -> dict[str, Any]:
@@ -402,6 +451,10 @@ class _RecordStatements:
             CallEvent.source == bindparam("b_source"),
         )
         self.add_events = insert(CallEvent)
+        self.stored_kinds = select(CallEvent.kind, CallEvent.ts).where(
+            CallEvent.call_uniqueid == bindparam("b_uniqueid"),
+            CallEvent.source == bindparam("b_source"),
+        )
         self.stored_seqs = select(CallEvent.seq).where(
             CallEvent.call_uniqueid == bindparam("b_uniqueid"),
             CallEvent.source == bindparam("b_source"),

@@ -40,6 +40,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "Base",
     "Database",
+    "DbLimits",
     "MigrationSet",
     "UtcDateTime",
     "utcnow",
@@ -87,6 +88,25 @@ class MigrationSet:
 
 def _ini_escape(path: Path) -> str:
     return str(path).replace("%", "%%")
+
+
+@dataclass(frozen=True)
+class DbLimits:
+    """Time limits of every database wait (issue 13, item 2).
+
+    ``connect_seconds``: a new PostgreSQL connection (libpq ``connect_timeout``;
+    whole seconds, at least 1); ``checkout_seconds``: waiting for a pooled
+    connection; ``statement_ms``: PostgreSQL ``statement_timeout`` of every
+    statement (0: none; the service sets it, one-off commands such as a
+    large import do not) — the server cancels a statement stuck behind a lock,
+    freeing its connection. A *frozen* server (SIGSTOP) answers nothing, not
+    even a timeout: the call path bounds its own wait on top
+    (``call_db_wait_seconds``, :class:`crm_bridge.durable.DurableWrites`).
+    """
+
+    connect_seconds: float = 2.0
+    checkout_seconds: float = 2.0
+    statement_ms: int = 0
 
 
 class Base(DeclarativeBase):
@@ -137,8 +157,15 @@ class Database:
     """
 
     def __init__(
-        self, url: str | URL, *, echo: bool = False, pool_size: int = 10, pre_ping: bool = False
+        self,
+        url: str | URL,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        pre_ping: bool = False,
+        limits: DbLimits | None = None,
     ) -> None:
+        self.limits = limits or DbLimits()
         self.url: URL = make_url(url)
         if self.url.get_backend_name() == "postgresql" and self.url.drivername == "postgresql":
             # psycopg 3 is the supported driver (psycopg2 is not a dependency).
@@ -157,7 +184,13 @@ class Database:
         self._readonly_sessions = sessionmaker(bind=readonly_engine, expire_on_commit=False)
 
     def _create_engine(self, *, echo: bool, pool_size: int, pre_ping: bool) -> Engine:
+        limits = self.limits
         if self.url.get_backend_name() != "sqlite":
+            connect_args: dict[str, Any] = {}
+            if self.url.get_backend_name() == "postgresql":
+                connect_args["connect_timeout"] = max(1, round(limits.connect_seconds))
+                if limits.statement_ms:
+                    connect_args["options"] = f"-c statement_timeout={int(limits.statement_ms)}"
             return create_engine(
                 self.url,
                 echo=echo,
@@ -165,6 +198,8 @@ class Database:
                 max_overflow=pool_size,
                 pool_pre_ping=pre_ping,
                 pool_recycle=1800,
+                pool_timeout=limits.checkout_seconds,
+                connect_args=connect_args,
             )
         memory = self.url.database in (None, "", ":memory:")
         kwargs: dict[str, Any] = {

@@ -66,6 +66,8 @@ class HealthReport:
     fastagi_active: int | None = None
     fastagi_failures: int | None = None
     recent_failures: int | None = None
+    spool: dict[str, Any] | None = None
+    """The durable spool's backlog (issue 13): records waiting for the database."""
     problems: list[str] = field(default_factory=list)
     """What is wrong, in Russian, for people."""
 
@@ -92,6 +94,8 @@ class HealthReport:
         }
         if self.ami is not None:
             out["ami"] = "connected" if self.ami else "disconnected"
+        if self.spool is not None:
+            out["spool"] = self.spool
         if self.fastagi_active is not None:
             out["fastagi"] = {
                 "active": self.fastagi_active,
@@ -129,6 +133,7 @@ class HealthMonitor:
         report = HealthReport(node=s.node_name, checked_at=datetime.now(UTC))
         await self._check_database(report)
         self._check_disks(report)
+        await self._check_spool(report)
         runtime = self.runtime
         if runtime is not None and getattr(runtime, "ami", None) is not None:
             report.ami = bool(runtime.ami.connected)
@@ -164,7 +169,13 @@ class HealthMonitor:
         except TimeoutError:
             report.database_error = f"не ответила за {DB_TIMEOUT:.0f} с"
         except Exception as exc:  # reported, not raised: this is the health check
-            report.database_error = type(exc).__name__
+            text_ = str(exc).lower()
+            if "timeout" in text_ or "timed out" in text_:
+                # The connection's own time limit (db_connect_timeout_seconds)
+                # ran out first: the same answer as ours.
+                report.database_error = f"не ответила за {DB_TIMEOUT:.0f} с"
+            else:
+                report.database_error = type(exc).__name__
         else:
             report.database_ok = True
             report.database_ms = round(ms, 1)
@@ -176,10 +187,47 @@ class HealthMonitor:
             return
         report.problems.append(f"база данных недоступна: {report.database_error}")
 
+    async def _check_spool(self, report: HealthReport) -> None:
+        durable = getattr(self.services, "durable", None)
+        if durable is None or durable.spool is None:
+            return
+        spool = durable.spool
+        stats = await asyncio.to_thread(spool.stats)
+        report.spool = {
+            "records": stats.records,
+            "bytes": stats.bytes,
+            "files": stats.files,
+            "oldest_seconds": round(stats.oldest_age_seconds, 1)
+            if stats.oldest_age_seconds is not None
+            else None,
+            "reserve_mb": stats.reserve_bytes // (1024 * 1024),
+            "refused": spool.refused,
+            "rejected": durable.rejected,
+        }
+        if stats.records:
+            report.problems.append(
+                f"записи звонков ждут базу данных в журнале узла: {stats.records}"
+            )
+        if spool.refused:
+            report.problems.append(
+                f"журнал узла не смог сохранить записей звонков: {spool.refused}"
+            )
+        if durable.rejected:
+            report.problems.append(
+                f"записей журнала узла база данных не приняла: {durable.rejected} "
+                "(отложены в rejected.jsonl)"
+            )
+        if spool.is_open and spool.reserve_bytes and stats.reserve_bytes < spool.reserve_bytes:
+            report.problems.append(
+                "диск был заполнен: резерв журнала узла израсходован "
+                f"(осталось {stats.reserve_bytes // (1024 * 1024)} МБ)"
+            )
+
     def _check_disks(self, report: HealthReport) -> None:
         s = self.settings
         seen: set[int] = set()
-        for name, path in (("data", s.data), ("recordings", s.spool_dir)):
+        disks = [("data", s.data), ("recordings", s.spool_dir), ("spool", s.write_spool)]
+        for name, path in disks:
             probe = Path(path)
             while not probe.exists() and probe != probe.parent:
                 probe = probe.parent
@@ -327,6 +375,19 @@ def metrics_text(report: HealthReport) -> str:
             "gauge",
             "flows that failed in the last 5 minutes",
             [(base, report.recent_failures or 0)],
+        )
+    if report.spool is not None:
+        metric(
+            "hotline_spool_records",
+            "gauge",
+            "call writes waiting in the node's spool for the database",
+            [(base, report.spool["records"])],
+        )
+        metric(
+            "hotline_spool_refused_total",
+            "counter",
+            "call writes neither the database nor the spool could take",
+            [(base, report.spool["refused"])],
         )
     metric("hotline_problems", "gauge", "problems found", [(base, len(report.problems))])
     return "\n".join(lines) + "\n"

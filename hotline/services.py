@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from autoinformer.campaigns import CampaignService
 from autoinformer.monitor import Monitor
 from core.settings import Settings
-from crm_bridge.db import Database
+from core.spool import Spool
+from crm_bridge.db import Database, DbLimits
+from crm_bridge.durable import DatabaseUnavailable, DurableWrites
 from crm_bridge.live import EventBus, RemoteCalls
 from crm_bridge.services import CrmServices
 from ivr.schedule import WorkingHours
 from telephony.ami import AmiClient
+from telephony.callrunner import IN_CALL
 from telephony.channel import PromptResolver
 from telephony.journal import CallJournal, JournalHub
 
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SUSPECT_WAIT_SECONDS = 0.3
+"""A call's database wait while the last one ran out (:meth:`Services.run_db`)."""
+
 
 @dataclass
 class Services:
@@ -61,6 +67,8 @@ class Services:
     hours: WorkingHours
     """The hotline's working hours (REQ-T2) on the company's calendar."""
     campaigns: CampaignService
+    durable: DurableWrites
+    """The call path's writes: to the database, else to the node's spool (issue 13)."""
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="db")
     )
@@ -75,6 +83,8 @@ class Services:
     """The operator card's live events (call listener → browsers)."""
     campaign_monitor: Monitor = field(default_factory=Monitor)
     """The dispatcher console's live events (dialer → browsers)."""
+    db_suspect: bool = False
+    """A call's database wait ran out and none has answered in time since."""
     # the parts the runtime starts, when it starts them
     ami: AmiClient | None = None
     call_listener: CallListener | None = None
@@ -93,14 +103,39 @@ class Services:
         from crm_bridge.db import Database
 
         settings.data.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.db_url)
+        db = Database(
+            settings.db_url,
+            limits=DbLimits(
+                connect_seconds=settings.db_connect_timeout_seconds,
+                checkout_seconds=settings.db_pool_timeout_seconds,
+                statement_ms=settings.db_statement_timeout_ms,
+            ),
+        )
         if migrate:
             from hotline.slices import upgrade
 
             upgrade(db)
         resolver = build_resolver(settings)
         crm = CrmServices.from_settings(db, settings)
-        return cls(
+        spool = Spool(
+            settings.write_spool,
+            settings.node_name,
+            max_bytes=settings.write_spool_max_mb * 1024 * 1024,
+            reserve_bytes=settings.write_spool_reserve_mb * 1024 * 1024,
+        )
+        durable_box: list[Services] = []
+
+        async def run_background(fn: Callable[..., Any], *args: Any) -> Any:
+            return await durable_box[0].run_db_background(fn, *args)
+
+        durable = DurableWrites(
+            crm.calls,
+            crm.appeals,
+            spool if migrate else None,
+            run_background,
+            limit=settings.call_db_wait_seconds,
+        )
+        services = cls(
             settings=settings,
             resolver=resolver,
             hub=JournalHub(),
@@ -111,7 +146,10 @@ class Services:
                 settings.working_hours, tz=settings.timezone, calendar=crm.calendar
             ),
             campaigns=CampaignService(db, calendar=crm.calendar),
+            durable=durable,
         )
+        durable_box.append(services)
+        return services
 
     @classmethod
     def for_process_agi(cls, settings: Settings) -> Services:
@@ -119,19 +157,43 @@ class Services:
         return cls.create(settings, migrate=False)
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking database work off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """Run blocking database work off the event loop. Inside a call
+        flow (``IN_CALL``) the wait is bounded by ``call_db_wait_seconds``:
+        past it :class:`~crm_bridge.durable.DatabaseUnavailable` is raised and
+        the flow fails over to the apology and the queue instead of silence
+        (a frozen database never answers; its thread is left to finish)."""
+        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        if not IN_CALL.get():
+            return await future
+        limit = self.settings.call_db_wait_seconds
+        spool = self.durable.spool
+        if self.db_suspect or (spool is not None and spool.has_backlog()):
+            # The last wait ran out, or the call's writes are being spooled:
+            # until one answers in time, a caller is not made to wait the
+            # whole limit again (two waits in a row would be twice the silence).
+            limit = min(limit, SUSPECT_WAIT_SECONDS)
+        try:
+            result = await asyncio.wait_for(future, limit)
+        except TimeoutError as exc:
+            self.db_suspect = True
+            raise DatabaseUnavailable(f"the database did not answer in {limit:g} s") from exc
+        self.db_suspect = False
+        return result
 
     async def run_db_background(self, fn: Callable[..., T], *args: Any) -> T:
         """Like :meth:`run_db`, in the bookkeeping lane (see ``background``)."""
         return await asyncio.get_running_loop().run_in_executor(self.background, fn, *args)
 
     async def save_journal(self, journal: CallJournal) -> None:
-        await self.run_db_background(
-            self.crm.calls.append_events, journal.call_id, list(journal.entries)
+        # The journal is saved before the AGI session ends (the caller
+        # waits): a call whose database wait just ran out spools it at once.
+        await self.durable.append_events(
+            journal.call_id, list(journal.entries), spool_now=self.db_suspect
         )
 
     async def aclose(self) -> None:
+        if self.durable.spool is not None:
+            self.durable.spool.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
         self.background.shutdown(wait=True, cancel_futures=False)
         self.db.engine.dispose()

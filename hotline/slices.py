@@ -15,6 +15,7 @@ from autoinformer.plugin import SLICE as AUTOINFORMER
 from core.slice import Component, ComponentFactory, Slice, WebApp
 from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
+from faults.plugin import SLICE as FAULTS
 from ivr.plugin import SLICE as IVR
 from nodes.plugin import SLICE as NODES
 from outages.plugin import SLICE as OUTAGES
@@ -37,6 +38,7 @@ SLICES: tuple[Slice, ...] = (
     OUTAGES,
     NODES,
     VISITS,
+    FAULTS,
 )
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")

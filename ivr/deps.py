@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from core.settings import Settings
 from crm_bridge.db import Database
+from crm_bridge.durable import DurableWrites
 from crm_bridge.services import CrmServices
 from ivr.schedule import WorkingHours
 from telephony.channel import PromptResolver
@@ -28,6 +29,8 @@ class IvrDeps(Protocol):
     resolver: PromptResolver
     spool_ast: str
     speech: SpeechComponent | None
+    durable: DurableWrites
+    """The call's row, journal and appeal: to the database or the spool (issue 13)."""
 
     def run_db(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]: ...
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from telephony.channel import CallerHangup, Channel, ChannelError
@@ -24,6 +25,10 @@ Flow = Callable[[Channel, Any], Awaitable[None]]
 CallEndHook = Callable[[CallJournal], Awaitable[None]]
 
 COMPLETED, HANGUP, FAILED = "completed", "hangup", "failed"
+
+IN_CALL: ContextVar[bool] = ContextVar("IN_CALL", default=False)
+"""True inside a call's flow: a caller is waiting, so the services bound
+their database waits (issue 13, item 2; ``hotline.services.Services.run_db``)."""
 
 
 async def fail_call(channel: Channel, reason: str) -> None:
@@ -48,6 +53,7 @@ async def run_call(
     caller straight to the fallback with that reason."""
     call_id, route = channel.call_id, channel.route
     outcome = COMPLETED
+    IN_CALL.set(True)
     try:
         if flow is None or refuse:
             outcome = FAILED

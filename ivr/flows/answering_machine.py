@@ -32,10 +32,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
+from crm_bridge.durable import is_unavailable
 from crm_bridge.models import (
     AppealChannel,
     AppealKind,
@@ -258,24 +259,31 @@ async def _register(msg: _Message, *, hung_up: bool = False) -> None:
     service = deps.crm.appeals
     name = answers.get("name")
     account = answers.get("account")
-    msg.appeal = await deps.run_db(
-        lambda: service.register(
-            channel=AppealChannel.ANSWERING_MACHINE,
-            kind=AppealKind.ANSWERING_MACHINE_MESSAGE,
-            category=Category.FL,
-            content=content,
-            applicant_name=(name.transcript or None) if name else None,
-            address_text=(account.transcript or None) if account else None,
-            reply_channel=ReplyChannel.PHONE,
-            reply_contact=reply_contact,
-            classification=msg.classification,
-            call_uniqueid=ch.call_id or None,
-            received_at=msg.now,
-            recordings=recordings,
-            transcript=transcript,
-        )
-    )
+    fields: dict[str, Any] = {
+        "channel": AppealChannel.ANSWERING_MACHINE,
+        "kind": AppealKind.ANSWERING_MACHINE_MESSAGE,
+        "category": Category.FL,
+        "content": content,
+        "applicant_name": (name.transcript or None) if name else None,
+        "address_text": (account.transcript or None) if account else None,
+        "reply_channel": ReplyChannel.PHONE,
+        "reply_contact": reply_contact,
+        "classification": msg.classification,
+        "received_at": msg.now,
+        "recordings": recordings,
+        "transcript": transcript,
+    }
+    if ch.call_id:
+        # Durable (issue 13): the message is never lost with the database
+        # away — spooled with its recordings, registered on replay.
+        msg.appeal = await deps.durable.register_appeal(call_uniqueid=ch.call_id, **fields)
+    else:
+        msg.appeal = await deps.run_db(lambda: service.register(**fields))
     appeal = msg.appeal
+    if appeal is None:
+        ch.journal.add("step", name="appeal", spooled=True, contact=reply_contact is not None)
+        await _record_path(msg)
+        return
     ch.journal.add(
         "step",
         name="appeal",
@@ -313,7 +321,13 @@ async def _record_path(msg: _Message) -> None:
         path.append("answering-machine:" + ("message" if msg.has_contact else "no-contact"))
         service.upsert(ch.call_id, ivr_path=path)
 
-    await deps.run_db(update)
+    try:
+        await deps.run_db(update)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        # The database is away: the path is bookkeeping, the message is spooled.
+        ch.journal.add("step", name="path-not-recorded", reason=type(exc).__name__)
 
 
 def _safe(call_id: str) -> str:

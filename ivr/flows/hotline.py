@@ -66,7 +66,6 @@ from datetime import datetime
 from typing import Any, Final
 
 from crm_bridge.appeals import AppealView
-from crm_bridge.calls import CallService
 from crm_bridge.db import utcnow
 from crm_bridge.errors import NotIdentified
 from crm_bridge.identify import AccountCard, Identification, Identifier
@@ -665,8 +664,9 @@ async def _upsert_call(call: _Call, *, ended: bool = False) -> None:
         values["account_id"] = call.account.account_id
     if ended:
         values["ended_at"] = utcnow()
-    service = CallService(deps.db)
-    await deps.run_db(lambda: service.upsert(ch.call_id, **values))
+    # Durable (issue 13): to the database within the caller's time limit,
+    # else to the node's spool, replayed when the database is back.
+    await deps.durable.record_call(ch.call_id, values, source="ivr")
 
 
 async def _register(call: _Call, *, hung_up: bool = False) -> None:
@@ -685,18 +685,23 @@ async def _register(call: _Call, *, hung_up: bool = False) -> None:
     # A consultation the menu answered is over with the call (issue 14):
     # registered closed, so it never shows as overdue.
     answered = call.kind is AppealKind.CONSULTATION and call.served
-    call.appeal = await deps.run_db(
-        lambda: service.register(
-            channel=AppealChannel.PHONE,
-            kind=call.kind,
-            answered_in_call=ANSWERED_BY_MENU if answered else None,
-            category=account.category if account else Category.FL,
-            content=content,
-            classification=call.code(),
-            account_id=account.account_id if account else None,
-            call_uniqueid=ch.call_id or None,
-            received_at=call.now,
-            reply_contact=ch.caller_number,
-        )
-    )
+    fields: dict[str, Any] = {
+        "channel": AppealChannel.PHONE,
+        "kind": call.kind,
+        "answered_in_call": ANSWERED_BY_MENU if answered else None,
+        "category": account.category if account else Category.FL,
+        "content": content,
+        "classification": call.code(),
+        "account_id": account.account_id if account else None,
+        "received_at": call.now,
+        "reply_contact": ch.caller_number,
+    }
+    if not ch.call_id:
+        call.appeal = await deps.run_db(lambda: service.register(**fields))
+    else:
+        # Durable: spooled when the database is away, its number given on replay.
+        call.appeal = await deps.durable.register_appeal(call_uniqueid=ch.call_id, **fields)
+    if call.appeal is None:
+        ch.journal.add("step", name="appeal", spooled=True)
+        return
     ch.journal.add("step", name="appeal", number=call.appeal.number)

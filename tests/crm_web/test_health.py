@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,7 +68,7 @@ async def test_a_healthy_node(services: FakeServices) -> None:
     report = await monitor.check()
     assert report.status == "ok", report.problems
     assert report.database_ok and report.database_ms is not None
-    assert {d.name for d in report.disks} == {"data", "recordings"}
+    assert {d.name for d in report.disks} == {"data", "recordings", "spool"}
     text = metrics_text(report)
     assert 'hotline_up{node="node1"} 1' in text
     assert 'hotline_database_up{node="node1"} 1' in text
@@ -168,3 +169,23 @@ async def test_the_pages_and_the_endpoints(services: FakeServices, operators: An
         await log_in(client, "ivanova")
         page = await (await client.get("/operator/")).text()
         assert 'id="health-warning"' not in page  # operators are not told
+
+
+async def test_the_spool_backlog_is_reported(services: FakeServices, tmp_path: Path) -> None:
+    """Issue 13: records waiting for the database make the node degraded."""
+    from core.spool import Spool
+    from crm_bridge.durable import DurableWrites
+
+    spool = Spool(tmp_path / "spool", "node1", reserve_bytes=64 * 1024)
+    spool.open()
+    spool.append({"op": "call.record", "key": "1.1", "args": {}})
+    durable = DurableWrites(
+        services.crm.calls, services.crm.appeals, spool, services.run_db, limit=2.0
+    )
+    services.durable = durable  # type: ignore[attr-defined]
+    report = await HealthMonitor(services).check()
+    assert report.spool is not None and report.spool["records"] == 1
+    assert report.spool["reserve_mb"] == 0 and report.spool["refused"] == 0
+    assert "записи звонков ждут базу данных в журнале узла: 1" in report.problems
+    assert "hotline_spool_records" in metrics_text(report)
+    spool.close()

@@ -378,7 +378,8 @@ async def test_a_consultation_the_menu_answered_closes_with_the_call(deps: Any) 
     assert appeal.note == hotline.ANSWERED_BY_MENU
     assert appeal.effective_due_at is not None  # its term stays on record
 
-    cut = call(script, hangup_at="consult/tc_documents")  # mid-answer
+    # mid-answer; another channel (one call's appeal is registered once, issue 13)
+    cut = call(script, hangup_at="consult/tc_documents", call_id="1700000000.2")
     done(cut, await run(hotline.flow, cut, deps), HANGUP)
     open_one = await appeal_of(deps, cut)
     assert open_one.status is AppealStatus.REGISTERED and open_one.answered_at is None
