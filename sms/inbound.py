@@ -37,6 +37,7 @@ from decimal import Decimal
 from typing import Final
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import aliased
 
 from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database, utcnow
@@ -171,24 +172,28 @@ class SmsInbound:
     # -- steps ----------------------------------------------------------------
 
     def _seen(self, gateway_id: str) -> Handled | None:
-        """How a message the gateway sent before (a retried request) was handled."""
-        with self.db.session() as session:
-            first = session.execute(
-                select(SmsMessage).where(SmsMessage.gateway_id == gateway_id)
-            ).scalar_one_or_none()
-            if first is None:
-                return None
-            reply = session.execute(
-                select(SmsMessage).where(SmsMessage.reply_to_id == first.id)
-            ).scalar_one_or_none()
-            return Handled(
-                inbound_id=first.id,
-                reply_id=reply.id if reply else None,
-                outcome=InOutcome(first.state),
-                reply=reply.text if reply else "",
-                appeal_number=None,
-                duplicate=True,
-            )
+        """How a message the gateway sent before (a retried request) was
+        handled: the message and its reply in one query (every incoming
+        message asks this first)."""
+        reply = aliased(SmsMessage)
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                select(SmsMessage.id, SmsMessage.state, reply.id, reply.text)
+                .outerjoin(reply, reply.reply_to_id == SmsMessage.id)
+                .where(SmsMessage.gateway_id == gateway_id)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        first_id, state, reply_id, reply_text = row
+        return Handled(
+            inbound_id=first_id,
+            reply_id=reply_id,
+            outcome=InOutcome(state),
+            reply=reply_text or "",
+            appeal_number=None,
+            duplicate=True,
+        )
 
     def _identify(self, parsed: ReadingsMessage, peer: str) -> Identification:
         if parsed.account is not None:
