@@ -21,9 +21,12 @@
   per hour, read incrementally (only the attempts that ended since the last
   read), with its legend (:func:`chart_data`).
 
-Every query is bounded by the campaign's index ``(campaign_id, status,
-next_at)`` and grouped in the database: a snapshot of a campaign of 100 000
-contacts stays cheap (``bench/monitor_latency.py``).
+The counts come from the counters the database's triggers keep
+(``ai_contact_counts``, ``ai_attempt_counts``; migration
+``0650_campaign_counts``); only the contacts held until a later moment are
+counted from the index ``ix_ai_contacts_outlook`` (time, not a write, moves
+them): a snapshot of a campaign of 100 000 contacts stays cheap
+(``bench/monitor_latency.py``).
 """
 
 from __future__ import annotations
