@@ -25,8 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import any_, bindparam, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from autoinformer.campaigns import (
@@ -46,7 +45,7 @@ from autoinformer.tables import (
     read_list,
 )
 from core.tabular import MAX_CELL_CHARS, long_cell, shown
-from crm_bridge.db import Database, utcnow
+from crm_bridge.db import Database, among, lookup_chunk, utcnow
 from crm_bridge.models import Account, AccountPhone
 from crm_bridge.phones import InvalidPhone, e164_candidate, normalize_phone
 
@@ -405,7 +404,6 @@ class _Reject(Exception):
         self.reason = reason
 
 
-_CHUNK: Final = 2000
 _ACCOUNT_COLUMNS: Final = (
     Account.id,
     Account.number,
@@ -415,20 +413,6 @@ _ACCOUNT_COLUMNS: Final = (
     Account.timezone,
     Account.category,
 )
-
-
-def _chunk(s: Session) -> int:
-    """Values per lookup: one array parameter on PostgreSQL, a list of
-    parameters elsewhere (SQLite's limit)."""
-    return 50_000 if s.get_bind().dialect.name == "postgresql" else _CHUNK
-
-
-def _among(s: Session, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN values``: on PostgreSQL ``= ANY(:array)`` (one parameter,
-    not a statement of 50 000 placeholders to render and parse)."""
-    if s.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
 
 
 class _AccountIndex:
@@ -470,16 +454,14 @@ class _AccountIndex:
         self._accounts: dict[int, Any] = {}
         self._contract: dict[int, list[str]] = {}
         id_list = sorted(ids)
-        chunk_size = _chunk(s)
+        chunk_size = lookup_chunk(s)
         for i in range(0, len(id_list), chunk_size):
             chunk = id_list[i : i + chunk_size]
-            for a in s.execute(select(*_ACCOUNT_COLUMNS).where(_among(s, Account.id, chunk))):
+            for a in s.execute(select(*_ACCOUNT_COLUMNS).where(among(s, Account.id, chunk))):
                 self._accounts[a.id] = a
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone)
-                .where(
-                    _among(s, AccountPhone.account_id, chunk), AccountPhone.in_contract.is_(True)
-                )
+                .where(among(s, AccountPhone.account_id, chunk), AccountPhone.in_contract.is_(True))
                 .order_by(AccountPhone.id)
             ):
                 self._contract.setdefault(account_id, []).append(phone)
@@ -489,11 +471,11 @@ class _AccountIndex:
         and ``ids``); the phones found."""
         found: set[str] = set()
         phone_list = sorted(phones)
-        chunk_size = _chunk(s)
+        chunk_size = lookup_chunk(s)
         for i in range(0, len(phone_list), chunk_size):
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone).where(
-                    _among(s, AccountPhone.phone, phone_list[i : i + chunk_size]),
+                    among(s, AccountPhone.phone, phone_list[i : i + chunk_size]),
                     AccountPhone.in_contract.is_(True),
                 )
             ):
