@@ -176,8 +176,8 @@ class SmsInbound:
         handled: the message and its reply in one query (every incoming
         message asks this first)."""
         reply = aliased(SmsMessage)
-        with self.db.transaction() as conn:
-            row = conn.execute(
+        with self.db.session(readonly=True) as session:  # one statement: no BEGIN/COMMIT
+            row = session.execute(
                 select(SmsMessage.id, SmsMessage.state, reply.id, reply.text)
                 .outerjoin(reply, reply.reply_to_id == SmsMessage.id)
                 .where(SmsMessage.gateway_id == gateway_id)
