@@ -37,7 +37,6 @@ from decimal import Decimal
 from typing import Final
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import aliased
 
 from crm_bridge.appeals import AppealService
 from crm_bridge.db import Database, utcnow
@@ -173,24 +172,23 @@ class SmsInbound:
 
     def _seen(self, gateway_id: str) -> Handled | None:
         """How a message the gateway sent before (a retried request) was
-        handled: the message and its reply in one query (every incoming
-        message asks this first)."""
-        reply = aliased(SmsMessage)
-        with self.db.session(readonly=True) as session:  # one statement: no BEGIN/COMMIT
-            row = session.execute(
-                select(SmsMessage.id, SmsMessage.state, reply.id, reply.text)
-                .outerjoin(reply, reply.reply_to_id == SmsMessage.id)
-                .where(SmsMessage.gateway_id == gateway_id)
-                .limit(1)
+        handled. Every incoming message asks this first: one statement by
+        the unique gateway id in an autocommit session (no BEGIN/COMMIT);
+        the reply is read only for a repeat."""
+        with self.db.session(readonly=True) as session:
+            first = session.execute(
+                select(SmsMessage.id, SmsMessage.state).where(SmsMessage.gateway_id == gateway_id)
             ).first()
-        if row is None:
-            return None
-        first_id, state, reply_id, reply_text = row
+            if first is None:
+                return None
+            reply = session.execute(
+                select(SmsMessage.id, SmsMessage.text).where(SmsMessage.reply_to_id == first.id)
+            ).first()
         return Handled(
-            inbound_id=first_id,
-            reply_id=reply_id,
-            outcome=InOutcome(state),
-            reply=reply_text or "",
+            inbound_id=first.id,
+            reply_id=reply.id if reply else None,
+            outcome=InOutcome(first.state),
+            reply=reply.text if reply else "",
             appeal_number=None,
             duplicate=True,
         )
