@@ -6,8 +6,8 @@
 #   ./test.sh <pytest args> just those (e.g. ./test.sh tests/unit -x)
 # HOTLINE_TEST_WORKERS (default 4): parallel real-Asterisk sessions per
 # database; each worker runs its own Asterisk instance on free ports. The
-# calls play in real time and use little CPU, so the SQLite and the
-# PostgreSQL runs of the real-Asterisk tier go side by side.
+# calls play in real time and use little CPU, so the logic tier and the
+# SQLite and PostgreSQL runs of the real-Asterisk tier go side by side.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh test
@@ -23,24 +23,30 @@ fi
 workers="${HOTLINE_TEST_WORKERS:-4}"
 start=$SECONDS
 logs="$(mktemp -d)"
+# The tiers run side by side: the real-Asterisk calls play in real time and
+# leave the CPU to the logic tier. Each tier's log is printed when it ends.
+names=() pids=()
+tier() { # tier <name> <env...> -- <pytest args...>
+  local name="$1" envs=()
+  shift
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env "${envs[@]}" $py -m pytest -p no:cacheprovider "$@" >"$logs/$name.log" 2>&1 &
+  names+=("$name") pids+=("$!")
+}
 # 1) logic, flows on a fake channel, CRM on SQLite and on PostgreSQL
-$py -m pytest -p no:cacheprovider -m "not asterisk"
+tier "logic" -- -m "not asterisk"
 # 2) the real-Asterisk tier on the embedded default (SQLite), and
 # 3) the same calls with PostgreSQL as the database
-$py -m pytest -p no:cacheprovider -m asterisk -n "$workers" --dist worksteal \
-  >"$logs/sqlite.log" 2>&1 &
-sqlite_pid=$!
-HOTLINE_TEST_DATABASE_URL="$HOTLINE_TEST_PG_URL" \
-  $py -m pytest -p no:cacheprovider -m asterisk -n "$workers" --dist worksteal tests/e2e \
-  >"$logs/pg.log" 2>&1 &
-pg_pid=$!
+tier "real-Asterisk, SQLite" -- -m asterisk -n "$workers" --dist worksteal
+tier "real-Asterisk, PostgreSQL" HOTLINE_TEST_DATABASE_URL="$HOTLINE_TEST_PG_URL" -- \
+  -m asterisk -n "$workers" --dist worksteal tests/e2e
 rc=0
-wait "$sqlite_pid" || rc=$?
-echo "===== real-Asterisk tier, SQLite ====="
-cat "$logs/sqlite.log"
-wait "$pg_pid" || rc=$?
-echo "===== real-Asterisk tier, PostgreSQL ====="
-cat "$logs/pg.log"
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || rc=$?
+  echo "===== ${names[$i]} ====="
+  cat "$logs/${names[$i]}.log"
+done
 rm -rf "$logs"
 if [ "$rc" -ne 0 ]; then
   echo "test.sh: FAILED after $((SECONDS - start)) s" >&2

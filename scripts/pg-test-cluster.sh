@@ -17,7 +17,7 @@ case "$action" in
     fi
     if ! run "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
       run "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
     fi
     port=$(sed -n 4p "$dir/data/postmaster.pid")  # the port it really listens on
     run "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc \
