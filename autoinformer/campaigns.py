@@ -56,7 +56,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Final, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from autoinformer.models import (
@@ -551,6 +551,9 @@ class CampaignStats:
     in_flight: int = 0
     positive: int = 0
     finished: int = 0
+    counter_rows: int = 0
+    """Rows of the kept counters read (not shown): many means it is time
+    for :func:`compact_counts`."""
 
     def add_contacts(self, status: str, final: str | None, positive: bool, n: int) -> None:
         """Count ``n`` contacts of one state, final result and positiveness."""
@@ -985,16 +988,18 @@ class CampaignService:
         if c is None:
             raise CampaignError(f"кампания {campaign_id} не найдена")
         st = CampaignStats(campaign_id, c.status)
-        for status, final, positive, n in s.execute(
+        for status, final, positive, n, rows in s.execute(
             select(
                 ContactCount.status,
                 ContactCount.final_result,
                 ContactCount.positive,
                 func.sum(ContactCount.n),
+                func.count(),
             )
             .where(ContactCount.campaign_id == campaign_id)
             .group_by(ContactCount.status, ContactCount.final_result, ContactCount.positive)
         ):
+            st.counter_rows += rows
             if n:
                 st.add_contacts(status, final or None, bool(positive), int(n))
         for result, state, n in s.execute(
@@ -1005,6 +1010,55 @@ class CampaignService:
             if n:
                 CampaignService._add_attempts(st, result or None, state, int(n))
         return st
+
+    def compact_counts(self, campaign_id: int) -> int:
+        """Fold a campaign's counter rows kept by other server processes
+        into this one's and drop the rows of zero; how many rows went.
+
+        PostgreSQL: each server process adds to its own rows (migration
+        ``0650_campaign_counts``), so a campaign's rows grow with the
+        connections that ever wrote it. Rows another transaction holds are
+        skipped (``SKIP LOCKED``: this never waits on a writer, so it cannot
+        deadlock with one), one compactor at a time (an advisory lock).
+        SQLite keeps one row per group: only the zeros go."""
+        tables = (
+            ("ai_contact_counts", "campaign_id, status, final_result, positive, refusal, timezone"),
+            ("ai_attempt_counts", "campaign_id, channel, state, result"),
+        )
+        c = {"c": campaign_id}
+        with self.db.session(write=True) as s:
+
+            def rows() -> int:
+                return sum(
+                    s.execute(
+                        text(f"SELECT count(*) FROM {table} WHERE campaign_id = :c"), c
+                    ).scalar_one()
+                    for table, _ in tables
+                )
+
+            before = rows()
+            postgresql = s.get_bind().dialect.name == "postgresql"
+            if postgresql:
+                s.execute(text("SELECT pg_advisory_xact_lock(650, :c)"), c)
+            for table, key in tables:
+                if postgresql:
+                    groups = ", ".join(str(i) for i in range(1, key.count(",") + 2))
+                    s.execute(
+                        text(
+                            f"WITH gone AS (DELETE FROM {table} t USING ("
+                            f"SELECT ctid FROM {table} WHERE campaign_id = :c "
+                            "AND shard <> pg_backend_pid() FOR UPDATE SKIP LOCKED) l "
+                            "WHERE t.ctid = l.ctid RETURNING t.*) "
+                            f"INSERT INTO {table} AS t ({key}, shard, n) "
+                            f"SELECT {key}, pg_backend_pid(), sum(n) FROM gone "
+                            f"GROUP BY {groups} HAVING sum(n) <> 0 ORDER BY {groups} "
+                            f"ON CONFLICT ({key}, shard) DO UPDATE SET n = t.n + excluded.n"
+                        ),
+                        c,
+                    )
+                own = "AND shard = pg_backend_pid() " if postgresql else ""
+                s.execute(text(f"DELETE FROM {table} WHERE campaign_id = :c {own}AND n = 0"), c)
+            return before - rows()
 
     @staticmethod
     def recount(s: Session, campaign_id: int) -> CampaignStats:

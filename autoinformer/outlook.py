@@ -101,6 +101,11 @@ _GROUP_OF_REFUSAL: Final = {
     "outage_notice_late": "outage_late",
 }
 
+COMPACT_ABOVE: Final = 400
+"""Rows of a campaign's kept counters (a few dozen groups, one set per
+server process that wrote them) above which a snapshot folds them
+(:meth:`CampaignService.compact_counts`)."""
+
 PACE_WINDOW: Final = timedelta(minutes=10)
 """The pace of the ETA: contacts finished in the last ten minutes."""
 
@@ -281,6 +286,8 @@ def monitor_view(
             or 0
         )
         launched_at = c.launched_at
+    if st.counter_rows > COMPACT_ABOVE:
+        service.compact_counts(campaign_id)
     done = st.finished if finished is None else finished
     calls = st.in_flight if in_flight is None else in_flight
     waiting = sum(held[k] for k in WAITING)

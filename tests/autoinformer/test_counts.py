@@ -19,7 +19,7 @@ from autoinformer.campaigns import CampaignService
 from autoinformer.contacts import ContactListService
 from autoinformer.lists import ContactRoster, DoNotCallList
 from autoinformer.models import Attempt, Campaign, Contact, ContactCount
-from autoinformer.outlook import monitor_view
+from autoinformer.outlook import COMPACT_ABOVE, monitor_view
 from autoinformer.store import AttemptStore
 from crm_bridge.db import Database
 from tests.autoinformer.helpers import always_open, make_accounts
@@ -155,3 +155,59 @@ def test_counters_equal_a_full_recount_after_random_transitions(any_db: Database
         kept = set(s.scalars(select(ContactCount.campaign_id).where(ContactCount.n != 0)))
         real = set(s.scalars(select(Contact.campaign_id)))
     assert kept <= real
+
+
+def test_counter_rows_are_folded_and_stay_honest(any_db: Database) -> None:
+    """Rows left by many server processes (PostgreSQL: one set per process
+    that wrote) and rows of zero are folded by a snapshot once there are
+    more than COMPACT_ABOVE, and the counts do not change."""
+    phones = _phones("961", 8)
+    make_accounts(any_db, phones)
+    cid = _campaign(any_db, phones, "Много процессов")
+    postgresql = any_db.dialect == "postgresql"
+    with any_db.session(write=True) as s:
+        rows = list(
+            s.execute(select(ContactCount).where(ContactCount.campaign_id == cid)).scalars()
+        )
+        keys = [
+            (r.campaign_id, r.status, r.final_result, r.positive, r.refusal, r.timezone)
+            for r in rows
+        ]
+        for shard in range(1, COMPACT_ABOVE + 1):
+            for key in keys:
+                # +3 in one process's row, −3 in the next one's: the sum stays.
+                delta = 3 if shard % 2 else -3
+                s.add(
+                    ContactCount(
+                        campaign_id=key[0],
+                        status=key[1],
+                        final_result=key[2],
+                        positive=key[3],
+                        refusal=key[4],
+                        timezone=key[5],
+                        shard=shard if postgresql else 0,
+                        n=delta if postgresql else 0,
+                    )
+                    if postgresql
+                    else ContactCount(
+                        campaign_id=key[0],
+                        status=f"x{shard}",
+                        final_result="",
+                        positive=False,
+                        refusal="",
+                        timezone="",
+                        shard=0,
+                        n=0,
+                    )
+                )
+    cs = CampaignService(any_db)
+    with any_db.session(readonly=True) as s:
+        assert CampaignService._stats(s, cid).as_dict() == CampaignService.recount(s, cid).as_dict()
+        assert CampaignService._stats(s, cid).counter_rows > COMPACT_ABOVE
+    now = datetime.now(UTC)
+    assert monitor_view(cs, cid, now=now)[1] == monitor_view(cs, cid, now=now, recount=True)[1]
+    with any_db.session(readonly=True) as s:
+        kept = CampaignService._stats(s, cid)
+        assert kept.as_dict() == CampaignService.recount(s, cid).as_dict()
+        assert kept.counter_rows == len(keys)
+    assert cs.compact_counts(cid) == 0  # nothing left to fold
