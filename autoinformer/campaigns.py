@@ -1097,10 +1097,12 @@ class CampaignService:
 
     def maybe_complete(self, session: Session, campaign_id: int) -> bool:
         """Mark a running campaign completed when nothing is left to do."""
+        # The kept counters (this transaction's own changes included: the
+        # triggers ran with its statements), not a count of the contacts.
         left = session.scalar(
-            select(func.count()).where(
-                Contact.campaign_id == campaign_id,
-                Contact.status.in_([ContactStatus.PENDING.value, ContactStatus.DIALING.value]),
+            select(func.coalesce(func.sum(ContactCount.n), 0)).where(
+                ContactCount.campaign_id == campaign_id,
+                ContactCount.status.in_([ContactStatus.PENDING.value, ContactStatus.DIALING.value]),
             )
         )
         if left:
