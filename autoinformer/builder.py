@@ -3,7 +3,7 @@ step by step — a catalogue phrase, an uploaded recording, a spoken variable
 of the contact or a value typed for the campaign, a question — from the
 kind's template (:func:`autoinformer.campaigns.default_scenario`).
 
-Uploaded recordings (WAV, OGG, FLAC; at most :data:`MAX_UPLOAD_BYTES` and
+Uploaded recordings (WAV, MP3, OGG, FLAC; at most :data:`MAX_UPLOAD_BYTES` and
 :data:`MAX_SECONDS`) are converted by sox to 8 kHz mono 16-bit WAV, kept in
 the database (``ai_recordings``) and written into this node's sounds
 directory; another node writes its copy when it first needs it
@@ -17,6 +17,7 @@ Service logic, no HTTP.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -52,8 +53,25 @@ __all__ = [
 
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 MAX_SECONDS: Final = 180.0
-AUDIO_TYPES: Final = {"wav": "wav", "ogg": "ogg", "oga": "ogg", "flac": "flac"}
-"""File name suffix → sox type (sox here has no MP3)."""
+AUDIO_TYPES: Final = {"wav": "wav", "mp3": "mp3", "ogg": "ogg", "oga": "ogg", "flac": "flac"}
+"""File name suffix → sox type (MP3 needs sox's MP3 handler, Debian's
+``libsox-fmt-mp3``, which ``scripts/bootstrap.sh`` installs)."""
+
+
+@functools.cache
+def sox_reads(sox_type: str) -> bool:
+    """Whether this machine's sox reads ``sox_type`` (its ``-h`` lists the
+    formats of the handlers installed); True when it cannot tell."""
+    try:
+        done = subprocess.run(["sox", "-h"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # no sox at all: convert() says so
+    for line in done.stdout.splitlines():
+        if line.startswith("AUDIO FILE FORMATS:"):
+            return sox_type in line.split(":", 1)[1].split()
+    return True
+
+
 CATALOGUE_GROUPS: Final = ("outbound", "outage", "common", "debt")
 """Catalogue groups whose phrases the builder offers."""
 
@@ -216,8 +234,11 @@ class MessageBuilder:
         suffix = Path(filename or "").suffix.lower().lstrip(".")
         sox_type = AUDIO_TYPES.get(suffix)
         if sox_type is None:
+            raise BuilderError("поддерживаются записи WAV, MP3, OGG и FLAC")
+        if not sox_reads(sox_type):
             raise BuilderError(
-                "поддерживаются записи WAV, OGG и FLAC; MP3 сохраните как WAV или OGG"
+                f"записи {sox_type.upper()} на этом сервере не читаются (нужен пакет "
+                "libsox-fmt-mp3): сохраните запись как WAV"
             )
         wav, seconds = convert(data, sox_type)
         prompt_id = f"upload/c{campaign_id}_{hashlib.sha256(wav).hexdigest()[:16]}"
@@ -263,7 +284,7 @@ class MessageBuilder:
 
 
 def convert(data: bytes, sox_type: str) -> tuple[bytes, float]:
-    """``data`` (a WAV/OGG/FLAC file) as 8 kHz mono 16-bit WAV, and its
+    """``data`` (a WAV/MP3/OGG/FLAC file) as 8 kHz mono 16-bit WAV, and its
     length in seconds; :class:`BuilderError` when sox cannot read it."""
     with tempfile.TemporaryDirectory(prefix="hotline-upload-") as tmp:
         src = Path(tmp) / f"in.{sox_type}"
@@ -296,7 +317,7 @@ def convert(data: bytes, sox_type: str) -> tuple[bytes, float]:
             raise BuilderError("файл звукозаписи не удалось обработать за минуту") from None
         if done.returncode != 0 or not dst.exists():
             raise BuilderError(
-                "файл не удалось прочитать как звукозапись (WAV, OGG или FLAC): "
+                "файл не удалось прочитать как звукозапись (WAV, MP3, OGG или FLAC): "
                 "он повреждён или это не звук"
             )
         wav = dst.read_bytes()

@@ -100,6 +100,7 @@ __all__ = [
     "ScenarioError",
     "allowed_actions",
     "default_scenario",
+    "outage_refusal_ru",
     "preview_text",
     "prompt_case",
     "step_cases",
@@ -139,6 +140,9 @@ class Kind(StrEnum):
     PLANNED_OUTAGE = "planned_outage"
     TARIFF_CHANGE = "tariff_change"
     CUSTOM = "custom"
+    SURVEY = "survey"
+    """Опрос (REQ-A13): the questions ``csi`` (1–5) and/or ``nps`` (0–10),
+    by voice or by SMS; the answers go to the surveys (``survey_responses``)."""
 
     @property
     def label(self) -> str:
@@ -153,6 +157,7 @@ class Kind(StrEnum):
             Kind.PLANNED_OUTAGE: CampaignKind.PLANNED_OUTAGE,
             Kind.TARIFF_CHANGE: CampaignKind.TARIFF_CHANGE,
             Kind.CUSTOM: CampaignKind.ACTION_REMINDER,
+            Kind.SURVEY: CampaignKind.ACTION_REMINDER,
         }[self]
 
 
@@ -162,6 +167,7 @@ KIND_TITLES: Final = {
     Kind.PLANNED_OUTAGE: "Плановое отключение",
     Kind.TARIFF_CHANGE: "Изменение тарифа",
     Kind.CUSTOM: "Произвольное сообщение",
+    Kind.SURVEY: "Опрос",
 }
 
 
@@ -206,6 +212,11 @@ _DEFAULT_SCENARIOS: Final[Mapping[Kind, list[dict[str, str]]]] = {
         {"prompt": "outbound/tariff_details"},
     ],
     Kind.CUSTOM: [{"prompt": "outbound/greeting"}],
+    Kind.SURVEY: [
+        {"prompt": "outbound/greeting"},
+        {"question": "survey/csi", "keys": "12345", "name": "csi"},
+        {"question": "survey/nps", "keys": "0123456789", "name": "nps", "scale": "nps"},
+    ],
 }
 
 
@@ -278,7 +289,11 @@ def validate_scenario(
             name = str(step.get("name") or "").strip()[:64]
             if not name:
                 raise ScenarioError(f"шаг {i}: укажите, как называется вопрос в отчёте")
-            out.append({"question": qid, "keys": keys, "name": name})
+            question = {"question": qid, "keys": keys, "name": name}
+            if step.get("scale") == "nps" or name.lower() == "nps":
+                # 0–10: one digit, or 1 then 0 for ten (REQ-A13)
+                question["scale"] = "nps"
+            out.append(question)
         else:
             raise ScenarioError(f"шаг {i}: нужен prompt, audio, say или question")
     return out
@@ -534,6 +549,21 @@ def _sentences(parts: Iterable[str]) -> str:
     return out
 
 
+def outage_refusal_ru(check: OutageNoticeCheck) -> str:
+    """Why a planned-outage notice cannot go out now (REQ-O9), in Russian."""
+    said = {
+        "the outage has already started": "отключение уже началось",
+        "later than 24 h before the outage": "до начала отключения меньше 24 часов",
+        "more than 3 days after the decision": ("прошло больше 3 дней с решения об отключении"),
+    }
+    reasons = "; ".join(said.get(r, r) for r in check.reasons)
+    return (
+        "уведомление о плановом отключении опоздает (REQ-O9: жителей уведомляют в течение "
+        f"3 дней с решения и не позднее чем за 24 часа до отключения): {reasons}. "
+        "Перенесите отключение или уведомите жителей иначе"
+    )
+
+
 # -- statistics ----------------------------------------------------------------------
 
 
@@ -612,11 +642,19 @@ FINAL_CONTACT_STATUSES: Final = frozenset(
 class CampaignService:
     """Blocking campaign operations (call through ``Services.run_db``)."""
 
-    def __init__(self, db: Database, *, calendar: ProductionCalendar | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        calendar: ProductionCalendar | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.calendar = calendar if calendar is not None else ProductionCalendar()
         """The company's production calendar (extra holidays included): the
         call policy of every campaign is counted on it."""
+        self.clock = clock
+        """The moment submission and approval check REQ-O9's limits against."""
 
     def create(
         self,
@@ -641,6 +679,16 @@ class CampaignService:
             raise CampaignError("AMD: допустимо off, message или retry")
         if options.get("outage_notice", "refuse") not in ("warn", "refuse"):
             raise CampaignError("уведомление об отключении: warn или refuse")
+        if options.get("channels"):
+            # channels one after another, the customer's chosen form first (REQ-O12)
+            from autoinformer.channels import ChannelsError, parse_channels
+
+            try:
+                chosen = parse_channels(options["channels"])
+            except ChannelsError as exc:
+                raise CampaignError(str(exc)) from None
+            options["channels"] = ",".join(chosen) or None
+            options["email_enabled"] = "email" in chosen
         with self.db.session(write=True) as s:
             c = Campaign(
                 name=name.strip(),
@@ -685,6 +733,33 @@ class CampaignService:
             c.scenario = clean
             self._back_to_draft(c)
             self.record_editor(s, campaign_id, by)
+
+    def set_outage_period(
+        self,
+        campaign_id: int,
+        start: datetime,
+        end: datetime,
+        decided_at: datetime | None,
+        *,
+        by: str | None = None,
+    ) -> bool:
+        """The planned outage moved: the campaign's period (what its message
+        says, when its calls end) follows it while it is not yet launched; a
+        submitted or approved one goes back to draft (what is approved is
+        what is played, REQ-O10). False when it was launched already."""
+        with self.db.session(write=True) as s:
+            c = self._locked(s, campaign_id)
+            if c.status not in _EDITABLE:
+                return False
+            if (c.outage_start, c.outage_end, c.outage_decided_at) == (start, end, decided_at):
+                return True
+            c.outage_start, c.outage_end, c.outage_decided_at = start, end, decided_at
+            if c.end_at is not None and c.kind == Kind.PLANNED_OUTAGE:
+                c.end_at = start
+            self._back_to_draft(c)
+            self.record_editor(s, campaign_id, by)
+            log.info("campaign %s: the outage period moved", campaign_id)
+            return True
 
     @staticmethod
     def record_editor(session: Session, campaign_id: int, login: str | None) -> None:
@@ -750,7 +825,7 @@ class CampaignService:
 
     def outage_check(self, campaign: Campaign, now: datetime | None = None) -> OutageNoticeCheck:
         """REQ-O9 for households at ``now`` (planned-outage campaigns)."""
-        now = now or utcnow()
+        now = now or self.clock()
         if campaign.outage_start is None:
             return OutageNoticeCheck(NoticeVerdict.OK)
         decided = campaign.outage_decided_at or min(now, campaign.created_at)
@@ -769,9 +844,7 @@ class CampaignService:
                 raise CampaignError("укажите начало планового отключения")
             check = self.outage_check(c)
             if check.verdict is NoticeVerdict.REFUSE and c.outage_notice == "refuse":
-                raise CampaignError(
-                    "уведомление не успевает за 24 часа до отключения: " + "; ".join(check.reasons)
-                )
+                raise CampaignError(outage_refusal_ru(check))
 
     def submit(self, campaign_id: int, user: str) -> None:
         """The dispatcher sends a ready draft for approval (REQ-O10): it
@@ -1002,13 +1075,21 @@ class CampaignService:
             st.counter_rows += rows
             if n:
                 st.add_contacts(status, final or None, bool(positive), int(n))
-        for result, state, n in s.execute(
-            select(AttemptCount.result, AttemptCount.state, func.sum(AttemptCount.n))
-            .where(AttemptCount.campaign_id == campaign_id, AttemptCount.channel == "phone")
-            .group_by(AttemptCount.result, AttemptCount.state)
+        for channel, result, state, n in s.execute(
+            select(
+                AttemptCount.channel,
+                AttemptCount.result,
+                AttemptCount.state,
+                func.sum(AttemptCount.n),
+            )
+            .where(
+                AttemptCount.campaign_id == campaign_id,
+                AttemptCount.channel.in_(("phone", "sms")),
+            )
+            .group_by(AttemptCount.channel, AttemptCount.result, AttemptCount.state)
         ):
             if n:
-                CampaignService._add_attempts(st, result or None, state, int(n))
+                CampaignService._add_attempts(st, channel, result or None, state, int(n))
         return st
 
     def compact_counts(self, campaign_id: int) -> int:
@@ -1079,16 +1160,24 @@ class CampaignService:
 
     @staticmethod
     def add_attempt_stats(s: Session, st: CampaignStats) -> None:
-        """The campaign's phone attempts by result, and those in flight."""
-        for result, state, n in s.execute(
-            select(Attempt.result, Attempt.state, func.count())
-            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel == "phone")
-            .group_by(Attempt.result, Attempt.state)
+        """The campaign's phone attempts by result, and those in flight; the
+        SMS by their result too (``delivered``/``undelivered``: the monitor
+        and the report show them beside the calls)."""
+        for channel, result, state, n in s.execute(
+            select(Attempt.channel, Attempt.result, Attempt.state, func.count())
+            .where(Attempt.campaign_id == st.campaign_id, Attempt.channel.in_(("phone", "sms")))
+            .group_by(Attempt.channel, Attempt.result, Attempt.state)
         ):
-            CampaignService._add_attempts(st, result, state, n)
+            CampaignService._add_attempts(st, channel, result, state, n)
 
     @staticmethod
-    def _add_attempts(st: CampaignStats, result: str | None, state: str, n: int) -> None:
+    def _add_attempts(
+        st: CampaignStats, channel: str, result: str | None, state: str, n: int
+    ) -> None:
+        if channel == "sms":
+            if state == AttemptState.DONE and result:
+                st.results[result] = st.results.get(result, 0) + n
+            return
         st.attempts += n
         if state != AttemptState.DONE:
             st.in_flight += n
@@ -1199,6 +1288,8 @@ RESULT_TITLES: Final = {
     "lost": "Исход неизвестен (перезапуск)",
     "sent": "Письмо отправлено",
     "rejected": "Письмо отклонено",
+    "delivered": "СМС доставлено",
+    "undelivered": "СМС не доставлено",
     "cancelled": "Отменено",
     "refused": "Запрещено правилами",
 }

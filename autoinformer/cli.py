@@ -87,6 +87,11 @@ def add_campaign_parser(sub: Any) -> None:
         "retry — перезвонить позже",
     )
     cr.add_argument("--email", action="store_true", help="также отправить сообщение письмом")
+    cr.add_argument(
+        "--channels",
+        metavar="КАНАЛЫ",
+        help="каналы по очереди, например phone,sms,email (первым — способ, выбранный абонентом)",
+    )
     cr.add_argument("--no-caps", action="store_true", help="без ограничений частоты 230-ФЗ")
     cr.add_argument("--outage-start", metavar="КОГДА", help=f"начало отключения, {_WHEN}")
     cr.add_argument("--outage-end", metavar="КОГДА", help=f"окончание отключения, {_WHEN}")
@@ -300,6 +305,8 @@ def _dispatch(args: argparse.Namespace, db: Any, settings: Any, out: TextIO) -> 
         }
         if args.no_caps:
             options["caps_230fz"] = False
+        if args.channels:
+            options["channels"] = args.channels
         if args.outage_start:
             options["outage_start"] = _local(args.outage_start, tz)
             options["outage_end"] = _local(args.outage_end, tz)

@@ -9,7 +9,10 @@ Every row is validated; what cannot be called is *rejected with a reason*
 * REQ-O7: the number must be among the *contract* numbers of an account
   (``account_phones.in_contract``); with an account column, of that account;
 * every variable the scenario speaks must have a value that can be spoken
-  (from the file, else from the account: ``account``, ``debt``, ``debt_as_of``).
+  (from the file, else from the account: ``account``, ``debt``, ``debt_as_of``);
+* a «Часовой пояс» column, when given, is a zone the call policy knows: an
+  IANA name (``Asia/Omsk``) or as Russian offices write it (``МСК``,
+  ``МСК+3``, ``UTC+7``) — :func:`parse_timezone`.
 
 E-mail addresses are taken only from the account (given voluntarily, REQ-O7)
 or from the file's ``email`` column.
@@ -24,6 +27,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -55,8 +59,40 @@ __all__ = [
     "ContactListService",
     "ImportResult",
     "Rejection",
+    "parse_timezone",
     "read_table",
 ]
+
+_OFFSET_ZONE: Final = re.compile(
+    r"^(МСК|MSK|UTC|GMT)\s*(?:([+\-−–])\s*(\d{1,2})(?::00)?)?$", re.IGNORECASE
+)
+
+
+def parse_timezone(raw: str) -> str:
+    """A time zone of a list's cell as the policy's zone name: an IANA name
+    as it is, ``МСК±N`` (Moscow time ± N hours) and ``UTC±N``/``GMT±N`` as a
+    fixed offset (Russia keeps no summer time). ValueError with the Russian
+    reason when it is none of them."""
+    text = raw.strip()
+    m = _OFFSET_ZONE.match(text)
+    if m:
+        base = 3 if m.group(1).upper() in ("МСК", "MSK") else 0
+        if base and not m.group(2):
+            return "Europe/Moscow"
+        sign = -1 if m.group(2) and m.group(2) != "+" else 1
+        offset = base + sign * int(m.group(3) or 0)
+        if not -12 <= offset <= 14:
+            raise ValueError(f"нет такого часового пояса «{raw}»")
+        # Etc/GMT-5 is UTC+5 (the POSIX sign).
+        return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"неизвестный часовой пояс «{raw}» (пишите, например, МСК+4 или Asia/Omsk)"
+        ) from None
+    return text
+
 
 _BATCH: Final = 2000
 """Contacts inserted per statement (a 100 000-row list in 50)."""
@@ -381,7 +417,12 @@ class ContactListService:
         email = row.get("email") or account.email or None
         if email and not _EMAIL.match(email):
             raise _Reject(email, "неверный адрес эл. почты")
-        tz = row.get("timezone") or account.timezone or self.default_timezone
+        tz = account.timezone or self.default_timezone
+        if row.get("timezone"):
+            try:
+                tz = parse_timezone(row["timezone"])
+            except ValueError as exc:
+                raise _Reject(row["timezone"], str(exc)) from None
         return {
             "campaign_id": campaign.id,
             "account_id": account.id,

@@ -40,13 +40,21 @@ from typing import Any, Final
 
 from sqlalchemy import select, update
 
-from autoinformer.campaigns import KIND_TITLES, Kind, message_variables, preview_text
+from autoinformer import channels
+from autoinformer.campaigns import (
+    KIND_TITLES,
+    CampaignService,
+    Kind,
+    message_variables,
+    preview_text,
+)
 from autoinformer.models import (
     Attempt,
     AttemptState,
     Campaign,
     CampaignStatus,
     Contact,
+    ContactStatus,
     Result,
 )
 from crm_bridge.db import Database, utcnow
@@ -197,6 +205,12 @@ class EmailStore:
                         ),
                         Contact.email.is_not(None),
                         Contact.email_status.is_(None),
+                        # a campaign of ordered channels: only the contacts on the e-mail now
+                        Campaign.channels.is_(None)
+                        | (
+                            (Contact.channel == "email")
+                            & (Contact.status == ContactStatus.PENDING.value)
+                        ),
                     )
                     .order_by(Contact.id)
                     .limit(limit * 4)
@@ -239,6 +253,8 @@ class EmailStore:
                 )
                 s.add(attempt)
                 contact.email_status = SENDING
+                if channels.ordered(c):
+                    contact.status = ContactStatus.DIALING.value
                 s.flush()
                 subject = c.email_subject or f"{KIND_TITLES[Kind(c.kind)]}: {c.name}"
                 body = preview_text(
@@ -265,13 +281,44 @@ class EmailStore:
             a.ended_at = now
             if note:
                 a.note = ((a.note or "") + "; " + note)[:255]
+            campaign = s.get(Campaign, a.campaign_id)
+            assert campaign is not None
             if result is None:
                 a.result = Result.FAILED.value
-                contact.email_status = None if a.attempt_no < MAX_TRIES else Result.FAILED.value
+                again = a.attempt_no < MAX_TRIES
+                contact.email_status = None if again else Result.FAILED.value
+                if channels.ordered(campaign):
+                    self._settle_ordered(s, campaign, contact, a, again=again, now=now)
                 return
             a.result = result.value
             a.positive = result is Result.SENT
             contact.email_status = result.value
+            if channels.ordered(campaign):
+                self._settle_ordered(s, campaign, contact, a, again=False, now=now)
+
+    def _settle_ordered(
+        self,
+        s: Any,
+        campaign: Campaign,
+        contact: Contact,
+        a: Attempt,
+        *,
+        again: bool,
+        now: datetime,
+    ) -> None:
+        """A campaign of ordered channels (:mod:`autoinformer.channels`): the
+        letter ends the contact, or hands it to its next channel."""
+        if contact.status != ContactStatus.DIALING.value:
+            return
+        contact.positive = contact.positive or a.positive
+        if again:
+            contact.status = ContactStatus.PENDING.value
+            contact.next_at = now + RETRY_AFTER
+        elif a.positive or not channels.advance(campaign, contact, now):
+            contact.status = ContactStatus.DONE.value
+            contact.final_result = a.result
+            contact.next_at = None
+            CampaignService(self.db).maybe_complete(s, campaign.id)
 
     def recover(self) -> int:
         """After a restart: letters of this node whose fate is unknown are

@@ -160,12 +160,14 @@ async def _ask(
     """A question of the message: one of its keys is the answer (asked
     twice at most; silence or another key leaves it unanswered)."""
     keys = step["keys"]
+    nps = step.get("scale") == "nps"  # 0–10: ten is keyed 1 then 0 (REQ-A13)
     result = await ch.read_digits(
         step["question"],
-        max_digits=1,
+        max_digits=2 if nps else 1,
         timeout=QUESTION_WAIT,
+        inter_digit_timeout=2.0,
         attempts=2,
-        valid=lambda d: d in keys,
+        valid=(lambda d: d.isdigit() and int(d) <= 10) if nps else (lambda d: d in keys),
         retry_prompt=None,
     )
     ch.journal.add("step", name="question", question=step["name"], answered=bool(result.digits))

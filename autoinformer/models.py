@@ -129,9 +129,13 @@ class Result(enum.StrEnum):
     """E-mail accepted by the SMTP server (REQ-O11)."""
     REJECTED = "rejected"
     """E-mail refused by the SMTP server."""
+    DELIVERED = "delivered"
+    """SMS delivered to the phone (delivery report 1): the only positive SMS end."""
+    UNDELIVERED = "undelivered"
+    """SMS not delivered (report 2/16, or refused by the gateway for good)."""
 
 
-POSITIVE_RESULTS = frozenset({Result.COMPLETED, Result.TRANSFERRED, Result.SENT})
+POSITIVE_RESULTS = frozenset({Result.COMPLETED, Result.TRANSFERRED, Result.SENT, Result.DELIVERED})
 
 
 class Campaign(Base):
@@ -166,6 +170,11 @@ class Campaign(Base):
     """REQ-O9 when a notice would be late: ``warn`` (call, record it) or ``refuse``."""
     email_subject: Mapped[str | None] = mapped_column(String(255))
     email_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    channels: Mapped[str | None] = mapped_column(String(32))
+    """Channels tried one after another per contact (``phone,sms,email``; the
+    customer's chosen form first, :mod:`autoinformer.channels`); None: the
+    phone only, with the e-mail alongside when ``email_enabled``
+    (migration ``1351_campaign_sms``)."""
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     submitted_by: Mapped[str | None] = mapped_column(String(64))
@@ -214,6 +223,11 @@ class Contact(Base):
     refusal: Mapped[str | None] = mapped_column(String(64))
     """Why the policy holds or refuses the contact (last reason)."""
     email_status: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(8), default="phone", server_default="phone")
+    """The channel the contact is tried on now (``phone``, ``sms``, ``email``)."""
+    channels_left: Mapped[str | None] = mapped_column(String(32))
+    """The channels still to try after ``channel`` (comma-separated); None:
+    not routed yet (a campaign with ``channels``: :mod:`autoinformer.channels`)."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -233,7 +247,7 @@ class Attempt(Base):
     account_id: Mapped[int | None] = mapped_column(Integer, index=True)
     attempt_no: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(8), default="phone")
-    """``phone`` or ``email`` (REQ-O11)."""
+    """``phone``, ``email`` (REQ-O11) or ``sms``."""
     phone: Mapped[str | None] = mapped_column(String(16))
     node: Mapped[str] = mapped_column(String(64))
     action_id: Mapped[str | None] = mapped_column(String(96), unique=True)

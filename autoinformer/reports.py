@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignService, Kind
 from autoinformer.causes import cause_title
+from autoinformer.channels import CHANNEL_TITLES
 from core.export import safe_append, safe_writer
 
-__all__ = ["Bar", "Chart", "chart", "csv_report", "xlsx_report"]
+__all__ = ["Bar", "Chart", "channel_summary", "chart", "csv_report", "xlsx_report"]
 
 CHART_RESULTS: Final = (
     "completed",
@@ -112,7 +113,7 @@ def _rows(service: CampaignService, campaign_id: int, tz: str) -> list[list[obje
                 str(variables.get("name") or ""),
                 a.phone or (c.email if c else ""),
                 str(variables.get("account") or ""),
-                a.channel,
+                CHANNEL_TITLES.get(a.channel, a.channel),
                 a.attempt_no,
                 _naive(a.created_at, centre),
                 _naive(a.answered_at, centre),
@@ -270,6 +271,13 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
         pie.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
         ws.add_chart(pie, "E2")
 
+    by_channel = channel_summary(service, campaign_id)
+    if by_channel:
+        safe_append(ws, [])
+        safe_append(ws, ["Канал", "Попыток", "Положительных", "Результаты"])
+        for title, attempts, positive, results in by_channel:
+            safe_append(ws, [title, attempts, positive, results])
+
     hours = wb.create_sheet("По часам")
     hours.append(["Час", *[RESULT_TITLES[r] for r in CHART_RESULTS]])
     timeline = service.timeline(campaign_id, tz=tz)
@@ -299,6 +307,25 @@ def xlsx_report(service: CampaignService, campaign_id: int, tz: str = "Europe/Mo
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def channel_summary(service: CampaignService, campaign_id: int) -> list[tuple[str, int, int, str]]:
+    """Per channel (звонок, СМС, e-mail): attempts, positive ones and the
+    results («СМС доставлено: 3, СМС не доставлено: 1»)."""
+    per: dict[str, Counter[str]] = {}
+    positive: Counter[str] = Counter()
+    for a in service.attempts(campaign_id):
+        per.setdefault(a.channel, Counter())[a.result or "в процессе"] += 1
+        positive[a.channel] += int(a.positive)
+    return [
+        (
+            CHANNEL_TITLES.get(channel, channel),
+            sum(results.values()),
+            positive[channel],
+            ", ".join(f"{RESULT_TITLES.get(r, r)}: {n}" for r, n in sorted(results.items())),
+        )
+        for channel, results in sorted(per.items())
+    ]
 
 
 @dataclass(frozen=True, slots=True)

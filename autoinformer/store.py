@@ -33,6 +33,7 @@ from typing import Any, Final
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from autoinformer import channels, survey
 from autoinformer.campaigns import CampaignService, Kind, message_variables
 from autoinformer.models import (
     POSITIVE_RESULTS,
@@ -54,6 +55,7 @@ from autoinformer.policy import (
 )
 from crm_bridge.db import Database, utcnow
 from crm_bridge.models import AccountPhone
+from surveys.models import SurveyChannel
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,7 @@ class AttemptStore:
                     .where(
                         Contact.campaign_id.in_(eligible),
                         Contact.status == ContactStatus.PENDING.value,
+                        Contact.channel == "phone",  # the SMS and e-mail have their workers
                         (Contact.next_at.is_(None)) | (Contact.next_at <= now),
                     )
                     # Retries that are due first (they have waited), then the
@@ -251,6 +254,7 @@ class AttemptStore:
                 )
             )
             history = self._history(s, rows, now)
+            chosen = channels.preferences(s, (r.account_id for r in rows))
             policies = {cid: self.campaigns.policy_for(c) for cid, c in campaigns.items()}
             numbers = dict(
                 s.execute(
@@ -274,6 +278,13 @@ class AttemptStore:
                     continue
                 policy: CallPolicy = policies[c.id]
                 numbers_on_file = on_file.get(contact.account_id or -1, [])
+                if channels.ordered(c) and contact.channels_left is None:
+                    # First seen: the customer's chosen form first (REQ-O12).
+                    first = channels.route(
+                        c, contact, chosen.get(contact.account_id or -1), numbers_on_file
+                    )
+                    if first != "phone":
+                        continue
                 hist = history.get(contact.account_id or -1, [])
                 decision = policy.check(now, contact.timezone, hist, contact.phone, numbers_on_file)
                 if not decision:
@@ -435,6 +446,10 @@ class AttemptStore:
             if a is None:
                 return
             a.answers = {**(a.answers or {}), question: key}
+            c = s.get(Campaign, a.campaign_id)
+            if c is not None and survey.is_survey(c) and key.isdigit():
+                # a survey campaign: the answer is a survey's too (REQ-A13)
+                survey.store_answer(s, a, question, int(key), SurveyChannel.VOICE, utcnow())
 
     def flow_update(self, attempt_id: int, **values: Any) -> None:
         """The message flow reports (state, hangup second, AMD status...)."""
@@ -461,6 +476,10 @@ class AttemptStore:
                 a.state = AttemptState.ANSWERED.value
             if a.answered_at is None:
                 a.answered_at = utcnow()
+            if values.get("flow_state") == "playing":
+                c = s.get(Campaign, a.campaign_id)
+                if c is not None and survey.is_survey(c):
+                    survey.offer(s, a, SurveyChannel.VOICE, utcnow())  # the response rate
 
     # -- the end ---------------------------------------------------------------------
 
@@ -532,6 +551,12 @@ class AttemptStore:
                     contact.status = ContactStatus.PENDING.value
                     contact.next_at = now + timedelta(seconds=int(delay or 0))
                     contact.final_result = None
+                elif (
+                    not a.positive
+                    and campaign.status != CampaignStatus.STOPPED
+                    and channels.advance(campaign, contact, now)
+                ):
+                    final = False  # the next channel (REQ-O12)
                 elif campaign.status == CampaignStatus.STOPPED and delay is not None:
                     contact.status = ContactStatus.CANCELLED.value
                     contact.final_result = result.value

@@ -458,9 +458,13 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
         sheet = book.get_sheet_by_index(0)
     except ListFileError:
         raise
-    except Exception as exc:  # calamine raises its own errors on a garbled archive
-        raise ListFileError(f"файл XLSX повреждён и не читается ({type(exc).__name__})") from None
+    except Exception:  # calamine raises its own errors on a garbled archive
+        raise ListFileError(_UNREADABLE) from None
     return _calamine_iter(sheet)
+
+
+_UNREADABLE: Final = "файл XLSX повреждён и не читается: откройте его в Excel и сохраните заново"
+"""A garbled workbook (the reader's own exception names no Russian reason)."""
 
 
 def _calamine_iter(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
@@ -472,9 +476,9 @@ def _calamine_iter(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
             yield line, list(row)
     except ListFileError:
         raise
-    except Exception as exc:
+    except Exception:
         raise ListFileError(
-            f"строка {line + 1}: лист XLSX повреждён ({type(exc).__name__})"
+            f"строка {line + 1}: лист XLSX повреждён и дальше не читается"
         ) from None
 
 
@@ -483,8 +487,8 @@ def _openpyxl_rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
 
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises anything on a garbled archive
-        raise ListFileError(f"файл XLSX повреждён и не читается ({type(exc).__name__})") from None
+    except Exception:  # openpyxl raises anything on a garbled archive
+        raise ListFileError(_UNREADABLE) from None
     return _openpyxl_iter(wb)
 
 
@@ -499,9 +503,9 @@ def _openpyxl_iter(wb: Any) -> Iterator[tuple[int, list[Any]]]:
                 yield line, list(row)
         except ListFileError:
             raise
-        except Exception as exc:  # a damaged sheet part
+        except Exception:  # a damaged sheet part
             raise ListFileError(
-                f"строка {line + 1}: лист XLSX повреждён ({type(exc).__name__})"
+                f"строка {line + 1}: лист XLSX повреждён и дальше не читается"
             ) from None
     finally:
         wb.close()

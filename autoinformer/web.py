@@ -43,9 +43,11 @@ from autoinformer.campaigns import (
     STAFF_ROLES,
     STATUS_TITLES,
     CampaignError,
+    CampaignService,
     Kind,
     NotAllowed,
     allowed_actions,
+    message_variables,
 )
 from autoinformer.contacts import ContactListService
 from autoinformer.deps import AutoinformerDeps
@@ -61,6 +63,7 @@ from autoinformer.outlook import (
 )
 from autoinformer.preview import message_wav
 from autoinformer.reports import chart, csv_report, xlsx_report
+from autoinformer.tables import CellError, parse_datetime
 from webedge.edge import allow, audit, guard_socket, principal, streams_upload
 from webedge.shell import error_response, render
 
@@ -148,6 +151,20 @@ async def _db(request: web.Request, fn: Any, *args: Any) -> Any:
     return await _svc(request).run_db(fn, *args)
 
 
+def _staff_names(db: Any, logins: list[str | None]) -> dict[str, str]:
+    """«Name (login)» of the staff who created, changed, sent or approved a
+    campaign, as the pages show them; a login no longer on file as it is."""
+    from crm_bridge.models import Operator
+
+    wanted = {login for login in logins if login}
+    if not wanted:
+        return {}
+    with db.session(readonly=True) as s:
+        rows = s.execute(select(Operator.login, Operator.name).where(Operator.login.in_(wanted)))
+        names = {login: f"{name} ({login})" for login, name in rows if name and name != login}
+    return {login: names.get(login, login) for login in wanted}
+
+
 def _lists(request: web.Request) -> ContactListService:
     svc = _svc(request)
     return ContactListService(svc.db, svc.settings.timezone)
@@ -180,13 +197,17 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def _local(value: str, tz: str) -> datetime | None:
+def _local(value: str, tz: str, what: str = "дата") -> datetime | None:
+    """A date-time typed in the form, in the centre's zone: ДД.ММ.ГГГГ ЧЧ:ММ
+    (or ДД.ММ.ГГГГ, midnight) as people type it, or ISO as the browser's
+    date-time field sends it."""
+    value = value.strip()
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(tz))
-    except ValueError as exc:
-        raise CampaignError(f"неверная дата: {value}") from exc
+        return parse_datetime(value).replace(tzinfo=ZoneInfo(tz))
+    except CellError as exc:
+        raise CampaignError(f"{what}: {exc}") from exc
 
 
 @staff
@@ -202,19 +223,28 @@ async def create(request: web.Request) -> web.Response:
         "max_attempts": max_attempts,
         "amd": str(form.get("amd") or "off"),
         "email_enabled": bool(form.get("email_enabled")),
-        "outage_start": _local(str(form.get("outage_start") or ""), tz),
-        "outage_end": _local(str(form.get("outage_end") or ""), tz),
+        "outage_start": _local(str(form.get("outage_start") or ""), tz, "начало отключения"),
+        "outage_end": _local(str(form.get("outage_end") or ""), tz, "окончание отключения"),
     }
+    if options["outage_start"] and options["outage_end"]:
+        if options["outage_end"] <= options["outage_start"]:
+            raise CampaignError("окончание отключения должно быть позже его начала")
+    elif str(form.get("kind")) == Kind.PLANNED_OUTAGE and (
+        options["outage_start"] or options["outage_end"]
+    ):
+        raise CampaignError("укажите и начало, и окончание планового отключения")
     if options["outage_start"] is not None:
         options["outage_decided_at"] = datetime.now(ZoneInfo(tz))
+    if chosen := [str(v) for v in form.getall("channels", [])]:
+        options["channels"] = ",".join(chosen)  # one after another (REQ-O12)
     who = principal(request)
     cid = await _db(
         request,
         lambda: service.create(
             str(form.get("name", "")),
             str(form.get("kind", "debt")),
-            start_at=_local(str(form.get("start") or ""), tz),
-            end_at=_local(str(form.get("end") or ""), tz),
+            start_at=_local(str(form.get("start") or ""), tz, "начало кампании"),
+            end_at=_local(str(form.get("end") or ""), tz, "окончание кампании"),
             created_by=who.login,
             **options,
         ),
@@ -259,6 +289,26 @@ def _approval_note(c: Any, role: str, edited: bool) -> str:
     return ""
 
 
+def _channels_line(raw: str | None) -> str:
+    """«СМС → звонок» (the campaign's order; each customer's chosen form goes first)."""
+    from autoinformer.channels import CHANNEL_TITLES, parse_channels
+
+    return " → ".join(CHANNEL_TITLES[c] for c in parse_channels(raw))
+
+
+def _sms_preview(service: CampaignService, cid: int) -> str | None:
+    """The SMS text as the first contact would get it (None: no SMS in the campaign)."""
+    from autoinformer.sms_text import sms_text
+
+    c = service.get(cid)
+    if "sms" not in (c.channels or ""):
+        return None
+    contact = service.contact(cid)
+    variables = contact.variables if contact is not None else {}
+    tz = contact.timezone if contact is not None else None
+    return sms_text(c, message_variables(c, variables), tz)
+
+
 @staff
 async def campaign_page(request: web.Request) -> web.Response:
     cid = _cid(request)
@@ -268,8 +318,15 @@ async def campaign_page(request: web.Request) -> web.Response:
     c = await _db(request, service.get, cid)
     st = await _db(request, service.stats, cid)
     preview = await _db(request, service.preview, cid)
+    sms = await _db(request, _sms_preview, service, cid) if c.channels else None
     imp = await _db(request, _last_import, svc.db, cid)
     editors = await _db(request, service.editors, cid)
+    names = await _db(
+        request,
+        _staff_names,
+        svc.db,
+        [*editors, c.approved_by, c.submitted_by, c.refused_by],
+    )
     timeline = await _db(request, lambda: service.timeline(cid, tz=tz))
     ahead = await _db(
         request, lambda: outlook(service, cid, finished=st.finished, in_flight=st.in_flight)
@@ -293,8 +350,11 @@ async def campaign_page(request: web.Request) -> web.Response:
             "buttons": buttons,
             "approval_note": _approval_note(c, role, edited),
             "editors": editors,
+            "names": names,
             "editable": c.status in ("draft", "submitted", "approved"),
             "preview": preview,
+            "channels": _channels_line(c.channels),
+            "sms_preview": sms,
             "imp": imp,
             "rejected": imp.report[:REJECTED_SHOWN] if imp is not None else [],
             "st": st,
@@ -452,6 +512,9 @@ async def approvals(request: web.Request) -> web.Response:
         item["campaign"].id: await _db(request, service.editors, item["campaign"].id)
         for item in items
     }
+    names = await _db(
+        request, _staff_names, _svc(request).db, [i["campaign"].submitted_by for i in items]
+    )
     for item in items:
         c = item["campaign"]
         edited = who.login in editors[c.id] or who.login == c.created_by
@@ -464,6 +527,7 @@ async def approvals(request: web.Request) -> web.Response:
             "title": "Кампании на утверждении",
             "base": _base(request),
             "items": items,
+            "names": names,
             "kind_titles": KIND_TITLES,
             "approver": who.role.value in APPROVER_ROLES,
         },

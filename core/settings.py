@@ -130,6 +130,15 @@ class Settings:
     """Loads the test-only dialplan (the simulated caller and network)."""
     log_level: str = "INFO"
     node_name: str = "node1"
+    # several nodes, one contact centre (nodes.failover)
+    node_heartbeat_seconds: float = 5.0
+    """How often each node writes its heartbeat (and looks for dead nodes)."""
+    node_dead_after_seconds: float = 30.0
+    """A node silent this long is dead: the others take its work over."""
+    node_call_grace_seconds: float = 120.0
+    """How long past its ring timeout a dead node's outbound call may still be
+    up on its Asterisk (AMD, waiting for a machine's silence); its contact is
+    retried only after that."""
     # the supervisor's wallboard (supervision.wallboard): when a tile turns red
     wallboard_service_level_min: float = 80.0
     """Per cent of queue calls answered within 40 s (REQ-T7), at least."""

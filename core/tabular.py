@@ -36,7 +36,11 @@ def check_xlsx(data: bytes, limit: int = MAX_UNPACKED_BYTES) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile as exc:
-        raise TableLimitError(f"файл XLSX повреждён ({exc})") from exc
+        # (zipfile's own words are English: the page gets a Russian reason)
+        raise TableLimitError(
+            "файл XLSX повреждён: это не архив, каким бывает файл Excel; "
+            "откройте его в Excel и сохраните заново"
+        ) from exc
     if unpacked > limit:
         raise TableLimitError(
             f"файл XLSX распаковывается в {unpacked // 2**20} МБ, больше допустимых "

@@ -461,8 +461,12 @@ class CallListener:
         st = self._get(event)
         if st is None:
             return None
-        if _field(event, "Context") in HOTLINE_CONTEXTS and self._track(st):
-            return self._job(st, first=True)
+        context = _field(event, "Context")
+        if context in HOTLINE_CONTEXTS and self._track(st):
+            # A channel born in the outbound context is the dialer's call
+            # (its campaign is stamped by the dialer, autoinformer.dialer).
+            values = {"direction": CallDirection.OUT} if context == str(Context.OUTBOUND) else None
+            return self._job(st, values, first=True)
         return None
 
     def on_newcallerid(self, event: Mapping[str, Any]) -> Coroutine[Any, Any, None] | None:

@@ -316,6 +316,25 @@ class CallService:
                 conn.execute(q.add_new_events, new)
         return len(new)
 
+    def mark_outbound(
+        self, uniqueid: str, campaign_id: int, node: str | None = None, *, create: bool = True
+    ) -> bool:
+        """The call ``uniqueid`` is a campaign's outbound call (the dialer
+        says so once Asterisk has the channel): direction ``out``, its
+        campaign, its node; created if the listener has not written it yet
+        (unless ``create`` is False). False when there was no row to mark."""
+        with self.db.session(write=True) as session:
+            values: dict[str, Any] = {"direction": CallDirection.OUT, "campaign_id": campaign_id}
+            if node:
+                values["node"] = node
+            result = session.execute(update(Call).where(Call.uniqueid == uniqueid).values(**values))
+            if int(getattr(result, "rowcount", 0) or 0):
+                return True
+        if not create:
+            return False
+        self.upsert(uniqueid, started_at=utcnow(), **values)
+        return True
+
     def append_event(
         self,
         uniqueid: str,

@@ -316,6 +316,7 @@ def _account_data(session: Any, account_id: int) -> dict[str, Any] | None:
         "address": account_display_address(account),
         "debt": _money(account.debt),
         "debt_as_of": account.debt_as_of.isoformat() if account.debt_as_of else None,
+        "notify_by": account.notify_by,
         "meters": meter_data,
     }
 

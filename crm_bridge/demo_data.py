@@ -26,6 +26,8 @@ constant                    account       phone             what it shows
 ``DEMO_LEGAL_ENTITY``       1000000005    +73912123456      ЮЛ, Krasnoyarsk time, debt 125 000 ₽
 ``DEMO_PRIVATE_HOUSE``      1000000006    +79005556677      private house (no flat), 3-zone meter
 ``DEMO_LEADING_ZEROS``      0000012345    +79001234570      keypad «12345» finds it
+``DEMO_BUSY``               1000000008    +79001234503      the simulated network answers «busy»
+``DEMO_NO_SUCH_NUMBER``     1000000009    +79001234508      the simulated network: no such number
 ==========================  ============  ================  ========================================
 
 ``DEMO_UNKNOWN_PHONE`` is on no account; ``DEMO_HOUSE_ADDRESS`` (Ленина 5
@@ -67,6 +69,7 @@ __all__ = [
     "DEMO_ACCOUNTS",
     "DEMO_ACCOUNT_NUMBER",
     "DEMO_ADDRESS",
+    "DEMO_BUSY",
     "DEMO_CALLER",
     "DEMO_CALLER_PHONE",
     "DEMO_DEBT",
@@ -74,6 +77,7 @@ __all__ = [
     "DEMO_LEADING_ZEROS",
     "DEMO_LEGAL_ENTITY",
     "DEMO_NO_DEBT",
+    "DEMO_NO_SUCH_NUMBER",
     "DEMO_OPERATORS",
     "DEMO_PRIVATE_HOUSE",
     "DEMO_SEED",
@@ -238,6 +242,33 @@ DEMO_LEADING_ZEROS: Final = DemoAccount(
     debt=Decimal("99.90"),
     meter_serial="DEMO-0007",
 )
+# The autoinformer's callees whose simulated line fails: the last two digits
+# of the number decide how the simulated network answers
+# (dialplans/test-network.conf: 03 busy, 08 no such number).
+DEMO_BUSY: Final = DemoAccount(
+    number="1000000008",
+    phone="+79001234503",
+    holder_name="Занятов Борис Борисович",
+    settlement=DEMO_TOWN,
+    street_type="ул.",
+    street="Гагарина",
+    house="7",
+    flat="3",
+    debt=Decimal("2150.00"),
+    meter_serial="DEMO-0008",
+)
+DEMO_NO_SUCH_NUMBER: Final = DemoAccount(
+    number="1000000009",
+    phone="+79001234508",
+    holder_name="Безномерова Вера Павловна",
+    settlement=DEMO_TOWN,
+    street_type="ул.",
+    street="Гагарина",
+    house="7",
+    flat="8",
+    debt=Decimal("870.30"),
+    meter_serial="DEMO-0009",
+)
 DEMO_ACCOUNTS: Final = (
     DEMO_CALLER,
     DEMO_NO_DEBT,
@@ -246,6 +277,8 @@ DEMO_ACCOUNTS: Final = (
     DEMO_LEGAL_ENTITY,
     DEMO_PRIVATE_HOUSE,
     DEMO_LEADING_ZEROS,
+    DEMO_BUSY,
+    DEMO_NO_SUCH_NUMBER,
 )
 
 DEMO_CALLER_PHONE: Final = DEMO_CALLER.phone

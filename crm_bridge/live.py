@@ -8,20 +8,30 @@ it never slows the publisher (the AMI event loop) down or grows memory.
 Topics are plain strings: ``operator:<id>`` for one operator's calls, and
 :data:`ALL` for a subscriber that wants everything (a supervisor).
 
-One bus per process (``Services.event_bus``); several
-service processes behind one database would need a shared channel instead
-(e.g. PostgreSQL ``LISTEN/NOTIFY``).
+One bus per process (``Services.event_bus``). Several nodes behind one
+PostgreSQL share their events through it: the nodes slice's bridge
+(:mod:`nodes.bridge`) is a *forwarder* of every event published here, which
+it sends with ``NOTIFY``, and hands the other nodes' events to this node's
+subscribers with :meth:`EventBus.deliver` (not forwarded again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-__all__ = ["ALL", "EventBus", "LiveEvent", "Subscription", "operator_topic"]
+__all__ = [
+    "ALL",
+    "EventBus",
+    "LiveEvent",
+    "RemoteActionError",
+    "RemoteCalls",
+    "Subscription",
+    "operator_topic",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +49,26 @@ class LiveEvent:
     topic: str
     type: str
     data: Mapping[str, Any]
+    node: str | None = None
+    """The node the event came from, when another one (:meth:`EventBus.deliver`)."""
+
+
+class RemoteActionError(Exception):
+    """Another node refused or could not carry out an action (message in Russian)."""
+
+
+class RemoteCalls(Protocol):
+    """Actions on a call whose channel another node's Asterisk carries,
+    carried out by that node (the nodes slice's bridge)."""
+
+    async def hangup(self, node: str, uniqueid: str) -> bool:
+        """Ask ``node`` to hang the call up; True once it did."""
+        ...
+
+    async def transfer(self, node: str, operator_id: int, target: str) -> str:
+        """Ask ``node`` (whose Asterisk carries the operator's call) to
+        transfer it; whom it went to, in Russian, or :class:`RemoteActionError`."""
+        ...
 
 
 @dataclass(eq=False)
@@ -89,6 +119,8 @@ class EventBus:
             raise ValueError("queue_size must be positive")
         self.queue_size = queue_size
         self._subscribers: list[Subscription] = []
+        self.forwarders: list[Callable[[LiveEvent], None]] = []
+        """Called with every event published here (not with delivered ones)."""
 
     def subscribe(self, topics: Iterable[str]) -> Subscription:
         sub = Subscription(self, frozenset(topics), asyncio.Queue(self.queue_size))
@@ -104,9 +136,20 @@ class EventBus:
         return len(self._subscribers)
 
     def publish(self, topic: str, type_: str, data: Mapping[str, Any]) -> int:
-        """Deliver to every interested subscriber without waiting; returns how many."""
+        """Deliver to every interested subscriber without waiting; returns how
+        many. The forwarders get it too (other nodes)."""
         event = LiveEvent(topic, type_, dict(data))
+        for forward in self.forwarders:
+            try:
+                forward(event)
+            except Exception:  # a forwarder never breaks the publisher
+                logger.exception("live event forwarder failed")
+        return self.deliver(event)
+
+    def deliver(self, event: LiveEvent) -> int:
+        """Hand an event to this process's subscribers only (another node's)."""
         delivered = 0
+        topic, type_ = event.topic, event.type
         for sub in list(self._subscribers):
             if sub.wants(topic):
                 sub.offer(event)

@@ -333,6 +333,10 @@ class Account(Base):
     settlement_key: Mapped[str | None] = mapped_column(String(128))
 
     email: Mapped[str | None] = mapped_column(String(255))
+    notify_by: Mapped[str | None] = mapped_column(String(8))
+    """The form of notification the customer chose (REQ-O12): ``phone``,
+    ``sms`` or ``email``, tried first by a campaign; None: not chosen (the
+    phone first). Migration ``1351_campaign_sms``."""
     debt: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     """Amount owed (≥ 0); negative values mean an advance payment."""
     debt_as_of: Mapped[date | None] = mapped_column(Date)

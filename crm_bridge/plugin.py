@@ -53,9 +53,12 @@ def _retention_job(runtime: Any) -> Any:
 
 def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser(
-        "retention", help="delete recordings, call journals and logs past their retention"
+        "retention",
+        help="удалить записи разговоров, журналы звонков и логи старше срока хранения",
+        description="Персональные данные хранятся не дольше заданных сроков (152-ФЗ): "
+        "удалить то, что старше их (служба делает это раз в сутки сама).",
     )
-    r.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    r.add_argument("--dry-run", action="store_true", help="только показать, что было бы удалено")
     r.set_defaults(fn=_cmd_retention)
 
 

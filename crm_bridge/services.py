@@ -21,7 +21,7 @@ from crm_bridge.calendar_ru import ProductionCalendar
 from crm_bridge.calls import CallService
 from crm_bridge.db import Database
 from crm_bridge.deadlines import DeadlineRules
-from crm_bridge.live import EventBus
+from crm_bridge.live import EventBus, RemoteCalls
 
 if TYPE_CHECKING:
     from crm_bridge.ami_listener import CallListener
@@ -69,6 +69,8 @@ class CrmDeps(Protocol):
     crm: CrmServices
     event_bus: EventBus
     call_listener: CallListener | None
+    cluster: RemoteCalls | None
+    """Hangs up another node's call (the nodes slice's bridge; None on one node)."""
 
     @property
     def ami(self) -> AmiLike | None: ...

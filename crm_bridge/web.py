@@ -37,7 +37,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm_bridge import reports
 from crm_bridge.ami_listener import (
@@ -50,6 +50,7 @@ from crm_bridge.card import STATUS_RU, appeal_full, build_card
 from crm_bridge.errors import CrmError, ExtensionNotAllowed, InvalidTransition, NotFound
 from crm_bridge.live import ALL, EventBus, LiveEvent, operator_topic
 from crm_bridge.models import (
+    Account,
     Appeal,
     AppealChannel,
     AppealStatus,
@@ -297,6 +298,41 @@ async def card_json(request: web.Request) -> web.Response:
     return web.json_response(card)
 
 
+NOTIFY_FORMS: Final = {"phone": "звонок", "sms": "СМС", "email": "электронная почта"}
+"""The forms of notification a customer may choose (REQ-O12)."""
+
+
+@allow(*WORKPLACE)
+async def notify_by(request: web.Request) -> web.Response:
+    """The customer on the card says how they want to be notified (REQ-O12):
+    the campaigns try that channel first. ``{"account": id, "notify_by":
+    "phone"|"sms"|"email"|""}``; only the account the call's card shows."""
+    uniqueid = request.match_info["uniqueid"]
+    data = await _json(request)
+    chosen = str(data.get("notify_by") or "")
+    if chosen and chosen not in NOTIFY_FORMS:
+        raise BadInput("способ уведомления: звонок, СМС или электронная почта")
+    db = _services(request).db
+    await _own_call(request, uniqueid)
+    listener = _listener(request)
+    st = listener.state(uniqueid) if listener else None
+    vars = dict(st.vars) if st else {}
+    card = await _db(request, lambda: build_card(db, uniqueid, vars=vars))
+    account = card.get("account") or {}
+    if not account or account.get("id") != data.get("account"):
+        raise BadInput("абонент этого звонка не определён: способ уведомления не сохранён")
+
+    def save() -> None:
+        with db.session(write=True) as s:
+            s.execute(
+                update(Account).where(Account.id == account["id"]).values(notify_by=chosen or None)
+            )
+
+    await _db(request, save)
+    await audit(request, "account.notify_by", f"account:{account['id']}")
+    return web.json_response({"notify_by": chosen or None, "title": NOTIFY_FORMS.get(chosen, "")})
+
+
 # -- appeal actions (REQ-A4, A8, T12) ---------------------------------------------------
 
 
@@ -439,6 +475,11 @@ async def end_abusive(request: web.Request) -> web.Response:
             hung_up = True
         except RuntimeError as exc:
             logger.warning("could not hang up call %s: %s", uniqueid, exc)
+    elif st is None and call.ended_at is None and call.node:
+        # Another node's Asterisk carries the call: that node hangs it up.
+        services = _services(request)
+        if call.node != services.settings.node_name and services.cluster is not None:
+            hung_up = await services.cluster.hangup(call.node, uniqueid)
     logger.info("call %s ended as abusive by operator %s", uniqueid, sess.operator_id)
     return web.json_response({"hung_up": hung_up, "appeal": appeal})
 
@@ -654,6 +695,7 @@ def create_operator_app(services: CrmDeps, runtime: Any = None) -> web.Applicati
     r.add_get("/ws", websocket)
     r.add_get("/api/calls/{uniqueid}/card", card_json)
     r.add_post("/api/calls/{uniqueid}/end-abusive", end_abusive)
+    r.add_post("/api/calls/{uniqueid}/notify-by", notify_by)
     r.add_post("/api/calls/{uniqueid}/appeal", register_for_call)
     r.add_get("/api/calls/{uniqueid}/recording", call_recording)
     r.add_get("/api/appeals/{appeal_id:\\d+}/recordings/{which:call|\\d+}", appeal_recording)

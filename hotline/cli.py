@@ -26,13 +26,13 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     sb = Sandbox(settings)
     if args.action == "up":
         st = sb.up()
-        print(f"Asterisk is running (pid {st.pid}), config {sb.etc}, log {sb.full_log}")
+        print(f"Asterisk работает (pid {st.pid}), конфигурация {sb.etc}, журнал {sb.full_log}")
     elif args.action == "down":
         sb.down()
-        print("Asterisk stopped")
+        print("Asterisk остановлен")
     elif args.action == "status":
         st = sb.status()
-        print(("running: " if st.running else "not running: ") + st.detail)
+        print(("работает: " if st.running else "не работает: ") + st.detail)
         return 0 if st.running else 1
     elif args.action == "cli":
         print(sb.cli(" ".join(args.command)), end="")
@@ -87,7 +87,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         by_name = {sl.name: sl.migrations for sl in SLICES if sl.migrations is not None}
         if args.slice not in by_name or not args.message:
             print(
-                f"hotline db revision: --slice {{{','.join(sorted(by_name))}}} and -m are needed",
+                f"hotline db revision: нужны --slice {{{','.join(sorted(by_name))}}} и -m",
                 file=sys.stderr,
             )
             return 2
@@ -105,17 +105,17 @@ def cmd_db(args: argparse.Namespace) -> int:
                 branch_label=args.branch,
                 version_path=str(by_name[args.slice]),
             )
-        print(f"new revision: {getattr(script, 'path', script)}")
+        print(f"новая миграция: {getattr(script, 'path', script)}")
         return 0
     if args.action == "upgrade":
         upgrade(db)
-        print(f"database at head: {db.engine.url.render_as_string(hide_password=True)}")
+        print(f"схема базы данных обновлена: {db.engine.url.render_as_string(hide_password=True)}")
     elif args.action == "demo-data":
         from crm_bridge import demo_data
 
         upgrade(db)
         demo_data.load_demo(db)
-        print("demo data loaded")
+        print("демо-данные загружены")
     return 0
 
 
@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["up", "down", "status", "cli", "log"],
         help="up — запустить, down — остановить, status — состояние, cli — команда, log — журнал",
     )
-    a.add_argument("command", nargs="*", help="команда CLI Asterisk (для cli)")
-    a.add_argument("--lines", type=int, default=60, help="строк журнала (для log)")
+    a.add_argument("command", nargs="*", metavar="КОМАНДА", help="команда CLI Asterisk (для cli)")
+    a.add_argument("--lines", type=int, default=60, metavar="N", help="строк журнала (для log)")
     a.add_argument("--test-mode", action="store_true", help="загрузить и тестовый диалплан")
     a.set_defaults(fn=cmd_asterisk)
 
@@ -171,11 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="upgrade — обновить схему, demo-data — загрузить демо-данные, "
         "revision — новая миграция",
     )
-    db.add_argument("--slice", help="revision: часть проекта, в чей каталог положить файл")
-    db.add_argument("-m", "--message", help="revision: что меняет миграция")
+    db.add_argument(
+        "--slice", metavar="ЧАСТЬ", help="revision: часть проекта, в чей каталог положить файл"
+    )
+    db.add_argument("-m", "--message", metavar="ТЕКСТ", help="revision: что меняет миграция")
     db.add_argument("--autogenerate", action="store_true", help="revision: сравнить с моделями")
-    db.add_argument("--head", default="head", help="revision: родитель (например, shift@head)")
-    db.add_argument("--branch", help="revision: метка ветки новой части проекта")
+    db.add_argument(
+        "--head",
+        default="head",
+        metavar="РЕВИЗИЯ",
+        help="revision: родитель (например, shift@head)",
+    )
+    db.add_argument("--branch", metavar="МЕТКА", help="revision: метка ветки новой части проекта")
     db.set_defaults(fn=cmd_db)
 
     from hotline.slices import SLICES, upgrade
@@ -189,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _os_reason(exc: OSError) -> str:
+    """A file error the user can act on, in Russian."""
+    if isinstance(exc, FileNotFoundError):
+        return "нет такого файла или каталога"
+    if isinstance(exc, PermissionError):
+        return "нет прав доступа"
+    if isinstance(exc, IsADirectoryError):
+        return "это каталог, а нужен файл"
+    if isinstance(exc, NotADirectoryError):
+        return "это не каталог"
+    return exc.strerror or "ошибка ввода-вывода"
+
+
 def main(argv: list[str] | None = None) -> int:
     private_files()
     args = build_parser().parse_args(argv)
@@ -197,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     default = "INFO" if args.cmd in ("run", "demo") else "WARNING"
     level = getattr(logging, (args.log_level or default).upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
     from hotline.sandbox import SandboxError
     from webedge.cli_auth import CliAuthError
 
@@ -204,6 +226,22 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args) or 0)
     except (SettingsError, SandboxError, CliAuthError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except ArgumentError:
+        print("hotline: неверный адрес базы данных (--database-url)", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(
+            f"hotline: база данных недоступна — проверьте --database-url и что сервер "
+            f"запущен ({reason})",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        print(f"hotline: {exc.filename}: {_os_reason(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -325,6 +325,22 @@ async def _demo_sms(
     return step + 1
 
 
+def _campaign_hint(settings: Settings) -> str:
+    """Whom a demo campaign may call: the demo customers over the simulated
+    network, two of whose lines fail (dialplans/test-network.conf)."""
+    from core.settings import TEST_NETWORK_TRUNK
+    from crm_bridge.demo_data import DEMO_BUSY, DEMO_CALLER, DEMO_NO_SUCH_NUMBER
+
+    if settings.outbound_trunk != TEST_NETWORK_TRUNK:
+        return f"Обзвон идёт через {settings.outbound_trunk} (HOTLINE_OUTBOUND_TRUNK)."
+    return (
+        f"Обзвон идёт через имитацию телефонной сети ({settings.outbound_trunk}): "
+        f"в список годятся номера демо-абонентов, например {DEMO_CALLER.phone} "
+        f"(слушает сообщение); {DEMO_BUSY.phone} занят, "
+        f"{DEMO_NO_SUCH_NUMBER.phone} не существует."
+    )
+
+
 async def run_demo(settings: Settings, keep_running: bool = False) -> int:
     from hotline.runner import Runtime
     from hotline.sandbox import Sandbox
@@ -373,6 +389,7 @@ async def run_demo(settings: Settings, keep_running: bool = False) -> int:
 
             logins = ", ".join(f"{op.login} / {op.password}" for op in DEMO_OPERATORS)
             print(f"   Демо-входы (логин / пароль): {logins}")
+            print(f"   {_campaign_hint(settings)}")
             if credentials:
                 shown = credentials[-1]
                 print(

@@ -24,7 +24,7 @@ from autoinformer.campaigns import CampaignService
 from autoinformer.monitor import Monitor
 from core.settings import Settings
 from crm_bridge.db import Database
-from crm_bridge.live import EventBus
+from crm_bridge.live import EventBus, RemoteCalls
 from crm_bridge.services import CrmServices
 from ivr.schedule import WorkingHours
 from telephony.ami import AmiClient
@@ -85,6 +85,8 @@ class Services:
     """Operators' presence in the queue (built with the ami component)."""
     wallboard: Wallboard | None = None
     """The supervisor's live wallboard fed by this node's AMI (built with the ami component)."""
+    cluster: RemoteCalls | None = None
+    """Actions on calls other nodes carry (the nodes slice's bridge, on PostgreSQL)."""
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Services:

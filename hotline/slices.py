@@ -16,6 +16,7 @@ from core.slice import Component, ComponentFactory, Slice, WebApp
 from crm_bridge.db import Database, MigrationSet
 from crm_bridge.plugin import SLICE as CRM
 from ivr.plugin import SLICE as IVR
+from nodes.plugin import SLICE as NODES
 from outages.plugin import SLICE as OUTAGES
 from shift.plugin import SLICE as SHIFT
 from sms.plugin import SLICE as SMS
@@ -24,7 +25,17 @@ from surveys.plugin import SLICE as SURVEYS
 from telephony.callrunner import Flow
 from telephony.fastagi import RouteTable
 
-SLICES: tuple[Slice, ...] = (IVR, CRM, AUTOINFORMER, SHIFT, SUPERVISION, SURVEYS, SMS, OUTAGES)
+SLICES: tuple[Slice, ...] = (
+    IVR,
+    CRM,
+    AUTOINFORMER,
+    SHIFT,
+    SUPERVISION,
+    SURVEYS,
+    SMS,
+    OUTAGES,
+    NODES,
+)
 
 CORE_COMPONENTS = ("fastagi", "ami", "web")
 """Started by the runtime itself; slices add theirs (``component_names``)."""

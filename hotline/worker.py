@@ -4,7 +4,8 @@ Runs the AMI connection and the dialer only (the message flow runs in
 whichever process serves FastAGI). Settings come from the usual layers
 (``HOTLINE_*`` environment, ``--config``). One worker per Asterisk node;
 with PostgreSQL several workers share campaigns (``node_name`` must differ).
-Equivalent to ``hotline run --only ami,dialer``.
+It beats for its node (:mod:`nodes.failover`). Equivalent to
+``hotline run --only ami,dialer,nodes``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from hotline.runner import run_forever
 
-    asyncio.run(run_forever(settings, ("ami", "dialer")))
+    asyncio.run(run_forever(settings, ("ami", "dialer", "nodes")))
     return 0
 
 

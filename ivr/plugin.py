@@ -28,9 +28,14 @@ def routes() -> Mapping[str, Flow]:
 def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ivr.speech_models import add_models_parser
 
-    pr = sub.add_parser("prompts", help="voice prompts")
-    pr.add_argument("action", choices=["generate"])
-    pr.add_argument("--force", action="store_true")
+    pr = sub.add_parser(
+        "prompts",
+        help="голосовые подсказки: озвучить каталог (офлайн-синтез речи)",
+        description="Озвучить каталог подсказок голосом RHVoice (или espeak-ng) в 8 кГц; "
+        "неизменившиеся подсказки не озвучиваются заново.",
+    )
+    pr.add_argument("action", choices=["generate"], help="generate — озвучить каталог")
+    pr.add_argument("--force", action="store_true", help="озвучить заново все подсказки")
     pr.set_defaults(fn=_cmd_prompts)
     add_models_parser(sub).set_defaults(fn=_cmd_models)
 

@@ -1137,12 +1137,12 @@ class GenerateReport:
 
     def summary(self) -> str:
         text = (
-            f"prompts: {len(self.generated)} generated, {len(self.unchanged)} unchanged, "
-            f"{len(self.removed)} removed, {len(self.failed)} failed "
-            f"({self.engine}/{self.voice}, {self.seconds:.1f} s) -> {self.out_dir}"
+            f"подсказки: озвучено {len(self.generated)}, без изменений {len(self.unchanged)}, "
+            f"удалено {len(self.removed)}, с ошибкой {len(self.failed)} "
+            f"({self.engine}/{self.voice}, {self.seconds:.1f} с) → {self.out_dir}"
         )
         for pid, err in self.failed:
-            text += f"\n  FAILED {pid}: {err}"
+            text += f"\n  ОШИБКА {pid}: {err}"
         return text
 
 
@@ -1337,17 +1337,17 @@ def main_generate(
     try:
         catalogue = PromptCatalogue.load()
         if say_ru_vocabulary() is None:
-            print("warning: ivr.say_ru is missing: no word prompts generated", file=sys.stderr)
+            print("внимание: нет ivr.say_ru — слова для чисел не озвучены", file=sys.stderr)
         if settings is not None:
             synth = configure_from(settings)
             cache: Path | None = settings.prompt_cache
         else:
             synth = find_synthesiser(engine)
             cache = None
-        print(f"voice: {synth.describe()}")
+        print(f"голос: {synth.describe()}")
         report = generate(catalogue, out_dir, synth=synth, cache=cache, force=force)
     except PromptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"hotline prompts: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
     return 0 if report.ok else 1

@@ -133,8 +133,8 @@ def _download(
             length = int(length_header) if length_header and length_header.isdigit() else None
             if spec.size is not None and length is not None and length != spec.size:
                 raise ModelFetchError(
-                    f"{url}: the server announces {length} bytes, the pinned archive has "
-                    f"{spec.size}: not the expected file, nothing installed"
+                    f"{url}: сервер обещает {length} байт, у закреплённого архива "
+                    f"{spec.size}: это не тот файл, ничего не установлено"
                 )
             limit = spec.size if spec.size is not None else spec.max_unpacked
             done = 0
@@ -146,8 +146,8 @@ def _download(
                     done += len(chunk)
                     if done > limit:
                         raise ModelFetchError(
-                            f"{url}: more than {limit} bytes received: not the expected "
-                            "file, nothing installed"
+                            f"{url}: получено больше {limit} байт: это не тот файл, "
+                            "ничего не установлено"
                         )
                     digest.update(chunk)
                     out.write(chunk)
@@ -155,17 +155,18 @@ def _download(
                         progress(done, length)
             if spec.size is not None and done != spec.size:
                 raise ModelFetchError(
-                    f"{url}: download ended after {done} of {spec.size} bytes "
-                    "(connection dropped?); nothing installed, run the command again"
+                    f"{url}: загрузка оборвалась на {done} из {spec.size} байт "
+                    "(разрыв соединения?); ничего не установлено, повторите команду"
                 )
     except urllib.error.HTTPError as exc:
-        raise ModelFetchError(f"{url}: the server answered HTTP {exc.code} {exc.reason}") from exc
+        raise ModelFetchError(f"{url}: сервер ответил HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ModelFetchError(
-            f"cannot download {url}: {reason}. No internet here? Copy {spec.filename} onto "
-            "this machine and run `hotline models fetch --from-file <path>`, or unpack it "
-            "anywhere and set HOTLINE_VOSK_MODEL to its directory (see README, Speech models)"
+            f"не удалось скачать {url}: {reason}. Нет интернета? Скопируйте {spec.filename} "
+            "на эту машину и выполните `hotline models fetch --from-file <путь>` или "
+            "распакуйте его куда угодно и укажите каталог в HOTLINE_VOSK_MODEL "
+            "(README, Speech models)"
         ) from exc
     return digest.hexdigest()
 
@@ -184,23 +185,25 @@ def _sha256_file(path: Path) -> str:
 def _safe_members(archive: zipfile.ZipFile, spec: ModelSpec) -> list[zipfile.ZipInfo]:
     members = archive.infolist()
     if not members:
-        raise ModelFetchError(f"{spec.filename} is empty")
+        raise ModelFetchError(f"{spec.filename} пуст")
     total = 0
     for info in members:
         name = PurePosixPath(info.filename)
         if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
-            raise ModelFetchError(f"{spec.filename}: unsafe member path {info.filename!r}")
+            raise ModelFetchError(f"{spec.filename}: опасный путь в архиве {info.filename!r}")
         if not name.parts or name.parts[0] != spec.name:
             raise ModelFetchError(
-                f"{spec.filename}: member {info.filename!r} is outside the {spec.name}/ directory"
+                f"{spec.filename}: файл {info.filename!r} вне каталога {spec.name}/"
             )
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            raise ModelFetchError(f"{spec.filename}: symbolic link {info.filename!r} refused")
+            raise ModelFetchError(
+                f"{spec.filename}: символическая ссылка {info.filename!r} не принимается"
+            )
         total += info.file_size
         if total > spec.max_unpacked:
             raise ModelFetchError(
-                f"{spec.filename} unpacks to more than {spec.max_unpacked} bytes: refused"
+                f"{spec.filename} распаковывается больше чем в {spec.max_unpacked} байт: отказано"
             )
     return members
 
@@ -210,18 +213,18 @@ def install_archive(
 ) -> Path:
     """Check ``archive_path`` against the pinned digest and unpack it into ``models_dir``."""
     if not archive_path.is_file():
-        raise ModelFetchError(f"{archive_path}: no such file")
+        raise ModelFetchError(f"{archive_path}: нет такого файла")
     size = archive_path.stat().st_size
     if spec.size is not None and size != spec.size:
         raise ModelFetchError(
-            f"{archive_path}: {size} bytes, the pinned {spec.filename} has {spec.size}: "
-            "not the expected file, nothing installed"
+            f"{archive_path}: {size} байт, у закреплённого {spec.filename} {spec.size}: "
+            "это не тот файл, ничего не установлено"
         )
     actual = _sha256_file(archive_path)
     if actual != spec.sha256:
         raise ModelFetchError(
-            f"{archive_path}: SHA-256 {actual} does not match the pinned {spec.sha256}: "
-            "refused, nothing installed"
+            f"{archive_path}: SHA-256 {actual} не совпадает с закреплённой {spec.sha256}: "
+            "отказано, ничего не установлено"
         )
     return _unpack_verified(archive_path, spec, models_dir, force=force)
 
@@ -231,7 +234,7 @@ def _unpack_verified(archive_path: Path, spec: ModelSpec, models_dir: Path, *, f
     if target.exists() and not force:
         if is_model_dir(target):
             return target
-        raise ModelFetchError(f"{target} exists but is not a Vosk model; use --force to replace it")
+        raise ModelFetchError(f"{target} существует, но это не модель Vosk; заменить: --force")
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.unpack-", dir=models_dir))
     try:
@@ -241,12 +244,10 @@ def _unpack_verified(archive_path: Path, spec: ModelSpec, models_dir: Path, *, f
                 for info in members:
                     archive.extract(info, tmp)
         except zipfile.BadZipFile as exc:
-            raise ModelFetchError(f"{archive_path}: not a valid zip archive ({exc})") from exc
+            raise ModelFetchError(f"{archive_path}: это не архив ZIP или он повреждён") from exc
         unpacked = tmp / spec.name
         if not is_model_dir(unpacked):
-            raise ModelFetchError(
-                f"{spec.filename} does not contain a Vosk model (no am/final.mdl and conf/)"
-            )
+            raise ModelFetchError(f"в {spec.filename} нет модели Vosk (нет am/final.mdl и conf/)")
         if target.exists():
             old = models_dir / f".{spec.name}.old"
             shutil.rmtree(old, ignore_errors=True)
@@ -281,7 +282,7 @@ def fetch_model(
         return target
     source = url or spec.url
     if not source.startswith(("https://", "http://")):
-        raise ModelFetchError(f"{source}: only http(s) URLs are supported (use --from-file)")
+        raise ModelFetchError(f"{source}: поддерживаются только адреса http(s) (или --from-file)")
     models_dir.mkdir(parents=True, exist_ok=True)
     fd, part_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=models_dir)
     os.close(fd)
@@ -290,8 +291,8 @@ def fetch_model(
         actual = _download(spec, source, part, timeout=timeout, progress=progress)
         if actual != spec.sha256:
             raise ModelFetchError(
-                f"{source}: SHA-256 {actual} does not match the pinned {spec.sha256}: "
-                "refused, nothing installed"
+                f"{source}: SHA-256 {actual} не совпадает с закреплённой {spec.sha256}: "
+                "отказано, ничего не установлено"
             )
         return _unpack_verified(part, spec, models_dir, force=force)
     finally:
@@ -303,16 +304,27 @@ def fetch_model(
 
 def add_models_parser(sub: Any) -> argparse.ArgumentParser:
     """``hotline models fetch`` (registered by :func:`hotline.cli.build_parser`)."""
-    m: argparse.ArgumentParser = sub.add_parser("models", help="speech recognition models")
-    m.add_argument("action", choices=["fetch"])
-    m.add_argument(
-        "--dir", type=Path, help="models directory (default: next to vosk_model, or <data>/models)"
+    m: argparse.ArgumentParser = sub.add_parser(
+        "models",
+        help="модели распознавания речи (Vosk) для показаний счётчиков",
+        description="Скачать и установить модель распознавания русской речи "
+        f"{RU_SMALL.name} (проверка SHA-256).",
     )
-    m.add_argument("--url", help=f"download from this mirror instead of {RU_SMALL.url}")
+    m.add_argument("action", choices=["fetch"], help="fetch — скачать и установить")
     m.add_argument(
-        "--from-file", type=Path, help=f"install a copy of {RU_SMALL.filename} (offline)"
+        "--dir",
+        type=Path,
+        metavar="КАТАЛОГ",
+        help="каталог моделей (по умолчанию рядом с vosk_model или <данные>/models)",
     )
-    m.add_argument("--force", action="store_true", help="replace an installed model")
+    m.add_argument("--url", metavar="URL", help=f"скачать с этого зеркала вместо {RU_SMALL.url}")
+    m.add_argument(
+        "--from-file",
+        type=Path,
+        metavar="ФАЙЛ",
+        help=f"установить из копии {RU_SMALL.filename} (без интернета)",
+    )
+    m.add_argument("--force", action="store_true", help="заменить установленную модель")
     return m
 
 
@@ -336,7 +348,7 @@ def main_models(settings: Any, args: argparse.Namespace) -> int:
         if args.from_file is not None:
             path = install_archive(args.from_file, RU_SMALL, models_dir, force=args.force)
         else:
-            print(f"downloading {args.url or RU_SMALL.url}", file=sys.stderr)
+            print(f"загрузка {args.url or RU_SMALL.url}", file=sys.stderr)
             path = fetch_model(
                 RU_SMALL,
                 models_dir,
@@ -347,9 +359,9 @@ def main_models(settings: Any, args: argparse.Namespace) -> int:
     except (ModelFetchError, OSError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 2
-    print(f"{RU_SMALL.name} installed in {path} (SHA-256 {RU_SMALL.sha256[:16]}… verified)")
+    print(f"{RU_SMALL.name} установлена в {path} (SHA-256 {RU_SMALL.sha256[:16]}… проверена)")
     if installed_model(settings) == path:
-        print("the meter-reading flow uses it on the next start")
+        print("приём показаний голосом возьмёт её при следующем запуске")
     else:
-        print(f"to use it: HOTLINE_VOSK_MODEL={path}")
+        print(f"чтобы её использовать: HOTLINE_VOSK_MODEL={path}")
     return 0

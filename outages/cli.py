@@ -20,17 +20,26 @@ __all__ = ["add_parser"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("outages", help="the outage register: API clients")
-    commands = parser.add_subparsers(dest="outages_command", required=True)
-    client = commands.add_parser("client", help="clients of the outage API")
-    actions = client.add_subparsers(dest="client_command", required=True)
-    add = actions.add_parser("add", help="a new client; prints its token once")
-    add.add_argument("name", help="latin letters, digits, . _ -")
+    parser = sub.add_parser(
+        "outages",
+        help="реестр отключений: клиенты API",
+        description="Реестр отключений: клиенты его API (диспетчерская система сетевой "
+        "компании) и их токены.",
+    )
+    commands = parser.add_subparsers(
+        dest="outages_command", required=True, metavar="ДЕЙСТВИЕ", title="действия"
+    )
+    client = commands.add_parser("client", help="клиенты API реестра отключений")
+    actions = client.add_subparsers(
+        dest="client_command", required=True, metavar="ДЕЙСТВИЕ", title="действия"
+    )
+    add = actions.add_parser("add", help="новый клиент; его токен печатается один раз")
+    add.add_argument("name", metavar="ИМЯ", help="латинские буквы, цифры, . _ -")
     add.set_defaults(fn=cmd_client_add)
-    ls = actions.add_parser("list", help="the clients")
+    ls = actions.add_parser("list", help="клиенты (без токенов)")
     ls.set_defaults(fn=cmd_client_list)
-    revoke = actions.add_parser("revoke", help="revoke a client's token")
-    revoke.add_argument("name")
+    revoke = actions.add_parser("revoke", help="отозвать токен клиента (сразу перестаёт работать)")
+    revoke.add_argument("name", metavar="ИМЯ", help="имя клиента")
     revoke.set_defaults(fn=cmd_client_revoke)
 
 
@@ -54,11 +63,13 @@ def cmd_client_add(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         client, token = register.add_client(args.name)
     except OutageInputError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 1
+        print(f"hotline outages client add: {exc}", file=sys.stderr)
+        return 2
     finally:
         db.dispose()
-    print(f"client {client.name} added; its token (shown once, keep it secret):", file=out)
+    print(
+        f"Клиент {client.name} добавлен; его токен (показан один раз, храните в тайне):", file=out
+    )
     print(token, file=out)
     return 0
 
@@ -71,11 +82,15 @@ def cmd_client_list(args: argparse.Namespace, out: TextIO | None = None) -> int:
     finally:
         db.dispose()
     for c in clients:
-        state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
-        used = f"last used {c.last_used_at:%Y-%m-%d %H:%M}" if c.last_used_at else "never used"
+        state = f"отозван {c.revoked_at:%d.%m.%Y %H:%M}" if c.revoked_at else "действует"
+        used = (
+            f"последнее обращение {c.last_used_at:%d.%m.%Y %H:%M}"
+            if c.last_used_at
+            else "не обращался"
+        )
         print(f"{c.name}\t{state}\t{used}", file=out)
     if not clients:
-        print("no clients", file=out)
+        print("клиентов нет", file=out)
     return 0
 
 
@@ -87,7 +102,9 @@ def cmd_client_revoke(args: argparse.Namespace, out: TextIO | None = None) -> in
     finally:
         db.dispose()
     if not done:
-        print(f"ошибка: нет действующего клиента {args.name}", file=sys.stderr)
-        return 1
-    print(f"client {args.name} revoked", file=out)
+        print(
+            f"hotline outages client revoke: нет действующего клиента {args.name}", file=sys.stderr
+        )
+        return 2
+    print(f"Токен клиента {args.name} отозван", file=out)
     return 0

@@ -19,6 +19,7 @@ from crm_bridge.outages import OutageKind
 
 __all__ = [
     "ApiClient",
+    "OutageCampaign",
     "OutageEntry",
     "OutageHistory",
     "OutageStatus",
@@ -136,3 +137,18 @@ class SurgeAlert(Base):
     emailed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutageCampaign(Base):
+    """The autoinformer campaign made from a planned outage to announce it
+    (issue 16 item 6; one per outage). ``campaign_id`` is the campaign's id
+    (no foreign key: the outages' migrations need nothing of the autoinformer's)."""
+
+    __tablename__ = "outage_campaigns"
+
+    outage_id: Mapped[int] = mapped_column(
+        ForeignKey("outage_register.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -10,7 +10,11 @@ Pages (dispatchers enter and change; supervisors read):
   understood) → the outage's page;
 * ``GET /outages/{id}``: the outage, its addresses with their accounts, its
   history; ``POST /outages/{id}/status`` and ``/outages/{id}/eta`` (move
-  the estimated restoration time);
+  the estimated restoration time); for a planned outage the proposal of its
+  notice campaign (:mod:`outages.campaign`: who is called, e-mailed, the
+  legal entities apart, the message, REQ-O9's last moment) and
+  ``POST /outages/{id}/campaign``, which makes it (or opens the one made)
+  → the campaign's page in the dispatcher console;
 * ``POST /outages/import``: a CSV/XLSX file (:mod:`outages.importer`); a
   bad file is a 400 page naming the row and the reason, nothing imported;
 * ``GET /outages/alerts.json``, ``POST /outages/alerts/{id}/ack``.
@@ -44,6 +48,7 @@ from aiohttp import web
 from crm_bridge.db import utcnow
 from crm_bridge.models import OperatorRole
 from crm_bridge.outages import OutageKind
+from outages.campaign import OutageCampaigns
 from outages.importer import ImportRejected, parse_file
 from outages.models import OutageStatus
 from outages.register import (
@@ -66,6 +71,7 @@ log = logging.getLogger(__name__)
 
 REGISTER = web.AppKey("outages_register", OutageRegister)
 DETECTOR = web.AppKey("outages_detector", SurgeDetector)
+CAMPAIGNS = web.AppKey("outages_campaigns", OutageCampaigns)
 SERVICES = web.AppKey("outages_services", object)
 ZONE = web.AppKey("outages_zone", ZoneInfo)
 STATIC_DIR: Final = Path(__file__).with_name("static") / "outages"
@@ -183,7 +189,8 @@ async def new(request: web.Request) -> web.Response:
             entry = await _db(request, lambda: register.create(draft, by=who.login))
             await audit(request, "outages.create", f"outage:{entry.id}")
             log.info("outage %s entered by operator %s", entry.id, who.operator_id)
-            raise web.HTTPSeeOther(f"/outages/{entry.id}")
+            saved = "?saved=1" if entry.kind is OutageKind.PLANNED else ""
+            raise web.HTTPSeeOther(f"/outages/{entry.id}{saved}")
     except OutageInputError as exc:
         error = str(exc)
     ctx = await _index_context(request)
@@ -204,6 +211,9 @@ def _outage_id(request: web.Request) -> int:
 async def outage_page(request: web.Request) -> web.Response:
     outage_id = _outage_id(request)
     page = await _db(request, request.app[REGISTER].page, outage_id)
+    proposal = None
+    if page.entry.kind is OutageKind.PLANNED:
+        proposal = await _db(request, request.app[CAMPAIGNS].proposal, outage_id)
     await audit(request, "outage.view", f"outage:{outage_id}")
     return render(
         request,
@@ -215,8 +225,31 @@ async def outage_page(request: web.Request) -> web.Response:
             e=page.entry,
             error=request.query.get("error", "")[:300],
             next_statuses=_next_statuses(page.entry.status),
+            proposal=proposal,
+            saved=request.query.get("saved") == "1",
         ),
     )
+
+
+async def _follow(request: web.Request, outage_id: int, by: str) -> None:
+    """The outage's notice campaign follows a changed period (:mod:`outages.campaign`)."""
+    campaigns = request.app[CAMPAIGNS]
+    await _db(request, lambda: campaigns.follow(outage_id, by=by))
+
+
+@allow(OperatorRole.DISPATCHER)
+async def make_campaign(request: web.Request) -> web.Response:
+    """The outage's notice campaign, made in one click (or the one made
+    before) → its page in the dispatcher console, to be submitted."""
+    outage_id = _outage_id(request)
+    who = principal(request)
+    campaigns = request.app[CAMPAIGNS]
+    cid, result = await _db(request, lambda: campaigns.create(outage_id, by=who.login))
+    detail = f"outage:{outage_id} campaign:{cid}"
+    if result is not None:
+        detail += f" {result.accepted}/{len(result.rejected)}"
+    await audit(request, "outage.campaign", detail)
+    raise web.HTTPSeeOther(f"/dispatcher/campaigns/{cid}")
 
 
 def _next_statuses(status: OutageStatus) -> list[tuple[str, str]]:
@@ -243,6 +276,7 @@ async def change_status(request: web.Request) -> web.Response:
     except ValueError:
         return error_response(request, 400, "неизвестный статус")
     await _db(request, lambda: register.set_status(outage_id, status, by=who.login))
+    await _follow(request, outage_id, who.login)
     await audit(request, "outage.status", f"outage:{outage_id} {status.value}")
     raise web.HTTPSeeOther(f"/outages/{outage_id}")
 
@@ -256,6 +290,7 @@ async def move_eta(request: web.Request) -> web.Response:
     when = _local(str(post.get("ends_at", "")), request.app[ZONE], "новое время восстановления")
     assert when is not None
     await _db(request, lambda: register.move_eta(outage_id, when, by=who.login))
+    await _follow(request, outage_id, who.login)
     await audit(request, "outage.eta", f"outage:{outage_id}")
     raise web.HTTPSeeOther(f"/outages/{outage_id}")
 
@@ -426,6 +461,8 @@ async def api_put(request: web.Request) -> web.Response:
         except OutageInputError as exc:
             await _api_audit(request, client, "outages.api.refused", external_id)
             return json_error(400, str(exc))
+        if not created:
+            await _follow(request, entry.id, f"api:{client.name}")
         await _api_audit(
             request,
             client,
@@ -479,6 +516,9 @@ def create_outages_app(services: Any, runtime: Any = None) -> web.Application:
     app[SERVICES] = services
     app[ZONE] = ZoneInfo(settings.timezone)
     app[REGISTER] = OutageRegister(services.db, clock=utcnow)
+    app[CAMPAIGNS] = OutageCampaigns(
+        services.db, app[ZONE], campaigns=getattr(services, "campaigns", None)
+    )
     app[DETECTOR] = SurgeDetector(
         services.db,
         calls=int(settings.outage_surge_calls),
@@ -493,6 +533,7 @@ def create_outages_app(services: Any, runtime: Any = None) -> web.Application:
     r.add_get("/{outage_id:\\d+}", outage_page)
     r.add_post("/{outage_id:\\d+}/status", change_status)
     r.add_post("/{outage_id:\\d+}/eta", move_eta)
+    r.add_post("/{outage_id:\\d+}/campaign", make_campaign)
     r.add_put("/api/v1/outages/{external_id}", api_put)
     r.add_get("/api/v1/outages/{external_id}", api_get)
     r.add_static("/static/", STATIC_DIR, follow_symlinks=False)

@@ -2,7 +2,7 @@
 # Sets up everything the project needs on a Debian/Ubuntu machine, idempotently:
 #   scripts/bootstrap.sh [runtime|test]
 # - Debian packages (mmdebstrap for the Asterisk root, espeak-ng + sox for the
-#   prompts, baresip-core for the demo's and the tests' operator phones,
+#   prompts, libsox-fmt-mp3 for the MP3 recordings of the message builder, baresip-core for the demo's and the tests' operator phones,
 #   kannel + kannel-extras for the SMS gateway and its fake SMSC; for tests
 #   also PostgreSQL and Chromium);
 # - the Python virtualenv .venv with the project (pip's wheel cache lives in
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-runtime}"
 
-need_pkgs=(mmdebstrap espeak-ng sox python3-venv baresip-core kannel kannel-extras)
+need_pkgs=(mmdebstrap espeak-ng sox libsox-fmt-mp3 python3-venv baresip-core kannel kannel-extras)
 if [ "$mode" = "test" ]; then
   need_pkgs+=(postgresql chromium)
 fi

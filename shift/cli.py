@@ -23,23 +23,42 @@ __all__ = ["add_operators_parser", "cmd_operators"]
 
 
 def add_operators_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("operators", help="staff (operators, supervisors, dispatchers) and phones")
-    p.add_argument("action", choices=["add", "phone", "list"])
-    p.add_argument("login", nargs="?")
-    p.add_argument("--name", help="add: full name (Russian)")
-    p.add_argument("--role", default="operator", choices=["operator", "supervisor", "dispatcher"])
+    p = sub.add_parser(
+        "operators",
+        help="сотрудники (операторы, старшие смены, диспетчеры) и их SIP-телефоны",
+        description="Сотрудники и их телефоны: пароли создаются и показываются один раз, "
+        "хранятся только в виде хешей.",
+    )
+    p.add_argument(
+        "action",
+        choices=["add", "phone", "list"],
+        help="add — добавить сотрудника, phone — (новый) пароль SIP-телефона, list — список",
+    )
+    p.add_argument("login", nargs="?", metavar="ЛОГИН", help="логин сотрудника (для add и phone)")
+    p.add_argument("--name", metavar="ФИО", help="add: полное имя")
+    p.add_argument(
+        "--role",
+        default="operator",
+        choices=["operator", "supervisor", "dispatcher"],
+        help="add: роль — operator (оператор, по умолчанию), supervisor (старший смены), "
+        "dispatcher (диспетчер)",
+    )
     p.add_argument(
         "--phone",
         nargs="?",
         const="",
         default=None,
-        metavar="ENDPOINT",
-        help="add: give a SIP phone too (endpoint name, default op<id+100>)",
+        metavar="ТЕЛЕФОН",
+        help="add: выдать и SIP-телефон (имя endpoint, по умолчанию op<id+100>)",
     )
-    p.add_argument("--endpoint", help="phone: the endpoint name (default: the current one)")
+    p.add_argument(
+        "--endpoint", metavar="ТЕЛЕФОН", help="phone: имя endpoint (по умолчанию нынешнее)"
+    )
     p.add_argument(
         "--queue",
-        help="add/phone: the queue the person serves (e.g. specialists; default: first line)",
+        metavar="ОЧЕРЕДЬ",
+        help="add/phone: очередь, которую обслуживает сотрудник (например, specialists; "
+        "по умолчанию первая линия)",
     )
     p.set_defaults(fn=cmd_operators)
 
@@ -52,6 +71,7 @@ def cmd_operators(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from crm_bridge.models import Operator, OperatorRole
     from crm_bridge.passwords import hash_password
     from shift.phones import issue_phone
+    from webedge.shell import ROLE_TITLES
 
     out = out or sys.stdout
     settings = from_cli_args(args)
@@ -64,7 +84,8 @@ def cmd_operators(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 for op in session.scalars(select(Operator).order_by(Operator.login)):
                     state = "" if op.active else " (отключён)"
                     phone = op.pjsip_endpoint or "—"
-                    print(f"{op.login}\t{op.role.value}\t{phone}\t{op.name}{state}", file=out)
+                    role = ROLE_TITLES.get(op.role, op.role.value)
+                    print(f"{op.login}\t{role}\t{phone}\t{op.name}{state}", file=out)
             return 0
         if not args.login:
             print("hotline operators: укажите логин", file=sys.stderr)

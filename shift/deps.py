@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from core.settings import Settings
 from crm_bridge.db import Database
-from crm_bridge.live import EventBus
+from crm_bridge.live import EventBus, RemoteCalls
 from crm_bridge.services import CrmServices
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ class ShiftDeps(Protocol):
     crm: CrmServices
     event_bus: EventBus
     shift: ShiftService | None
+    cluster: RemoteCalls | None
+    """Carries a transfer out on the node whose Asterisk has the call (several nodes)."""
 
     @property
     def hours(self) -> OpenHours: ...

@@ -16,13 +16,14 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
+from sqlalchemy import select
 
 from crm_bridge.db import utcnow
-from crm_bridge.live import operator_topic
-from crm_bridge.models import OperatorRole
+from crm_bridge.live import RemoteActionError, operator_topic
+from crm_bridge.models import Call, OperatorRole
 from shift.callbacks import RESULT_TITLES, CallbackError, CallbackService
 from shift.deps import ShiftDeps
-from shift.presence import PresenceError, ShiftService
+from shift.presence import PresenceError, ShiftService, State
 from webedge.edge import allow, audit, guard_socket, principal
 from webedge.shell import error_response, json_error, render
 
@@ -48,6 +49,31 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.method == "GET":
             return error_response(request, 404, str(exc))
         return json_error(409, str(exc))
+
+
+async def _remote_call_node(request: web.Request, service: ShiftService, who: int) -> str | None:
+    """The other node whose Asterisk carries the operator's call now, when
+    this node's shift does not follow it (several nodes, issue 13 item 10)."""
+    if (await service.presence(who)).state is State.TALKING:
+        return None
+    services = request.app[SERVICES]
+    here = services.settings.node_name
+
+    def find() -> str | None:
+        with services.db.session(readonly=True) as s:
+            return s.scalar(
+                select(Call.node)
+                .where(
+                    Call.operator_id == who,
+                    Call.ended_at.is_(None),
+                    Call.node.is_not(None),
+                    Call.node != here,
+                )
+                .order_by(Call.id.desc())
+                .limit(1)
+            )
+
+    return await services.run_db(find)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -84,7 +110,18 @@ async def change(request: web.Request) -> web.Response:
     elif action == "resume":
         person = await service.resume(who)
     elif action == "transfer":
-        whom = await service.transfer(who, str((await _body(request)).get("to", "")))
+        target = str((await _body(request)).get("to", ""))
+        node = await _remote_call_node(request, service, who)
+        cluster = request.app[SERVICES].cluster
+        if node is not None and cluster is not None:
+            # The operator's call is on another node's Asterisk: that node
+            # (whose shift follows the operator's phone) transfers it.
+            try:
+                whom = await cluster.transfer(node, who, target)
+            except RemoteActionError as exc:
+                raise PresenceError(str(exc)) from exc
+        else:
+            whom = await service.transfer(who, target)
         return web.json_response({**(await service.presence(who)).as_json(), "transferred": whom})
     elif action == "consult":
         await service.consult(who, str((await _body(request)).get("to", "")))

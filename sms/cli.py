@@ -33,18 +33,50 @@ clear of a system Kannel."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("sms", help="the SMS channel: Kannel's configuration, a local gateway")
-    commands = parser.add_subparsers(dest="sms_command", required=True)
-    conf = commands.add_parser("conf", help="print kannel.conf for this node")
-    conf.add_argument("--workdir", default="/var/log/kannel", help="Kannel's log directory")
-    conf.add_argument("--smpp-host", default="", help="the provider's SMPP host (else fake SMSC)")
-    conf.add_argument("--smpp-port", type=int, default=2775)
-    conf.add_argument("--smpp-system-id", default="")
-    conf.add_argument("--smpp-system-type", default="")
-    conf.add_argument("--smpp-throughput", type=int, default=0)
+    parser = sub.add_parser(
+        "sms",
+        help="канал СМС: конфигурация Kannel, местный шлюз",
+        description="Канал СМС через Kannel: его конфигурация для этого узла и шлюз "
+        "с имитатором SMSC для демонстрации.",
+    )
+    commands = parser.add_subparsers(
+        dest="sms_command", required=True, metavar="ДЕЙСТВИЕ", title="действия"
+    )
+    conf = commands.add_parser("conf", help="напечатать kannel.conf для этого узла")
+    conf.add_argument(
+        "--workdir", default="/var/log/kannel", metavar="КАТАЛОГ", help="каталог журналов Kannel"
+    )
+    conf.add_argument(
+        "--smpp-host",
+        default="",
+        metavar="ХОСТ",
+        help="SMPP-сервер оператора связи (без него — имитатор SMSC); пароль — "
+        "в HOTLINE_SMPP_PASSWORD",
+    )
+    conf.add_argument(
+        "--smpp-port", type=int, default=2775, metavar="ПОРТ", help="порт SMPP (2775)"
+    )
+    conf.add_argument(
+        "--smpp-system-id", default="", metavar="ID", help="идентификатор (system_id) SMPP"
+    )
+    conf.add_argument(
+        "--smpp-system-type", default="", metavar="ТИП", help="тип системы (system_type) SMPP"
+    )
+    conf.add_argument(
+        "--smpp-throughput",
+        type=int,
+        default=0,
+        metavar="N",
+        help="не больше N сообщений в секунду (0 — без ограничения)",
+    )
     conf.set_defaults(fn=cmd_conf)
-    gw = commands.add_parser("gateway", help="run Kannel with the fake SMSC (demo)")
-    gw.add_argument("--workdir", default="", help="config and logs (default: a temp dir)")
+    gw = commands.add_parser("gateway", help="запустить Kannel с имитатором SMSC (демо)")
+    gw.add_argument(
+        "--workdir",
+        default="",
+        metavar="КАТАЛОГ",
+        help="конфигурация и журналы (по умолчанию временный каталог)",
+    )
     gw.set_defaults(fn=cmd_gateway)
 
 
@@ -101,8 +133,11 @@ async def _gateway(settings: Any, workdir: Path) -> int:
     conf = _conf(settings, workdir, SmscFake(fake), DEMO_OFFSET)
     async with KannelProcess(conf), FakeSmsc(fake) as phones:
         await smsc_online(conf)
-        print(f"Kannel: sendsms {conf.sendsms_url}, logs in {workdir}", flush=True)
-        print("Type «+79001234567 текст» to send as that phone; Ctrl-D to stop.", flush=True)
+        print(f"Kannel: sendsms {conf.sendsms_url}, журналы в {workdir}", flush=True)
+        print(
+            "Наберите «+79001234567 текст» — сообщение с этого телефона; Ctrl-D — остановить.",
+            flush=True,
+        )
 
         async def show() -> None:
             while True:

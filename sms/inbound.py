@@ -135,8 +135,12 @@ class SmsInbound:
         identifier: Identifier | None = None,
         service_number: str = "",
         clock: Callable[[], datetime] = utcnow,
+        survey: Callable[[str, str], str | None] | None = None,
     ) -> None:
         self.db = db
+        self.survey = survey
+        """A reply to a survey campaign's question (:class:`sms.campaigns.SurveyReplies`):
+        the reply to send, or None (the message is read as readings)."""
         self.readings = readings
         self.appeals = appeals
         self.identifier = identifier or Identifier(db)
@@ -156,6 +160,9 @@ class SmsInbound:
             )
             return seen
         inbound = _Incoming(peer, (receiver or self.service_number)[:32], text, gid)
+        if self.survey is not None and (answer := self.survey(peer, text)) is not None:
+            inbound.account_id = self._phone_account(peer)
+            return self._store(inbound, InOutcome.SURVEY, answer, None, None)
         try:
             parsed = parse(text)
         except FormatError as exc:
@@ -374,8 +381,8 @@ class SmsInbound:
         inbound: _Incoming,
         outcome: InOutcome,
         reply: str,
-        appeal_id: int,
-        appeal_number: str,
+        appeal_id: int | None,
+        appeal_number: str | None,
     ) -> Handled:
         """The message and its reply (queued), in one write (Core inserts: no
         unit of work for two plain rows)."""

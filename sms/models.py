@@ -53,6 +53,8 @@ class InOutcome(enum.StrEnum):
     """A suspicious jump: the same message again confirms it."""
     HELP = "help"
     """Not a readings message: help was sent, the text registered as an appeal."""
+    SURVEY = "survey"
+    """A reply to a survey campaign's question (or help on how to answer it)."""
 
 
 class SmsMessage(Base):
@@ -76,7 +78,7 @@ class SmsMessage(Base):
     state: Mapped[str] = mapped_column(String(16))
     """Incoming: an :class:`InOutcome`; outgoing: an :class:`OutState`."""
     purpose: Mapped[str] = mapped_column(String(16), default="reply")
-    """Outgoing: ``reply`` (to an incoming message) or ``notice``."""
+    """Outgoing: ``reply`` (to an incoming message), ``notice`` or ``campaign``."""
     content_key: Mapped[str | None] = mapped_column(String(128))
     """Incoming readings: the account and values read (a repeat confirms a jump)."""
     reply_to_id: Mapped[int | None] = mapped_column(
@@ -90,6 +92,9 @@ class SmsMessage(Base):
         ForeignKey("appeal_notices.id", ondelete="SET NULL"), index=True
     )
     """Outgoing ``notice``: the appeal notice it carries (its fate follows the reports)."""
+    attempt_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """Outgoing ``campaign``: the campaign attempt (``ai_attempts``) it carries,
+    settled by :mod:`sms.campaigns` (migration ``1351_campaign_sms``)."""
     tries: Mapped[int] = mapped_column(SmallInteger, default=0)
     next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

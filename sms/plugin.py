@@ -1,7 +1,9 @@
 """The SMS slice (issue 18): text messages through Kannel — meter readings
 in (REQ-T14), replies out with delivery reports, every message an appeal of
-channel SMS; ``hotline sms`` renders Kannel's configuration and runs a local
-gateway with the fake SMSC."""
+channel SMS; the campaigns' SMS channel and survey replies (component
+``sms-campaigns``, :mod:`sms.campaigns`); the staff's journal ``/sms/``;
+``hotline sms`` renders Kannel's configuration and runs a local gateway with
+the fake SMSC."""
 
 from __future__ import annotations
 
@@ -19,6 +21,15 @@ def _sender(runtime: Any) -> Any:
     from sms.service import build_sender
 
     return build_sender(runtime.services)
+
+
+def _campaigns(runtime: Any) -> Any:
+    """Campaign messages (:mod:`sms.campaigns`); the sender is woken when
+    some are queued (the ``sms`` component, when this node runs it)."""
+    from sms.service import build_campaign_worker
+
+    sender = runtime.extra.get("sms")  # started just before (the same slice, in order)
+    return build_campaign_worker(runtime.services, getattr(sender, "wake", None))
 
 
 def _app(services: Any, runtime: Any) -> Any:
@@ -43,8 +54,16 @@ def cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 SLICE = Slice(
     name="sms",
-    components={"sms": _sender},
-    web=(WebApp("/sms/", _app, "СМС", roles=frozenset({"supervisor"}), in_nav=False),),
+    components={"sms": _sender, "sms-campaigns": _campaigns},
+    web=(
+        WebApp(
+            "/sms/",
+            _app,
+            "СМС",
+            roles=frozenset({"supervisor"}),
+            templates=Path(__file__).with_name("templates"),
+        ),
+    ),
     cli=cli,
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),

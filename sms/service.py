@@ -7,6 +7,7 @@ from typing import Any
 
 from crm_bridge.identify import Identifier
 from crm_bridge.readings import ReadingService
+from sms.campaigns import CampaignSms, CampaignSmsWorker, SurveyReplies
 from sms.deps import SmsDeps
 from sms.inbound import SmsInbound
 from sms.kannel import KannelClient
@@ -15,6 +16,7 @@ from sms.outbox import Outbox
 from sms.sender import SmsSender
 
 __all__ = [
+    "build_campaign_worker",
     "build_client",
     "build_inbound",
     "build_sender",
@@ -48,6 +50,7 @@ def build_inbound(services: SmsDeps) -> SmsInbound:
         appeals=services.crm.appeals,
         identifier=Identifier(services.db),
         service_number=s.sms_sender,
+        survey=SurveyReplies(services.db),
     )
 
 
@@ -76,3 +79,16 @@ def build_sender(services: SmsDeps, web_url: str = "") -> SmsSender:
     return SmsSender(
         Outbox(services.db), build_client(services, web_url), services.run_db, notices=bridge
     )
+
+
+def build_campaign_worker(services: SmsDeps, wake: Any = None) -> CampaignSmsWorker:
+    """The campaigns' SMS channel (:mod:`sms.campaigns`), counted on the
+    company's production calendar when the house has one."""
+    s = services.settings
+    store = CampaignSms(
+        services.db,
+        node=s.node_name,
+        campaigns=getattr(services, "campaigns", None),
+        service_number=s.sms_sender,
+    )
+    return CampaignSmsWorker(store, services.run_db, wake=wake)

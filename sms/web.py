@@ -31,6 +31,7 @@ from aiohttp import web
 
 from sms.deps import SmsDeps
 from sms.inbound import SmsInbound
+from sms.journal import journal
 from sms.outbox import Outbox
 from sms.sender import SmsSender
 from sms.service import build_inbound, inbound_key
@@ -157,6 +158,7 @@ def create_sms_app(services: SmsDeps, runtime: Any = None) -> web.Application:
         await reports.close()
 
     app.on_cleanup.append(close_reports)
+    app.router.add_get("/", journal)  # the staff's journal (sms/journal.py)
     app.router.add_get("/kannel/mo", mo)
     app.router.add_get("/kannel/dlr", dlr)
     return app

@@ -26,12 +26,18 @@ __all__ = ["add_commands", "cmd_digest", "cmd_due"]
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds this part's subcommands."""
-    due = commands.add_parser("due", help="overdue appeals and those falling due (REQ-A5, A12)")
-    due.add_argument("--hours", type=int, default=24, help="due within (default 24)")
+    due = commands.add_parser(
+        "due", help="просроченные обращения и те, чей срок подходит (REQ-A5, A12)"
+    )
+    due.add_argument(
+        "--hours", type=int, default=24, metavar="Ч", help="срок в ближайшие Ч часов (24)"
+    )
     due.set_defaults(fn=cmd_due)
-    digest = commands.add_parser("digest", help="the daily digest of appeals falling due")
+    digest = commands.add_parser("digest", help="ежедневная сводка сроков обращений")
     digest.add_argument(
-        "--send", action="store_true", help="mail it to digest_to (once a day, remembered)"
+        "--send",
+        action="store_true",
+        help="отправить письмом на digest_to (раз в сутки, отправка запоминается)",
     )
     digest.set_defaults(fn=cmd_digest)
 
@@ -51,6 +57,7 @@ def _life(args: argparse.Namespace) -> tuple[Settings, Database, AppealLife]:
 
 
 def cmd_due(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from crm_bridge.card import STATUS_RU
     from supervision.notices import last_day
 
     out = out or sys.stdout
@@ -76,7 +83,8 @@ def cmd_due(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 due = getattr(a, field)
                 day = last_day(due, life.zone).strftime("%d.%m.%Y") if due else "—"
                 who = a.passed_to or "не передано"
-                print(f"  {a.number}\t{day}\t{a.status.value}\t{who}", file=out)
+                status = STATUS_RU.get(a.status, a.status.value)
+                print(f"  {a.number}\t{day}\t{status}\t{who}", file=out)
         return 0
     finally:
         db.dispose()

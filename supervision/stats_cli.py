@@ -17,15 +17,17 @@ __all__ = ["add_commands", "cmd_stats", "format_table"]
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds ``stats``."""
-    p = commands.add_parser("stats", help="statistics of a year or a month (tables, XLSX)")
-    p.add_argument("--year", type=int, required=True)
-    p.add_argument("--month", type=int, help="1–12; without it: the whole year by month")
-    p.add_argument("--xlsx", type=Path, metavar="FILE", help="also write the workbook here")
+    p = commands.add_parser("stats", help="статистика за год или месяц (таблицы, XLSX)")
+    p.add_argument("--year", type=int, required=True, metavar="ГОД", help="год, например 2026")
+    p.add_argument(
+        "--month", type=int, metavar="МЕСЯЦ", help="1–12; без него — весь год по месяцам"
+    )
+    p.add_argument("--xlsx", type=Path, metavar="ФАЙЛ", help="записать и книгу Excel сюда")
     p.add_argument(
         "--recompute",
         action="store_true",
-        help="forget the closed months kept for the year's figures and read them again "
-        "(after calls of a closed month were imported or corrected)",
+        help="забыть сохранённые сводки закрытых месяцев и посчитать их заново "
+        "(после загрузки или исправления звонков закрытого месяца)",
     )
     p.set_defaults(fn=cmd_stats)
 

@@ -6,7 +6,8 @@ What it shows:
   from the AMI queue events (``QueueCallerJoin`` / ``QueueCallerLeave`` /
   ``QueueCallerAbandon``; after a (re)connection ``QueueStatus``), other
   nodes' callers from the shared database (``calls`` rows in a queue, not yet
-  left, of another ``node``);
+  left, of another ``node``), read again as soon as another node's call row
+  changes (PostgreSQL ``NOTIFY``, :mod:`nodes.bridge`);
 * **operators by state** (talking, ready, paused with the reason, wrap-up)
   and since when: this node's changes the moment the shift's presence
   publishes them (the event bus), every node's from the open
@@ -224,7 +225,7 @@ class Wallboard:
             while True:
                 event = await sub.get()
                 if event.type == "presence":
-                    self.on_presence(event.data)
+                    self.on_presence(event.data, event.node)
 
     async def close(self) -> None:
         """Stop every task the board started, and wait for them to end."""
@@ -298,7 +299,9 @@ class Wallboard:
     def on_call_end(self, event: Mapping[str, Any]) -> None:
         self._refresh_soon()
 
-    def on_presence(self, data: Mapping[str, Any]) -> None:
+    def on_presence(self, data: Mapping[str, Any], node: str | None = None) -> None:
+        """An operator's state changed: on this node, or on ``node`` (another
+        node's event relayed by the nodes slice's bridge)."""
         at = time.time()
         try:
             operator_id = int(data["operator_id"])
@@ -316,7 +319,7 @@ class Wallboard:
         tile.state = str(data.get("state") or State.OFFLINE.value)
         tile.reason = data.get("reason") or None
         tile.since = since
-        tile.node = self.node
+        tile.node = node or self.node
         self._changed("presence", at)
 
     async def resync(self, ami: Any) -> None:
@@ -343,6 +346,13 @@ class Wallboard:
         self._changed("QueueStatus")
 
     # -- the database --------------------------------------------------------------
+
+    def on_remote_call(self, data: Mapping[str, Any]) -> None:
+        """Another node's call changed (its row is committed: the nodes
+        slice's bridge relays PostgreSQL's notification): read the database
+        now rather than at the next periodic refresh."""
+        if data.get("node") != self.node:
+            self._refresh_soon()
 
     def _refresh_soon(self) -> None:
         if not self._watchers or self._soon is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -116,6 +116,17 @@ class Report:
     total: Figures
     months: list[Figures]
     operators: list[Figures]
+    sources: list[Figures] = field(default_factory=list)
+    """By how the survey was made: after a call, an outbound campaign by
+    voice, by SMS (each with its response rate)."""
+
+
+SOURCE_TITLES: Final = {
+    (SurveySource.AFTER_CALL.value, SurveyChannel.VOICE.value): "после разговора с оператором",
+    (SurveySource.TRANSFER.value, SurveyChannel.VOICE.value): "переведён оператором на опрос",
+    (SurveySource.CAMPAIGN.value, SurveyChannel.VOICE.value): "опрос-обзвон (голосом)",
+    (SurveySource.CAMPAIGN.value, SurveyChannel.SMS.value): "опрос по СМС",
+}
 
 
 class SurveyService:
@@ -207,7 +218,9 @@ class SurveyService:
             names = {op_id: name for op_id, name in s.execute(select(Operator.id, Operator.name))}
         by_month: dict[tuple[int, int], list[SurveyResponse]] = defaultdict(list)
         by_operator: dict[int | None, list[SurveyResponse]] = defaultdict(list)
+        by_source: dict[tuple[str, str], list[SurveyResponse]] = defaultdict(list)
         for r in rows:
+            by_source[(r.source, r.channel)].append(r)
             local = r.offered_at.astimezone(zone)
             by_month[(local.year, local.month)].append(r)
             by_operator[r.operator_id].append(r)
@@ -221,4 +234,8 @@ class SurveyService:
             ),
             key=lambda f: (-f.offered, f.label),
         )
-        return Report(start, end, figures("Всего", rows), months, operators)
+        sources = [
+            figures(SOURCE_TITLES.get(key, f"{key[0]} ({key[1]})"), by_source[key])
+            for key in sorted(by_source)
+        ]
+        return Report(start, end, figures("Всего", rows), months, operators, sources)

@@ -142,7 +142,11 @@ def report_xlsx(rep: Report) -> bytes:
     from openpyxl.styles import Font
 
     wb = Workbook()
-    sheets = (("По месяцам", "Месяц", rep.months), ("По операторам", "Оператор", rep.operators))
+    sheets = (
+        ("По месяцам", "Месяц", rep.months),
+        ("По операторам", "Оператор", rep.operators),
+        ("По видам опроса", "Как опрошены", rep.sources),
+    )
     for i, (title, first, lines) in enumerate(sheets):
         ws = wb.active if i == 0 else wb.create_sheet()
         assert ws is not None

@@ -41,6 +41,7 @@ class FakeServices:
     speech: Any = None
     shift: Any = None
     wallboard: Any = None
+    cluster: Any = None
     hours: Any = None
 
     @classmethod

@@ -102,8 +102,10 @@
     set("eta", m.eta_seconds == null && ahead.resume && !ahead.dialable ? ahead.resume : fmtEta(m.eta_seconds));
     const resume = document.getElementById("resume");
     if (resume) {
-      resume.textContent = ahead.resume ? (ahead.dialable ? "Остальные " + ahead.waiting + ": " : "") + ahead.resume : "";
-      resume.hidden = !ahead.resume;
+      // Only beside a count-down: otherwise «Осталось» says it already.
+      const shown = Boolean(ahead.resume && ahead.dialable);
+      resume.textContent = shown ? "Остальные " + ahead.waiting + ": " + ahead.resume : "";
+      resume.hidden = !shown;
     }
     const held = Object.entries(ahead.held || {});
     fill(

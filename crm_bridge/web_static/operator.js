@@ -45,7 +45,28 @@
       <b>Владелец:</b> ${esc(acc.holder)} (${esc(acc.category)})<br>
       <b>Адрес:</b> ${esc(acc.address)}<br>
       <b>Задолженность:</b> <span id="debt">${money(acc.debt)}</span>${acc.debt_as_of ? " на " + esc(acc.debt_as_of) : ""}</p>
+      <p><label>Способ уведомления, выбранный абонентом <select id="notify-by">${notifyOptions(acc.notify_by)}</select></label>
+      <button id="save-notify">Сохранить способ</button> <span id="notify-msg"></span></p>
       <h2>Счётчики и последние показания</h2><ul>${meters || "<li>нет</li>"}</ul></div>`;
+  }
+
+  const NOTIFY = [["", "не выбран (сначала звонок)"], ["phone", "звонок"], ["sms", "СМС"], ["email", "электронная почта"]];
+  function notifyOptions(chosen) {
+    return NOTIFY.map(([v, t]) => `<option value="${v}"${(chosen || "") === v ? " selected" : ""}>${esc(t)}</option>`).join("");
+  }
+
+  function wireNotify(card) {
+    const btn = document.getElementById("save-notify");
+    if (!btn || !card.account) return;
+    btn.addEventListener("click", async () => {
+      const out = document.getElementById("notify-msg");
+      try {
+        await post(`api/calls/${encodeURIComponent(card.uniqueid)}/notify-by`, {
+          account: card.account.id, notify_by: document.getElementById("notify-by").value,
+        });
+        out.textContent = "Сохранено"; out.className = "ok";
+      } catch (e) { out.textContent = e.message; out.className = "error"; }
+    });
   }
 
   function appealBlock(card) {
@@ -144,6 +165,7 @@
 
   function wire(card) {
     wireAppeal(card);
+    wireNotify(card);
     document.getElementById("abusive").addEventListener("click", async () => {
       const kind = document.getElementById("abusive-kind").value;
       const why = kind === "threat" ? "угроз" : "нецензурной брани";

@@ -8,13 +8,21 @@ from __future__ import annotations
 import io
 import math
 import struct
+import subprocess
 import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from autoinformer.builder import BuilderError, MessageBuilder, convert, describe, step_from_form
+from autoinformer.builder import (
+    BuilderError,
+    MessageBuilder,
+    convert,
+    describe,
+    sox_reads,
+    step_from_form,
+)
 from autoinformer.campaigns import (
     CampaignService,
     Kind,
@@ -50,6 +58,14 @@ def tone(seconds: float = 1.0, rate: int = 44100, channels: int = 2) -> bytes:
             frames += struct.pack("<h", v) * channels
         w.writeframes(bytes(frames))
     return buf.getvalue()
+
+
+def mp3_tone(seconds: float, tmp_path: Path) -> bytes:
+    """:func:`tone` as an MP3 file (sox encodes it with LAME)."""
+    src, dst = tmp_path / "tone.wav", tmp_path / "tone.mp3"
+    src.write_bytes(tone(seconds))
+    subprocess.run(["sox", str(src), str(dst)], check=True, capture_output=True)
+    return dst.read_bytes()
 
 
 def test_every_kind_of_step_is_validated() -> None:
@@ -135,6 +151,17 @@ def test_a_recording_is_converted_to_8_khz_mono_or_refused() -> None:
         convert(b"%PDF-1.7 not a sound", "ogg")
 
 
+def test_an_mp3_recording_is_converted_too(tmp_path: Path) -> None:
+    """Offices keep their recordings as MP3 (sox's MP3 handler, bootstrap)."""
+    assert sox_reads("mp3"), "libsox-fmt-mp3 is missing: scripts/bootstrap.sh installs it"
+    mp3 = mp3_tone(1.0, tmp_path)
+    assert mp3[:3] == b"ID3" or mp3[:2] == b"\xff\xfb", mp3[:4]
+    wav, seconds = convert(mp3, "mp3")
+    with wave.open(io.BytesIO(wav)) as w:
+        assert (w.getframerate(), w.getnchannels()) == (8000, 1)
+    assert 0.9 <= seconds <= 1.2, seconds  # an MP3 decoder pads a few frames
+
+
 def test_builder_edits_steps_and_keeps_recordings_for_every_node(
     any_db: Database, tmp_path: Path
 ) -> None:
@@ -154,8 +181,10 @@ def test_builder_edits_steps_and_keeps_recordings_for_every_node(
     assert all("audio" not in s for s in campaigns.get(cid).scenario)
     with pytest.raises(BuilderError, match="дальше"):
         builder.move(cid, 0, -1, by="disp")
-    with pytest.raises(BuilderError, match="MP3"):
+    with pytest.raises(BuilderError, match="повреждён или это не звук"):
         builder.upload(cid, b"ID3...", "message.mp3")
+    with pytest.raises(BuilderError, match="WAV, MP3, OGG и FLAC"):
+        builder.upload(cid, b"MThd", "message.mid")
     # Another node has no file yet: it is written from the database.
     other = MessageBuilder(campaigns, tmp_path / "node2")
     assert other.materialise(up.prompt_id)

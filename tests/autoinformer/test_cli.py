@@ -212,6 +212,16 @@ def test_bad_input_gets_a_clear_error(
     assert rc == 2 and "--debt-over" in err
     rc, _, err = run(base, "pause", "999", *DISP, capsys=capsys)
     assert rc == 2 and "не найдена" in err
+    rc, _, err = run(base, "create", "--name", "x", "--channels", "sms,fax", *DISP, capsys=capsys)
+    assert rc == 2 and "неизвестный канал «fax»" in err
+    rc, out, _ = run(
+        base, "create", "--name", "СМС", "--channels", "SMS, phone", *DISP, capsys=capsys
+    )
+    assert rc == 0
+    from autoinformer.campaigns import CampaignService
+
+    cid = int(out.strip().splitlines()[-1])
+    assert CampaignService(env[1]).get(cid).channels == "sms,phone"
 
 
 def test_approve_as_an_authenticated_user_only(

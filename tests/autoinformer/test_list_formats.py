@@ -17,7 +17,7 @@ import pytest
 from openpyxl import Workbook
 
 from autoinformer.campaigns import CampaignError, CampaignService
-from autoinformer.contacts import ContactListService
+from autoinformer.contacts import ContactListService, parse_timezone
 from autoinformer.tables import (
     CellError,
     canonical_header,
@@ -220,6 +220,8 @@ def test_binary_garbled_and_headerless_files_are_refused_with_the_line(
     assert "XLSX" in msg and "повреждён" in msg, msg
     msg = _refused(any_db, good[: len(good) // 2], "list.xlsx")
     assert "XLSX" in msg and "повреждён" in msg, msg
+    # (the page shows it: Russian words only, no reader's English exception)
+    assert "zip" not in msg.lower() and "Error" not in msg, msg
     msg = _refused(any_db, b"not a spreadsheet at all", "list.xlsx")
     assert "не является файлом Excel" in msg, msg
     msg = _refused(any_db, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "list.xls")
@@ -238,6 +240,43 @@ def test_binary_garbled_and_headerless_files_are_refused_with_the_line(
     cid = CampaignService(any_db).create("Долги", "debt", created_by="disp")
     res = ContactListService(any_db).import_file(cid, good, "list.csv", by="disp")
     assert res.accepted == 1 and not res.rejected
+
+
+@pytest.mark.parametrize(
+    ("cell", "zone"),
+    [
+        ("МСК", "Europe/Moscow"),
+        ("мск+4", "Etc/GMT-7"),
+        ("МСК −1", "Etc/GMT-2"),
+        ("MSK+7", "Etc/GMT-10"),
+        ("UTC+5", "Etc/GMT-5"),
+        ("GMT", "Etc/UTC"),
+        ("Asia/Omsk", "Asia/Omsk"),
+    ],
+)
+def test_time_zones_as_offices_write_them(cell: str, zone: str) -> None:
+    assert parse_timezone(cell) == zone
+
+
+def test_a_time_zone_column_sets_the_contacts_zone_or_rejects_its_row(any_db: Database) -> None:
+    """«Часовой пояс» of the list (REQ-O4 windows are the customer's): it
+    overrides the account's; an unknown zone rejects its row with why."""
+    make_accounts(any_db, PHONES, prefix="44", timezone="Europe/Moscow")
+    cid = CampaignService(any_db).create("Долги", "debt", created_by="disp")
+    data = xlsx(
+        [
+            ["Телефон", "Часовой пояс"],
+            [PHONES[0], "МСК+4"],
+            [PHONES[1], "Марс+1"],
+            [PHONES[2], ""],
+        ]
+    )
+    res = ContactListService(any_db).import_file(cid, data, "list.xlsx", by="disp")
+    assert res.accepted == 2
+    (bad,) = res.rejected
+    assert bad.line == 3 and "неизвестный часовой пояс «Марс+1»" in bad.reason, bad
+    zones = {c.phone: c.timezone for c in CampaignService(any_db).contacts(cid)}
+    assert zones == {PHONES[0]: "Etc/GMT-7", PHONES[2]: "Europe/Moscow"}
 
 
 def test_english_headers_and_rows_still_work(any_db: Database) -> None:

@@ -133,17 +133,17 @@ def test_approval_is_refused_when_the_24_hour_or_3_day_limit_cannot_be_met(
     cs = CampaignService(any_db)
     lists = ContactListService(any_db)
     for start, decided, why in (
-        (utcnow() + timedelta(hours=20), None, "later than 24 h before the outage"),
+        (utcnow() + timedelta(hours=20), None, "до начала отключения меньше 24 часов"),
         (
             utcnow() + timedelta(days=10),
             utcnow() - timedelta(days=5),
-            "more than 3 days after the decision",
+            "прошло больше 3 дней с решения об отключении",
         ),
     ):
         cid = _campaign(any_db, start, decided=decided)
         lists.from_addresses(cid, ["ул. Садовая 1"])
         # Refused when it is sent for approval (REQ-O10), before a supervisor sees it.
-        with pytest.raises(CampaignError, match="не успевает") as refused:
+        with pytest.raises(CampaignError, match="опоздает") as refused:
             cs.submit(cid, "disp")
         assert why in str(refused.value)
         assert cs.get(cid).status == "draft"
@@ -157,6 +157,22 @@ def test_approval_is_refused_when_the_24_hour_or_3_day_limit_cannot_be_met(
     cs.submit(late, "disp")
     cs.approve(late, "boss", "supervisor")
     assert cs.get(ok).status == cs.get(late).status == "approved"
+
+
+def test_approval_is_refused_when_the_limit_passed_while_it_waited(any_db: Database) -> None:
+    """Sent in time, approved too late: the supervisor opens the queue 7 hours
+    later, when the outage is less than 24 hours away (REQ-O9)."""
+    _residents(any_db)
+    now = utcnow()
+    cs = CampaignService(any_db, clock=lambda: now)
+    cid = _campaign(any_db, now + timedelta(hours=30))
+    ContactListService(any_db).from_addresses(cid, ["ул. Садовая 1"])
+    cs.submit(cid, "disp")
+    later = CampaignService(any_db, clock=lambda: now + timedelta(hours=7))
+    with pytest.raises(CampaignError) as refused:
+        later.approve(cid, "boss", "supervisor")
+    assert "до начала отключения меньше 24 часов" in str(refused.value)
+    assert later.get(cid).status == "submitted"  # still in the queue, to be returned or moved
 
 
 def test_each_call_past_the_limit_is_refused_a_legal_entity_only_warned(

@@ -137,3 +137,20 @@ def test_concurrent_upserts_make_one_row(db: Database) -> None:
     assert not errors, errors
     assert service.get("1741000000.555") is not None
     assert sorted(e.seq for e in service.events("1741000000.555")) == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_outbound_call_is_marked_with_its_campaign(calls: CallService) -> None:
+    """Issue 13 item 10: a campaign's call is ``out`` with its campaign and node,
+    whether the listener wrote the row first or not."""
+    calls.upsert("ai-1", started_at=NOW)  # the listener's row (direction: the default)
+    assert calls.mark_outbound("ai-1", 7, "node-a") is True
+    row = calls.get("ai-1")
+    assert row is not None and row.started_at == NOW
+    assert (row.direction, row.campaign_id, row.node) == (CallDirection.OUT, 7, "node-a")
+    # No row yet: created when asked to, else left alone.
+    assert calls.mark_outbound("ai-2", 7, create=False) is False
+    assert calls.get("ai-2") is None
+    assert calls.mark_outbound("ai-2", 7, "node-a") is True
+    created = calls.get("ai-2")
+    assert created is not None and created.direction is CallDirection.OUT
+    assert created.started_at is not None and created.ended_at is None

@@ -163,6 +163,7 @@ def test_each_slice_keeps_its_revisions(tmp_path: Path) -> None:
         "surveys",
         "outages",
         "webedge",
+        "nodes",
     }
     for sl in SLICES:
         if sl.metadata():

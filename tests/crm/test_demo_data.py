@@ -128,3 +128,25 @@ def test_generate_on_both_dialects_and_lookups(db: Database) -> None:
     demo.load_demo(db)
     assert ident.by_account(demo.DEMO_ACCOUNT_NUMBER).identified
     assert key
+
+
+def _network_behaviour(number: str) -> str:
+    """The first application the simulated network runs for ``number``
+    (dialplans/test-network.conf: the most specific ``_7XXXXXXXXNN`` pattern)."""
+    text = (Path(__file__).parents[2] / "dialplans" / "test-network.conf").read_text()
+    section = text.split("[hotline-test-network]", 1)[1].split("\n[", 1)[0]
+    digits = number.lstrip("+")
+    for line in section.splitlines():
+        if line.startswith("exten => _7XXXXXXXX") and digits.endswith(line[19:21]):
+            return line.split(",", 2)[2]
+    return "Answer()"
+
+
+def test_the_demo_customers_whose_line_fails_match_the_simulated_network() -> None:
+    """The demo's campaigns show a busy number and a number that does not
+    exist: the numbers of those customers are the network's busy and
+    unallocated ones (and the demo caller's line answers)."""
+    assert _network_behaviour(demo.DEMO_BUSY.phone or "") == "Busy(3)"
+    assert _network_behaviour(demo.DEMO_NO_SUCH_NUMBER.phone or "") == "Hangup(1)"
+    assert _network_behaviour(demo.DEMO_CALLER.phone or "") == "Answer()"
+    assert demo.DEMO_BUSY in demo.DEMO_ACCOUNTS and demo.DEMO_NO_SUCH_NUMBER in demo.DEMO_ACCOUNTS

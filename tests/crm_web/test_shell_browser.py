@@ -32,6 +32,7 @@ PAGES = {
         "/statistics/report?year=2025",
         "/surveys/",
         "/outages/",
+        "/sms/",
     ],
     "sidorova": ["/dispatcher/", "/outages/"],
 }
@@ -47,6 +48,7 @@ NAV = {
         "/statistics/",
         "/surveys/",
         "/outages/",
+        "/sms/",
     },
     "sidorova": {"/dispatcher/", "/outages/"},
 }

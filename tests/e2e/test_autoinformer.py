@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,15 +39,26 @@ class Observer:
         )
         self.events: dict[str, list[dict[str, str]]] = defaultdict(list)
         self.changed = asyncio.Event()
+        self.booted: list[float] = []
+        """Monotonic times of the FullyBooted events this session got."""
+        self.dialled: list[tuple[float, str]] = []
+        """(monotonic time, ChannelId) of each of our calls Asterisk created."""
+        self.hung_up_at: dict[str, float] = {}
+        """ChannelId → monotonic time of its Hangup."""
         self.ami.on_event("*", self._on)
 
     def _on(self, event: Any) -> None:
         if event.get("Event") in ("Shutdown", "FullyBooted"):
             self.events["system"].append({str(k): str(v) for k, v in dict(event).items()})
+            if event.get("Event") == "FullyBooted":
+                self.booted.append(time.monotonic())
         uid = str(event.get("Uniqueid", ""))
         if uid.startswith("ai-"):
+            if event.get("Event") == "Newchannel" and not uid.endswith("-b"):
+                self.dialled.append((time.monotonic(), uid))
             if event.get("Event") == "Hangup":
                 self.events["system"].append({"Event": "Hangup", "Uniqueid": uid})
+                self.hung_up_at.setdefault(uid, time.monotonic())
             self.events[uid].append({str(k): str(v) for k, v in dict(event).items()})
             self.changed.set()
 
@@ -216,6 +228,15 @@ async def test_outcomes_and_retries_as_they_happened(runtime, dialer, observer) 
     assert hung.hangup_second is not None and 2.0 <= hung.hangup_second <= 6.0, hung
     assert stats.positive == 1 and stats.finished == 5
     assert stats.results["busy"] == 2 and stats.results["completed"] == 1
+    # The answered calls are in the call register as outbound, with their
+    # campaign (issue 13 item 10).
+    calls = runtime.services.crm.calls
+    for code in ("01", "05"):
+        uid = by_phone[numbers[code]][0].channel_id or ""
+        row = await until(
+            lambda uid=uid: (c := calls.get(uid)) and c.ended_at and c, 15, "the call row"
+        )
+        assert (row.direction.value, row.campaign_id) == ("out", cid), row
     assert_db_matches_ami(attempts, observer)
     assert observer.channels() >= {a.channel_id for a in attempts}
 

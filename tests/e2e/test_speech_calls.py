@@ -284,19 +284,7 @@ async def test_silent_caller_times_out_twice_then_keypad(rig, runtime, speech, i
     await rig.wait_end(caller.call)
 
 
-async def test_parallel_calls_share_one_model_and_do_not_block_the_loop(
-    rig, runtime, speech, in_period
-) -> None:
-    loop = asyncio.get_running_loop()
-    lags: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        while not stop.is_set():
-            before = loop.time()
-            await asyncio.sleep(0.02)
-            lags.append(loop.time() - before - 0.02)
-
+async def test_parallel_calls_share_one_model_and_overlap(rig, runtime, speech, in_period) -> None:
     async def one(name: str) -> tuple[Any, Caller]:
         caller, _ = await start_call(rig, runtime)
         await wait_listening(caller)
@@ -304,13 +292,8 @@ async def test_parallel_calls_share_one_model_and_do_not_block_the_loop(
         await caller.step("readings/confirm", "1")
         return await caller.end(), caller
 
-    tick = asyncio.create_task(ticker())
-    try:
-        with using(runtime, speech["auto"]):
-            results = await asyncio.gather(*(one(n) for n in ("ko362", "ko453", "ko4536")))
-    finally:
-        stop.set()
-        await tick
+    with using(runtime, speech["auto"]):
+        results = await asyncio.gather(*(one(n) for n in ("ko362", "ko453", "ko4536")))
     service = ReadingService(runtime.services.db)
     for (journal, caller), name in zip(results, ("ko362", "ko453", "ko4536"), strict=True):
         (heard,) = speech_entries(journal)
@@ -324,7 +307,8 @@ async def test_parallel_calls_share_one_model_and_do_not_block_the_loop(
     ends = [speech_entries(j)[0].ts for j, _ in results]
     assert max(starts) < min(ends)
     assert speech["engine"].load_count == 1
-    assert max(lags) < 0.25, f"event loop blocked for {max(lags):.3f} s"
+    # How long the loop may stall while three calls decode is measured by
+    # bench/speech.py («loop lag max»), never asserted against a clock here.
 
 
 async def test_record_then_recognise_fallback(rig, runtime, speech, in_period) -> None:

@@ -20,11 +20,11 @@ def test_client_add_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([*base, "add", "grid-dispatch"]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
     assert token.startswith("otg_")
-    assert main([*base, "add", "grid-dispatch"]) == 1
+    assert main([*base, "add", "grid-dispatch"]) == 2
     assert "уже есть" in capsys.readouterr().err
     assert main([*base, "list"]) == 0
     listing = capsys.readouterr().out
-    assert "grid-dispatch\tactive\tnever used" in listing and token not in listing
+    assert "grid-dispatch\tдействует\tне обращался" in listing and token not in listing
     db = Database(url)
     try:
         with db.session() as s:
@@ -32,8 +32,8 @@ def test_client_add_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert OutageRegister(db).client_by_token(token) is not None
         assert main([*base, "revoke", "grid-dispatch"]) == 0
         assert OutageRegister(db).client_by_token(token) is None
-        assert main([*base, "revoke", "grid-dispatch"]) == 1
+        assert main([*base, "revoke", "grid-dispatch"]) == 2
         assert main([*base, "list"]) == 0
-        assert "grid-dispatch\trevoked" in capsys.readouterr().out
+        assert "grid-dispatch\tотозван" in capsys.readouterr().out
     finally:
         db.dispose()

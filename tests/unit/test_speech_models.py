@@ -114,7 +114,7 @@ def test_checksum_mismatch_is_rejected_and_nothing_is_left(
     base, www = served
     archive = _make_zip(www / f"{NAME}.zip")
     models = tmp_path / "models"
-    with pytest.raises(ModelFetchError, match=r"SHA-256 .* does not match the pinned"):
+    with pytest.raises(ModelFetchError, match=r"SHA-256 .* не совпадает с закреплённой"):
         fetch_model(_spec(archive, sha256="0" * 64), models, url=f"{base}/{NAME}.zip")
     assert _leftovers(models) == []
 
@@ -123,7 +123,7 @@ def test_size_announced_by_the_server_must_match(served: tuple[str, Path], tmp_p
     base, www = served
     archive = _make_zip(www / f"{NAME}.zip")
     models = tmp_path / "models"
-    with pytest.raises(ModelFetchError, match="announces"):
+    with pytest.raises(ModelFetchError, match="сервер обещает"):
         fetch_model(
             _spec(archive, size=archive.stat().st_size + 1), models, url=f"{base}/{NAME}.zip"
         )
@@ -135,18 +135,18 @@ def test_http_error_and_offline_are_clear(served: tuple[str, Path], tmp_path: Pa
     spec = _spec(_make_zip(tmp_path / "a.zip"))
     with pytest.raises(ModelFetchError, match="HTTP 404"):
         fetch_model(spec, tmp_path / "m", url=f"{base}/missing.zip")
-    with pytest.raises(ModelFetchError, match=r"No internet here.*--from-file"):
+    with pytest.raises(ModelFetchError, match=r"Нет интернета.*--from-file"):
         fetch_model(spec, tmp_path / "m", url=f"http://127.0.0.1:{_free_port()}/x.zip", timeout=5)
     assert _leftovers(tmp_path / "m") == []
 
 
 def test_unsafe_archive_members_are_refused(tmp_path: Path) -> None:
     archive = _make_zip(tmp_path / "evil.zip", extra={f"{NAME}/../../escape.txt": b"x"})
-    with pytest.raises(ModelFetchError, match="unsafe member"):
+    with pytest.raises(ModelFetchError, match="опасный путь"):
         install_archive(archive, _spec(archive), tmp_path / "models")
     assert not (tmp_path / "escape.txt").exists()
     other = _make_zip(tmp_path / "other.zip", name="something-else")
-    with pytest.raises(ModelFetchError, match="outside"):
+    with pytest.raises(ModelFetchError, match="вне каталога"):
         install_archive(other, _spec(other), tmp_path / "models")
     assert _leftovers(tmp_path / "models") == []
 
@@ -155,7 +155,7 @@ def test_not_a_model_is_refused(tmp_path: Path) -> None:
     archive = tmp_path / "nomodel.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(f"{NAME}/README", b"hello")
-    with pytest.raises(ModelFetchError, match="does not contain a Vosk model"):
+    with pytest.raises(ModelFetchError, match="нет модели Vosk"):
         install_archive(archive, _spec(archive), tmp_path / "models")
     assert _leftovers(tmp_path / "models") == []
 
@@ -164,7 +164,7 @@ def test_offline_install_from_file(tmp_path: Path) -> None:
     archive = _make_zip(tmp_path / f"{NAME}.zip")
     path = install_archive(archive, _spec(archive), tmp_path / "models")
     assert is_model_dir(path)
-    with pytest.raises(ModelFetchError, match="bytes, the pinned"):
+    with pytest.raises(ModelFetchError, match="байт, у закреплённого"):
         install_archive(archive, RU_SMALL, tmp_path / "models2")
 
 
@@ -177,12 +177,12 @@ def test_cli_refuses_a_file_that_is_not_the_pinned_archive(
     argv = ["--data-dir", str(data), "models", "fetch", "--url"]
     code = hotline_main([*argv, f"{base}/vosk-model-small-ru-0.22.zip"])
     err = capsys.readouterr().err
-    assert code == 2 and "nothing installed" in err and "Traceback" not in err
+    assert code == 2 and "ничего не установлено" in err and "Traceback" not in err
     assert _leftovers(data / "models") == []
     code = hotline_main([*argv, f"http://127.0.0.1:{_free_port()}/x.zip"])
     assert code == 2 and "--from-file" in capsys.readouterr().err
     code = hotline_main(["--data-dir", str(data), "models", "fetch", "--from-file", "/nonexistent"])
-    assert code == 2 and "no such file" in capsys.readouterr().err
+    assert code == 2 and "нет такого файла" in capsys.readouterr().err
 
 
 def test_installed_model_is_found_in_the_data_dir(tmp_path: Path) -> None:
