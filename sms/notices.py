@@ -13,27 +13,52 @@ phone got it (report «delivered»), ``failed`` when the report says it was
 not delivered or the gateway refused it for good — a notice counts as
 given only when delivered. A contact that is not a phone number fails the
 notice at once, with the reason.
+
+Callback notices (issue 18 item 3, kind ``callback``) are queued here, by
+:meth:`NoticeBridge.queue_callbacks`, a sweep run before each take, like
+supervision's registration sweep: a pending callback of an appeal (the
+answering machine's, the queue's callback offer, an operator's «перезвонить
+позже») gets «Обращение № N: перезвоним вам 07.12.2026 с 10:00 до 12:00»
+(company zone, one UCS-2 segment) when the customer chose SMS as the form
+of notification (``accounts.notify_by``, REQ-O12) or the appeal's reply
+channel is SMS, and only when the number to call is a mobile number in the
+account's contract (REQ-O7). ``dedup`` is the callback and its due time:
+exactly once per time (the unique key holds across nodes and restarts), and
+a callback moved to another time gets a new notice. Only callbacks not yet
+over are looked at (pending, window still open): no texts for the back
+catalogue.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_bridge.db import Database, utcnow
-from crm_bridge.models import Appeal
+from crm_bridge.models import (
+    Account,
+    AccountPhone,
+    Appeal,
+    Callback,
+    CallbackStatus,
+    ReplyChannel,
+)
 from crm_bridge.phones import try_normalize_phone
 from sms.encoding import coding_of, segments
 from sms.models import Direction, OutState, SmsMessage
 from supervision.models import AppealEvent, AppealNotice, NoticeChannel, NoticeKind, NoticeStatus
-from supervision.notices import claim_due, last_day
+from supervision.notices import NoticeStore, claim_due, last_day
 
-__all__ = ["NODE", "NoticeBridge", "notice_text", "settle_notices"]
+__all__ = ["NODE", "NoticeBridge", "callback_text", "notice_text", "settle_notices"]
+
+log = logging.getLogger(__name__)
 
 NODE: Final = "sms"
 """The ``node`` of notices the SMS slice took (supervision's restart
@@ -43,6 +68,30 @@ UCS2_PART: Final = 67
 
 def _dmy(when: datetime, zone: ZoneInfo) -> str:
     return last_day(when, zone).strftime("%d.%m.%Y")
+
+
+def callback_text(number: str, due: datetime, window_end: datetime | None, zone: ZoneInfo) -> str:
+    """«Обращение № N: перезвоним вам 07.12.2026 с 10:00 до 12:00» — the
+    callback's time in the company's zone, short enough for one UCS-2 SMS."""
+    start = due.astimezone(zone)
+    day = start.strftime("%d.%m.%Y")
+    if window_end is None or window_end <= due:
+        when = f"{day} в {start:%H:%M}"
+    elif window_end.astimezone(zone).date() == start.date():
+        when = f"{day} с {start:%H:%M} до {window_end.astimezone(zone):%H:%M}"
+    else:  # a window over several days (the answering machine's: until the term)
+        when = f"с {start:%d.%m %H:%M} до {last_day(window_end, zone):%d.%m.%Y}"
+    return f"Обращение № {number}: перезвоним вам {when}"
+
+
+def callback_dedup(callback_id: int, due: datetime) -> str:
+    """One callback notice per callback and due time (a moved callback: a new one)."""
+    return f"cb{callback_id}@{due.astimezone(UTC):%Y%m%dT%H%M%S}"
+
+
+def is_mobile(phone: str) -> bool:
+    """A Russian mobile number in E.164 (only those get SMS)."""
+    return len(phone) == 12 and phone.startswith("+79") and phone[1:].isdigit()
 
 
 def _answer_of(body: str) -> str:
@@ -64,6 +113,8 @@ def notice_text(notice: AppealNotice, appeal: Appeal, zone: ZoneInfo, max_parts:
         text = f"Срок ответа на обращение № {appeal.number} продлён до {_dmy(due, zone)}."
     elif notice.kind == NoticeKind.ANSWERED.value:
         text = f"Ответ на обращение № {appeal.number}: {_answer_of(notice.body)}"
+    elif notice.kind == NoticeKind.CALLBACK.value:
+        text = notice.body
     else:
         text = notice.subject
     limit = max_parts * UCS2_PART
@@ -86,9 +137,95 @@ class NoticeBridge:
         self.max_parts = max_parts
         self._clock = clock
 
+    def queue_callbacks(self, now: datetime | None = None, limit: int = 100) -> int:
+        """Queue a callback notice for every scheduled callback that should
+        have one and has none for its time yet (see the module docstring)."""
+        now = now or self._clock()
+        with self.db.session() as s:
+            if not self._pending_callbacks(s, now, limit=limit):
+                return 0  # the idle sweep takes no write lock
+        queued = 0
+        try:
+            with self.db.session(write=True) as s:
+                for cb, appeal, phone in self._pending_callbacks(s, now, limit=limit):
+                    text = callback_text(appeal.number, cb.due_at, cb.window_end, self.zone)
+                    NoticeStore.add(
+                        s,
+                        appeal,
+                        NoticeKind.CALLBACK,
+                        NoticeChannel.SMS,
+                        phone,
+                        (text, text),
+                        dedup=callback_dedup(cb.id, cb.due_at),
+                        now=now,
+                    )
+                    queued += 1
+        except IntegrityError:
+            # Another node queued the same notices first (the unique key
+            # (appeal, kind, dedup)): nothing to do here.
+            return 0
+        if queued:
+            log.info("sms: %d callback notices queued", queued)
+        return queued
+
+    @staticmethod
+    def _pending_callbacks(
+        s: Session, now: datetime, *, limit: int
+    ) -> list[tuple[Callback, Appeal, str]]:
+        """Pending callbacks not yet over whose customer takes notices by SMS,
+        with the mobile number in the contract to send to, lacking a notice
+        for their current time."""
+        account_id = func.coalesce(Callback.account_id, Appeal.account_id)
+        rows = s.execute(
+            select(Callback, Appeal, Account.notify_by)
+            .join(Appeal, Appeal.id == Callback.appeal_id)
+            .join(Account, Account.id == account_id)
+            .where(
+                Callback.status == CallbackStatus.PENDING,
+                func.coalesce(Callback.window_end, Callback.due_at) > now,
+                (Account.notify_by == "sms") | (Appeal.reply_channel == ReplyChannel.SMS),
+            )
+            .order_by(Callback.id)
+        ).all()
+        if not rows:
+            return []
+        appeal_ids = sorted({a.id for _, a, _ in rows})
+        done = {
+            (int(a), str(d))
+            for a, d in s.execute(
+                select(AppealNotice.appeal_id, AppealNotice.dedup).where(
+                    AppealNotice.kind == NoticeKind.CALLBACK.value,
+                    AppealNotice.appeal_id.in_(appeal_ids),
+                )
+            )
+        }
+        accounts = sorted({int(cb.account_id or a.account_id or 0) for cb, a, _ in rows})
+        on_file = {
+            (int(a), str(p))
+            for a, p in s.execute(
+                select(AccountPhone.account_id, AccountPhone.phone).where(
+                    AccountPhone.account_id.in_(accounts), AccountPhone.in_contract.is_(True)
+                )
+            )
+        }
+        out: list[tuple[Callback, Appeal, str]] = []
+        for cb, appeal, _ in rows:
+            if (appeal.id, callback_dedup(cb.id, cb.due_at)) in done:
+                continue
+            phone = try_normalize_phone(cb.phone)
+            account = cb.account_id or appeal.account_id
+            # REQ-O7: only the number the customer called from, when it is in the contract
+            if phone is None or not is_mobile(phone) or (account, phone) not in on_file:
+                continue
+            out.append((cb, appeal, phone))
+            if len(out) >= limit:
+                break
+        return out
+
     def take(self, limit: int = 50) -> int:
         """Queue due SMS notices as text messages; how many were taken."""
         now = self._clock()
+        self.queue_callbacks(now)
         taken = 0
 
         def take(s: Session, notice: AppealNotice) -> None:

@@ -94,6 +94,7 @@ NOTICE_TITLES: Final = {
     NoticeKind.REGISTERED.value: "о регистрации",
     NoticeKind.EXTENDED.value: "о продлении срока",
     NoticeKind.ANSWERED.value: "ответ",
+    NoticeKind.CALLBACK.value: "о времени обратного звонка",
 }
 NOTICE_STATUS_TITLES: Final = {
     NoticeStatus.QUEUED.value: "в очереди",

@@ -44,6 +44,9 @@ class NoticeKind(enum.StrEnum):
     """REQ-A9: the answer term was moved."""
     ANSWERED = "answered"
     """REQ-A7: the answer, through the reply channel."""
+    CALLBACK = "callback"
+    """Issue 18: a callback was scheduled (or moved), with its time; by SMS
+    only (:mod:`sms.notices`), ``dedup`` the callback and its due time."""
 
 
 class NoticeChannel(enum.StrEnum):
