@@ -200,3 +200,24 @@ def test_the_text_stays_in_one_ucs2_segment() -> None:
         callback_text("12-ФЛ", START, START + timedelta(days=14), MSK)
         == "Обращение № 12-ФЛ: перезвоним вам с 04.03 10:00 до 18.03.2025"
     )
+
+
+def test_the_answering_machines_callback_takes_the_account_of_its_appeal(
+    db: Database, appeals: AppealService, customers: dict[str, int]
+) -> None:
+    """The answering machine's callback names no account (ivr/flows/
+    answering_machine.py): the appeal's account decides, over several days."""
+    _choose(db, customers[SINGLE], "sms")
+    appeal = _appeal(appeals, customers[SINGLE])
+    create_callback(
+        db,
+        phone=PHONE_SINGLE,
+        due_at=START,
+        window_start=START,
+        window_end=START + timedelta(days=14),
+        appeal_id=appeal.id,
+    )
+    assert NoticeBridge(db, zone=MSK, clock=lambda: NOW).take() == 1
+    assert _texts(db) == [
+        (PHONE_SINGLE, f"Обращение № {appeal.number}: перезвоним вам с 04.03 10:00 до 18.03.2025")
+    ]
