@@ -135,7 +135,7 @@ async def test_health_page_reports_the_parts(runtime) -> None:
     assert body["database"] == "ok" and body["database_ms"] is not None
     assert body["ami"] == "connected"
     assert body["fastagi"]["active"] >= 0 and body["fastagi"]["failures_last_5_min"] >= 0
-    assert set(body["disks"]) == {"data", "recordings"}
+    assert set(body["disks"]) == {"data", "recordings", "spool"}
     assert resp.status == 200, body
     assert "hotline_ami_up" in text and "hotline_database_latency_seconds" in text
 
