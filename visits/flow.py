@@ -24,21 +24,17 @@ steps and the visit's id, never a digit of the account (152-FZ).
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from crm_bridge.phones import try_normalize_phone
 from ivr import phrases_ru
 from ivr.deps import IvrDeps
-from ivr.flows.common import ChoiceStatus, call_now, choose
+from ivr.flows.common import ChoiceStatus, call_now, choose, dynamic_prompt
 from ivr.identity import P_NOT_IDENTIFIED, IdentityGate
 from ivr.phrases_ru import Phrase, speak
 from telephony.channel import Channel
@@ -63,7 +59,6 @@ T = TypeVar("T")
 
 SLOTS_AT_ONCE: Final = 3
 MORE_KEY: Final = "9"
-TTS_TIMEOUT: Final = 15.0
 P_ON: Final = tuple(f"visits/on_{d}" for d in range(7))
 """«в понедельник» … «в воскресенье»: then the date, genitive."""
 P_AT: Final = "visits/at"
@@ -325,7 +320,7 @@ async def _say_office(call: _Call, office: OfficeView) -> str | None:
     ch = call.ch
     if key_ahead(ch):
         return None
-    prompt = await _dynamic_prompt(call.deps, office.spoken)
+    prompt = await dynamic_prompt(call.deps, "o", office.spoken, "office name")
     if prompt is None:
         ch.journal.add("error", what="office-tts", fallback="office-number")
         key = await ch.play("visits/office_number")
@@ -334,29 +329,3 @@ async def _say_office(call: _Call, office: OfficeView) -> str | None:
         return key
     ch.journal.add("say", what="office", value=f"office-{office.id}", text="")
     return await ch.play(prompt)
-
-
-async def _dynamic_prompt(deps: IvrDeps, text: str) -> str | None:
-    if not text.strip():
-        return None
-    from ivr import prompts
-
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-    target = Path(deps.settings.sounds_dir) / "dyn" / f"o{digest}.wav"
-    if target.is_file():
-        return f"dyn/o{digest}"
-    sox = shutil.which("sox")
-    if sox is None:
-        return None
-    try:
-        synth = prompts.find_synthesiser()
-    except prompts.TTSUnavailableError:
-        return None
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(TTS_TIMEOUT):
-            await loop.run_in_executor(None, prompts.synthesise, synth, sox, text, target)
-    except (TimeoutError, prompts.TTSFailedError, OSError) as exc:
-        log.warning("office name synthesis failed: %s", type(exc).__name__)
-        return None
-    return f"dyn/o{digest}"

@@ -17,7 +17,9 @@ test mode the variable is ignored and never even read.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import shutil
 import wave
 from array import array
 from collections.abc import Sequence
@@ -44,6 +46,7 @@ __all__ = [
     "choose",
     "create_callback",
     "deadline_rules",
+    "dynamic_prompt",
     "has_speech",
     "host_path",
     "say_datetime",
@@ -147,6 +150,42 @@ def working_hours(deps: IvrDeps) -> WorkingHours:
 def deadline_rules(deps: IvrDeps) -> DeadlineRules:
     """Deadline rules in the company's zone with the same production calendar."""
     return deps.crm.rules
+
+
+DYNAMIC_TTS_TIMEOUT: Final = 15.0
+"""How long a caller's own phrase (an address, an office's name) may take to synthesise."""
+
+
+async def dynamic_prompt(deps: IvrDeps, prefix: str, text: str, what: str) -> str | None:
+    """A phrase of this call's data (an address, an office's name) as the
+    prompt ``dyn/<prefix><digest>``, synthesised once by the offline TTS and
+    kept; None when it cannot be (no text, sox or TTS, a failure or the
+    time limit): the caller then hears the fallback the flow chooses.
+    ``what`` names it in the log (never the text: it may be personal)."""
+    if not text.strip():
+        return None
+    from ivr import prompts
+
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    prompt_id = f"dyn/{prefix}{digest}"
+    target = Path(deps.settings.sounds_dir) / "dyn" / f"{prefix}{digest}.wav"
+    if target.is_file():
+        return prompt_id
+    sox = shutil.which("sox")
+    if sox is None:
+        return None
+    try:
+        synth = prompts.find_synthesiser()
+    except prompts.TTSUnavailableError:
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(DYNAMIC_TTS_TIMEOUT):
+            await loop.run_in_executor(None, prompts.synthesise, synth, sox, text, target)
+    except (TimeoutError, prompts.TTSFailedError, OSError) as exc:
+        log.warning("%s synthesis failed: %s", what, type(exc).__name__)
+        return None
+    return prompt_id
 
 
 async def call_now(ch: Channel, deps: IvrDeps) -> datetime:

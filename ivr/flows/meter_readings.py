@@ -36,10 +36,8 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import re
-import shutil
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -66,7 +64,7 @@ from crm_bridge.readings import (
 )
 from ivr import phrases_ru
 from ivr.deps import IvrDeps
-from ivr.flows.common import call_now
+from ivr.flows.common import call_now, dynamic_prompt
 from ivr.identity import P_NOT_IDENTIFIED, IdentityGate
 from ivr.phrases_ru import speak
 from ivr.speech import EndReason, Final, SpeechUnavailable
@@ -92,7 +90,6 @@ EXEC_GRACE = 5.0
 """Seconds for ``AudioSocket()`` to return after the server closed the stream."""
 RECORD_MAX_SECONDS = 12.0
 RECORD_SILENCE_SECONDS = 2.0
-TTS_TIMEOUT = 15.0
 ALL_KEYS = "0123456789*#"
 
 ZONE_PROMPTS: dict[int, dict[TariffZone, str]] = {
@@ -313,29 +310,7 @@ def _address_text(address: str) -> str:
 async def _address_prompt(call: _Call, address: str) -> str | None:
     if not address:
         return None
-    from ivr import prompts
-
-    text = _address_text(address)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-    prompt_id = f"dyn/a{digest}"
-    target = Path(call.deps.settings.sounds_dir) / "dyn" / f"a{digest}.wav"
-    if target.is_file():
-        return prompt_id
-    sox = shutil.which("sox")
-    if sox is None:
-        return None
-    try:
-        synth = prompts.find_synthesiser()
-    except prompts.TTSUnavailableError:
-        return None
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(TTS_TIMEOUT):
-            await loop.run_in_executor(None, prompts.synthesise, synth, sox, text, target)
-    except (TimeoutError, prompts.TTSFailedError, OSError) as exc:
-        log.warning("address synthesis failed: %s", type(exc).__name__)
-        return None
-    return prompt_id
+    return await dynamic_prompt(call.deps, "a", _address_text(address), "address")
 
 
 async def _ask_account_number(call: _Call) -> str | None:
