@@ -35,7 +35,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -59,6 +59,7 @@ from crm_bridge.phones import try_normalize_phone
 
 __all__ = [
     "DEFAULT_HORIZON",
+    "OPEN_END",
     "CallerEmergency",
     "Outage",
     "OutageKind",
@@ -78,6 +79,11 @@ DEFAULT_HORIZON: Final = timedelta(days=7)
 """How far ahead :meth:`OutageService.affecting` looks for planned outages."""
 _HOUSE_NUMBER_RE: Final = re.compile(r"^(\d+)")
 _LIMITATION_RE: Final = re.compile(r"огранич", re.IGNORECASE)
+OPEN_END: Final = datetime(9000, 1, 1, tzinfo=UTC)
+"""The ``ends_at`` of the rows of an emergency of the register not yet
+marked restored: it stays active until the dispatcher marks it restored,
+whatever its estimate (``eta``) says (an overdue estimate is announced as
+«сроки уточняются», never as a time in the past)."""
 MAX_PHONE_ACCOUNTS: Final = 20
 """Accounts of one calling number looked at by :meth:`OutageService.emergency_for_phone`."""
 
@@ -107,7 +113,11 @@ class Outage(Base):
     )
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    """Planned end, or the estimated restoration time of an emergency."""
+    """Planned end, or the estimated restoration time of an emergency added
+    directly; :data:`OPEN_END` for an open emergency of the register."""
+    eta: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The estimated restoration time of an emergency of the register (None:
+    «уточняется»; rows added directly keep theirs in ``ends_at``)."""
     settlement_key: Mapped[str | None] = mapped_column(String(128), index=True)
     street_key: Mapped[str | None] = mapped_column(String(128), index=True)
     house_from: Mapped[int | None] = mapped_column(Integer)
@@ -136,6 +146,7 @@ class OutageView:
     address_text: str
     reason: str
     register_id: int | None = None
+    eta: datetime | None = None
 
     @classmethod
     def from_model(cls, outage: Outage) -> OutageView:
@@ -143,6 +154,19 @@ class OutageView:
 
     def current(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
+
+    @property
+    def restore_by(self) -> datetime:
+        """When the power is expected back, for ordering (:data:`OPEN_END`
+        when not known: the latest)."""
+        return self.eta if self.eta is not None else self.ends_at
+
+    def estimate(self, now: datetime) -> datetime | None:
+        """The restoration time to tell a caller at ``now``: None when it is
+        not known or has passed (the emergency is not restored yet: «сроки
+        уточняются»)."""
+        when = self.restore_by
+        return None if when >= OPEN_END or when <= now else when
 
     @property
     def classification(self) -> ClassificationCode:
@@ -314,7 +338,7 @@ class OutageService:
                     found.append(CallerEmergency(account_id, outage))
         if not found:
             return None
-        return max(found, key=lambda f: (f.outage.ends_at, f.outage.id, -f.account_id))
+        return max(found, key=lambda f: (f.outage.restore_by, f.outage.id, -f.account_id))
 
 
 def _emergency_at(snapshot: _Snapshot, place: _Place, when: datetime) -> OutageView | None:
@@ -323,7 +347,7 @@ def _emergency_at(snapshot: _Snapshot, place: _Place, when: datetime) -> OutageV
         for o in snapshot.candidates(place)
         if o.kind is OutageKind.EMERGENCY and o.current(when) and _covers(o, place)
     ]
-    return max(found, key=lambda o: (o.ends_at, o.id)) if found else None
+    return max(found, key=lambda o: (o.restore_by, o.id)) if found else None
 
 
 _PLACE: Final = select(

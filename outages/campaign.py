@@ -178,7 +178,7 @@ class OutageCampaigns:
                 LegalEntity(r.number, r.holder_name, bool(r.phone), bool(r.email))
                 for r in legal[:LEGAL_SHOWN]
             ],
-            message=self.message(starts, ends),
+            message=self.message(starts, ends) if ends is not None else "",
             late=late,
             latest=latest,
             campaign_id=campaign.id if campaign is not None else None,
@@ -276,6 +276,8 @@ class OutageCampaigns:
             if entry is None or entry.status is OutageStatus.CANCELLED:
                 return
             starts, ends, decided = entry.starts_at, entry.ends_at, entry.decided_at
+        if ends is None:
+            return  # an emergency's estimate «уточняется»: no campaign is made of it
         self.campaigns.set_outage_period(cid, starts, ends, decided, by=by)
 
     def _linked(self, outage_id: int) -> int | None:

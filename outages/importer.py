@@ -44,7 +44,9 @@ COLUMNS: Final = {
     "reason": ("причина",),
     "addresses": ("адреса", "адрес", "адреса отключения"),
 }
-REQUIRED: Final = ("kind", "starts_at", "ends_at", "addresses")
+REQUIRED: Final = ("kind", "starts_at", "addresses")
+"""Columns a file must have; «Окончание» may be missing or empty for an
+emergency whose restoration time «уточняется» (a planned row needs it)."""
 TITLES: Final = {
     "kind": "Вид",
     "starts_at": "Начало",
@@ -190,7 +192,11 @@ def parse_file(data: bytes, filename: str, zone: ZoneInfo) -> ParsedFile:
                 "нужно «плановое» или «аварийное»"
             )
         starts = _when(cell("starts_at"), zone, n, "Начало")
-        ends = _when(cell("ends_at"), zone, n, "Окончание")
+        ends = (
+            _when(cell("ends_at"), zone, n, "Окончание")
+            if kind is OutageKind.PLANNED or str(cell("ends_at") or "").strip()
+            else None  # an emergency «время восстановления уточняется»
+        )
         decided = (
             _when(cell("decided_at"), zone, n, "Решение")
             if str(cell("decided_at") or "").strip()

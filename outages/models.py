@@ -62,8 +62,9 @@ class OutageEntry(Base):
     kind: Mapped[OutageKind] = mapped_column(_enum(OutageKind, "outage_kind"))
     status: Mapped[OutageStatus] = mapped_column(_enum(OutageStatus, "outage_status"))
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    """The planned end, or an emergency's estimated restoration time."""
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The planned end, or an emergency's estimated restoration time (None:
+    «уточняется», emergencies only)."""
     restored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
     """When the outage was decided (REQ-O9: households told within 3 days of it)."""

@@ -21,7 +21,12 @@ time moves their end with it, and goes to the outage's history.
 
 Statuses: planned → in progress → restored (a planned outage may also be
 cancelled); an emergency starts in progress and has an estimated
-restoration time that can be moved.
+restoration time that can be moved — or none yet («уточняется»: ``ends_at``
+empty). An emergency stays active until it is marked restored: its rows
+end at :data:`crm_bridge.outages.OPEN_END` and carry the estimate in
+``eta``; an estimate that has passed is announced as «сроки уточняются»
+and flagged on the register page (:meth:`EntryView.overdue`) so that the
+dispatcher moves it or marks the outage restored.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.address import normalize_text, parse_address
 from crm_bridge.db import Database, utcnow
 from crm_bridge.outages import (
+    OPEN_END,
     Outage,
     OutageKind,
     Scope,
@@ -183,17 +189,21 @@ class Draft:
 
     kind: OutageKind
     starts_at: datetime
-    ends_at: datetime
+    ends_at: datetime | None
+    """A planned outage's end (required), or an emergency's estimated
+    restoration time (None: «уточняется»)."""
     addresses: list[str]
     decided_at: datetime | None = None
     reason: str = ""
     status: OutageStatus | None = None
 
     def check(self) -> None:
+        if self.ends_at is None and self.kind is OutageKind.PLANNED:
+            raise OutageInputError("окончание: для планового отключения укажите дату и время")
         for name, value in (("начало", self.starts_at), ("окончание", self.ends_at)):
-            if value.tzinfo is None:
+            if value is not None and value.tzinfo is None:
                 raise OutageInputError(f"{name}: время без часового пояса")
-        if self.ends_at <= self.starts_at:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
             what = "восстановление" if self.kind is OutageKind.EMERGENCY else "окончание"
             raise OutageInputError(f"{what} должно быть позже начала")
         if self.decided_at is not None and self.decided_at > self.starts_at:
@@ -213,7 +223,7 @@ class EntryView:
     kind: OutageKind
     status: OutageStatus
     starts_at: datetime
-    ends_at: datetime
+    ends_at: datetime | None
     restored_at: datetime | None
     decided_at: datetime
     reason: str
@@ -247,6 +257,21 @@ class EntryView:
     def lines(self) -> list[str]:
         return self.addresses.splitlines()
 
+    @property
+    def open(self) -> bool:
+        return self.status in (OutageStatus.PLANNED, OutageStatus.IN_PROGRESS)
+
+    def overdue(self, now: datetime) -> bool:
+        """An emergency not marked restored whose estimated restoration time
+        has passed («срок восстановления прошёл»: the dispatcher moves it or
+        marks it restored; meanwhile callers hear «сроки уточняются»)."""
+        return (
+            self.kind is OutageKind.EMERGENCY
+            and self.open
+            and self.ends_at is not None
+            and self.ends_at <= now
+        )
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -254,7 +279,7 @@ class EntryView:
             "kind": self.kind.value,
             "status": self.status.value,
             "starts_at": self.starts_at.isoformat(),
-            "ends_at": self.ends_at.isoformat(),
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
             "restored_at": self.restored_at.isoformat() if self.restored_at else None,
             "decided_at": self.decided_at.isoformat(),
             "reason": self.reason,
@@ -449,9 +474,19 @@ class OutageRegister:
         touch(session)  # every node's snapshot of the outages is read again
         if entry.status is OutageStatus.CANCELLED:
             return
-        ends = entry.ends_at
-        if entry.status is OutageStatus.RESTORED and entry.restored_at is not None:
-            ends = max(entry.starts_at, min(ends, entry.restored_at))
+        eta: datetime | None = None
+        if entry.kind is OutageKind.EMERGENCY:
+            # Active until marked restored, whatever the estimate says.
+            eta = entry.ends_at
+            ends = OPEN_END
+            if entry.status is OutageStatus.RESTORED:
+                ends = entry.restored_at or entry.ends_at or entry.starts_at
+                ends = max(entry.starts_at, ends)
+        else:
+            assert entry.ends_at is not None  # Draft.check: a planned outage has its end
+            ends = entry.ends_at
+            if entry.status is OutageStatus.RESTORED and entry.restored_at is not None:
+                ends = max(entry.starts_at, min(ends, entry.restored_at))
         if ends <= entry.starts_at:
             return  # restored before it began: nothing to announce
         for text, s in scopes:
@@ -460,6 +495,7 @@ class OutageRegister:
                     kind=entry.kind,
                     starts_at=entry.starts_at,
                     ends_at=ends,
+                    eta=eta,
                     settlement_key=s.settlement_key,
                     street_key=s.street_key,
                     house_from=s.house_from,
@@ -482,9 +518,7 @@ class OutageRegister:
     ) -> None:
         changes: list[tuple[str, dict[str, Any]]] = []
         if draft.ends_at != entry.ends_at:
-            changes.append(
-                ("eta", {"from": entry.ends_at.isoformat(), "to": draft.ends_at.isoformat()})
-            )
+            changes.append(("eta", {"from": _iso(entry.ends_at), "to": _iso(draft.ends_at)}))
         if draft.status is not None and draft.status is not entry.status:
             if draft.status not in _TRANSITIONS[entry.status]:
                 raise OutageInputError(
@@ -555,9 +589,10 @@ class OutageRegister:
             )
             return EntryView.of(entry)
 
-    def move_eta(self, outage_id: int, ends_at: datetime, *, by: str) -> EntryView:
-        """Move the (estimated) restoration time; the old one stays in the history."""
-        if ends_at.tzinfo is None:
+    def move_eta(self, outage_id: int, ends_at: datetime | None, *, by: str) -> EntryView:
+        """Move the (estimated) restoration time; the old one stays in the
+        history. None: an emergency's estimate «уточняется»."""
+        if ends_at is not None and ends_at.tzinfo is None:
             raise OutageInputError("время без часового пояса")
         now = self.clock()
         with self.db.session(write=True) as session:
@@ -566,7 +601,9 @@ class OutageRegister:
                 raise OutageInputError(
                     f"отключение {STATUS_RU[entry.status]}: срок восстановления не переносится"
                 )
-            if ends_at <= entry.starts_at:
+            if ends_at is None and entry.kind is OutageKind.PLANNED:
+                raise OutageInputError("окончание планового отключения: укажите дату и время")
+            if ends_at is not None and ends_at <= entry.starts_at:
                 raise OutageInputError("восстановление должно быть позже начала отключения")
             old = entry.ends_at
             entry.ends_at = ends_at
@@ -578,7 +615,7 @@ class OutageRegister:
                     at=now,
                     by=by[:96],
                     action="eta",
-                    detail={"from": old.isoformat(), "to": ends_at.isoformat()},
+                    detail={"from": _iso(old), "to": _iso(ends_at)},
                 )
             )
             return EntryView.of(entry)
@@ -694,6 +731,10 @@ class OutageRegister:
                 return None
             client.last_used_at = self.clock()
             return _client_view(client)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
 
 
 def _client_view(c: ApiClient) -> ClientView:

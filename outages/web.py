@@ -29,7 +29,8 @@ out, errors as ``{"error", "status"}``, every call audited
 * ``GET /outages/api/v1/outages/{external_id}``.
 
 Body: ``{"kind": "emergency"|"planned", "starts_at": ISO 8601,
-"ends_at": ISO 8601 (planned end / estimated restoration), "decided_at"?,
+"ends_at": ISO 8601 (planned end / estimated restoration; for an emergency
+null or absent: «уточняется»), "decided_at"?,
 "reason"?, "addresses": ["ул. Ленина, д. 1-15", …], "status"?}``.
 """
 
@@ -112,9 +113,14 @@ def _draft_from_form(form: dict[str, str], zone: ZoneInfo) -> Draft:
     except ValueError as exc:
         raise OutageInputError("выберите вид отключения: плановое или аварийное") from exc
     starts = _local(form.get("starts_at", ""), zone, "начало")
-    ends = _local(form.get("ends_at", ""), zone, "окончание (восстановление)")
+    ends = _local(
+        form.get("ends_at", ""),
+        zone,
+        "окончание (восстановление)",
+        required=kind is OutageKind.PLANNED,  # an emergency's estimate may be «уточняется»
+    )
     decided = _local(form.get("decided_at", ""), zone, "время решения", required=False)
-    assert starts is not None and ends is not None
+    assert starts is not None
     return Draft(
         kind=kind,
         starts_at=starts,
@@ -137,7 +143,8 @@ def _context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "local_input": lambda d: (
             d.astimezone(request.app[ZONE]).strftime("%Y-%m-%dT%H:%M") if d else ""
         ),
-        "iso_local": lambda raw: _iso_local(raw, request.app[ZONE]),
+        "iso_local": lambda raw: _iso_local(raw, request.app[ZONE]) if raw else "уточняется",
+        "now": utcnow(),
         **extra,
     }
 
@@ -287,8 +294,13 @@ async def move_eta(request: web.Request) -> web.Response:
     post = await request.post()
     who = principal(request)
     register = request.app[REGISTER]
-    when = _local(str(post.get("ends_at", "")), request.app[ZONE], "новое время восстановления")
-    assert when is not None
+    # Empty: an emergency's estimate becomes «уточняется» (a planned end is refused).
+    when = _local(
+        str(post.get("ends_at", "")),
+        request.app[ZONE],
+        "новое время восстановления",
+        required=False,
+    )
     await _db(request, lambda: register.move_eta(outage_id, when, by=who.login))
     await _follow(request, outage_id, who.login)
     await audit(request, "outage.eta", f"outage:{outage_id}")
@@ -412,8 +424,8 @@ def _draft_from_json(body: dict[str, Any]) -> Draft:
     if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
         raise OutageInputError("поле addresses: список строк адресов")
     starts = _api_time(body, "starts_at")
-    ends = _api_time(body, "ends_at")
-    assert starts is not None and ends is not None
+    ends = _api_time(body, "ends_at", required=kind is OutageKind.PLANNED)
+    assert starts is not None
     reason = body.get("reason", "")
     if not isinstance(reason, str):
         raise OutageInputError("поле reason: строка")

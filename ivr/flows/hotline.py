@@ -472,8 +472,12 @@ async def _announce_outages(call: _Call, found: list[OutageView]) -> None:
         return
     for outage in found:
         if outage.kind is OutageKind.EMERGENCY:
-            await ch.play("outage/emergency_works", "outage/estimated_restore")
-            await say_datetime(ch, outage.ends_at, zone, "nom")
+            eta = outage.estimate(call.now)
+            if eta is None:  # not known, or overdue and not restored yet
+                await ch.play("outage/emergency_works", "outage/restore_unknown")
+            else:
+                await ch.play("outage/emergency_works", "outage/estimated_restore")
+                await say_datetime(ch, eta, zone, "nom")
         else:
             await ch.play("outage/planned_at_address")
             starts, ends = outage.starts_at.astimezone(zone), outage.ends_at.astimezone(zone)

@@ -8,7 +8,8 @@ after the recording warning (REQ-T4 stays first):
     «По вашему адресу аварийное отключение электроэнергии. Восстановление
     ориентировочно в восемнадцать часов» (the time in the accusative that «в»
     governs, with the date when it is not today; «Сроки восстановления
-    уточняются» with no estimate),
+    уточняются» with no estimate, or when the estimate has passed and the
+    emergency is not marked restored yet: it stays active until it is),
 
 and the call goes on to the menu as usual: a key pressed during the notice
 is the main menu's choice (type-ahead). The estimate said is the register's
@@ -115,11 +116,12 @@ def notice(eta: datetime | None, now: datetime, zone: tzinfo) -> Phrase:
 async def announce(ch: Channel, found: CallerEmergency, now: datetime, zone: tzinfo) -> None:
     """Tell the caller (a key stops it and is kept for the menu: type-ahead)."""
     outage = found.outage
+    eta = outage.estimate(now)
     ch.journal.add(
         "step",
         name="emergency-outage",
         outage=outage.register_id or outage.id,
-        eta=outage.ends_at.isoformat(),
+        eta=eta.isoformat() if eta is not None else None,
         code=outage.classification.value,
     )
-    await phrases_ru.speak(ch, notice(outage.ends_at, now, zone))
+    await phrases_ru.speak(ch, notice(eta, now, zone))

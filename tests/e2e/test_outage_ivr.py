@@ -42,13 +42,14 @@ IN_HOURS = "2025-03-05T10:00:00+03:00"  # the sip rig's "now" (tests/e2e/conftes
 NIGHT = "2025-03-05T22:00:00+03:00"  # the same Wednesday, operators gone home
 STARTED = "2025-03-05T08:00:00+03:00"
 EXTERNAL_ID = "avr-2025-0305-17"
-Put = Callable[[str], Awaitable[dict[str, Any]]]
+Put = Callable[[str | None], Awaitable[dict[str, Any]]]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dispatch(runtime: Any, sip: Any) -> AsyncIterator[Put]:
     """``await dispatch(ends_at)``: the dispatch system PUTs its emergency
-    (created, then updated by its own id: the estimate moved)."""
+    (created, then updated by its own id: the estimate moved; None: no
+    ``ends_at`` in the body, the restoration «уточняется»)."""
     services = runtime.services
     register = OutageRegister(services.db)
     # A name of its own each time: a worker may come back to this module.
@@ -57,14 +58,15 @@ async def dispatch(runtime: Any, sip: Any) -> AsyncIterator[Put]:
     url = f"{runtime.web_url}outages/api/v1/outages/{EXTERNAL_ID}"
     async with aiohttp.ClientSession() as http:
 
-        async def put(ends_at: str) -> dict[str, Any]:
+        async def put(ends_at: str | None) -> dict[str, Any]:
             body = {
                 "kind": "emergency",
                 "starts_at": STARTED,
-                "ends_at": ends_at,
                 "reason": "повреждение кабельной линии 10 кВ",
                 "addresses": ["г. Демоград, ул. Ленина, д. 1-9"],
             }
+            if ends_at is not None:
+                body["ends_at"] = ends_at
             headers = {"Authorization": f"Bearer {token}"}
             async with http.put(url, json=body, headers=headers) as resp:
                 assert resp.status in (200, 201), await resp.text()
@@ -292,3 +294,30 @@ async def test_at_night_0_is_the_answering_machine(
 def _account_id(db: Any, number: str) -> int:
     with db.session() as s:
         return int(s.execute(select(Account.id).where(Account.number == number)).scalar_one())
+
+
+async def test_an_emergency_without_an_estimate_is_sroki_utochnyayutsya(
+    runtime: Any, sip: Any, dispatch: Put
+) -> None:
+    """The dispatch system puts the emergency with no ``ends_at`` (its
+    restoration «уточняется»): the caller hears «…аварийное отключение
+    электроэнергии. Сроки восстановления уточняются», then the menu."""
+    entered = await dispatch(None)
+    assert entered["ends_at"] is None and entered["status"] == "in_progress"
+    assert DEMO_CALLER.phone is not None
+    call = await sip.place_sip(caller_number=DEMO_CALLER.phone.lstrip("+"))
+    try:
+        await sip.heard_start(call, "menu/main")
+        journal = await _end(sip, call)
+    finally:
+        if not call.ended.is_set():
+            await sip.hangup_caller(call)
+    heard = journal.heard()
+    assert heard[:5] == [
+        "common/recording_warning",
+        "outage/emergency_at_address",
+        "outage/restore_unknown",
+        "common/welcome",
+        "menu/main",
+    ], heard
+    assert _steps(journal)["emergency-outage"]["eta"] is None

@@ -33,6 +33,17 @@ class Clock:
         self.now += timedelta(**kw)
 
 
+@pytest.fixture(autouse=True)
+def fresh_snapshot() -> None:
+    """Forget the in-process snapshot of the outages: PostgreSQL's database
+    is one per session, emptied between tests with its sequences restarted,
+    so the next test's register may have the very change mark (counter, last
+    row id) of the previous one's — and its outages are not the same."""
+    from crm_bridge.outages import _SNAPSHOTS
+
+    _SNAPSHOTS.clear()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

@@ -90,7 +90,9 @@ async def test_dispatcher_enters_an_emergency_moves_it_and_restores_it(
         assert await page.inner_text("#ends-at") == shown
         found = OutageService(db).emergency(town["0000001001"])
         assert (
-            found is not None and found.ends_at.astimezone(MSK).strftime("%Y-%m-%dT%H:%M") == later
+            found is not None
+            and found.eta is not None
+            and found.eta.astimezone(MSK).strftime("%Y-%m-%dT%H:%M") == later
         )
 
         await page.select_option("#form-status select[name=status]", "restored")

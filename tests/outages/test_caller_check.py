@@ -67,9 +67,12 @@ def test_any_account_of_the_number_inside_an_emergency(
     assert check.emergency_for_phone("+79009999999", NOW) is None  # not on file
     assert check.emergency_for_phone(None, NOW) is None
     assert check.emergency_for_phone("anonymous", NOW) is None
-    # before it began and once the estimate has passed: not current
+    # before it began: not current; once the estimate has passed it stays
+    # (until marked restored), its estimate no longer told (REQ: issue 16)
     assert check.emergency_for_phone(SHARED, NOW - timedelta(hours=2)) is None
-    assert check.emergency_for_phone(SHARED, NOW + timedelta(hours=5)) is None
+    overdue = check.emergency_for_phone(SHARED, NOW + timedelta(hours=5))
+    assert overdue is not None and overdue.outage.register_id == entry
+    assert overdue.outage.estimate(NOW + timedelta(hours=5)) is None
 
 
 def test_the_latest_estimate_wins_and_a_limitation_is_og(
@@ -90,5 +93,5 @@ def test_the_latest_estimate_wins_and_a_limitation_is_og(
     )
     found = OutageService(db).emergency_for_phone("+79000001001", NOW)  # Ленина 1, кв. 1
     assert found is not None and found.outage.register_id == later.id
-    assert found.outage.ends_at == NOW + timedelta(hours=9)
+    assert found.outage.estimate(NOW) == NOW + timedelta(hours=9)
     assert found.outage.classification is ClassificationCode.OG

@@ -102,7 +102,8 @@ def test_an_emergency_entered_is_what_the_ivr_hears_until_restored(
     seven_a = town["0000001041"]  # Ленина 7а
     far = town["0000001043"]  # Садовая 1
     assert (found := ivr.emergency(inside, NOW)) is not None
-    assert found.ends_at == NOW + timedelta(hours=8) and found.register_id == entry.id
+    assert found.eta == NOW + timedelta(hours=8) and found.register_id == entry.id
+    assert found.estimate(NOW) == NOW + timedelta(hours=8)
     assert ivr.emergency(seven_a, NOW) is not None  # 7а is house 7
     assert ivr.emergency(far, NOW) is None
     assert ivr.emergency(town["0000001051"], NOW) is not None  # Ивановка
@@ -111,7 +112,9 @@ def test_an_emergency_entered_is_what_the_ivr_hears_until_restored(
     moved = register.move_eta(entry.id, NOW + timedelta(hours=12), by="sidorova")
     assert moved.ends_at == NOW + timedelta(hours=12)
     later = ivr.emergency(inside, NOW + timedelta(hours=10))
-    assert later is not None and later.ends_at == NOW + timedelta(hours=12)
+    assert later is not None and later.estimate(NOW + timedelta(hours=10)) == NOW + timedelta(
+        hours=12
+    )
 
     clock.advance(hours=1)
     register.set_status(entry.id, OutageStatus.RESTORED, by="sidorova")

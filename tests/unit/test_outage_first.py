@@ -65,7 +65,7 @@ def check_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
 def emergency(
     db: Any,
     *,
-    eta: str = ETA,
+    eta: str | None = ETA,
     reason: str = "повреждение кабельной линии",
     lines: tuple[str, ...] = (LENINA,),
 ) -> EntryView:
@@ -73,7 +73,7 @@ def emergency(
         Draft(
             kind=OutageKind.EMERGENCY,
             starts_at=datetime.fromisoformat(STARTED),
-            ends_at=datetime.fromisoformat(eta),
+            ends_at=datetime.fromisoformat(eta) if eta else None,
             addresses=list(lines),
             reason=reason,
         ),
@@ -160,6 +160,50 @@ async def test_the_moved_estimate_is_what_is_said(deps: Any) -> None:
     done(ch, await run(hotline.flow, ch, deps))
     assert said(ch) == ["девять часов тридцать минут шестого марта"]
     assert datetime.fromisoformat(emergency_step(ch)["eta"]) == moved
+
+
+@pytest.mark.parametrize(
+    "eta",
+    [None, "2025-03-05T09:30:00+03:00"],
+    ids=["entered-without-estimate", "estimate-passed-not-restored"],
+)
+async def test_no_estimate_or_a_passed_one_is_sroki_utochnyayutsya(
+    deps: Any, eta: str | None
+) -> None:
+    """An emergency entered with its restoration «уточняется», or one whose
+    estimate (09:30) has passed at 10:00 without it being marked restored:
+    still told, with «сроки восстановления уточняются» — never a time past."""
+    entry = await deps.run_db(lambda: emergency(deps.db, eta=eta))
+    ch = call([("menu/main", "0")], variables=FREE_OPERATOR)
+    done(ch, await run(hotline.flow, ch, deps))
+    assert ch.heard[:4] == [
+        "common/recording_warning",
+        "outage/emergency_at_address",
+        "outage/restore_unknown",
+        "common/welcome",
+    ]
+    assert said(ch) == [] and not any(h.startswith("time:") for h in ch.heard)
+    step = emergency_step(ch)
+    assert step["outage"] == entry.id and step["eta"] is None
+
+
+async def test_item_2_tells_an_overdue_emergency_as_sroki_utochnyayutsya(deps: Any) -> None:
+    """Menu item 2 after the proof: the emergency at the address whose
+    estimate has passed is «ведутся аварийно-восстановительные работы…
+    сроки восстановления уточняются», not the time past."""
+    await deps.run_db(lambda: emergency(deps.db, eta="2025-03-05T09:30:00+03:00"))
+    ch = call(
+        [
+            ("menu/main", "2"),
+            ("outage/enter_last_digits", DEMO_CALLER.number[-4:] + "#"),
+        ],
+        variables=FREE_OPERATOR,
+    )
+    await run(hotline.flow, ch, deps)
+    heard = ch.heard
+    at = heard.index("outage/emergency_works")
+    assert heard[at + 1] == "outage/restore_unknown", heard
+    assert "outage/estimated_restore" not in heard
 
 
 async def test_a_limitation_is_an_og_appeal(deps: Any) -> None:
@@ -454,8 +498,8 @@ async def test_at_night_readings_not_identified_go_to_the_machine(deps: Any) -> 
 
 def test_the_notice_in_its_three_forms() -> None:
     """Today: the time only; another day: the time and the date; no
-    estimate: «сроки восстановления уточняются» (the register always asks
-    for one today; the phrase is ready for an emergency entered without)."""
+    estimate (an emergency entered without one, or one whose estimate has
+    passed): «сроки восстановления уточняются»."""
     from zoneinfo import ZoneInfo
 
     from ivr.phrases_ru import Words
