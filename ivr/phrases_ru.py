@@ -456,7 +456,7 @@ def date_words(d: date, case: Case = "gen", *, with_year: bool = False) -> list[
     """
     if not isinstance(d, date):
         raise TypeError(f"expected a date, got {type(d).__name__}")
-    out = [*day_ordinal(d.day, case), say_ru._MONTHS_GEN[d.month]]
+    out = [*day_ordinal(d.day, case), say_ru.MONTHS_GEN[d.month]]
     if with_year:
         out += [*say_ru.ordinal_genitive_tokens(d.year), say_ru._YEAR_WORD]
     return out

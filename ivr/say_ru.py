@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 __all__ = [
+    "MONTHS_GEN",
     "UNITS",
     "VOCABULARY",
     "Gender",
@@ -171,7 +172,7 @@ _ORD_GEN_THOUSANDS: Final = (
     "девятитысячного",
 )
 
-_MONTHS_GEN: Final = (
+MONTHS_GEN: Final = (
     "",
     "января",
     "февраля",
@@ -422,7 +423,7 @@ def date_tokens(d: date, *, with_year: bool = False) -> list[str]:
     """Speak a date: "двадцать пятого ноября [две тысячи двадцать шестого года]" (REQ-O6)."""
     if not isinstance(d, date):
         raise TypeError(f"expected a date, got {type(d).__name__}")
-    out = [*ordinal_genitive_tokens(d.day), _MONTHS_GEN[d.month]]
+    out = [*ordinal_genitive_tokens(d.day), MONTHS_GEN[d.month]]
     if with_year:
         out += [*ordinal_genitive_tokens(d.year), _YEAR_WORD]
     return out
@@ -591,7 +592,7 @@ def _build_vocabulary() -> frozenset[str]:
     words |= set(_ONE_BY_GENDER.values()) | set(_TWO_BY_GENDER.values())
     words |= set(_THOUSAND_FORMS) | set(_MILLION_FORMS)
     words |= set(_ORD_GEN_1_19) | set(_ORD_GEN_TENS) | set(_ORD_GEN_HUNDREDS)
-    words |= set(_ORD_GEN_THOUSANDS) | set(_MONTHS_GEN)
+    words |= set(_ORD_GEN_THOUSANDS) | set(MONTHS_GEN)
     words |= {_YEAR_WORD, _PLUS_WORD}
     for _gender, one, few, many in UNITS.values():
         words |= {one, few, many}

@@ -40,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crm_bridge.db import Database, utcnow
+from ivr.say_ru import MONTHS_GEN
 from visits.models import (
     NoticeChannel,
     NoticeKind,
@@ -65,21 +66,6 @@ REMINDER_UNTIL: Final = 21
 """Reminders are queued in the office's daytime only (09:00–21:00 local):
 no SMS at midnight; a sweep in the evening still reaches tomorrow's visits."""
 
-_MONTHS: Final = (
-    "",
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-)
 _WEEKDAYS_ACC: Final = (
     "в понедельник",
     "во вторник",
@@ -94,7 +80,9 @@ _WEEKDAYS_ACC: Final = (
 def when_text(at: datetime, zone: ZoneInfo) -> str:
     """«в понедельник, 7 декабря, в 10:30»."""
     local = at.astimezone(zone)
-    return f"{_WEEKDAYS_ACC[local.weekday()]}, {local.day} {_MONTHS[local.month]}, в {local:%H:%M}"
+    return (
+        f"{_WEEKDAYS_ACC[local.weekday()]}, {local.day} {MONTHS_GEN[local.month]}, в {local:%H:%M}"
+    )
 
 
 def notice_text(
