@@ -230,3 +230,87 @@ def test_a_callback_window_given_is_kept_and_a_closed_appeal_gets_none(
     durable.spool.close()
     assert view is not None and not view.is_open
     assert len(_callbacks(db)) == 1
+
+
+class _Ami:
+    """Just what the dialer asks of AMI here: no live channel (the calls ended)."""
+
+    connected = True
+
+    def on_event(self, name: str, handler: Any) -> None:
+        pass
+
+    def on_login(self, handler: Any) -> None:
+        pass
+
+    async def action(self, action: dict[str, Any], **_: Any) -> list[dict[str, Any]]:
+        assert action["Action"] == "CoreShowChannels"
+        return [{"Response": "Success"}, {"Event": "CoreShowChannelsComplete"}]
+
+
+def _dialer(db: Database, durable: DurableWrites) -> Any:
+    from types import SimpleNamespace
+
+    from autoinformer.dialer import Dialer
+    from autoinformer.monitor import Monitor
+
+    async def run_db(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    services = SimpleNamespace(
+        db=db,
+        campaigns=CampaignService(db),
+        durable=durable,
+        campaign_monitor=Monitor(),
+        run_db=run_db,
+        run_db_background=run_db,
+    )
+    return Dialer(services, _Ami(), node="node1", lines=2, cps=1.0, trunk="PJSIP/{number}@t")  # type: ignore[arg-type]
+
+
+def test_the_dialer_spools_its_result_and_reconciliation_waits_for_the_replay(
+    db: Database, tmp_path: Path
+) -> None:
+    """The dialer's own path: a busy result with the database away is
+    spooled; reconciliation (an AMI re-login, or the next process after a
+    crash) does not finalise that attempt ``lost`` before the replay has
+    recorded its real result."""
+    from autoinformer.dialer import InFlight
+
+    _campaign(db)
+    (claimed,) = AttemptStore(db, "node1").claim(1, now=MONDAY_NOON)
+    spool_dir = tmp_path / "spool"
+    with db.session() as s:
+        attempt_id = s.scalars(select(Attempt.id)).one()
+
+    async def during_outage() -> Any:
+        # The dialer reads its open attempts from the real database (it came
+        # back for reads) while its writes still meet the spool's backlog.
+        durable = _writes(_away(db, tmp_path), spool_dir)
+        dialer = _dialer(db, durable)
+        fl = InFlight(claimed.channel_id, attempt_id, claimed.campaign_id, PHONE, sent=True)
+        rep = await dialer._finalise(fl, originate_reason=5)
+        assert rep is None and dialer.stats.spooled == 1
+        await dialer.reconcile()
+        assert dialer.stats.lost == 0, "its result waits in the spool"
+        assert durable.spool is not None
+        durable.spool.close()  # the process dies before the replay
+
+    asyncio.run(during_outage())
+
+    async def next_process() -> None:
+        durable = _writes(db, spool_dir)
+        dialer = _dialer(db, durable)
+        await dialer.reconcile()  # before the replayer's first round
+        assert dialer.stats.lost == 0 and dialer._reconcile_again
+        assert await asyncio.to_thread(durable.replay) == 1
+        await dialer.reconcile()
+        assert dialer.stats.lost == 0 and not dialer._reconcile_again
+        assert durable.spool is not None
+        durable.spool.close()
+
+    asyncio.run(next_process())
+    with db.session() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert attempt.result == "busy", "the real result, not lost"
+        assert s.scalars(select(Contact)).one().attempts == 1

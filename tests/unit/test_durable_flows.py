@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core.spool import Spool, _records
@@ -158,7 +159,9 @@ def datetime_of(value: str) -> Any:
     return datetime.fromisoformat(value)
 
 
-async def test_meter_readings_appeal_survives_the_database_away(deps: Any, tmp_path: Path) -> None:
+async def test_meter_readings_appeal_survives_the_database_away(
+    deps: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The readings are stored; the database goes away before the appeal:
     the appeal is spooled (linked to the call on replay), nothing is lost."""
     script = [
@@ -171,18 +174,15 @@ async def test_meter_readings_appeal_survives_the_database_away(deps: Any, tmp_p
     ]
     ch = readings_call(script, caller=CALLER)
     real_register = meter_readings._register_appeal
+    back: DurableWrites | None = None
 
     async def away_then_register(c: Any, account: Any) -> None:
         nonlocal back
         back = database_away(deps, tmp_path)
         await real_register(c, account)
 
-    back: DurableWrites | None = None
-    meter_readings._register_appeal = away_then_register  # type: ignore[assignment]
-    try:
-        done(ch, await run(meter_readings.flow, ch, deps))
-    finally:
-        meter_readings._register_appeal = real_register  # type: ignore[assignment]
+    monkeypatch.setattr(meter_readings, "_register_appeal", away_then_register)
+    done(ch, await run(meter_readings.flow, ch, deps))
     assert back is not None
     assert "appeal" in steps(ch.journal)
     step = next(e.detail for e in ch.journal.entries if e.detail.get("name") == "appeal")
