@@ -49,9 +49,9 @@ from autoinformer.tables import (
     read_list,
 )
 from core.tabular import MAX_CELL_CHARS, long_cell, shown
-from crm_bridge.db import Database, utcnow
+from crm_bridge.db import Database, among, lookup_chunk, utcnow
 from crm_bridge.models import Account, AccountPhone
-from crm_bridge.phones import InvalidPhone, normalize_phone
+from crm_bridge.phones import InvalidPhone, e164_candidate, normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -445,7 +445,6 @@ class _Reject(Exception):
         self.reason = reason
 
 
-_CHUNK: Final = 2000
 _ACCOUNT_COLUMNS: Final = (
     Account.id,
     Account.number,
@@ -468,40 +467,63 @@ class _AccountIndex:
         self._ids = resolve_account_ids(s, numbers) if numbers else {}
         self._phones: dict[str, str | InvalidPhone] = {}
         """Raw number → E.164 (or why not): each parsed once per import."""
-        phones: set[str] = set()
-        for _, r in records:
-            try:
-                if r.get("phone"):
-                    phones.add(self.phone(r["phone"]))
-            except InvalidPhone:
-                continue
         self._phone_owner: dict[str, int] = {}
         ids = set(self._ids.values())
-        phone_list = sorted(phones)
-        for i in range(0, len(phone_list), _CHUNK):
-            for account_id, phone in s.execute(
-                select(AccountPhone.account_id, AccountPhone.phone).where(
-                    AccountPhone.phone.in_(phone_list[i : i + _CHUNK]),
-                    AccountPhone.in_contract.is_(True),
-                )
-            ):
-                self._phone_owner.setdefault(phone, account_id)
-                ids.add(account_id)
+        raws = {r["phone"] for _, r in records if r.get("phone")}
+        # Each raw number's candidate (string rules only); a candidate that
+        # is a contract's phone (stored normalised) is its E.164 form, with
+        # no phonenumbers parse for the 100 000 numbers of a list.
+        candidates: dict[str, str] = {}
+        for raw in raws:
+            try:
+                candidates[raw] = e164_candidate(raw)
+            except InvalidPhone as exc:
+                self._phones[raw] = exc
+        found = self._owners(s, set(candidates.values()), ids)
+        rest: set[str] = set()
+        for raw, candidate in candidates.items():
+            if candidate in found:
+                self._phones[raw] = candidate
+            else:
+                try:
+                    rest.add(self.phone(raw))
+                except InvalidPhone:
+                    continue
+        self._owners(s, rest - found, ids)
         # What a contact needs of its account, as light rows (not ORM
         # objects: a 100 000-row list would hold 100 000 of them).
         self._accounts: dict[int, Any] = {}
         self._contract: dict[int, list[str]] = {}
         id_list = sorted(ids)
-        for i in range(0, len(id_list), _CHUNK):
-            chunk = id_list[i : i + _CHUNK]
-            for a in s.execute(select(*_ACCOUNT_COLUMNS).where(Account.id.in_(chunk))):
+        chunk_size = lookup_chunk(s)
+        for i in range(0, len(id_list), chunk_size):
+            chunk = id_list[i : i + chunk_size]
+            for a in s.execute(select(*_ACCOUNT_COLUMNS).where(among(s, Account.id, chunk))):
                 self._accounts[a.id] = a
             for account_id, phone in s.execute(
                 select(AccountPhone.account_id, AccountPhone.phone)
-                .where(AccountPhone.account_id.in_(chunk), AccountPhone.in_contract.is_(True))
+                .where(among(s, AccountPhone.account_id, chunk), AccountPhone.in_contract.is_(True))
                 .order_by(AccountPhone.id)
             ):
                 self._contract.setdefault(account_id, []).append(phone)
+
+    def _owners(self, s: Session, phones: set[str], ids: set[int]) -> set[str]:
+        """Look up the contract owners of ``phones`` (into ``_phone_owner``
+        and ``ids``); the phones found."""
+        found: set[str] = set()
+        phone_list = sorted(phones)
+        chunk_size = lookup_chunk(s)
+        for i in range(0, len(phone_list), chunk_size):
+            for account_id, phone in s.execute(
+                select(AccountPhone.account_id, AccountPhone.phone).where(
+                    among(s, AccountPhone.phone, phone_list[i : i + chunk_size]),
+                    AccountPhone.in_contract.is_(True),
+                )
+            ):
+                self._phone_owner.setdefault(phone, account_id)
+                ids.add(account_id)
+                found.add(phone)
+        return found
 
     def phone(self, raw: str) -> str:
         """``normalize_phone(raw)``, remembered (InvalidPhone as it raised)."""

@@ -14,7 +14,10 @@ the migrations are in ``autoinformer/migrations/``.
 * :class:`ContactImport` — one list import with its rejected-rows report;
 * :class:`CampaignEditor` — who created or changed a campaign (its settings
   or its list): none of them may approve it (REQ-O10, four eyes; migration
-  ``0602_campaign_editors``).
+  ``0602_campaign_editors``);
+* :class:`ContactCount` and :class:`AttemptCount` — the monitor's counters
+  (REQ-O3), kept by the database's own triggers on every change of
+  ``ai_contacts`` and ``ai_attempts`` (migration ``0650_campaign_counts``).
 
 The approval workflow's columns (who submitted, who refused and why) came
 with migration ``0605_campaign_approval``.
@@ -28,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -45,12 +49,14 @@ from crm_bridge.db import Base, UtcDateTime, utcnow
 
 __all__ = [
     "Attempt",
+    "AttemptCount",
     "AttemptState",
     "Campaign",
     "CampaignEditor",
     "CampaignRecording",
     "CampaignStatus",
     "Contact",
+    "ContactCount",
     "ContactImport",
     "ContactStatus",
     "DoNotCall",
@@ -322,3 +328,43 @@ class CampaignRecording(Base):
     wav: Mapped[bytes] = mapped_column(LargeBinary)
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ContactCount(Base):
+    """How many contacts of a campaign are in one state (REQ-O3: the monitor
+    reads these few rows instead of counting 100 000 contacts per event).
+
+    Kept by triggers of the database on ``ai_contacts`` (every insert,
+    update and delete, by any code path or node; migration
+    ``0650_campaign_counts``): never written by the application. A group's
+    count is the sum of ``n`` over its ``shard`` rows — on PostgreSQL each
+    server process adds to its own rows (``pg_backend_pid()``), so two
+    transactions never wait on one counter row; on SQLite ``shard`` is 0.
+    ``refusal`` is kept for refused contacts only, ``timezone`` for pending
+    ones only (``''`` otherwise), ``final_result`` ``''`` for none."""
+
+    __tablename__ = "ai_contact_counts"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    final_result: Mapped[str] = mapped_column(String(16), primary_key=True)
+    positive: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    refusal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class AttemptCount(Base):
+    """How many attempts of a campaign are in one state with one result
+    (the monitor's calls in flight and results), kept like
+    :class:`ContactCount` by triggers on ``ai_attempts``."""
+
+    __tablename__ = "ai_attempt_counts"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    result: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)

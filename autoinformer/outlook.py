@@ -21,9 +21,12 @@
   per hour, read incrementally (only the attempts that ended since the last
   read), with its legend (:func:`chart_data`).
 
-Every query is bounded by the campaign's index ``(campaign_id, status,
-next_at)`` and grouped in the database: a snapshot of a campaign of 100 000
-contacts stays cheap (``bench/monitor_latency.py``).
+The counts come from the counters the database's triggers keep
+(``ai_contact_counts``, ``ai_attempt_counts``; migration
+``0650_campaign_counts``); only the contacts held until a later moment are
+counted from the index ``ix_ai_contacts_outlook`` (time, not a write, moves
+them): a snapshot of a campaign of 100 000 contacts stays cheap
+(``bench/monitor_latency.py``).
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
 
 from autoinformer.campaigns import RESULT_TITLES, CampaignError, CampaignService, CampaignStats
-from autoinformer.models import Attempt, Campaign, Contact, ContactStatus
+from autoinformer.models import Attempt, Campaign, Contact, ContactCount, ContactStatus
 from autoinformer.policy import Refusal
 from autoinformer.reports import CHART_RESULTS, COLOURS, chart
 from crm_bridge.db import utcnow
@@ -96,6 +100,11 @@ _GROUP_OF_REFUSAL: Final = {
     "do_not_call": "do_not_call",
     "outage_notice_late": "outage_late",
 }
+
+COMPACT_ABOVE: Final = 400
+"""Rows of a campaign's kept counters (a few dozen groups, one set per
+server process that wrote them) above which a snapshot folds them
+(:meth:`CampaignService.compact_counts`)."""
 
 PACE_WINDOW: Final = timedelta(minutes=10)
 """The pace of the ETA: contacts finished in the last ten minutes."""
@@ -184,9 +193,14 @@ def monitor_view(
     now: datetime | None = None,
     finished: int | None = None,
     in_flight: int | None = None,
+    recount: bool = False,
 ) -> tuple[CampaignStats, dict[str, Any]]:
-    """The campaign's counters and what lies ahead, counted in the database
-    from covering indexes (``ix_ai_contacts_counts``, ``ix_ai_contacts_outlook``).
+    """The campaign's counters and what lies ahead: the counts by state, by
+    zone and by reason of refusal from the counters the database's triggers
+    keep (``ai_contact_counts``, ``ai_attempt_counts``), the contacts held
+    until later from the index ``ix_ai_contacts_outlook`` (time moves them,
+    not a change of a row). ``recount``: count everything from the contacts
+    and attempts themselves instead (what the counters must equal).
 
     The second item: ``held`` (reason → contacts, see
     :data:`HELD_TITLES`), ``dialable`` (contacts that may be called now),
@@ -199,7 +213,11 @@ def monitor_view(
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise CampaignError(f"кампания {campaign_id} не найдена")
-        st = CampaignService._stats(s, campaign_id)
+        st = (
+            CampaignService.recount(s, campaign_id)
+            if recount
+            else CampaignService._stats(s, campaign_id)
+        )
         policy = service.policy_for(c)
         pending = and_(
             Contact.campaign_id == campaign_id,
@@ -207,33 +225,29 @@ def monitor_view(
         )
         held: Counter[str] = Counter()
         dialable = 0
-        # Each count is read from the index ix_ai_contacts_outlook alone.
-        due_by_zone = dict(
-            s.execute(
-                select(Contact.timezone, func.count())
-                .where(pending, or_(Contact.next_at.is_(None), Contact.next_at <= now))
-                .group_by(Contact.timezone)
-            ).all()
-        )
-        # Held by the dialer until next_at: the policy's reason, or a retry's delay.
-        for refusal, n in s.execute(
-            select(Contact.refusal, func.count())
+        # Held by the dialer until next_at (the policy's reason, or a
+        # retry's delay): the few pending contacts with a future next_at,
+        # read from the index ix_ai_contacts_outlook alone.
+        later_by_zone: Counter[str] = Counter()
+        for refusal, tz, n in s.execute(
+            select(Contact.refusal, Contact.timezone, func.count())
             .where(pending, Contact.next_at > now)
-            .group_by(Contact.refusal)
+            .group_by(Contact.refusal, Contact.timezone)
         ):
             held[_GROUP_OF_REFUSAL.get(str(refusal), "retry") if refusal else "retry"] += n
+            later_by_zone[tz or ""] += n
+        # Due now, by time zone: the pending contacts of each zone (the
+        # kept counters) less those held until later.
+        due_by_zone: dict[str, int] = {}
+        for tz, n in _pending_by_zone(s, campaign_id, recount):
+            due = int(n) - later_by_zone[tz or ""]
+            if due > 0:
+                due_by_zone[tz or ""] = due
         # Refused for good by the rules.
-        for refusal, n in s.execute(
-            select(Contact.refusal, func.count())
-            .where(
-                Contact.campaign_id == campaign_id,
-                Contact.status == ContactStatus.REFUSED.value,
-            )
-            .group_by(Contact.refusal)
-        ):
+        for refusal, n in _refused(s, campaign_id, recount):
             group = _GROUP_OF_REFUSAL.get(str(refusal))
-            if group in NEVER:
-                held[group] += n
+            if group in NEVER and n:
+                held[group] += int(n)
         resume: tuple[datetime, str] | None = None
 
         def later(when: datetime | None, tz: str) -> None:
@@ -272,6 +286,8 @@ def monitor_view(
             or 0
         )
         launched_at = c.launched_at
+    if st.counter_rows > COMPACT_ABOVE:
+        service.compact_counts(campaign_id)
     done = st.finished if finished is None else finished
     calls = st.in_flight if in_flight is None else in_flight
     waiting = sum(held[k] for k in WAITING)
@@ -297,6 +313,54 @@ def monitor_view(
         if rate:
             out["eta_seconds"] = round((dialable + calls) / rate, 1)
     return st, out
+
+
+def _pending_by_zone(s: Session, campaign_id: int, recount: bool) -> list[Any]:
+    if recount:
+        return list(
+            s.execute(
+                select(Contact.timezone, func.count())
+                .where(
+                    Contact.campaign_id == campaign_id,
+                    Contact.status == ContactStatus.PENDING.value,
+                )
+                .group_by(Contact.timezone)
+            )
+        )
+    return list(
+        s.execute(
+            select(ContactCount.timezone, func.sum(ContactCount.n))
+            .where(
+                ContactCount.campaign_id == campaign_id,
+                ContactCount.status == ContactStatus.PENDING.value,
+            )
+            .group_by(ContactCount.timezone)
+        )
+    )
+
+
+def _refused(s: Session, campaign_id: int, recount: bool) -> list[Any]:
+    if recount:
+        return list(
+            s.execute(
+                select(Contact.refusal, func.count())
+                .where(
+                    Contact.campaign_id == campaign_id,
+                    Contact.status == ContactStatus.REFUSED.value,
+                )
+                .group_by(Contact.refusal)
+            )
+        )
+    return list(
+        s.execute(
+            select(ContactCount.refusal, func.sum(ContactCount.n))
+            .where(
+                ContactCount.campaign_id == campaign_id,
+                ContactCount.status == ContactStatus.REFUSED.value,
+            )
+            .group_by(ContactCount.refusal)
+        )
+    )
 
 
 def _pace(recent: int, finished: int, launched_at: datetime | None, now: datetime) -> float:

@@ -24,7 +24,7 @@ from crm_bridge.address import (
     normalize_text,
     parse_address,
 )
-from crm_bridge.db import utcnow
+from crm_bridge.db import among, lookup_chunk, utcnow
 from crm_bridge.identify import account_number_key, normalize_account_number
 from crm_bridge.models import Account, AccountPhone, Category, Meter
 from crm_bridge.phones import normalize_phone
@@ -166,10 +166,11 @@ def resolve_account_ids(session: Session, numbers: Sequence[str]) -> dict[str, i
     found: dict[str, int] = {}
     keys = sorted(set(wanted.values()))
     by_key: dict[str, list[tuple[str, int]]] = {}
-    for start in range(0, len(keys), _CHUNK):
+    chunk = lookup_chunk(session)
+    for start in range(0, len(keys), chunk):
         for number, key, account_id in session.execute(
             select(Account.number, Account.number_key, Account.id).where(
-                Account.number_key.in_(keys[start : start + _CHUNK])
+                among(session, Account.number_key, keys[start : start + chunk])
             )
         ).all():
             by_key.setdefault(key, []).append((number, account_id))

@@ -115,6 +115,29 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=dict(NAMING_CONVENTION))
 
 
+LOOKUP_CHUNK: Final = 500
+"""Values per ``IN`` list where each value is a parameter (SQLite)."""
+PG_LOOKUP_CHUNK: Final = 50_000
+"""Values per ``= ANY(:array)`` on PostgreSQL (one parameter)."""
+
+
+def lookup_chunk(session: Session) -> int:
+    """How many values one look-up by :func:`among` should carry."""
+    return PG_LOOKUP_CHUNK if session.get_bind().dialect.name == "postgresql" else LOOKUP_CHUNK
+
+
+def among(session: Session, column: Any, values: Any) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)`` — one
+    parameter instead of a statement of thousands of placeholders to render
+    and parse (a list import looks up 100 000 numbers)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)

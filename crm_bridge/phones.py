@@ -17,7 +17,13 @@ from typing import Final
 
 import phonenumbers
 
-__all__ = ["InvalidPhone", "is_valid_phone", "normalize_phone", "try_normalize_phone"]
+__all__ = [
+    "InvalidPhone",
+    "e164_candidate",
+    "is_valid_phone",
+    "normalize_phone",
+    "try_normalize_phone",
+]
 
 _ALLOWED: Final = re.compile(r"^[+\d\s().\-\u00a0]+$")
 _SEPARATORS: Final = re.compile(r"[\s().\-\u00a0]")
@@ -43,6 +49,20 @@ def normalize_phone(raw: str, *, region: str = "RU") -> str:
     >>> normalize_phone("9001234567")
     '+79001234567'
     """
+    digits = e164_candidate(raw)
+    e164, why = _e164(digits, region)
+    if e164 is None:
+        raise InvalidPhone(raw, why)
+    return e164
+
+
+def e164_candidate(raw: str) -> str:
+    """``raw`` written as ``+digits`` by the rules above, before the check
+    that such a number exists (:class:`InvalidPhone` for what the rules
+    refuse). A number in E.164 form is its own candidate and normalises to
+    itself, so an importer that finds a candidate among numbers already
+    normalised (the contracts' phones) has its E.164 form without asking
+    phonenumbers again."""
     text = (raw or "").strip()
     if not text:
         raise InvalidPhone(raw, "номер не указан")
@@ -76,10 +96,7 @@ def normalize_phone(raw: str, *, region: str = "RU") -> str:
             raise InvalidPhone(
                 raw, f"российский номер +7 должен содержать 11 цифр, а не {len(digits) - 1}"
             )
-    e164, why = _e164(digits, region)
-    if e164 is None:
-        raise InvalidPhone(raw, why)
-    return e164
+    return digits
 
 
 @functools.lru_cache(maxsize=4096)

@@ -470,7 +470,7 @@ class ReadingService:
             )
 
     def meters(self, account_id: int) -> list[MeterView]:
-        with self.db.session() as session:
+        with self.db.session(readonly=True) as session:  # one statement
             rows = session.execute(
                 select(Meter).where(Meter.account_id == account_id).order_by(Meter.id)
             ).scalars()

@@ -178,24 +178,27 @@ class SmsInbound:
     # -- steps ----------------------------------------------------------------
 
     def _seen(self, gateway_id: str) -> Handled | None:
-        """How a message the gateway sent before (a retried request) was handled."""
-        with self.db.session() as session:
+        """How a message the gateway sent before (a retried request) was
+        handled. Every incoming message asks this first: one statement by
+        the unique gateway id in an autocommit session (no BEGIN/COMMIT);
+        the reply is read only for a repeat."""
+        with self.db.session(readonly=True) as session:
             first = session.execute(
-                select(SmsMessage).where(SmsMessage.gateway_id == gateway_id)
-            ).scalar_one_or_none()
+                select(SmsMessage.id, SmsMessage.state).where(SmsMessage.gateway_id == gateway_id)
+            ).first()
             if first is None:
                 return None
             reply = session.execute(
-                select(SmsMessage).where(SmsMessage.reply_to_id == first.id)
-            ).scalar_one_or_none()
-            return Handled(
-                inbound_id=first.id,
-                reply_id=reply.id if reply else None,
-                outcome=InOutcome(first.state),
-                reply=reply.text if reply else "",
-                appeal_number=None,
-                duplicate=True,
-            )
+                select(SmsMessage.id, SmsMessage.text).where(SmsMessage.reply_to_id == first.id)
+            ).first()
+        return Handled(
+            inbound_id=first.id,
+            reply_id=reply.id if reply else None,
+            outcome=InOutcome(first.state),
+            reply=reply.text if reply else "",
+            appeal_number=None,
+            duplicate=True,
+        )
 
     def _identify(self, parsed: ReadingsMessage, peer: str) -> Identification:
         if parsed.account is not None:

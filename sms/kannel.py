@@ -63,6 +63,10 @@ class GatewayError(Exception):
         self.permanent = permanent
 
 
+CONNECT_RETRIES: Final = (0.05, 0.2)
+"""Pauses (s) before sending again when no connection could be made."""
+
+
 class KannelClient:
     """``sendsms`` over HTTP (one shared connection pool; every request has a timeout)."""
 
@@ -117,13 +121,22 @@ class KannelClient:
     ) -> None:
         """Hand one message to Kannel; :class:`GatewayError` if it did not take it."""
         url = f"{self.sendsms_url}?{self.query(message_id, to, text, coding, sender)}"
-        try:
-            async with self._http().get(url) as resp:
-                body = (await resp.text(errors="replace")).strip()
-                if resp.status in (200, 202):
-                    return
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from exc
+        for pause in (*CONNECT_RETRIES, None):
+            try:
+                async with self._http().get(url) as resp:
+                    body = (await resp.text(errors="replace")).strip()
+                    if resp.status in (200, 202):
+                        return
+                break
+            except aiohttp.ClientConnectorError as exc:
+                # Not connected, so nothing was sent: trying again at once is
+                # safe (a burst can fill smsbox's queue of connections; the
+                # outbox's retry would wait seconds).
+                if pause is None:
+                    raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from exc
+                await asyncio.sleep(pause)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from exc
         # 4xx: our request is wrong (credentials, a number refused) — retrying cannot help
         raise GatewayError(
             f"gateway {resp.status}: {body[:120]}", permanent=400 <= resp.status < 500

@@ -378,7 +378,8 @@ class VisitService:
     ) -> Contact:
         """REQ-O12: ``email`` → the e-mail on file; ``sms`` → ``phone`` (or the
         account's first mobile) when it is a mobile on file; ``auto`` → the
-        e-mail on file, else nothing; ``none`` → nothing."""
+        form the customer chose (``accounts.notify_by``) when it can be used,
+        else the e-mail on file, else nothing; ``none`` → nothing."""
         with self.db.session(readonly=True) as s:
             acc = s.get(Account, account_id)
             if acc is None:
@@ -389,6 +390,8 @@ class VisitService:
                 ).scalars()
             )
         mobiles = [p for p in phones if p.startswith("+79")]
+        if prefer == "auto" and acc.notify_by == "sms" and mobiles:
+            prefer = "sms"
         if prefer == "sms":
             chosen = (
                 phone if phone in mobiles else (mobiles[0] if mobiles and phone is None else None)

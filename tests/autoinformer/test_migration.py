@@ -1,4 +1,4 @@
-"""The autoinformer's tables: the models and migrations 0201, 0602, 0605 and 0606 agree, on SQLite
+"""The autoinformer's tables: the models and migrations 0201, 0602, 0605, 0606 and 0650 agree, on SQLite
 and PostgreSQL (autogenerate finds nothing to do for ``ai_*``)."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ AI_TABLES = {
     "ai_do_not_call",
     "ai_imports",
     "ai_campaign_editors",
+    "ai_contact_counts",
+    "ai_attempt_counts",
 }
 
 

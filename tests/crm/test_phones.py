@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_bridge.phones import InvalidPhone, normalize_phone, try_normalize_phone
+from crm_bridge.phones import InvalidPhone, e164_candidate, normalize_phone, try_normalize_phone
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,23 @@ def test_all_forms_agree(national: str) -> None:
     assert len(results) == 1
     value = results.pop()
     assert value is None or value == f"+7{national}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["8 (900) 123-45-67", "+7 900 123 45 67", "9001234567", "79001234567", "+7 (812) 555-01-02"],
+)
+def test_a_valid_numbers_candidate_is_its_e164_form(raw: str) -> None:
+    """The list import's shortcut (a candidate found among the contracts'
+    normalised phones is taken as is) rests on this."""
+    assert e164_candidate(raw) == normalize_phone(raw)
+    assert normalize_phone(e164_candidate(raw)) == e164_candidate(raw)
+
+
+@pytest.mark.parametrize("raw", ["", "anonymous", "8 900 12", "+7 900 123", "8-900-abc"])
+def test_the_candidate_refuses_what_the_rules_refuse(raw: str) -> None:
+    with pytest.raises(InvalidPhone) as candidate:
+        e164_candidate(raw)
+    with pytest.raises(InvalidPhone) as full:
+        normalize_phone(raw)
+    assert candidate.value.reason == full.value.reason

@@ -197,6 +197,28 @@ def test_the_channel_on_file(service: VisitService, accounts: dict[str, int]) ->
         service.contact_for(without, "email")
 
 
+def test_the_form_the_customer_chose(service: VisitService, accounts: dict[str, int]) -> None:
+    """REQ-O12: «auto» follows ``accounts.notify_by`` when it can be used."""
+    from crm_bridge.models import Account
+
+    with_email, without = accounts["2000000001"], accounts["2000000007"]
+
+    def choose(account_id: int, form: str | None) -> None:
+        with service.db.session(write=True) as s:
+            acc = s.get(Account, account_id)
+            assert acc is not None
+            acc.notify_by = form
+
+    choose(with_email, "sms")  # SMS first, although an e-mail is on file
+    assert service.contact_for(with_email) == Contact(NoticeChannel.SMS, "+79001000001")
+    choose(with_email, "phone")  # a call is no confirmation: the e-mail on file
+    assert service.contact_for(with_email).channel is NoticeChannel.EMAIL
+    choose(without, "sms")
+    assert service.contact_for(without) == Contact(NoticeChannel.SMS, "+79001000007")
+    choose(without, "email")  # chose e-mail but has none: nothing to send to
+    assert service.contact_for(without) == Contact(NoticeChannel.NONE)
+
+
 def test_nearest_office_by_the_settlement(
     service: VisitService, office: OfficeView, accounts: dict[str, int]
 ) -> None:
