@@ -64,6 +64,8 @@ from typing import Any
 from autoinformer.causes import trunk_target
 from autoinformer.monitor import Monitor
 from autoinformer.store import AttemptStore, Claimed, FinalReport
+from crm_bridge.db import utcnow
+from crm_bridge.durable import is_unavailable
 from telephony.ami import AmiClient, AmiError, AmiUnavailable
 from telephony.contract import Context, Var
 
@@ -106,6 +108,8 @@ class DialerStats:
     adopted: int = 0
     lost: int = 0
     not_sent: int = 0
+    spooled: int = 0
+    """Results spooled while the database was away (recorded on replay)."""
     reconciles: int = 0
     busy_line_seconds: float = 0.0
     results: dict[str, int] = field(default_factory=dict)
@@ -153,6 +157,9 @@ class Dialer:
         self._sent: deque[float] = deque()
         """Monotonic times of the latest Originates (the 1-second window)."""
         self._reconciling = asyncio.Lock()
+        self._spooled: set[str] = set()
+        """ChannelIds whose result waits in the spool: reconciliation leaves them alone."""
+        self._reconcile_again = False
         self._sweep_task: asyncio.Task[Any] | None = None
         self._ready = asyncio.Event()
         self.hold = False
@@ -304,6 +311,10 @@ class Dialer:
                 if not self._ready.is_set() and self.ami.connected:
                     await self.reconcile()
                     self._ready.set()
+                if not self._results_waiting():
+                    self._spooled.clear()
+                    if self._reconcile_again and self.ami.connected:
+                        await self.reconcile()
                 if (
                     self.ami.connected
                     and not self._shutdown.is_set()
@@ -459,7 +470,13 @@ class Dialer:
                     if fl.state != "answered":
                         fl.state = "answered"
                         self._publish("answered", fl)
-                    await self.services.run_db(self.store.mark_answered, fl.channel_id)
+                    try:
+                        await self.services.run_db(self.store.mark_answered, fl.channel_id)
+                    except Exception as exc:
+                        if not is_unavailable(exc):
+                            raise
+                        # The database is away: the result records the answer.
+                        log.warning("attempt %s: answer not marked (%s)", fl.attempt_id, exc)
                     self._own(self._stamp_call(fl, create=True), f"stamp-{fl.attempt_id}")
             await self._wait_end(fl)
             if fl.cause in (0, None) and not fl.gone and not fl.restarted:
@@ -545,25 +562,32 @@ class Dialer:
         note: str | None = None,
         refund: bool = False,
     ) -> FinalReport | None:
-        rep = await self.services.run_db(
-            lambda: self.store.finalise(
-                fl.channel_id,
-                originate_reason=originate_reason,
-                hangup_cause=fl.cause,
-                answered=fl.answered,
-                gone=fl.gone,
-                restarted=fl.restarted,
-                note=note
-                or (
-                    "asterisk restarted"
-                    if fl.restarted
-                    else "gone after restart"
-                    if fl.gone
-                    else None
-                ),
-                refund=refund,
-            )
-        )
+        args: dict[str, Any] = {
+            "channel_id": fl.channel_id,
+            "originate_reason": originate_reason,
+            "hangup_cause": fl.cause,
+            "answered": fl.answered,
+            "gone": fl.gone,
+            "restarted": fl.restarted,
+            "note": note
+            or (
+                "asterisk restarted" if fl.restarted else "gone after restart" if fl.gone else None
+            ),
+            "refund": refund,
+            "now": utcnow(),
+        }
+        durable = getattr(self.services, "durable", None)
+        if durable is not None and durable.spool is not None:
+            # Durable (issue 13): with the database away the result is
+            # spooled and recorded on replay, once (keyed by the ChannelId);
+            # meanwhile the contact stays ``dialing``, so it is not dialled again.
+            rep = await durable.write("attempt.finalise", fl.channel_id, args)
+            if rep is None:
+                self._spooled.add(fl.channel_id)
+                self.stats.spooled += 1
+                fl.state = "done"
+        else:
+            rep = await self.services.run_db(lambda: self.store.apply_finalise(args))
         if refund:
             self.stats.not_sent += 1
         if rep is not None:
@@ -601,9 +625,12 @@ class Dialer:
             if live is None:
                 return
             self.stats.reconciles += 1
+            self._reconcile_again = False
             attempts = await self.services.run_db(self.store.open_attempts)
             for a in attempts:
                 cid = a.channel_id or ""
+                if cid in self._spooled:
+                    continue  # its result is recorded on replay
                 fl = self._inflight.get(cid)
                 if fl is not None:
                     if fl.sent and cid not in live and time.monotonic() - fl.sent_at > 2.0:
@@ -619,10 +646,20 @@ class Dialer:
                     self.stats.adopted += 1
                     log.info("adopted attempt %s still up after a restart", a.id)
                     self._own(self._attempt(fl, None), f"adopted-{a.id}")
+                elif self._results_waiting():
+                    # Its result may wait in the spool (a process killed
+                    # before the replay): looked at again once it is replayed.
+                    self._reconcile_again = True
                 else:
                     fl = InFlight(cid, a.id, a.campaign_id, a.phone or "", gone=True)
                     await self._finalise(fl, note="lost in restart")
             self._wake.set()
+
+    def _results_waiting(self) -> bool:
+        """Writes wait in the node's spool (some may be attempts' results)."""
+        durable = getattr(self.services, "durable", None)
+        spool = getattr(durable, "spool", None)
+        return bool(spool is not None and spool.has_backlog())
 
     async def sweep(self) -> None:
         """Periodic check: calls we track that Asterisk no longer has."""

@@ -570,6 +570,15 @@ class AttemptStore:
                 a.id, a.campaign_id, a.contact_id, result.value, final, a.positive, completed
             )
 
+    def apply_finalise(self, args: Mapping[str, Any]) -> FinalReport | None:
+        """:meth:`finalise` of a spooled result (``attempt.finalise``, issue
+        13): idempotent — keyed by the attempt's ChannelId, a result already
+        recorded is not recorded again nor counted twice; ``now`` is the time
+        the attempt ended, not the time of the replay."""
+        fields = dict(args)
+        channel_id = str(fields.pop("channel_id"))
+        return self.finalise(channel_id, **fields)
+
     def open_attempts(self) -> list[Attempt]:
         """Phone attempts of this node not yet finished (for reconciliation)."""
         with self.db.session(readonly=True) as s:

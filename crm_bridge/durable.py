@@ -18,7 +18,13 @@ Every operation is idempotent, keyed by the call's ``Uniqueid``:
 * ``call.events`` — the IVR journal, numbered by its own ``seq``;
 * ``appeal.register`` — the appeal of a call registered once: an appeal of
   the same call received at the same time is the same appeal
-  (``AppealService.register(once=True)``).
+  (``AppealService.register(once=True)``; the call's row is created first
+  when nothing wrote it yet, so the appeal is linked and found again); with ``callback`` (the
+  answering machine's, REQ-T6) its callback task is created with it, once
+  per appeal (issue 13, the gaps);
+* operations other slices register (:meth:`DurableWrites.register_op`),
+  e.g. the dialer's ``attempt.finalise`` keyed by the attempt's ChannelId
+  (:meth:`autoinformer.store.AttemptStore.finalise` records a result once).
 
 A record the database refuses for a reason other than availability (a
 constraint, a bad value) would block the spool for ever: it is set aside in
@@ -36,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -48,8 +55,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from core.spool import Spool, SpoolError
 from crm_bridge.appeals import AppealService, AppealView
 from crm_bridge.calls import CallService, JournalEntryLike
+from crm_bridge.models import Callback, CallbackStatus
 
 __all__ = ["DatabaseUnavailable", "DurableWrites", "is_unavailable"]
+
+_BUILTIN_OPS: Final = frozenset({"call.record", "call.events", "appeal.register"})
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,6 +146,14 @@ class DurableWrites:
         self.rejected = 0
         self.last_error: str | None = None
         self._stragglers: set[asyncio.Future[Any]] = set()
+        self._ops: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+
+    def register_op(self, op: str, apply: Callable[[Mapping[str, Any]], Any]) -> None:
+        """Another slice's durable operation: ``apply(args)`` runs in a
+        database thread and must be idempotent (a replay repeats it)."""
+        if op in self._ops or op in _BUILTIN_OPS:
+            raise ValueError(f"spool operation {op!r} is already registered")
+        self._ops[op] = apply
 
     def _straggler_done(self, attempt: asyncio.Future[Any]) -> None:
         self._stragglers.discard(attempt)
@@ -195,15 +213,31 @@ class DurableWrites:
                 spool_now=spool_now,
             )
 
-    async def register_appeal(self, **kwargs: Any) -> AppealView | None:
+    async def register_appeal(
+        self, *, callback: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> AppealView | None:
         """:meth:`AppealService.register` of a call's appeal, durably: the
         view when the database registered it now, None when it was spooled
         (its number is given when the spool is replayed). ``call_uniqueid``
-        and ``received_at`` are required: they are the appeal's identity."""
+        and ``received_at`` are required: they are the appeal's identity.
+
+        ``callback``: a callback task to create with the appeal while it is
+        open (``phone``, ``due_at``, ``window_start``, ``note``; its window
+        ends at ``window_end``, else at the appeal's deadline) — in the same operation, so a spooled
+        appeal gets its callback on replay, once."""
         if not kwargs.get("call_uniqueid") or kwargs.get("received_at") is None:
             raise ValueError("a durable appeal needs its call_uniqueid and received_at")
+        if callback is not None:
+            kwargs["callback"] = dict(callback)
         result = await self._write("appeal.register", str(kwargs["call_uniqueid"]), kwargs)
         return result if isinstance(result, AppealView) else None
+
+    async def write(self, op: str, key: str, args: Mapping[str, Any]) -> Any:
+        """A registered operation (:meth:`register_op`), durably: its result
+        when the database took it now, None when it was spooled."""
+        if op not in self._ops:
+            raise ValueError(f"unknown spool operation {op!r}")
+        return await self._write(op, key, dict(args))
 
     async def _write(
         self, op: str, key: str, args: dict[str, Any], *, spool_now: bool = False
@@ -253,8 +287,47 @@ class DurableWrites:
             self.calls.append_events(args["uniqueid"], entries, source=args.get("source", "ivr"))
             return None
         if op == "appeal.register":
-            return self.appeals.register(**args, once=True)
-        raise ValueError(f"unknown spool operation {op!r}")
+            fields = dict(args)
+            callback = fields.pop("callback", None)
+            uniqueid = str(fields["call_uniqueid"])
+            if self.calls.get(uniqueid) is None:
+                # The call's row first (the listener's may come later): the
+                # appeal is linked to it, so a repeated replay finds it (once).
+                self.calls.record(uniqueid, {}, source="ivr")
+            view = self.appeals.register(**fields, once=True)
+            if callback:
+                self._ensure_callback(view, callback)
+            return view
+        apply = self._ops.get(op)
+        if apply is None:
+            raise ValueError(f"unknown spool operation {op!r}")
+        return apply(args)
+
+    def _ensure_callback(self, view: AppealView, spec: Mapping[str, Any]) -> int | None:
+        """The appeal's callback task, created once (a replay finds it)."""
+        if not view.is_open or not spec.get("phone"):
+            return None
+        db = self.appeals.db
+        with db.session(write=True) as s:
+            existing = s.scalars(
+                select(Callback.id).where(Callback.appeal_id == view.id).limit(1)
+            ).first()
+            if existing is not None:
+                return int(existing)
+            start = spec["due_at"]
+            task = Callback(
+                phone=str(spec["phone"]),
+                due_at=start,
+                window_start=spec.get("window_start") or start,
+                window_end=spec.get("window_end") or view.effective_due_at or start,
+                appeal_id=view.id,
+                account_id=view.account_id,
+                status=CallbackStatus.PENDING,
+                note=spec.get("note"),
+            )
+            s.add(task)
+            s.flush()
+            return int(task.id)
 
     def apply(self, record: Mapping[str, Any]) -> None:
         """Apply one spooled record (idempotent). An unavailable database

@@ -149,6 +149,14 @@ class Services:
             durable=durable,
         )
         durable_box.append(services)
+        from autoinformer.store import AttemptStore
+
+        # The dialer's results (issue 13): replayed by any process of the
+        # node, also one that does not dial.
+        durable.register_op(
+            "attempt.finalise",
+            AttemptStore(db, settings.node_name, campaigns=services.campaigns).apply_finalise,
+        )
         return services
 
     @classmethod

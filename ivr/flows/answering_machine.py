@@ -34,12 +34,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from sqlalchemy import select
+
 from crm_bridge.appeals import AppealView
 from crm_bridge.calls import CallService
 from crm_bridge.durable import is_unavailable
 from crm_bridge.models import (
     AppealChannel,
     AppealKind,
+    Callback,
     Category,
     ClassificationCode,
     ReplyChannel,
@@ -273,15 +276,33 @@ async def _register(msg: _Message, *, hung_up: bool = False) -> None:
         "recordings": recordings,
         "transcript": transcript,
     }
+    callback: dict[str, Any] | None = None
+    if msg.phone:
+        start, _ = callback_window(working_hours(deps), msg.now)
+        callback = {
+            "phone": msg.phone,
+            "due_at": start,
+            "window_start": start,
+            "note": "Перезвонить по сообщению на автоответчике в рабочее время (REQ-T6).",
+        }
     if ch.call_id:
         # Durable (issue 13): the message is never lost with the database
-        # away — spooled with its recordings, registered on replay.
-        msg.appeal = await deps.durable.register_appeal(call_uniqueid=ch.call_id, **fields)
+        # away — spooled with its recordings and its callback (REQ-T6),
+        # both registered on replay, once.
+        msg.appeal = await deps.durable.register_appeal(
+            call_uniqueid=ch.call_id, callback=callback, **fields
+        )
     else:
         msg.appeal = await deps.run_db(lambda: service.register(**fields))
     appeal = msg.appeal
     if appeal is None:
-        ch.journal.add("step", name="appeal", spooled=True, contact=reply_contact is not None)
+        ch.journal.add(
+            "step",
+            name="appeal",
+            spooled=True,
+            contact=reply_contact is not None,
+            callback=callback is not None,
+        )
         await _record_path(msg)
         return
     ch.journal.add(
@@ -291,20 +312,22 @@ async def _register(msg: _Message, *, hung_up: bool = False) -> None:
         status=appeal.status.value,
         contact=reply_contact is not None,
     )
-    if msg.phone and appeal.is_open:
-        start, _ = callback_window(working_hours(deps), msg.now)
-        due = appeal.effective_due_at or start
-        callback_id = await deps.run_db(
-            lambda: create_callback(
-                deps.db,
-                phone=msg.phone or "",
-                due_at=start,
-                window_start=start,
-                window_end=due,
-                appeal_id=appeal.id,
-                note="Перезвонить по сообщению на автоответчике в рабочее время (REQ-T6).",
+    if callback is not None and appeal.is_open:
+        if ch.call_id:
+            callback_id = await deps.run_db(lambda: _callback_of(deps, appeal.id))
+        else:
+            due = appeal.effective_due_at or callback["due_at"]
+            callback_id = await deps.run_db(
+                lambda: create_callback(
+                    deps.db,
+                    phone=callback["phone"],
+                    due_at=callback["due_at"],
+                    window_start=callback["window_start"],
+                    window_end=due,
+                    appeal_id=appeal.id,
+                    note=callback["note"],
+                )
             )
-        )
         ch.journal.add("step", name="callback", id=callback_id)
     await _record_path(msg)
 
@@ -328,6 +351,15 @@ async def _record_path(msg: _Message) -> None:
             raise
         # The database is away: the path is bookkeeping, the message is spooled.
         ch.journal.add("step", name="path-not-recorded", reason=type(exc).__name__)
+
+
+def _callback_of(deps: IvrDeps, appeal_id: int) -> int | None:
+    """The callback the durable registration created with the appeal."""
+    with deps.db.session(readonly=True) as s:
+        found = s.scalars(
+            select(Callback.id).where(Callback.appeal_id == appeal_id).limit(1)
+        ).first()
+    return int(found) if found is not None else None
 
 
 def _safe(call_id: str) -> str:

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from crm_bridge.calls import CallService
 from crm_bridge.identify import IdentMethod
 from crm_bridge.models import (
     AppealChannel,
@@ -815,29 +815,32 @@ async def _register_appeal(call: _Call, account: AccountBrief) -> None:
     if existing:
         ch.journal.add("step", name="appeal-existing", readings=len(call.stored))
         return
+    fields: dict[str, Any] = {
+        "channel": AppealChannel.PHONE,
+        "kind": AppealKind.METER_READING,
+        "category": account.category,
+        "content": _appeal_content(call.stored),
+        "address_text": account.address,
+        "classification": ClassificationCode.E,
+        "account_id": account.id,
+    }
     if ch.call_id:
-        # The call row may not exist yet (the AMI listener writes it too): the
-        # appeal is linked to the call either way.
-        await deps.run_db(
-            functools.partial(
-                CallService(deps.db).upsert,
-                ch.call_id,
-                linkedid=ch.linked_id,
-                caller_number=ch.caller_number,
-            )
+        # Durable (issue 13), like the hotline's: the call row (the AMI
+        # listener writes it too) and the appeal are spooled while the
+        # database is away, registered on replay.
+        await deps.durable.record_call(
+            ch.call_id,
+            {"linkedid": ch.linked_id, "caller_number": ch.caller_number},
+            source="ivr",
         )
-    service = deps.crm.appeals
-    view = await deps.run_db(
-        lambda: service.register(
-            channel=AppealChannel.PHONE,
-            kind=AppealKind.METER_READING,
-            category=account.category,
-            content=_appeal_content(call.stored),
-            address_text=account.address,
-            classification=ClassificationCode.E,
-            account_id=account.id,
-            call_uniqueid=ch.call_id or None,
+        view = await deps.durable.register_appeal(
+            call_uniqueid=ch.call_id, received_at=await call_now(ch, deps), **fields
         )
-    )
+        if view is None:
+            ch.journal.add("step", name="appeal", spooled=True, readings=len(call.stored))
+            return
+    else:
+        service = deps.crm.appeals
+        view = await deps.run_db(lambda: service.register(**fields))
     ch.journal.add("step", name="appeal", number=view.number)
     await ch.set_var(Var.APPEAL, view.number)

@@ -20,10 +20,19 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from crm_bridge.appeals import AppealService, AppealView
 from crm_bridge.calls import CallService
+from crm_bridge.durable import is_unavailable
 from crm_bridge.errors import AppealNotFound
-from crm_bridge.models import AppealChannel, AppealKind, Category, ClassificationCode
+from crm_bridge.models import (
+    AppealChannel,
+    AppealKind,
+    Callback,
+    Category,
+    ClassificationCode,
+)
 from crm_bridge.phones import is_valid_phone, try_normalize_phone
 from ivr import phrases_ru
 from ivr.deps import IvrDeps
@@ -68,42 +77,65 @@ async def flow(ch: Channel, deps: IvrDeps) -> None:
     hours = working_hours(deps)
     start, end = callback_promise(hours, now, deps.settings.queue_callback_within_minutes)
     appeal_number = await ch.get_var(Var.APPEAL)
-    appeal = await deps.run_db(_appeal_of, deps.db, appeal_number)
-    if appeal is None:
-        # No appeal of this call (the menu did not run: the fallback path): the
-        # callback request is registered as one (REQ-A1), so that it has a number.
-        appeal = await deps.run_db(_register, deps, ch.call_id, phone, now)
-        await ch.set_var(Var.APPEAL, appeal.number)
-
-    def create() -> int:
-        task = create_callback(
-            deps.db,
-            phone=phone,
-            due_at=start,
-            window_start=start,
-            window_end=end,
-            appeal_id=appeal.id,
-            account_id=appeal.account_id,
-            note="Обратный звонок вместо ожидания в очереди (REQ-T8).",
+    note = "Обратный звонок вместо ожидания в очереди (REQ-T8)."
+    if not appeal_number and ch.call_id:
+        # No appeal of this call (the menu did not run: the fallback path):
+        # the callback request is registered as one (REQ-A1), so that it has
+        # a number — durably, with its callback task (issue 13): spooled with
+        # the database away, both registered on replay.
+        appeal = await deps.durable.register_appeal(
+            call_uniqueid=ch.call_id,
+            callback={
+                "phone": phone,
+                "due_at": start,
+                "window_start": start,
+                "window_end": end,
+                "note": note,
+            },
+            **_fields(phone, now),
         )
-        if ch.call_id:
-            calls = CallService(deps.db)
-            current = calls.get(ch.call_id)
-            path = [*(current.ivr_path if current else ()), "queue-callback"]
-            calls.upsert(ch.call_id, ivr_path=path, outcome="callback")
-        return task
+        if appeal is not None:
+            await ch.set_var(Var.APPEAL, appeal.number)
+        callback_id = await _durable_callback(deps, ch, appeal)
+    else:
+        found = await deps.run_db(_appeal_of, deps.db, appeal_number)
+        if found is None:
+            found = await deps.run_db(_register, deps, ch.call_id, phone, now)
+            await ch.set_var(Var.APPEAL, found.number)
+        appeal = found
 
-    callback_id = await deps.run_db(create)
+        def create() -> int:
+            task = create_callback(
+                deps.db,
+                phone=phone,
+                due_at=start,
+                window_start=start,
+                window_end=end,
+                appeal_id=found.id,
+                account_id=found.account_id,
+                note=note,
+            )
+            _path(deps, ch.call_id)
+            return task
+
+        callback_id = await deps.run_db(create)
     ch.journal.add(
-        "step", name="callback", id=callback_id, open=hours.is_open(now), by=end.isoformat()
+        "step",
+        name="callback",
+        id=callback_id,
+        spooled=appeal is None,
+        open=hours.is_open(now),
+        by=end.isoformat(),
     )
     await ch.play("queue/will_call_number")
     await speak(ch, phrases_ru.value("phone", phone, "acc"))
     await ch.play("queue/callback_registered")
     await _say_when(ch, now.astimezone(hours.zone), end.astimezone(hours.zone))
-    # REQ-A11: the notice of registration, with the appeal's number.
-    await ch.play("queue/registered_number")
-    await speak(ch, phrases_ru.value("appeal", appeal.seq, "nom"))
+    if appeal is not None:
+        # REQ-A11: the notice of registration, with the appeal's number
+        # (a spooled appeal gets its number on replay: none is said).
+        await ch.play("queue/registered_number")
+        await speak(ch, phrases_ru.value("appeal", appeal.seq, "nom"))
     await ch.play("common/goodbye")
     await ch.hangup()
 
@@ -157,14 +189,48 @@ def _appeal_of(db: Any, number: str | None) -> AppealView | None:
         return None
 
 
+def _fields(phone: str, now: datetime) -> dict[str, Any]:
+    return {
+        "channel": AppealChannel.PHONE,
+        "kind": AppealKind.APPEAL,
+        "category": Category.FL,
+        "content": "Заявка на обратный звонок вместо ожидания в очереди.",
+        "classification": ClassificationCode.PR,
+        "reply_contact": phone,
+        "received_at": now,
+    }
+
+
 def _register(deps: IvrDeps, call_id: str, phone: str, now: datetime) -> AppealView:
-    return deps.crm.appeals.register(
-        channel=AppealChannel.PHONE,
-        kind=AppealKind.APPEAL,
-        category=Category.FL,
-        content="Заявка на обратный звонок вместо ожидания в очереди.",
-        classification=ClassificationCode.PR,
-        reply_contact=phone,
-        call_uniqueid=call_id or None,
-        received_at=now,
-    )
+    return deps.crm.appeals.register(call_uniqueid=call_id or None, **_fields(phone, now))
+
+
+def _path(deps: IvrDeps, call_id: str) -> None:
+    """The call's menu path ends in ``queue-callback`` (bookkeeping)."""
+    if call_id:
+        calls = CallService(deps.db)
+        current = calls.get(call_id)
+        path = [*(current.ivr_path if current else ()), "queue-callback"]
+        calls.upsert(call_id, ivr_path=path, outcome="callback")
+
+
+async def _durable_callback(deps: IvrDeps, ch: Channel, appeal: AppealView | None) -> int | None:
+    """The callback the durable registration created (None while spooled);
+    the call's path recorded unless the database is away."""
+    if appeal is None:
+        return None
+
+    def find() -> int | None:
+        with deps.db.session(readonly=True) as s:
+            found = s.scalars(
+                select(Callback.id).where(Callback.appeal_id == appeal.id).limit(1)
+            ).first()
+        _path(deps, ch.call_id)
+        return int(found) if found is not None else None
+
+    try:
+        return await deps.run_db(find)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return None
