@@ -226,7 +226,15 @@ async def test_full_dictation_ends_on_the_digit_count(
         journal = await caller.end()
     assert listens(journal)[0]["complete_digits"] == 3
     (heard,) = speech_entries(journal)
-    assert heard.detail["reason"] == "endpoint" and heard.detail["text"] == "삼 육 이"
+    assert heard.detail["text"] == "삼 육 이"
+    # The completeness rule decides on decoded audio. When the line stalled
+    # (a busy machine: the AudioSocket filled time in where no audio came,
+    # journalled as «filled»), the pause was not heard, so the trailing
+    # silence ends it instead — the same text, a little later.
+    if heard.detail["filled"] == 0:
+        assert heard.detail["reason"] == "endpoint", heard.detail
+    else:
+        assert heard.detail["reason"] in ("endpoint", "silence"), heard.detail
     (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
     assert stored.value == 362 and stored.source is ReadingSource.VOICE
     await rig.wait_end(caller.call)
