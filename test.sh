@@ -31,10 +31,14 @@ tier() { # tier <name> <env...> -- <pytest args...>
   shift
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
-  env "${envs[@]}" $py -m pytest -p no:cacheprovider "$@" >"$logs/$name.log" 2>&1 &
+  local nice=0
+  [ "$name" = "logic" ] && nice=19
+  env "${envs[@]}" nice -n "$nice" $py -m pytest -p no:cacheprovider "$@" >"$logs/$name.log" 2>&1 &
   names+=("$name") pids+=("$!")
 }
-# 1) logic, flows on a fake channel, CRM on SQLite and on PostgreSQL
+# 1) logic, flows on a fake channel, CRM on SQLite and on PostgreSQL — at
+# the lowest CPU priority: the real-Asterisk tiers' calls decode speech in
+# real time and must not be starved by it
 tier "logic" -- -m "not asterisk and not faults"
 # 2) the real-Asterisk tier on the embedded default (SQLite), and
 # 3) the same calls with PostgreSQL as the database
