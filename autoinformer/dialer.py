@@ -61,6 +61,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from autoinformer.causes import trunk_target
 from autoinformer.monitor import Monitor
 from autoinformer.store import AttemptStore, Claimed, FinalReport
@@ -502,7 +504,7 @@ class Dialer:
             await self.services.run_db_background(
                 lambda: calls.mark_outbound(fl.channel_id, fl.campaign_id, self.node, create=create)
             )
-        except Exception as exc:  # the attempt's own row is what counts
+        except SQLAlchemyError as exc:  # the attempt's own row is what counts
             log.warning("attempt %s: the call row was not marked outbound: %s", fl.attempt_id, exc)
 
     async def _originate(self, fl: InFlight, cl: Claimed) -> int | None:

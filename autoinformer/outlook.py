@@ -239,12 +239,12 @@ def monitor_view(
         # Due now, by time zone: the pending contacts of each zone (the
         # kept counters) less those held until later.
         due_by_zone: dict[str, int] = {}
-        for tz, n in _pending_by_zone(s, campaign_id, recount):
+        for tz, n in _contacts_by(s, campaign_id, ContactStatus.PENDING, "timezone", recount):
             due = int(n) - later_by_zone[tz or ""]
             if due > 0:
                 due_by_zone[tz or ""] = due
         # Refused for good by the rules.
-        for refusal, n in _refused(s, campaign_id, recount):
+        for refusal, n in _contacts_by(s, campaign_id, ContactStatus.REFUSED, "refusal", recount):
             group = _GROUP_OF_REFUSAL.get(str(refusal))
             if group in NEVER and n:
                 held[group] += int(n)
@@ -315,50 +315,19 @@ def monitor_view(
     return st, out
 
 
-def _pending_by_zone(s: Session, campaign_id: int, recount: bool) -> list[Any]:
-    if recount:
-        return list(
-            s.execute(
-                select(Contact.timezone, func.count())
-                .where(
-                    Contact.campaign_id == campaign_id,
-                    Contact.status == ContactStatus.PENDING.value,
-                )
-                .group_by(Contact.timezone)
-            )
-        )
+def _contacts_by(
+    s: Session, campaign_id: int, status: ContactStatus, field: str, recount: bool
+) -> list[Any]:
+    """(value of ``field``, how many) of the campaign's contacts in ``status``:
+    from the counters, or counted over the contacts themselves (``recount``)."""
+    table: Any = Contact if recount else ContactCount
+    column = getattr(table, field)
+    n = func.count() if recount else func.sum(ContactCount.n)
     return list(
         s.execute(
-            select(ContactCount.timezone, func.sum(ContactCount.n))
-            .where(
-                ContactCount.campaign_id == campaign_id,
-                ContactCount.status == ContactStatus.PENDING.value,
-            )
-            .group_by(ContactCount.timezone)
-        )
-    )
-
-
-def _refused(s: Session, campaign_id: int, recount: bool) -> list[Any]:
-    if recount:
-        return list(
-            s.execute(
-                select(Contact.refusal, func.count())
-                .where(
-                    Contact.campaign_id == campaign_id,
-                    Contact.status == ContactStatus.REFUSED.value,
-                )
-                .group_by(Contact.refusal)
-            )
-        )
-    return list(
-        s.execute(
-            select(ContactCount.refusal, func.sum(ContactCount.n))
-            .where(
-                ContactCount.campaign_id == campaign_id,
-                ContactCount.status == ContactStatus.REFUSED.value,
-            )
-            .group_by(ContactCount.refusal)
+            select(column, n)
+            .where(table.campaign_id == campaign_id, table.status == status.value)
+            .group_by(column)
         )
     )
 

@@ -49,6 +49,41 @@ def bench_settings(name: str) -> Settings:
     return base.replace(data_dir=data)
 
 
+def fresh_pg_database(server: str, name: str) -> str:
+    """The URL of an empty PostgreSQL database ``name`` on ``server`` (dropped
+    first if a previous run left it)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(server)
+    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+def served_settings(workdir: Path, fields: dict[str, object]) -> Settings:
+    """The settings of a hotline a bench runs as a child process in ``workdir``."""
+    return Settings(asterisk_root=workdir, data_dir=workdir / "data", **fields).resolve()  # type: ignore[arg-type]
+
+
+async def serve(workdir: Path, fields: dict[str, object], components: Sequence[str]) -> None:
+    """The hotline under test (a child process) with ``components`` until SIGTERM;
+    prints «ready» once it serves."""
+    import signal
+
+    from hotline.runner import Runtime
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Runtime(served_settings(workdir, fields), tuple(components)):
+        print("ready", flush=True)
+        await stop.wait()
+
+
 def proc_cpu(pid: int, children: bool = True) -> float:
     """CPU seconds of a process (and its reaped children) from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -25,25 +25,11 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import pct
+from _common import fresh_pg_database, pct
 
 from core.settings import Settings
 
 DB_NAME = "hotline_bench_callback_notices"
-
-
-def _pg_database(server: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(server)
-    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return u.set(database=DB_NAME).render_as_string(hide_password=False)
 
 
 def _seed(db_url: str, n: int) -> None:
@@ -107,7 +93,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        url = _pg_database(args.pg_url) if args.pg_url else ""
+        url = fresh_pg_database(args.pg_url, DB_NAME) if args.pg_url else ""
         settings = Settings(
             asterisk_root=work, data_dir=work / "data", database_url=url, log_level="WARNING"
         ).resolve()

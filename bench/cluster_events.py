@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import bench_settings, pct
+from _common import bench_settings, fresh_pg_database, pct
 
 
 def line(name: str, ms: list[float]) -> str:
@@ -43,27 +43,14 @@ def line(name: str, ms: list[float]) -> str:
     )
 
 
-def pg_database(url: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    name = "hotline_bench_cluster"
-    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return u.set(database=name).render_as_string(hide_password=False)
-
-
 async def measure(args: argparse.Namespace) -> None:
     from crm_bridge.live import ALL, operator_topic
     from hotline.services import Services
     from nodes.bridge import ClusterBridge
 
-    base = bench_settings("cluster").replace(database_url=pg_database(args.pg_url))
+    base = bench_settings("cluster").replace(
+        database_url=fresh_pg_database(args.pg_url, "hotline_bench_cluster")
+    )
     a_services = Services.create(base.replace(node_name="bench-a"))
     b_services = Services.create(base.replace(node_name="bench-b"), migrate=False)
     a, b = ClusterBridge(a_services), ClusterBridge(b_services)

@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import bench_settings, pct
+from _common import bench_settings, fresh_pg_database, pct
 
 TARGET_P99_MS = 200.0
 ZONES = (
@@ -196,21 +196,6 @@ def fill(db: Any, contacts: int, in_flight: int) -> int:
     return cid
 
 
-def pg_database(url: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    name = "hotline_bench_monitor"
-    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return u.set(database=name).render_as_string(hide_password=False)
-
-
 async def measure(args: argparse.Namespace) -> None:
     import aiohttp
 
@@ -220,7 +205,9 @@ async def measure(args: argparse.Namespace) -> None:
 
     settings = bench_settings("monitor")
     if args.pg_url:
-        settings = settings.replace(database_url=pg_database(args.pg_url))
+        settings = settings.replace(
+            database_url=fresh_pg_database(args.pg_url, "hotline_bench_monitor")
+        )
     async with Runtime(settings, components=("web",)) as rt:
         services = rt.services
         assert services is not None

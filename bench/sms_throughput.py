@@ -38,9 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import free_port, pct, proc_cpu
-
-from core.settings import Settings
+from _common import free_port, fresh_pg_database, pct, proc_cpu, serve, served_settings
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_PER_S = 100.0
@@ -80,37 +78,6 @@ def _seed(db_url: str, n: int) -> None:
     db.dispose()
 
 
-def _pg_database(server: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(server)
-    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "hotline_bench_sms" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "hotline_bench_sms"')
-    return u.set(database="hotline_bench_sms").render_as_string(hide_password=False)
-
-
-def _settings(workdir: Path, fields: dict[str, object]) -> Settings:
-    return Settings(asterisk_root=workdir, data_dir=workdir / "data", **fields).resolve()  # type: ignore[arg-type]
-
-
-async def _serve(workdir: Path, fields: dict[str, object]) -> None:
-    """The hotline under test (a child process): web + sms until SIGTERM."""
-    import signal
-
-    from hotline.runner import Runtime
-
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Runtime(_settings(workdir, fields), ("web", "sms")):
-        print("ready", flush=True)
-        await stop.wait()
-
-
 async def _run(args: argparse.Namespace, workdir: Path) -> int:
     from hotline.services import Services
     from sms.fakesmsc import FakeSmsc
@@ -118,14 +85,14 @@ async def _run(args: argparse.Namespace, workdir: Path) -> int:
 
     admin, smsbox, sendsms, fake, web_port = (free_port() for _ in range(5))
     fields: dict[str, object] = {
-        "database_url": _pg_database(args.pg_url) if args.pg_url else "",
+        "database_url": fresh_pg_database(args.pg_url, "hotline_bench_sms") if args.pg_url else "",
         "web_host": "127.0.0.1",
         "web_port": web_port,
         "sms_kannel_url": f"http://127.0.0.1:{sendsms}/cgi-bin/sendsms",
         "sms_sender": SERVICE_NUMBER,
         "log_level": "WARNING",
     }
-    settings = _settings(workdir, fields)
+    settings = served_settings(workdir, fields)
     services = Services.create(settings)  # migrates
     await services.aclose()
     await asyncio.to_thread(_seed, settings.db_url, args.messages)
@@ -229,7 +196,7 @@ def main() -> int:
     ap.add_argument("--serve", nargs=2, metavar=("WORKDIR", "SETTINGS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(_serve(Path(args.serve[0]), json.loads(args.serve[1])))
+        asyncio.run(serve(Path(args.serve[0]), json.loads(args.serve[1]), ("web", "sms")))
         return 0
     with tempfile.TemporaryDirectory(prefix="hotline-bench-sms-") as tmp:
         return asyncio.run(_run(args, Path(tmp)))

@@ -75,6 +75,8 @@ class ClusterBridge:
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=10_000)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._actions: set[asyncio.Task[None]] = set()
+        """Requests of other nodes being carried out here (owned, cancelled at stop)."""
         self._listening = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -103,15 +105,22 @@ class ClusterBridge:
             self.services.campaign_monitor.forwarders.remove(self._forward_monitor)
         if getattr(self.services, "cluster", None) is self:
             self.services.cluster = None
-        for t in self._tasks:
+        for t in (*self._tasks, *self._actions):
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        await asyncio.gather(*self._actions, return_exceptions=True)
+        self._actions.clear()
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_result({"ok": False})
+
+    def _action_done(self, task: asyncio.Task[None]) -> None:
+        self._actions.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: _carry_out answers its own failures
 
     async def wait_listening(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._listening.wait(), timeout)
@@ -219,8 +228,9 @@ class ClusterBridge:
                 if fut is not None and not fut.done():
                     fut.set_result(message)
             elif message.get("to") == self.node:
-                task = asyncio.ensure_future(self._carry_out(message))
-                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                task = asyncio.create_task(self._carry_out(message))
+                self._actions.add(task)
+                task.add_done_callback(self._action_done)
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from shift.callbacks import CallbackResult, CallbackService
 from sms.models import OutState, SmsMessage
 from sms.notices import callback_text
 from supervision.models import AppealEvent, AppealNotice, NoticeKind, NoticeStatus
+from tests.e2e.waiting import until
 from tests.sms.conftest import MSK, PHONE_SINGLE, SINGLE
 from tests.sms.test_kannel_e2e import SERVICE_NUMBER, Gateway, gateway
 
@@ -49,12 +50,12 @@ def _notices(db: Database) -> list[tuple[str, str]]:
 
 async def _all_delivered(db: Database, count: int, timeout: float = 20) -> None:
     """Wait for the delivery reports of ``count`` callback notices."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     want = [(NoticeStatus.SENT.value, OutState.DELIVERED.value)] * count
-    while (rows := await asyncio.to_thread(_notices, db)) != want:
-        assert loop.time() < deadline, f"the notices stayed {rows}"
-        await asyncio.sleep(0.05)
+
+    async def delivered() -> bool:
+        return await asyncio.to_thread(_notices, db) == want
+
+    await until(delivered, timeout, f"{count} callback notices delivered")
 
 
 async def test_a_scheduled_callback_reaches_the_phone_and_its_report_is_recorded(

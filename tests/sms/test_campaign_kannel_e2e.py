@@ -16,7 +16,7 @@ fixture (``tests/sms/test_kannel_e2e.py``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from sms.service import build_campaign_worker
 from surveys.models import SurveyResponse
 from surveys.service import SurveyService
 from tests.autoinformer.helpers import always_open, daytime_zone
+from tests.e2e.waiting import until
 from tests.sms.conftest import PHONE_SINGLE, SINGLE
 from tests.sms.test_kannel_e2e import SERVICE_NUMBER, Gateway, gateway
 from tests.webtools import FakeServices
@@ -80,14 +81,6 @@ def _launch(db: Database, kind: str, channels: str, **options: object) -> int:
     return cid
 
 
-async def _until(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await asyncio.to_thread(check):
-        assert loop.time() < deadline, f"{what} did not happen"
-        await asyncio.sleep(0.1)
-
-
 async def test_an_outage_notice_by_sms_is_delivered_and_positive(
     gateway: Gateway, worker: CampaignSmsWorker
 ) -> None:
@@ -118,7 +111,7 @@ async def test_an_outage_notice_by_sms_is_delivered_and_positive(
             contact = s.scalars(select(Contact).where(Contact.campaign_id == cid)).one()
             return contact.status == "done"
 
-    await _until("the delivery report", settled)
+    await until(lambda: asyncio.to_thread(settled), 30, "the delivery report")
     with db.session() as s:
         contact = s.scalars(select(Contact).where(Contact.campaign_id == cid)).one()
         attempts = list(s.scalars(select(Attempt).where(Attempt.campaign_id == cid)))
@@ -146,7 +139,7 @@ async def test_a_survey_by_sms_reply_is_stored_and_reported(
         with db.session() as s:
             return s.scalars(select(SurveyResponse)).first() is not None
 
-    await _until("the survey's row on delivery", offered)
+    await until(lambda: asyncio.to_thread(offered), 30, "the survey's row on delivery")
     nps = await gateway.exchange(PHONE_SINGLE, "5")
     assert nps.text.startswith("Порекомендуете ли нас знакомым?")
     thanks = await gateway.exchange(PHONE_SINGLE, "9")
