@@ -581,6 +581,10 @@ class CampaignStats:
     in_flight: int = 0
     positive: int = 0
     finished: int = 0
+    reached: int = 0
+    """Finished contacts the campaign really tried (``done``): the base of
+    the positive rate. A contact refused by the call policy or the
+    do-not-call list, or cancelled before its turn, was never asked."""
     counter_rows: int = 0
     """Rows of the kept counters read (not shown): many means it is time
     for :func:`compact_counts`."""
@@ -591,6 +595,8 @@ class CampaignStats:
         self.total += n
         if status in FINAL_CONTACT_STATUSES:
             self.finished += n
+        if status == ContactStatus.DONE:
+            self.reached += n
         if final is not None:
             self.final[str(final)] = self.final.get(str(final), 0) + n
         if positive:
@@ -598,7 +604,9 @@ class CampaignStats:
 
     @property
     def positive_rate(self) -> float:
-        return self.positive / self.finished if self.finished else 0.0
+        """Positive among the contacts tried (REQ-O8), not among every
+        finished one: refusals by the do-not-call list are not failures."""
+        return self.positive / self.reached if self.reached else 0.0
 
     @property
     def progress(self) -> float:
@@ -626,6 +634,7 @@ class CampaignStats:
             "in_flight": self.in_flight,
             "positive": self.positive,
             "finished": self.finished,
+            "reached": self.reached,
             "positive_rate": round(self.positive_rate, 4),
             "progress": round(self.progress, 4),
         }

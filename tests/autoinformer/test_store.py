@@ -194,3 +194,23 @@ def test_workers_sharing_a_campaign_never_claim_the_same_contact(any_db: Databas
     with db.session() as s:
         rows = s.scalars(select(Attempt).where(Attempt.campaign_id == cid)).all()
     assert len(rows) == 120 and len({(r.contact_id, r.attempt_no) for r in rows}) == 120
+
+
+def test_positive_rate_counts_only_contacts_the_campaign_tried(db: Database) -> None:
+    """REQ-O8: the rate is of messages received among contacts called; a
+    contact the policy refused (here: a number no longer on file, REQ-O7)
+    was never called and does not lower it."""
+    phones = ["+79003330051", "+79003330052"]
+    make_accounts(db, phones, prefix="76")
+    cid = campaign(db, phones)
+    with db.session(write=True) as s:
+        s.execute(delete(AccountPhone).where(AccountPhone.phone == phones[1]))
+    store = AttemptStore(db, "n1")
+    (heard,) = store.claim(10, now=MONDAY_NOON)
+    store.mark_answered(heard.channel_id, at=MONDAY_NOON)
+    store.flow_update(heard.attempt_id, flow_state="completed")
+    store.finalise(heard.channel_id, hangup_cause=16, now=MONDAY_NOON)
+    st = CampaignService(db).stats(cid)
+    assert (st.finished, st.reached, st.positive) == (2, 1, 1)
+    assert st.positive_rate == 1.0
+    assert st.as_dict()["positive_rate"] == 1.0

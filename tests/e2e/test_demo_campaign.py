@@ -237,6 +237,8 @@ async def test_a_campaign_on_the_demo_as_shipped(
             "Прослушано до конца: 1", timeout=90_000
         )
         await expect(page.locator("#finished")).to_have_text("4")  # the do-not-call one too
+        # REQ-O8: 1 positive of the 3 called; the do-not-call refusal is no failure.
+        await expect(page.locator("#rate")).to_have_text("33%")
         # Held back, with the reason: night in the zone, the do-not-call list.
         held = page.locator("#held tr", has=page.locator("td[data-reason]"))
         window = held.filter(has=page.locator("td[data-reason=window], td[data-reason=holiday]"))
