@@ -4,9 +4,13 @@ When a planned outage is saved in the register, its page proposes «Создат
 кампанию оповещения» (:meth:`OutageCampaigns.proposal`): who is affected and
 how each is reached —
 
-* households (ФЛ, ГЛ) by the phone numbers of their contract (REQ-O7), and
-  also by e-mail where they gave an address voluntarily (the account's
-  e-mail; the campaign's e-mail channel is switched on when any has one);
+* households (ФЛ, ГЛ) by the phone numbers of their contract (REQ-O7), by
+  SMS to those numbers when the SMS gateway is configured, and by e-mail
+  where they gave an address voluntarily (the account's e-mail); the
+  campaign tries these channels one after another, each customer's chosen
+  form of notification first (REQ-O12, :mod:`autoinformer.channels`):
+  whoever chose SMS or e-mail gets that first, the others a call, then the
+  SMS, then the e-mail when the call was not heard;
   households with no phone in the contract are counted apart: the campaign
   cannot call them;
 * legal entities (ЮЛ) are listed apart, flagged: REQ-O9 tells them «by phone
@@ -89,6 +93,11 @@ class CampaignProposal:
     households_unreachable: int
     """Households with no phone in the contract: the campaign cannot reach them."""
     legal_total: int
+    channels: tuple[str, ...] = ("phone",)
+    """The campaign's channels in their order (:meth:`OutageCampaigns.channels`)."""
+    chose: dict[str, int] = field(default_factory=dict)
+    """Households reachable by the campaign per form of notification they
+    chose (REQ-O12), of the campaign's channels; the rest are called first."""
     legal: list[LegalEntity] = field(default_factory=list)
     message: str = ""
     """The message as the callees hear it (the period in the centre's zone)."""
@@ -116,9 +125,12 @@ class OutageCampaigns:
         zone: ZoneInfo,
         *,
         campaigns: CampaignService | None = None,
+        sms: bool = False,
     ) -> None:
         self.db = db
         self.zone = zone
+        self.sms = sms
+        """An SMS gateway is configured: the campaign may send SMS."""
         self.campaigns = campaigns if campaigns is not None else CampaignService(db)
         """Its clock is the proposal's (REQ-O9 counted as submission counts it)."""
 
@@ -145,6 +157,7 @@ class OutageCampaigns:
                             Account.holder_name,
                             Account.category,
                             Account.email,
+                            Account.notify_by,
                             has_phone.label("phone"),
                         )
                         .where(Account.id.in_(chunk))
@@ -156,6 +169,12 @@ class OutageCampaigns:
             stale = self._stale(entry, campaign) if campaign is not None else ""
         households = [r for r in rows if r.category is not Category.UL]
         legal = [r for r in rows if r.category is Category.UL]
+        channels = self.channels(any(r.email for r in rows if r.phone))
+        chose = {
+            form: n
+            for form in channels[1:]
+            if (n := sum(1 for r in households if r.phone and r.notify_by == form))
+        }
         now = self.campaigns.clock()
         late, latest = "", None
         if not why_not:
@@ -173,6 +192,8 @@ class OutageCampaigns:
             households_phone=sum(1 for r in households if r.phone),
             households_email=sum(1 for r in households if r.phone and r.email),
             households_unreachable=sum(1 for r in households if not r.phone),
+            channels=channels,
+            chose=chose,
             legal_total=len(legal),
             legal=[
                 LegalEntity(r.number, r.holder_name, bool(r.phone), bool(r.email))
@@ -209,6 +230,12 @@ class OutageCampaigns:
             return "отключение уже не запланировано: оповещать о нём поздно"
         return ""
 
+    def channels(self, emails: bool) -> tuple[str, ...]:
+        """The notice's channels: the call, the SMS to the same contract
+        numbers where a gateway is configured, the e-mail where any affected
+        customer gave an address."""
+        return ("phone", *(("sms",) if self.sms else ()), *(("email",) if emails else ()))
+
     def message(self, starts: datetime, ends: datetime) -> str:
         """The planned-outage message with this period, as text."""
         variables = {"outage_from": starts.isoformat(), "outage_to": ends.isoformat()}
@@ -242,7 +269,7 @@ class OutageCampaigns:
             outage_start=starts,
             outage_end=ends,
             outage_decided_at=decided,
-            email_enabled=emails,
+            channels=",".join(self.channels(emails)),
             note=f"Из реестра отключений: № {outage_id}",
         )
         try:

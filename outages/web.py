@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from autoinformer.channels import CHANNEL_TITLES
 from crm_bridge.db import utcnow
 from crm_bridge.models import OperatorRole
 from crm_bridge.outages import OutageKind
@@ -233,6 +234,7 @@ async def outage_page(request: web.Request) -> web.Response:
             error=request.query.get("error", "")[:300],
             next_statuses=_next_statuses(page.entry.status),
             proposal=proposal,
+            channel_titles=CHANNEL_TITLES,
             saved=request.query.get("saved") == "1",
         ),
     )
@@ -529,7 +531,10 @@ def create_outages_app(services: Any, runtime: Any = None) -> web.Application:
     app[ZONE] = ZoneInfo(settings.timezone)
     app[REGISTER] = OutageRegister(services.db, clock=utcnow)
     app[CAMPAIGNS] = OutageCampaigns(
-        services.db, app[ZONE], campaigns=getattr(services, "campaigns", None)
+        services.db,
+        app[ZONE],
+        campaigns=getattr(services, "campaigns", None),
+        sms=bool(settings.sms_kannel_url),
     )
     app[DETECTOR] = SurgeDetector(
         services.db,

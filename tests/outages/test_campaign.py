@@ -22,10 +22,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from autoinformer.campaigns import CampaignService
+from autoinformer.channels import contact_order, parse_channels
 from autoinformer.contacts import ContactListService
 from autoinformer.models import Campaign, Contact
 from crm_bridge.accounts import AccountData
 from crm_bridge.db import Database, utcnow
+from crm_bridge.models import Account
 from ivr import phrases_ru
 from ivr.prompts import PromptCatalogue
 from outages.models import OutageCampaign
@@ -426,3 +428,51 @@ async def test_a_planned_outage_put_through_the_api_proposes_and_its_move_is_fol
     assert put.status == 200
     assert services.campaigns.get(cid).outage_end == later
     assert "api:grid-dispatch" in services.campaigns.editors(cid)
+
+
+async def test_with_an_sms_gateway_the_notice_goes_by_each_customers_chosen_form_first(
+    db: Database,  # noqa: F811
+    services: FakeServices,  # noqa: F811
+    operators: dict[str, int],  # noqa: F811
+) -> None:
+    """REQ-O12 in the register's campaign: with the SMS gateway configured
+    its channels are call → SMS → e-mail; the flat that chose SMS is told by
+    SMS first, the one that chose e-mail by e-mail, the others are called."""
+    accounts = _residents(db)
+    with db.session(write=True) as s:
+        s.get(Account, accounts["7700000003"]).notify_by = "email"
+        town = s.scalars(
+            select(Account).where(Account.street == "Ленина", Account.category != "ЮЛ")
+        ).all()
+        chooser = next(a for a in town if a.number != "7700000003" and a.phones)
+        chooser.notify_by = "sms"
+        chooser_number = chooser.number
+    services.settings.sms_kannel_url = "http://127.0.0.1:9/cgi-bin/sendsms"
+    async with TestClient(TestServer(root_app(services))) as client:
+        csrf = await log_in(client, "sidorova")
+        outage_id = await _save_planned(client, csrf, _day(5, 8), _day(5, 17))
+        text = await (await client.get(f"/outages/{outage_id}")).text()
+        assert "звонок → СМС → e-mail" in text
+        assert 'id="chose-sms">1<' in text and 'id="chose-email">1<' in text
+        made = await client.post(
+            f"/outages/{outage_id}/campaign", data={"csrf": csrf}, allow_redirects=False
+        )
+        cid = int(made.headers["Location"].rsplit("/", 1)[1])
+    with db.session() as s:
+        campaign = s.get(Campaign, cid)
+        assert campaign is not None and campaign.channels == "phone,sms,email"
+        chosen = {
+            a.number: a.notify_by
+            for a in s.scalars(select(Account).where(Account.notify_by.is_not(None)))
+        }
+        contacts = {
+            c.variables["account"]: c
+            for c in s.scalars(select(Contact).where(Contact.campaign_id == cid))
+        }
+    order = parse_channels(campaign.channels)
+    first = {
+        number: contact_order(order, chosen.get(number), phone_on_file=True, email=bool(c.email))[0]
+        for number, c in contacts.items()
+    }
+    assert first[chooser_number] == "sms" and first["7700000003"] == "email"
+    assert {v for k, v in first.items() if k not in (chooser_number, "7700000003")} == {"phone"}
