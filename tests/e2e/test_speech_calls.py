@@ -38,11 +38,18 @@ from tests.e2e.test_meter_readings import Caller, make_account, reading_settings
 pytestmark = [pytest.mark.asterisk]
 
 # Sequences this model decodes exactly from espeak-ng's Korean voice at 8 kHz
-# (espeak's Korean is poor: most other digit sequences are misheard).
+# (espeak's Korean is poor: most other digit sequences are misheard) — and
+# whatever silence comes before them. The model's decoding depends on where
+# the speech falls in its 30 ms output frames (frame subsampling 3), on the
+# silence its online i-vector and CMVN saw before, and on Kaldi's dither (its
+# mfcc.conf keeps the default): «삼 육 이» was heard «삼 이» after 1 in 3
+# lengths of leading silence, which the caller's pause before speaking
+# decides — the flaky test of CI runs 25–28. Each sequence here was decoded
+# right after 60 of 60 lengths (0–1.2 s in 20 ms steps).
 UTTERANCES = {
-    "ko362": ("삼 육 이", 362),
+    "ko352": ("삼 오 이", 352),
     "ko453": ("사 오 삼", 453),
-    "ko4536": ("사 오 삼 육", 4536),
+    "ko345": ("삼 사 오", 345),
 }
 GRAMMAR = set(KOREAN_DIGIT_VALUES) | {"[unk]"}
 
@@ -188,11 +195,11 @@ async def test_voice_reading_over_audiosocket(rig, runtime, speech, voices, in_p
     with using(runtime, speech["auto"]):
         caller, _ = await start_call(rig, runtime)
         await wait_listening(caller)
-        await speak(rig, caller, "ko362")
+        await speak(rig, caller, "ko352")
         await caller.step("readings/confirm", "1")
         journal = await caller.end()
     (heard,) = speech_entries(journal)
-    assert heard.detail["mode"] == "audiosocket" and heard.detail["text"] == "삼 육 이", (
+    assert heard.detail["mode"] == "audiosocket" and heard.detail["text"] == "삼 오 이", (
         heard.detail
     )
     # end-pointing: the utterance ended on the end of speech, not on a
@@ -200,15 +207,15 @@ async def test_voice_reading_over_audiosocket(rig, runtime, speech, voices, in_p
     # were its silence not sent, the stall grace would add to that)
     assert heard.detail["reason"] in ("endpoint", "silence")
     ep = READINGS_ENDPOINTING
-    assert heard.ts - _listen_ts(journal) < voices["ko362"] + ep.trailing_silence + 1.5
+    assert heard.ts - _listen_ts(journal) < voices["ko352"] + ep.trailing_silence + 1.5
     # the whole utterance came from the line (nothing lost on the way)
-    assert heard.detail["heard"] >= voices["ko362"] - 0.1, heard.detail
+    assert heard.detail["heard"] >= voices["ko352"] - 0.1, heard.detail
     assert steps(journal, "audiosocket")[0]["connected"] is True
     assert listens(journal)[0]["complete_digits"] == 6  # 3 digits said: not complete
-    assert "reading:362" in journal.heard()
+    assert "reading:352" in journal.heard()
     assert_in_grammar(journal)
     (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
-    assert stored.value == 362 and stored.source is ReadingSource.VOICE
+    assert stored.value == 352 and stored.source is ReadingSource.VOICE
     await rig.wait_end(caller.call)
     assert speech["engine"].load_count == 1
 
@@ -216,17 +223,17 @@ async def test_voice_reading_over_audiosocket(rig, runtime, speech, voices, in_p
 async def test_full_dictation_ends_on_the_digit_count(
     rig, runtime, speech, voices, in_period
 ) -> None:
-    """A 3-digit meter: «삼 육 이» is complete after three digits, so the
+    """A 3-digit meter: «삼 오 이» is complete after three digits, so the
     utterance ends by the completeness rule (ENDPOINT), not by a timeout."""
     with using(runtime, speech["auto"]):
         caller, _ = await start_call(rig, runtime, digits=3)
         await wait_listening(caller)
-        await speak(rig, caller, "ko362")
+        await speak(rig, caller, "ko352")
         await caller.step("readings/confirm", "1")
         journal = await caller.end()
     assert listens(journal)[0]["complete_digits"] == 3
     (heard,) = speech_entries(journal)
-    assert heard.detail["text"] == "삼 육 이"
+    assert heard.detail["text"] == "삼 오 이"
     # The completeness rule decides on decoded audio. When the line stalled
     # (a busy machine: the AudioSocket filled time in where no audio came,
     # journalled as «filled»), the pause was not heard, so the trailing
@@ -236,7 +243,7 @@ async def test_full_dictation_ends_on_the_digit_count(
     else:
         assert heard.detail["reason"] in ("endpoint", "silence"), heard.detail
     (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
-    assert stored.value == 362 and stored.source is ReadingSource.VOICE
+    assert stored.value == 352 and stored.source is ReadingSource.VOICE
     await rig.wait_end(caller.call)
 
 
@@ -292,24 +299,83 @@ async def test_silent_caller_times_out_twice_then_keypad(rig, runtime, speech, i
     await rig.wait_end(caller.call)
 
 
+async def dictate(rig: Any, caller: Caller, name: str, slips: tuple[str, ...] = ()) -> None:
+    """The caller says the reading ``name`` and listens to what the IVR reads
+    back, as a person does: right → 1; wrong → 2 («исправить») and says it
+    again; not understood → the IVR asks again and the caller says it again.
+    ``slips``: what the caller says by mistake before the right reading."""
+    said = UTTERANCES[name][0]
+    confirms = 0
+    saying = [*slips, name, name, name]
+    for attempt in range(1, len(saying) + 1):
+        await wait_listening(caller, attempt)
+        await speak(rig, caller, saying[attempt - 1])
+        journal = await caller.journal(lambda j, n=attempt: len(speech_entries(j)) >= n, 40)
+        right = speech_entries(journal)[attempt - 1].detail["text"] == said
+        # Read back («вы передали … верно — 1, исправить — 2»), or not
+        # understood («не удалось распознать») and asked again.
+        journal = await caller.journal(
+            lambda j, n=attempt, c=confirms: (
+                j.heard().count("readings/confirm") > c or len(listens(j)) > n
+            ),
+            40,
+        )
+        if len(listens(journal)) > attempt:
+            continue
+        confirms += 1
+        await caller.step("readings/confirm", "1" if right else "2", confirms)
+        if right:
+            return
+    heard = [e.detail["text"] for e in speech_entries(journal)]
+    raise AssertionError(f"{name}: not understood in {len(saying)} tries: {heard}")
+
+
+async def test_a_misheard_reading_is_corrected_by_the_caller(
+    rig, runtime, speech, in_period
+) -> None:
+    """The read-back is the caller's guard against a wrong hearing: «사 오 삼»
+    said by mistake is read back, the caller presses 2 («исправить»), says
+    «삼 오 이», confirms it; only that reading is stored."""
+    with using(runtime, speech["auto"]):
+        caller, _ = await start_call(rig, runtime)
+        await dictate(rig, caller, "ko352", slips=("ko453",))
+        journal = await caller.end()
+    assert [e.detail["text"] for e in speech_entries(journal)] == ["사 오 삼", "삼 오 이"], (
+        f"{[e.detail for e in speech_entries(journal)]}"
+    )
+    assert "reading:453" in journal.heard() and "reading:352" in journal.heard()
+    assert len(steps(journal, "reading-correction")) == 1
+    (stored,) = ReadingService(runtime.services.db).readings_of_call(caller.call.call_id)
+    assert stored.value == 352 and stored.source is ReadingSource.VOICE
+    await rig.wait_end(caller.call)
+
+
 async def test_parallel_calls_share_one_model_and_overlap(rig, runtime, speech, in_period) -> None:
+    names = ("ko352", "ko453", "ko345")
+
     async def one(name: str) -> tuple[Any, Caller]:
         caller, _ = await start_call(rig, runtime)
-        await wait_listening(caller)
-        await speak(rig, caller, name)
-        await caller.step("readings/confirm", "1")
+        await dictate(rig, caller, name)
         return await caller.end(), caller
 
     with using(runtime, speech["auto"]):
-        results = await asyncio.gather(*(one(n) for n in ("ko362", "ko453", "ko4536")))
+        results = await asyncio.gather(*(one(n) for n in names))
     service = ReadingService(runtime.services.db)
-    for (journal, caller), name in zip(results, ("ko362", "ko453", "ko4536"), strict=True):
-        (heard,) = speech_entries(journal)
-        assert heard.detail["text"] == UTTERANCES[name][0], heard.detail
+    first_right = 0
+    for (journal, caller), name in zip(results, names, strict=True):
+        entries = speech_entries(journal)
+        assert entries[-1].detail["text"] == UTTERANCES[name][0], f"{entries[-1].detail}"
+        first_right += entries[0].detail["text"] == UTTERANCES[name][0]
+        # a wrong hearing (the model's own, see UTTERANCES) was read back and
+        # corrected by the caller: only the right value is stored
         (stored,) = service.readings_of_call(caller.call.call_id)
         assert stored.value == UTTERANCES[name][1]
         assert_in_grammar(journal)
         await rig.wait_end(caller.call)
+    # Three decoders on one model do not disturb each other: the calls are
+    # heard as one call alone is (one miss in three is the model's own rate
+    # at worst; recognisers sharing state would garble them all).
+    assert first_right >= 2
     # the three recognitions overlapped in time
     starts = [_listen_ts(j) for j, _ in results]
     ends = [speech_entries(j)[0].ts for j, _ in results]
