@@ -422,7 +422,7 @@ def test_import_debtors_from_the_crm(
 def test_progress_bar_text() -> None:
     from autoinformer.campaigns import CampaignStats
 
-    st = CampaignStats(1, "running", total=4, finished=1, positive=1, in_flight=2)
+    st = CampaignStats(1, "running", total=4, finished=1, reached=1, positive=1, in_flight=2)
     assert progress_bar(st, width=8) == (
         "[##------]  25% 1/4 · положительных 1 (100%) · идёт 2 · Идёт обзвон"
     )
