@@ -67,6 +67,10 @@ class AccountData:
     debt: Decimal = Decimal("0.00")
     debt_as_of: date | None = None
     timezone: str = "Europe/Moscow"
+    notify_by: str | None = None
+    """The form of notification the customer chose (REQ-O12: ``phone``,
+    ``sms``, ``email``); None leaves the account's choice as it is (the
+    operator may have set it on the card)."""
 
     def parsed_address(self) -> ParsedAddress:
         if self.street or self.house:
@@ -155,7 +159,7 @@ def account_row(data: AccountData) -> dict[str, Any]:
         "debt": data.debt,
         "debt_as_of": data.debt_as_of,
         "timezone": data.timezone,
-    }
+    } | ({"notify_by": data.notify_by} if data.notify_by else {})
 
 
 def resolve_account_ids(session: Session, numbers: Sequence[str]) -> dict[str, int]:
@@ -218,7 +222,9 @@ def upsert_accounts(session: Session, items: Sequence[AccountData]) -> UpsertRes
                 r["number_key"] = account_number_key(r["number"])
         existing = {stored[i]: i for i in existing.values()}
         new_rows = [
-            r | {"created_at": now, "updated_at": now} for r in rows if r["number"] not in existing
+            {"notify_by": None} | r | {"created_at": now, "updated_at": now}
+            for r in rows
+            if r["number"] not in existing
         ]
         changed = [
             r | {"id": existing[r["number"]], "updated_at": now}

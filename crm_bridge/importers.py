@@ -248,6 +248,18 @@ ACCOUNT_COLUMNS: Final = (
         ("дата задолженности", "задолженность на дату", "на дату", "debt as of", "debt_as_of"),
     ),
     Column("timezone", "Часовой пояс", ("часовой пояс", "timezone", "time zone", "tz")),
+    Column(
+        "notify_by",
+        "Форма уведомления",
+        (
+            "форма уведомления",
+            "способ уведомления",
+            "способ оповещения",
+            "уведомлять",
+            "notify by",
+            "notify_by",
+        ),
+    ),
 )
 """Account file columns. Required: account number, holder, and an address
 (either «Адрес» or «Улица» + «Дом»)."""
@@ -578,6 +590,16 @@ class _RowChecker:
             return None
 
 
+_NOTIFY_FORMS: Final = {
+    **dict.fromkeys(("звонок", "телефон", "по телефону", "голос", "phone", "call"), "phone"),
+    **dict.fromkeys(("смс", "sms", "сообщение"), "sms"),
+    **dict.fromkeys(
+        ("email", "e mail", "эл почта", "электронная почта", "почта", "письмо", "mail"), "email"
+    ),
+}
+"""The customer's form of notification (REQ-O12) as offices write it."""
+
+
 def _account_from_row(check: _RowChecker, default_timezone: str) -> AccountData | None:
     raw_number = check.text("number")
     number = normalize_account_number(raw_number)
@@ -614,6 +636,11 @@ def _account_from_row(check: _RowChecker, default_timezone: str) -> AccountData 
         check.error(
             "timezone", f"неизвестный часовой пояс «{timezone}» (нужно, например, Asia/Krasnoyarsk)"
         )
+    notify_by = None
+    if form := _norm_header(check.text("notify_by")):
+        notify_by = _NOTIFY_FORMS.get(form)
+        if notify_by is None:
+            check.error("notify_by", "форма уведомления: звонок, СМС или e-mail (REQ-O12)")
     data = AccountData(
         number=number or "0",
         holder_name=holder,
@@ -632,6 +659,7 @@ def _account_from_row(check: _RowChecker, default_timezone: str) -> AccountData 
         debt=(debt if debt is not None else Decimal("0")).quantize(Decimal("0.01")),
         debt_as_of=debt_as_of,
         timezone=timezone,
+        notify_by=notify_by,
     )
     if data.street or data.house:
         if not data.street:

@@ -339,3 +339,35 @@ def test_meters_missing_columns(db: Database) -> None:
     with pytest.raises(MissingColumns) as info:
         import_meters(db, csv_bytes(["1;2"], header="Номер;Показание"), filename="m.csv")
     assert "Заводской номер" in str(info.value)
+
+
+def test_the_customers_chosen_form_of_notification_is_imported(db: Database) -> None:
+    """REQ-O12: the billing export may say how each customer chose to be
+    notified; a re-import without it keeps what the operator set on the card."""
+    header = HEADER + ";Форма уведомления"
+    rows = [
+        GOOD_ROWS[0] + ";СМС",
+        GOOD_ROWS[1] + ";e-mail",
+        GOOD_ROWS[2] + ";",
+        "0012345680;Третий;ФЛ;г. Демоград;ул. Ленина;5;14;;0;голубиная почта",
+    ]
+    report = import_accounts(db, csv_bytes(rows, header=header), filename="a.csv")
+    assert report.created == 3
+    ((line, column, reason),) = [(e.line, e.column, e.reason) for e in report.rejected]
+    assert (line, column) == (5, "Форма уведомления") and "звонок, СМС или e-mail" in reason
+
+    def chosen() -> dict[str, str | None]:
+        with db.session() as session:
+            return dict(session.execute(select(Account.number, Account.notify_by)).all())
+
+    assert chosen() == {"0012345678": "sms", "0012345679": "email", "777000": None}
+    with db.session(write=True) as session:  # the operator sets «звонок» on the card
+        session.execute(
+            Account.__table__.update().where(Account.number == "777000").values(notify_by="phone")
+        )
+    again = import_accounts(db, csv_bytes(GOOD_ROWS[:1] + GOOD_ROWS[2:]), filename="a.csv")
+    assert again.updated == 2 and not again.rejected
+    assert chosen() == {"0012345678": "sms", "0012345679": "email", "777000": "phone"}
+    changed = [GOOD_ROWS[0] + ";звонок", GOOD_ROWS[2] + ";"]
+    import_accounts(db, csv_bytes(changed, header=header), filename="a.csv")
+    assert chosen() == {"0012345678": "phone", "0012345679": "email", "777000": "phone"}
