@@ -16,8 +16,11 @@ how each is reached —
 * legal entities (ЮЛ) are listed apart, flagged: REQ-O9 tells them «by phone
   message, fax or autoinformer as the contract says» — the campaign calls
   the ones with a contract phone under the legal entities' rule (a late call
-  is only warned, :func:`autoinformer.policy.check_outage_notice`), the list
-  reminds the dispatcher to check each contract's channel;
+  is only warned, :func:`autoinformer.policy.check_outage_notice`), first
+  by the form their contract names where it is on file (``notify_by``, from
+  the accounts import or the card: a call, an SMS or an e-mail); the list
+  shows that form, and where none is recorded (or the contract says fax,
+  which the campaign does not send) reminds the dispatcher to check it;
 * the message: the planned-outage template, the outage's period as its
   spoken variables (``outage_from``/``outage_to`` of the campaign, said in
   each customer's time zone);
@@ -77,6 +80,10 @@ class LegalEntity:
     phone: bool
     """A phone in the contract: the campaign calls it."""
     email: bool
+    form: str | None = None
+    """The form of notification on file (``accounts.notify_by``, from the
+    contract by the accounts import or set on the card): the campaign tries
+    it first. None: not recorded — the dispatcher checks the contract."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ class OutageCampaigns:
             chose=chose,
             legal_total=len(legal),
             legal=[
-                LegalEntity(r.number, r.holder_name, bool(r.phone), bool(r.email))
+                LegalEntity(r.number, r.holder_name, bool(r.phone), bool(r.email), r.notify_by)
                 for r in legal[:LEGAL_SHOWN]
             ],
             message=self.message(starts, ends) if ends is not None else "",

@@ -12,6 +12,7 @@ says why, submission and approval are refused in Russian."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -441,6 +442,7 @@ async def test_with_an_sms_gateway_the_notice_goes_by_each_customers_chosen_form
     accounts = _residents(db)
     with db.session(write=True) as s:
         s.get(Account, accounts["7700000003"]).notify_by = "email"
+        s.get(Account, accounts["7700000001"]).notify_by = "email"  # the ООО's contract
         town = s.scalars(
             select(Account).where(Account.street == "Ленина", Account.category != "ЮЛ")
         ).all()
@@ -454,6 +456,9 @@ async def test_with_an_sms_gateway_the_notice_goes_by_each_customers_chosen_form
         text = await (await client.get(f"/outages/{outage_id}")).text()
         assert "звонок → СМС → e-mail" in text
         assert 'id="chose-sms">1<' in text and 'id="chose-email">1<' in text
+        # the legal entities with the form their contract names, as on file
+        assert re.search(r"ООО «Ромашка».*?<td class=\"form\">e-mail</td>", text)
+        assert re.search(r"МБОУ СОШ № 3.*?<td class=\"form\">не указан — проверьте", text)
         made = await client.post(
             f"/outages/{outage_id}/campaign", data={"csrf": csrf}, allow_redirects=False
         )
@@ -475,4 +480,6 @@ async def test_with_an_sms_gateway_the_notice_goes_by_each_customers_chosen_form
         for number, c in contacts.items()
     }
     assert first[chooser_number] == "sms" and first["7700000003"] == "email"
-    assert {v for k, v in first.items() if k not in (chooser_number, "7700000003")} == {"phone"}
+    assert first["7700000001"] == "email"  # the ООО, as its contract says
+    chose = (chooser_number, "7700000003", "7700000001")
+    assert {v for k, v in first.items() if k not in chose} == {"phone"}
