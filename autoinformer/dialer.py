@@ -59,6 +59,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -162,6 +163,8 @@ class Dialer:
         self._spooled: set[str] = set()
         """ChannelIds whose result waits in the spool: reconciliation leaves them alone."""
         self._reconcile_again = False
+        self._unwatch: Callable[[], None] | None = None
+        """Stops watching the replay of spooled results (:meth:`_replayed`)."""
         self._sweep_task: asyncio.Task[Any] | None = None
         self._ready = asyncio.Event()
         self.hold = False
@@ -185,9 +188,21 @@ class Dialer:
     async def start(self) -> None:
         self._stopping = False
         self._loop_task = asyncio.create_task(self._run(), name=f"dialer-{self.node}")
+        durable = getattr(self.services, "durable", None)
+        if durable is not None and self._unwatch is None:
+            loop = asyncio.get_running_loop()
+            self._unwatch = durable.watch(
+                "attempt.finalise",
+                lambda args, rep: loop.call_soon_threadsafe(
+                    self._replayed, str(args.get("channel_id")), args.get("now"), rep
+                ),
+            )
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         self._wake.set()
         tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
         for t in tasks:
@@ -690,6 +705,31 @@ class Dialer:
                 **extra,
             }
         )
+
+    def _replayed(self, channel_id: str, ended: Any, rep: FinalReport | None) -> None:
+        """A result spooled while the database was away was recorded by the
+        replay: the console shows the call finished now, as it would have
+        (issue 13: before, only a reload showed it)."""
+        self._spooled.discard(channel_id)
+        if rep is None:  # applied again after a crash: already shown
+            return
+        self.stats.finished += 1
+        self.stats.results[rep.result] = self.stats.results.get(rep.result, 0) + 1
+        self.monitor.publish(
+            {
+                "type": "call",
+                "event": "finished",
+                "campaign_id": rep.campaign_id,
+                "attempt_id": rep.attempt_id,
+                "ts": ended.timestamp() if isinstance(ended, datetime) else time.time(),
+                "lines_in_use": len(self._inflight),
+                "result": rep.result,
+                "final": rep.final,
+                "replayed": True,
+            }
+        )
+        if rep.campaign_completed:
+            self.monitor.publish({"type": "campaign", "campaign_id": rep.campaign_id})
 
     def _publish_stats(self) -> None:
         self.monitor.set_lines(self.node, len(self._inflight), self.lines)

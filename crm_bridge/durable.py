@@ -34,6 +34,7 @@ constraint, a bad value) would block the spool for ever: it is set aside in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -147,6 +148,7 @@ class DurableWrites:
         self.last_error: str | None = None
         self._stragglers: set[asyncio.Future[Any]] = set()
         self._ops: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+        self._watchers: dict[str, list[Callable[[Mapping[str, Any], Any], None]]] = {}
 
     def register_op(self, op: str, apply: Callable[[Mapping[str, Any]], Any]) -> None:
         """Another slice's durable operation: ``apply(args)`` runs in a
@@ -154,6 +156,21 @@ class DurableWrites:
         if op in self._ops or op in _BUILTIN_OPS:
             raise ValueError(f"spool operation {op!r} is already registered")
         self._ops[op] = apply
+
+    def watch(
+        self, op: str, callback: Callable[[Mapping[str, Any], Any], None]
+    ) -> Callable[[], None]:
+        """``callback(args, result)`` after each spooled ``op`` the replay
+        applied, in the replay's database thread (hand over to your own loop
+        there); a record applied again gets the op's answer to a repeat (the
+        dialer's: None). Returns the function that stops watching."""
+        self._watchers.setdefault(op, []).append(callback)
+
+        def unwatch() -> None:
+            with contextlib.suppress(ValueError):
+                self._watchers[op].remove(callback)
+
+        return unwatch
 
     def _straggler_done(self, attempt: asyncio.Future[Any]) -> None:
         self._stragglers.discard(attempt)
@@ -333,8 +350,9 @@ class DurableWrites:
         """Apply one spooled record (idempotent). An unavailable database
         raises (the replay stops and retries later); a refused record is set
         aside (see the module docstring)."""
+        op, args = str(record["op"]), _unpack(record["args"])
         try:
-            self._apply_op(str(record["op"]), _unpack(record["args"]))
+            result = self._apply_op(op, args)
         except Exception as exc:
             if is_unavailable(exc):
                 raise
@@ -343,6 +361,11 @@ class DurableWrites:
             self._set_aside(record, exc)
             return
         self.replayed += 1
+        for watcher in list(self._watchers.get(op, ())):
+            try:
+                watcher(args, result)
+            except Exception:  # a watcher never stops the replay
+                log.exception("a watcher of spooled %s failed", op)
 
     def _set_aside(self, record: Mapping[str, Any], exc: Exception) -> None:
         if self.spool is None:

@@ -13,6 +13,7 @@ appeal go through the spool like the call's own writes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,8 +245,17 @@ class _Ami:
         pass
 
     async def action(self, action: dict[str, Any], **_: Any) -> list[dict[str, Any]]:
+        if action["Action"] == "PJSIPShowEndpoint":  # the running dialer checks its trunk
+            return [{"Response": "Success"}, {"Event": "EndpointDetailComplete"}]
         assert action["Action"] == "CoreShowChannels"
         return [{"Response": "Success"}, {"Event": "CoreShowChannelsComplete"}]
+
+
+async def _next_call_event(events: Any) -> dict[str, Any]:
+    while True:
+        event = await events.get()
+        if event.get("type") == "call":
+            return dict(event)
 
 
 def _dialer(db: Database, durable: DurableWrites) -> Any:
@@ -291,21 +301,35 @@ def test_the_dialer_spools_its_result_and_reconciliation_waits_for_the_replay(
         fl = InFlight(claimed.channel_id, attempt_id, claimed.campaign_id, PHONE, sent=True)
         rep = await dialer._finalise(fl, originate_reason=5)
         assert rep is None and dialer.stats.spooled == 1
+        times.append(time.time())
         await dialer.reconcile()
         assert dialer.stats.lost == 0, "its result waits in the spool"
         assert durable.spool is not None
         durable.spool.close()  # the process dies before the replay
 
+    times: list[float] = []
     asyncio.run(during_outage())
+    ended_before = times[0] - 5
+    replayed_after = time.time()
 
     async def next_process() -> None:
         durable = _writes(db, spool_dir)
         dialer = _dialer(db, durable)
+        dialer.hold = True  # no new calls: only the replay is watched
+        await dialer.start()
         await dialer.reconcile()  # before the replayer's first round
         assert dialer.stats.lost == 0 and dialer._reconcile_again
-        assert await asyncio.to_thread(durable.replay) == 1
+        async with dialer.monitor.subscribe() as events:
+            assert await asyncio.to_thread(durable.replay) == 1
+            # the console sees the call finish as the replay records it, at
+            # the time it ended (not after a reload, not at the replay's time)
+            finished = await asyncio.wait_for(_next_call_event(events), 5)
+        assert finished["attempt_id"] == attempt_id and finished["result"] == "busy"
+        assert finished["replayed"] and not finished["final"]
+        assert ended_before <= finished["ts"] <= replayed_after
         await dialer.reconcile()
         assert dialer.stats.lost == 0 and not dialer._reconcile_again
+        await dialer.stop()
         assert durable.spool is not None
         durable.spool.close()
 
