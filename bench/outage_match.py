@@ -71,12 +71,11 @@ def open_db(args: argparse.Namespace) -> Database:
         except Exception as exc:  # a stale schema is rebuilt
             print(f"postgresql: cache unusable ({exc.__class__.__name__}), rebuilding")
         with db.engine.begin() as conn:
-            tables = conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-            ).scalars()
-            names = ", ".join(f'"{t}"' for t in tables)
-            if names:
-                conn.exec_driver_sql(f"DROP TABLE {names} CASCADE")
+            # everything the migrations made: tables, and the counters'
+            # functions and triggers (a table drop leaves the functions)
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     else:
         args.cache.mkdir(parents=True, exist_ok=True)
         path = args.cache / f"outage-accounts-{args.accounts}-seed{args.seed}.db"
