@@ -137,6 +137,14 @@ def step_from_form(form: Mapping[str, Any], *, audio_id: str | None = None) -> d
         return {"say": say, "var": var}
     if kind == "question":
         question = audio_id or str(form.get("prompt") or "")
+        if form.get("scale") == "nps":
+            # an estimate 0–10 (NPS, REQ-A13): one key, or 1 then 0 for ten
+            return {
+                "question": question,
+                "keys": "0123456789",
+                "name": str(form.get("name") or ""),
+                "scale": "nps",
+            }
         return {
             "question": question,
             "keys": "".join(ch for ch in str(form.get("keys") or "") if not ch.isspace()),
@@ -161,9 +169,12 @@ def describe(step: Mapping[str, str], prompt_text: Any) -> str:
     if "audio" in step:
         return f"Запись: {step.get('title') or 'без названия'}"
     if "question" in step:
-        return (
-            f"Вопрос «{step['name']}»: {phrase(step['question'])}; ответ — клавиши {step['keys']}"
+        answer = (
+            "оценка от 0 до 10 (десять — 1, затем 0)"
+            if step.get("scale") == "nps"
+            else f"клавиши {step['keys']}"
         )
+        return f"Вопрос «{step['name']}»: {phrase(step['question'])}; ответ — {answer}"
     if "until" in step:  # a period (the planned-outage template)
         return f"Произнести период: с «{step['var']}» до «{step['until']}»"
     what = SAY_KIND_TITLES.get(step["say"], step["say"])

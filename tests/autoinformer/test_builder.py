@@ -139,6 +139,30 @@ def test_form_fields_in_russian_formats() -> None:
     )
 
 
+def test_a_question_asks_keys_or_an_estimate_from_0_to_10() -> None:
+    """REQ-A13: the builder's question step answers by the keys given, or as
+    an NPS estimate 0–10 (ten keyed 1 then 0), whatever the question's name."""
+    keys = step_from_form(
+        {"type": "question", "prompt": "survey/csi", "keys": "1 2", "name": "Согласие"}
+    )
+    assert keys == {"question": "survey/csi", "keys": "12", "name": "Согласие"}
+    estimate = step_from_form(
+        {"type": "question", "prompt": "survey/nps", "scale": "nps", "keys": "", "name": "Оценка"}
+    )
+    assert estimate == {
+        "question": "survey/nps",
+        "keys": "0123456789",
+        "name": "Оценка",
+        "scale": "nps",
+    }
+    (checked,) = validate_scenario([estimate])
+    assert checked["scale"] == "nps" and checked["name"] == "Оценка"
+    assert describe(estimate, TEXTS.__getitem__).endswith(
+        "ответ — оценка от 0 до 10 (десять — 1, затем 0)"
+    )
+    assert describe(keys, TEXTS.__getitem__).endswith("ответ — клавиши 12")
+
+
 def test_a_recording_is_converted_to_8_khz_mono_or_refused() -> None:
     wav, seconds = convert(tone(1.0), "wav")
     with wave.open(io.BytesIO(wav)) as w:
