@@ -46,8 +46,6 @@ __all__ = [
 CHANNELS: Final = ("phone", "sms", "email")
 CHANNEL_TITLES: Final = {"phone": "звонок", "sms": "СМС", "email": "e-mail"}
 """For people (the console, the monitor, the report)."""
-NOTIFY_TITLES: Final = {"phone": "звонок", "sms": "СМС", "email": "электронная почта"}
-"""The customer's form of notification (REQ-O12), for people."""
 
 
 class ChannelsError(ValueError):

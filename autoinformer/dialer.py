@@ -608,15 +608,30 @@ class Dialer:
         if refund:
             self.stats.not_sent += 1
         if rep is not None:
-            self.stats.finished += 1
-            self.stats.results[rep.result] = self.stats.results.get(rep.result, 0) + 1
-            if rep.result == "lost":
-                self.stats.lost += 1
             fl.state = "done"
-            self._publish("finished", fl, result=rep.result, final=rep.final)
-            if rep.campaign_completed:
-                self.monitor.publish({"type": "campaign", "campaign_id": rep.campaign_id})
+            ts = fl.event_at or time.time()
+            self._finished(rep, ts, lines_in_use=len(self._inflight) - 1)
         return rep
+
+    def _finished(self, rep: FinalReport, ts: float, *, lines_in_use: int, **extra: Any) -> None:
+        """A result recorded: counted, and the console told (the call, and
+        the campaign when it was the last)."""
+        self.stats.finished += 1
+        self.stats.results[rep.result] = self.stats.results.get(rep.result, 0) + 1
+        if rep.result == "lost":
+            self.stats.lost += 1
+        self._call_event(
+            "finished",
+            rep.campaign_id,
+            rep.attempt_id,
+            ts,
+            lines_in_use,
+            result=rep.result,
+            final=rep.final,
+            **extra,
+        )
+        if rep.campaign_completed:
+            self.monitor.publish({"type": "campaign", "campaign_id": rep.campaign_id})
 
     # -- reconciliation --------------------------------------------------------------------
 
@@ -694,14 +709,26 @@ class Dialer:
     # -- monitoring ---------------------------------------------------------------------------
 
     def _publish(self, kind: str, fl: InFlight, **extra: Any) -> None:
+        ts = fl.event_at if kind != "dialing" and fl.event_at else time.time()
+        self._call_event(kind, fl.campaign_id, fl.attempt_id, ts, len(self._inflight), **extra)
+
+    def _call_event(
+        self,
+        kind: str,
+        campaign_id: int,
+        attempt_id: int,
+        ts: float,
+        lines_in_use: int,
+        **extra: Any,
+    ) -> None:
         self.monitor.publish(
             {
                 "type": "call",
                 "event": kind,
-                "campaign_id": fl.campaign_id,
-                "attempt_id": fl.attempt_id,
-                "ts": fl.event_at if kind != "dialing" and fl.event_at else time.time(),
-                "lines_in_use": len(self._inflight) - (1 if kind == "finished" else 0),
+                "campaign_id": campaign_id,
+                "attempt_id": attempt_id,
+                "ts": ts,
+                "lines_in_use": lines_in_use,
                 **extra,
             }
         )
@@ -713,23 +740,8 @@ class Dialer:
         self._spooled.discard(channel_id)
         if rep is None:  # applied again after a crash: already shown
             return
-        self.stats.finished += 1
-        self.stats.results[rep.result] = self.stats.results.get(rep.result, 0) + 1
-        self.monitor.publish(
-            {
-                "type": "call",
-                "event": "finished",
-                "campaign_id": rep.campaign_id,
-                "attempt_id": rep.attempt_id,
-                "ts": ended.timestamp() if isinstance(ended, datetime) else time.time(),
-                "lines_in_use": len(self._inflight),
-                "result": rep.result,
-                "final": rep.final,
-                "replayed": True,
-            }
-        )
-        if rep.campaign_completed:
-            self.monitor.publish({"type": "campaign", "campaign_id": rep.campaign_id})
+        ts = ended.timestamp() if isinstance(ended, datetime) else time.time()
+        self._finished(rep, ts, lines_in_use=len(self._inflight), replayed=True)
 
     def _publish_stats(self) -> None:
         self.monitor.set_lines(self.node, len(self._inflight), self.lines)

@@ -42,6 +42,10 @@ __all__ = [
 _CHUNK: Final = 500
 
 
+NOTIFY_FORMS: Final = {"phone": "звонок", "sms": "СМС", "email": "электронная почта"}
+"""The forms of notification a customer may choose (REQ-O12), for people."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccountData:
     """One account as given by an import file or a generator.

@@ -40,6 +40,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select, update
 
 from crm_bridge import reports
+from crm_bridge.accounts import NOTIFY_FORMS
 from crm_bridge.ami_listener import (
     CallListener,
     Outcome,
@@ -296,10 +297,6 @@ async def card_json(request: web.Request) -> web.Response:
     card = await _db(request, lambda: build_card(db, uniqueid, vars=vars))
     await audit(request, "card.view", f"call:{uniqueid}")
     return web.json_response(card)
-
-
-NOTIFY_FORMS: Final = {"phone": "звонок", "sms": "СМС", "email": "электронная почта"}
-"""The forms of notification a customer may choose (REQ-O12)."""
 
 
 @allow(*WORKPLACE)

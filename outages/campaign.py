@@ -176,7 +176,7 @@ class OutageCampaigns:
             stale = self._stale(entry, campaign) if campaign is not None else ""
         households = [r for r in rows if r.category is not Category.UL]
         legal = [r for r in rows if r.category is Category.UL]
-        channels = self.channels(any(r.email for r in rows if r.phone))
+        channels = self.channels(any(r.email for r in rows))  # as create() decides
         chose = {
             form: n
             for form in channels[1:]

@@ -7,13 +7,11 @@ Russian, the form kept), shows «уточняется» and flags «срок в�
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from crm_bridge.db import Database, utcnow
@@ -22,6 +20,7 @@ from outages.models import OutageEntry
 from outages.register import Draft, OutageRegister
 from tests.crm.conftest import add_accounts
 from tests.crm_web.conftest import (  # noqa: F401 - the fixtures, shared
+    client,
     db,
     log_in,
     migrated_template,
@@ -33,12 +32,6 @@ from tests.outages.conftest import town_accounts
 from tests.webtools import FakeServices, root_app
 
 
-@pytest_asyncio.fixture
-async def client(services: FakeServices) -> AsyncIterator[TestClient[Any, Any]]:  # noqa: F811
-    async with TestClient(TestServer(root_app(services))) as c:
-        yield c
-
-
 def _local(delta: timedelta) -> str:
     from zoneinfo import ZoneInfo
 
@@ -46,7 +39,7 @@ def _local(delta: timedelta) -> str:
 
 
 async def test_the_page_saves_an_emergency_without_an_estimate_and_flags_an_overdue_one(
-    client: TestClient[Any, Any],
+    client: TestClient[Any, Any],  # noqa: F811
     db: Database,  # noqa: F811
     operators: dict[str, int],  # noqa: F811
 ) -> None:
@@ -103,7 +96,7 @@ async def test_the_page_saves_an_emergency_without_an_estimate_and_flags_an_over
 
 
 async def test_the_file_and_the_api_take_an_emergency_without_an_estimate(
-    client: TestClient[Any, Any],
+    client: TestClient[Any, Any],  # noqa: F811
     services: FakeServices,  # noqa: F811
     db: Database,  # noqa: F811
     operators: dict[str, int],  # noqa: F811
