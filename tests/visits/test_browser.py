@@ -145,6 +145,7 @@ async def test_operator_books_moves_and_cancels_from_the_card(
         # move it to the next free time
         await page.click("#visits-booked .visit-move")
         await page.locator("#visits-move").wait_for(state="visible", timeout=10_000)
+        await page.locator("#visits-panel[data-slots]").wait_for(timeout=10_000)  # listed anew
         options = await page.locator("#visits-slot option").evaluate_all(
             "(os) => os.map((o) => o.value)"
         )

@@ -49,19 +49,26 @@
     await slots();
   }
 
+  let asked = 0;  // the latest request for slots: an older answer is dropped
+
+  // The free slots of the chosen office (and day); data-slots is set once
+  // they are listed, and removed while they are being fetched.
   async function slots() {
+    const mine = ++asked;
     slotSel.innerHTML = "";
+    delete box.dataset.slots;
     if (!officeSel.value) return;
     el("visits-day-link").href = `/visits/offices/${officeSel.value}/day` + (dateIn.value ? `?date=${encodeURIComponent(dateIn.value)}` : "");
     const q = dateIn.value ? `?date=${encodeURIComponent(dateIn.value)}` : "";
     try {
       const data = await getJson(`/visits/api/offices/${officeSel.value}/slots${q}`);
+      if (mine !== asked) return;
       for (const s of data.slots) slotSel.add(new Option(`${s.label} (свободно окон: ${s.free})`, s.starts_at));
       box.dataset.slots = String(data.slots.length);
       if (data.closed) say("Офис в этот день не принимает: " + data.closed + ".", false);
       else if (!data.slots.length) say("Свободного времени нет.", false);
       else msg.textContent = "";
-    } catch (e) { say(e.message, false); }
+    } catch (e) { if (mine === asked) say(e.message, false); }
   }
 
   officeSel.addEventListener("change", slots);
