@@ -144,6 +144,9 @@ async def log_in_to_queue(page: Any, bar: Any) -> None:
 async def end_shift(page: Any, bar: Any) -> None:
     """The card is filled («готов»), then out of the queue."""
     await page.click("#wrapup-end")
+    # one request at a time: a logout overtaking the end of wrap-up would
+    # leave no «ready» interval
+    await expect(bar).not_to_have_attribute("data-state", "wrapup", timeout=10_000)
     await page.click("#queue-logout")
     await expect(bar).to_have_attribute("data-state", "offline", timeout=10_000)
 
