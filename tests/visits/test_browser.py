@@ -32,6 +32,14 @@ from visits.service import OfficeDraft, VisitService
 pytestmark = [pytest.mark.browser]
 
 
+async def _slots_offered(page: Any) -> list[str]:
+    """The free times the panel lists (their ISO values), nearest first."""
+    values: list[str] = await page.locator("#visits-slot option").evaluate_all(
+        "(os) => os.map((o) => o.value)"
+    )
+    return values
+
+
 def _watch(page: Any, problems: list[str]) -> None:
     """Script errors and CSP violations show as console errors."""
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -128,9 +136,7 @@ async def test_operator_books_moves_and_cancels_from_the_card(
         assert link == f"/visits/offices/{office.id}/day"
         assert await page.input_value("#visits-notify") == "email"
         await page.select_option("#visits-notify", "sms")
-        offered = await page.locator("#visits-slot option").evaluate_all(
-            "(os) => os.map((o) => o.value)"
-        )
+        offered = await _slots_offered(page)
         assert await page.input_value("#visits-slot") == offered[0]  # the nearest is chosen
         # the next one is booked: the nearest may fall inside the 30-minute
         # lead while the test clicks, if an hour turns just then
@@ -146,9 +152,7 @@ async def test_operator_books_moves_and_cancels_from_the_card(
         await page.click("#visits-booked .visit-move")
         await page.locator("#visits-move").wait_for(state="visible", timeout=10_000)
         await page.locator("#visits-panel[data-slots]").wait_for(timeout=10_000)  # listed anew
-        options = await page.locator("#visits-slot option").evaluate_all(
-            "(os) => os.map((o) => o.value)"
-        )
+        options = await _slots_offered(page)
         await page.select_option("#visits-slot", options[1])
         await page.click("#visits-move")
         await page.locator("#visits-msg.ok", has_text="перенесена").wait_for(timeout=10_000)
